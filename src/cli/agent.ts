@@ -1,0 +1,97 @@
+import type { Command } from 'commander';
+import { Agent } from '../agent/agent.js';
+import { EXIT, SheriError } from '../errors.js';
+import { knownRoles } from '../protocol/task-types.js';
+import {
+  addSwarmOptions,
+  makeConfig,
+  makeLogger,
+  parsePositiveInt,
+  shortId,
+  untilSignal,
+  type GlobalFlags,
+} from './common.js';
+
+export interface AgentFlags extends GlobalFlags {
+  role?: string;
+  agentId?: string;
+  concurrency?: number;
+  workspace?: string;
+}
+
+export function addAgentOptions(command: Command): Command {
+  return command
+    .option(
+      '--role <role>',
+      'what this agent does: general, deployment, testing, review, security, monitoring, documentation, database (or one from your config)',
+    )
+    .option('--agent-id <id>', 'unique id in the swarm (default <role>-<6 random hex>)')
+    .option('--concurrency <n>', 'tasks run at once', parsePositiveInt('--concurrency'), 1)
+    .option('--workspace <dir>', 'directory tasks run in (default: the current directory)');
+}
+
+export function registerAgentCommand(program: Command): void {
+  addSwarmOptions(
+    addAgentOptions(
+      program
+        .command('agent')
+        .description(
+          'run one agent: join the swarm with a role and run the tasks the hub grants it',
+        ),
+    ).addHelpText(
+      'after',
+      `
+The agent registers, heartbeats every 10 s, asks the hub for tasks its role can run, and reports
+progress and outcome on <swarm>/tasks/*. Ctrl-C hands running tasks back and leaves cleanly.
+
+Examples:
+  sheri agent --role testing
+  sheri agent --role deployment --broker mqtt://broker.local:1883 --swarm prod --concurrency 2
+  sheri --mqtt --role deployment          (the original form, same thing)`,
+    ),
+  ).action(async (flags: AgentFlags) => runAgent(flags));
+}
+
+export async function runAgent(flags: AgentFlags): Promise<void> {
+  const config = makeConfig(flags);
+  const role = flags.role ?? 'general';
+  const roles = knownRoles(config.taskTypes);
+  if (!roles.includes(role)) {
+    throw new SheriError(
+      `unknown role "${role}"; roles are ${roles.join(', ')} (add more under "taskTypes" in sheri.config.json)`,
+      EXIT.usage,
+    );
+  }
+  if (flags.concurrency === 0) throw new SheriError('--concurrency must be at least 1', EXIT.usage);
+  const agentId = flags.agentId ?? `${role}-${shortId()}`;
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(agentId)) {
+    throw new SheriError(
+      `--agent-id "${agentId}" must be 1-100 letters, digits, ".", "_" or "-"`,
+      EXIT.usage,
+    );
+  }
+  const logger = makeLogger(flags).child({ agentId });
+  logger.info(`connecting to ${config.broker} as ${agentId}`);
+  const stop = untilSignal();
+  const abort = new AbortController();
+  void stop.then(() => abort.abort());
+  let agent: Agent;
+  try {
+    agent = await Agent.start(
+      {
+        config,
+        role,
+        agentId,
+        concurrency: flags.concurrency ?? 1,
+        workspace: flags.workspace ?? process.cwd(),
+        logger,
+      },
+      abort.signal,
+    );
+  } catch (error) {
+    if (abort.signal.aborted) return; // stopped before a broker ever answered
+    throw error;
+  }
+  const signal = await stop;
+  await agent.stop(`received ${signal}`);
+}

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig, type CommonFlags, type Config } from '../config/load.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { EXIT, SheriError } from '../errors.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { Bus } from '../transport/bus.js';
+
+export interface GlobalFlags extends CommonFlags {
+  logLevel?: string;
+  logFormat?: 'pretty' | 'json';
+  json?: boolean;
+}
+
+/** Options every command that talks to a swarm takes. */
+export function addSwarmOptions(command: Command): Command {
+  return command
+    .option(
+      '--broker <url>',
+      `MQTT broker URL (env SHERI_BROKER or MQTT_BROKER; default ${DEFAULTS.broker})`,
+    )
+    .option(
+      '--swarm <name>',
+      `swarm name (env SHERI_SWARM or OPENCTO_SWARM; default ${DEFAULTS.swarm})`,
+    )
+    .option(
+      '--config <file>',
+      'config file (env SHERI_CONFIG; default ./sheri.config.json if present)',
+    )
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+    .option('--log-format <format>', 'pretty (default on a terminal) or json');
+}
+
+export function makeConfig(flags: GlobalFlags, overrides: Partial<Config> = {}): Config {
+  return loadConfig(flags, process.env, overrides);
+}
+
+export function makeLogger(flags: GlobalFlags): Logger {
+  const format = flags.logFormat;
+  if (format !== undefined && format !== 'pretty' && format !== 'json') {
+    throw new SheriError(`--log-format must be "pretty" or "json", got "${String(format)}"`);
+  }
+  return createLogger({ level: flags.logLevel ?? 'info', ...(format ? { format } : {}) });
+}
+
+export function shortId(): string {
+  return randomBytes(3).toString('hex');
+}
+
+export function parsePositiveInt(name: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < 0) {
+      throw new SheriError(`${name} must be a non-negative integer, got "${value}"`);
+    }
+    return number;
+  };
+}
+
+export function resolveDataDir(dir: string | undefined): string {
+  return resolve(dir ?? DEFAULTS.dataDir);
+}
+
+export function unreachable(url: string): SheriError {
+  return new SheriError(
+    `no MQTT broker at ${url} — start one with \`sheri up\` or point --broker at yours`,
+    EXIT.unavailable,
+  );
+}
+
+/** A short-lived client for a CLI command: gives up with a plain message after `waitMs`. */
+export async function connectCli(config: Config, logger: Logger, waitMs = 5_000): Promise<Bus> {
+  try {
+    return await Bus.connect(
+      {
+        url: config.broker,
+        swarm: config.swarm,
+        sender: { agentId: `cli-${shortId()}`, role: 'cli' },
+        clientId: `sheri-cli-${shortId()}`,
+        logger: logger.child({}, { level: 'error' }),
+        maxPayloadBytes: config.maxPayloadBytes,
+      },
+      AbortSignal.timeout(waitMs),
+    );
+  } catch {
+    throw unreachable(config.broker);
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Plain aligned columns, the way `docker ps` prints them. */
+export function printTable(headers: string[], rows: string[][]): void {
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${[line(headers), ...rows.map(line)].join('\n')}\n`);
+}
+
+export function ago(iso: string | null, now = Date.now()): string {
+  if (!iso) return '-';
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m ago`;
+  return `${Math.round(seconds / 3600)}h ago`;
+}
+
+/**
+ * Resolve on the first SIGINT or SIGTERM; a second one exits at once (a user who presses
+ * Ctrl-C twice means it).
+ */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      process.once('SIGINT', () => process.kill(process.pid, 'SIGKILL'));
+      resolveSignal(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,143 @@
+import type { Command } from 'commander';
+import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
+import { queryHub } from './hub-client.js';
+import {
+  addSwarmOptions,
+  ago,
+  connectCli,
+  makeConfig,
+  makeLogger,
+  parsePositiveInt,
+  printJson,
+  printTable,
+  type GlobalFlags,
+} from './common.js';
+
+interface ListFlags extends GlobalFlags {
+  state?: string;
+  limit?: number;
+}
+
+async function ask(flags: GlobalFlags, query: Parameters<typeof queryHub>[2]): Promise<unknown> {
+  const config = makeConfig(flags);
+  const bus = await connectCli(config, makeLogger(flags));
+  try {
+    return await queryHub(bus, config, query);
+  } finally {
+    await bus.close();
+  }
+}
+
+export function registerQueryCommands(program: Command, task: Command): void {
+  addSwarmOptions(
+    program
+      .command('tasks')
+      .description("list tasks from the hub's ledger, newest first")
+      .option(
+        '--state <state>',
+        'only tasks in this state: blocked, queued, assigned, complete, dead',
+      )
+      .option('--limit <n>', 'at most this many', parsePositiveInt('--limit'), 50)
+      .option('--json', 'print JSON'),
+  ).action(async (flags: ListFlags) => {
+    const data = (await ask(flags, {
+      kind: 'tasks',
+      limit: flags.limit,
+      ...(flags.state ? { state: flags.state } : {}),
+    })) as { counts: Record<string, number>; tasks: TaskSummary[] };
+    if (flags.json) return printJson(data);
+    const counts = Object.entries(data.counts)
+      .map(([state, n]) => `${state} ${n}`)
+      .join(' · ');
+    process.stdout.write(`${counts}\n\n`);
+    printTable(
+      ['TASK', 'TYPE', 'PRIORITY', 'STATE', 'AGENT', 'ATTEMPT', 'UPDATED'],
+      data.tasks.map((t) => [
+        t.task_id,
+        t.type,
+        t.priority,
+        t.state,
+        t.agent_id ?? '-',
+        String(t.attempt),
+        ago(t.updated_at),
+      ]),
+    );
+  });
+
+  addSwarmOptions(
+    task
+      .command('show')
+      .description("one task's spec, state, result and full history")
+      .argument('<task-id>', 'the task id')
+      .option('--json', 'print JSON'),
+  ).action(async (taskId: string, flags: GlobalFlags) => {
+    const data = (await ask(flags, { kind: 'task', task_id: taskId })) as TaskSummary & {
+      history: {
+        at: string;
+        kind: string;
+        agent_id: string | null;
+        attempt: number | null;
+        detail: unknown;
+      }[];
+      needs: { task_id: string; state: string | null }[];
+      children: TaskSummary[];
+      result: unknown;
+      max_attempts: number;
+      submitted_by: string;
+    };
+    if (flags.json) return printJson(data);
+    const lines = [
+      `task      ${data.task_id}`,
+      `type      ${data.type}   priority ${data.priority}`,
+      `state     ${data.state}${data.agent_id ? ` (${data.agent_id})` : ''}   attempt ${data.attempt}   failures ${data.failures}/${data.max_attempts}`,
+      `submitted ${data.created_at} by ${data.submitted_by}`,
+      ...(data.parent_task_id ? [`parent    ${data.parent_task_id}`] : []),
+      ...(data.needs.length
+        ? [
+            `needs     ${data.needs.map((n) => `${n.task_id} (${n.state ?? 'not submitted'})`).join(', ')}`,
+          ]
+        : []),
+      ...(data.children.length
+        ? [`children  ${data.children.map((c) => `${c.task_id} (${c.state})`).join(', ')}`]
+        : []),
+      ...(data.last_error ? [`error     ${data.last_error}`] : []),
+      '',
+      'history:',
+      ...data.history.map((event) => {
+        const who = [event.agent_id, event.attempt ? `#${event.attempt}` : '']
+          .filter(Boolean)
+          .join(' ');
+        const detail =
+          event.detail && event.kind !== 'complete' ? ` ${JSON.stringify(event.detail)}` : '';
+        return `  ${event.at}  ${event.kind.padEnd(13)} ${who}${detail}`.trimEnd();
+      }),
+    ];
+    if (data.result !== null) lines.push('', 'result:', JSON.stringify(data.result, null, 2));
+    process.stdout.write(`${lines.join('\n')}\n`);
+  });
+
+  addSwarmOptions(
+    program
+      .command('agents')
+      .description('live agents: role, state, running tasks, last heartbeat')
+      .option('--json', 'print JSON'),
+  ).action(async (flags: GlobalFlags) => {
+    const data = (await ask(flags, { kind: 'agents' })) as { agents: AgentSummary[] };
+    if (flags.json) return printJson(data);
+    if (data.agents.length === 0) {
+      process.stdout.write('no agents — start one with: sheri agent --role testing\n');
+      return;
+    }
+    printTable(
+      ['AGENT', 'ROLE', 'STATE', 'RUNNING', 'HEARTBEAT', 'MEMORY'],
+      data.agents.map((a) => [
+        a.agent_id,
+        a.role,
+        a.state,
+        a.running.join(',') || '-',
+        ago(a.last_heartbeat),
+        a.rss_bytes ? `${Math.round(a.rss_bytes / 1048576)} MiB` : '-',
+      ]),
+    );
+  });
+}

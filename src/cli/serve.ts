@@ -1,0 +1,181 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { Agent } from '../agent/agent.js';
+import { EmbeddedBroker } from '../broker/embedded-broker.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { EXIT, SheriError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { DEFAULT_ROLES } from '../protocol/task-types.js';
+import { Hub } from '../tasks/hub.js';
+import {
+  addSwarmOptions,
+  makeConfig,
+  makeLogger,
+  parsePositiveInt,
+  resolveDataDir,
+  shortId,
+  untilSignal,
+  type GlobalFlags,
+} from './common.js';
+
+interface ServeFlags extends GlobalFlags {
+  port: number;
+  host: string;
+  dataDir?: string;
+  memory?: boolean;
+  agents?: string;
+  workspace?: string;
+}
+
+const DATA_DIR_HELP = `folder for broker state and the hub's ledger (default ./${DEFAULTS.dataDir}/ in the working directory)`;
+
+export function registerServeCommands(program: Command): void {
+  addSwarmOptions(
+    program
+      .command('up')
+      .description('start the embedded broker and the hub in one process (optionally local agents)')
+      .option(
+        '--port <port>',
+        'TCP port of the embedded broker',
+        parsePositiveInt('--port'),
+        DEFAULTS.port,
+      )
+      .option('--host <host>', 'interface to listen on (0.0.0.0 for other machines)', DEFAULTS.host)
+      .option('--data-dir <dir>', DATA_DIR_HELP)
+      .option(
+        '--agents <roles>',
+        'also run local agents, e.g. "testing=3,deployment" (role[=count],…)',
+      )
+      .option(
+        '--workspace <dir>',
+        'working directory of local agents (default: the current directory)',
+      )
+      .addHelpText(
+        'after',
+        `
+The embedded default: everything a swarm needs on one machine, state under --data-dir.
+Agents elsewhere join with: sheri agent --role testing --broker mqtt://<this-host>:<port>
+
+Examples:
+  sheri up
+  sheri up --agents testing=3,deployment=2 --swarm demo
+  sheri up --port 1884 --data-dir /var/lib/sheri`,
+      ),
+  ).action(async (flags: ServeFlags) => runUp(flags));
+
+  addSwarmOptions(
+    program
+      .command('broker')
+      .description('run the embedded MQTT broker only (aedes; persistent sessions on disk)')
+      .option('--port <port>', 'TCP port', parsePositiveInt('--port'), DEFAULTS.port)
+      .option('--host <host>', 'interface to listen on (0.0.0.0 for other machines)', DEFAULTS.host)
+      .option('--data-dir <dir>', DATA_DIR_HELP)
+      .option('--memory', 'keep no state on disk'),
+  ).action(async (flags: ServeFlags) => {
+    const logger = makeLogger(flags);
+    const broker = await startBroker(flags, logger);
+    await untilSignal();
+    await broker.close();
+    logger.info('broker stopped');
+  });
+
+  addSwarmOptions(
+    program
+      .command('hub')
+      .description(
+        "run the swarm's coordinator against any broker: ledger, claims, leases, retries",
+      )
+      .option('--data-dir <dir>', DATA_DIR_HELP)
+      .addHelpText(
+        'after',
+        `
+Run exactly one hub per swarm. It records every task in SQLite (<data-dir>/hub-<swarm>.sqlite)
+before granting it, so tasks and their state survive a restart.
+
+Example:
+  sheri hub --broker mqtt://mosquitto:1883 --swarm prod`,
+      ),
+  ).action(async (flags: ServeFlags) => {
+    const config = makeConfig(flags);
+    const logger = makeLogger(flags);
+    const hub = await Hub.start({
+      config,
+      logger,
+      ledgerPath: ledgerPathFor(flags.dataDir, config.swarm),
+    });
+    await untilSignal();
+    await hub.close();
+    logger.info('hub stopped');
+  });
+}
+
+export function ledgerPathFor(dataDir: string | undefined, swarm: string): string {
+  return join(resolveDataDir(dataDir), `hub-${swarm}.sqlite`);
+}
+
+async function startBroker(flags: ServeFlags, logger: Logger): Promise<EmbeddedBroker> {
+  try {
+    return await EmbeddedBroker.start({
+      port: flags.port,
+      host: flags.host,
+      logger,
+      ...(flags.memory ? {} : { dataDir: join(resolveDataDir(flags.dataDir), 'broker') }),
+    });
+  } catch (error) {
+    throw new SheriError(`cannot start the broker: ${(error as Error).message}`, EXIT.unavailable);
+  }
+}
+
+async function runUp(flags: ServeFlags): Promise<void> {
+  const logger = makeLogger(flags);
+  const roles = parseAgentList(flags.agents);
+  const broker = await startBroker(flags, logger);
+  const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
+  const hub = await Hub.start({
+    config,
+    logger,
+    ledgerPath: ledgerPathFor(flags.dataDir, config.swarm),
+  });
+  const agents: Agent[] = [];
+  for (const role of roles) {
+    const agentId = `${role}-${shortId()}`;
+    agents.push(
+      await Agent.start({
+        config,
+        role,
+        agentId,
+        concurrency: 1,
+        workspace: flags.workspace ?? process.cwd(),
+        logger: logger.child({ agentId }),
+      }),
+    );
+  }
+  logger.info(
+    `swarm "${config.swarm}" is up on ${broker.url} — submit a task: sheri task submit --swarm ${config.swarm} --broker ${broker.url} --type testing.run --command "npm test" --wait`,
+  );
+  await untilSignal();
+  for (const agent of agents) await agent.stop('sheri up stopped');
+  await hub.close();
+  await broker.close();
+  logger.info('swarm stopped');
+}
+
+/** "testing=3,deployment" → ["testing","testing","testing","deployment"]. */
+export function parseAgentList(spec: string | undefined): string[] {
+  if (!spec) return [];
+  const roles: string[] = [];
+  for (const part of spec
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
+    const [role, countText] = part.split('=');
+    const count = countText === undefined ? 1 : Number(countText);
+    if (!role || !Number.isInteger(count) || count < 1 || count > 1000) {
+      throw new SheriError(
+        `--agents: "${part}" is not role[=count]; e.g. --agents testing=3,deployment (roles: ${DEFAULT_ROLES.join(', ')})`,
+      );
+    }
+    for (let i = 0; i < count; i++) roles.push(role);
+  }
+  return roles;
+}

@@ -1,0 +1,24 @@
+import { DEFAULT_TASK_TYPES } from '../protocol/task-types.js';
+
+/** Every default, defined once, with its unit. */
+export const DEFAULTS = {
+  broker: 'mqtt://localhost:1883',
+  swarm: 'opencto-dev',
+  role: 'general',
+  port: 1883, // TCP port of the embedded broker
+  host: '127.0.0.1', // interface the embedded broker listens on
+  dataDir: '.sheri', // relative to the working directory
+  concurrency: 1, // tasks one agent runs at once
+  heartbeatMs: 10_000, // agents/heartbeat period; also renews leases
+  leaseMs: 30_000, // a granted task is requeued when its lease lapses this long after the last renewal
+  leaseCheckMs: 1_000, // how often the hub looks for lapsed leases and due retries
+  maxAttempts: 3, // failed or lost attempts before a task is dead-lettered
+  retryBaseMs: 1_000, // first retry delay; doubles per failure, with jitter
+  retryMaxMs: 60_000, // longest retry delay
+  taskTimeoutMs: 120_000, // hard limit of one command of a task
+  maxPayloadBytes: 256 * 1024, // larger messages are rejected to <swarm>/errors
+  outputTailChars: 4_000, // stdout/stderr kept per command in a result
+  queryTimeoutMs: 5_000, // how long CLI queries wait for the hub
+  taskTypes: DEFAULT_TASK_TYPES,
+  runbooks: {} as Readonly<Record<string, readonly string[]>>,
+} as const;

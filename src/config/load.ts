@@ -1,0 +1,116 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SheriError, EXIT } from '../errors.js';
+import { formatIssues } from '../protocol/codec.js';
+import { checkSwarmName } from '../protocol/topics.js';
+import type { TaskTypeTable } from '../protocol/task-types.js';
+import { DEFAULTS } from './defaults.js';
+import { ConfigFile } from './schema.js';
+
+export interface Config {
+  readonly broker: string;
+  readonly swarm: string;
+  readonly heartbeatMs: number;
+  readonly leaseMs: number;
+  readonly leaseCheckMs: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly taskTimeoutMs: number;
+  readonly maxPayloadBytes: number;
+  readonly outputTailChars: number;
+  readonly queryTimeoutMs: number;
+  readonly taskTypes: TaskTypeTable;
+  readonly runbooks: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface CommonFlags {
+  broker?: string;
+  swarm?: string;
+  config?: string;
+}
+
+const DEFAULT_CONFIG_FILE = 'sheri.config.json';
+
+/** Flags beat env beat config file beat defaults. The only place that reads process.env. */
+export function loadConfig(
+  flags: CommonFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  const file = readConfigFile(flags.config ?? env.SHERI_CONFIG);
+  const swarm = flags.swarm ?? env.SHERI_SWARM ?? env.OPENCTO_SWARM ?? file.swarm ?? DEFAULTS.swarm;
+  const swarmProblem = checkSwarmName(swarm);
+  if (swarmProblem) throw new SheriError(swarmProblem, EXIT.usage);
+  const broker =
+    flags.broker ?? env.SHERI_BROKER ?? env.MQTT_BROKER ?? file.broker ?? DEFAULTS.broker;
+  checkBrokerUrl(broker);
+  const config: Config = {
+    broker,
+    swarm,
+    heartbeatMs: file.heartbeatMs ?? DEFAULTS.heartbeatMs,
+    leaseMs: file.leaseMs ?? DEFAULTS.leaseMs,
+    leaseCheckMs: DEFAULTS.leaseCheckMs,
+    maxAttempts: file.maxAttempts ?? DEFAULTS.maxAttempts,
+    retryBaseMs: file.retryBaseMs ?? DEFAULTS.retryBaseMs,
+    retryMaxMs: file.retryMaxMs ?? DEFAULTS.retryMaxMs,
+    taskTimeoutMs: file.taskTimeoutMs ?? DEFAULTS.taskTimeoutMs,
+    maxPayloadBytes: file.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
+    outputTailChars: DEFAULTS.outputTailChars,
+    queryTimeoutMs: DEFAULTS.queryTimeoutMs,
+    taskTypes: { ...DEFAULTS.taskTypes, ...file.taskTypes },
+    runbooks: { ...DEFAULTS.runbooks, ...file.runbooks },
+    ...overrides,
+  };
+  return Object.freeze(config);
+}
+
+function readConfigFile(path: string | undefined): ConfigFile {
+  const chosen = path ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (!chosen) return {};
+  const full = resolve(chosen);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (error) {
+    throw new SheriError(
+      `cannot read config file ${full}: ${(error as Error).message}`,
+      EXIT.config,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SheriError(
+      `config file ${full} is not JSON: ${(error as Error).message}`,
+      EXIT.config,
+    );
+  }
+  const parsed = ConfigFile.safeParse(json);
+  if (!parsed.success) {
+    throw new SheriError(
+      `config file ${full} is invalid: ${formatIssues(parsed.error)}`,
+      EXIT.config,
+    );
+  }
+  return parsed.data;
+}
+
+function checkBrokerUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new SheriError(
+      `broker URL "${url}" is not a URL; expected e.g. mqtt://localhost:1883`,
+      EXIT.usage,
+    );
+  }
+  if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'].includes(parsed.protocol)) {
+    throw new SheriError(
+      `broker URL "${url}" has protocol "${parsed.protocol}"; use mqtt://, mqtts://, ws:// or wss://`,
+      EXIT.usage,
+    );
+  }
+}

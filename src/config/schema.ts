@@ -1,0 +1,19 @@
+import { z } from 'zod';
+
+/** The config file (`sheri.config.json`, or --config / SHERI_CONFIG). Every key is optional. */
+export const ConfigFile = z.strictObject({
+  broker: z.string().optional(),
+  swarm: z.string().optional(),
+  heartbeatMs: z.int().min(100).optional(),
+  leaseMs: z.int().min(500).optional(),
+  maxAttempts: z.int().min(1).max(100).optional(),
+  retryBaseMs: z.int().min(0).optional(),
+  retryMaxMs: z.int().min(0).optional(),
+  taskTimeoutMs: z.int().min(1).optional(),
+  maxPayloadBytes: z.int().min(1024).optional(),
+  /** Extra task types, or new roles for existing ones: `{ "lint.run": ["testing"] }`. */
+  taskTypes: z.record(z.string(), z.array(z.string().min(1))).optional(),
+  /** Commands run for a task of this type that carries neither prompt nor commands. */
+  runbooks: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
+});
+export type ConfigFile = z.infer<typeof ConfigFile>;

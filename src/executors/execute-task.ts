@@ -1,0 +1,106 @@
+import { isAbsolute, relative, resolve } from 'node:path';
+import type { TaskAssigned } from '../protocol/messages.js';
+import { runProcess, type ProcessResult } from '../tools/shell/run-process.js';
+
+export interface ExecutionContext {
+  agentId: string;
+  /** Folder the agent works in; a task's `workspace` must lie inside it. */
+  workspace: string;
+  timeoutMs: number;
+  outputLimit: number;
+  runbooks: Readonly<Record<string, readonly string[]>>;
+  signal: AbortSignal;
+  progress: (message: string, percent?: number) => void;
+}
+
+export type Outcome =
+  | { ok: true; result: Record<string, unknown> }
+  | { ok: false; error: string; retryable: boolean; result?: Record<string, unknown> };
+
+export const NO_PROVIDER_MESSAGE =
+  'no LLM provider configured: this task has a prompt, and prompts run only through an LLM provider, ' +
+  'which this agent does not have. Give the task `commands` (sheri task submit --command …) to run ' +
+  'it without an LLM, or configure a runbook for its type in sheri.config.json.';
+
+/** How a granted task runs: its commands, else its type's runbook, else a clear failure. */
+export async function executeTask(
+  assigned: TaskAssigned,
+  context: ExecutionContext,
+): Promise<Outcome> {
+  const { task } = assigned;
+  const cwd = resolveWorkspace(context.workspace, task.workspace);
+  if (typeof cwd !== 'string') return cwd;
+  const commands = task.commands ?? (task.prompt ? undefined : context.runbooks[task.type]);
+  if (!commands) {
+    if (task.prompt) return { ok: false, error: NO_PROVIDER_MESSAGE, retryable: false };
+    return {
+      ok: false,
+      retryable: false,
+      error: `no runbook configured for task type "${task.type}": give the task \`commands\`, or add "runbooks": { "${task.type}": ["…"] } to sheri.config.json`,
+    };
+  }
+  return runCommands(commands, cwd, assigned, context);
+}
+
+async function runCommands(
+  commands: readonly string[],
+  cwd: string,
+  assigned: TaskAssigned,
+  context: ExecutionContext,
+): Promise<Outcome> {
+  const results: ProcessResult[] = [];
+  const env = {
+    ...process.env,
+    SHERI_TASK_ID: assigned.task_id,
+    SHERI_ATTEMPT: String(assigned.attempt),
+    SHERI_AGENT_ID: context.agentId,
+    SHERI_TASK_TYPE: assigned.task.type,
+  };
+  for (const [index, command] of commands.entries()) {
+    const step = `${index + 1}/${commands.length}`;
+    context.progress(`running ${step}: ${command}`, (index / commands.length) * 100);
+    const result = await runProcess(command, {
+      cwd,
+      env,
+      timeoutMs: assigned.task.timeout_ms ?? context.timeoutMs,
+      outputLimit: context.outputLimit,
+      signal: context.signal,
+    });
+    results.push(result);
+    const summary = describe(result);
+    context.progress(
+      `finished ${step}, ${summary}: ${command}`,
+      ((index + 1) / commands.length) * 100,
+    );
+    if (result.exit_code !== 0 || result.timed_out || result.canceled) {
+      return {
+        ok: false,
+        retryable: true,
+        error: `command ${step} \`${command}\` ${summary}`,
+        result: { commands: results },
+      };
+    }
+  }
+  return { ok: true, result: { commands: results } };
+}
+
+function describe(result: ProcessResult): string {
+  if (result.timed_out) return `timed out after ${result.duration_ms} ms`;
+  if (result.canceled) return 'was canceled';
+  if (result.signal) return `was killed by ${result.signal}`;
+  return `exited ${result.exit_code} in ${result.duration_ms} ms`;
+}
+
+function resolveWorkspace(root: string, sub: string | undefined): string | Outcome {
+  if (!sub) return root;
+  const full = resolve(root, sub);
+  const rel = relative(root, full);
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    return {
+      ok: false,
+      retryable: false,
+      error: `task workspace "${sub}" lies outside the agent's workspace ${root}`,
+    };
+  }
+  return full;
+}

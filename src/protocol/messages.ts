@@ -1,0 +1,193 @@
+import { z } from 'zod';
+
+/**
+ * zod is the single source of truth for every message on the bus (docs/PROTOCOL.md).
+ * Objects are loose: unknown extra fields are kept, never rejected (SPEC §2).
+ */
+
+const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[^\s/+#]+$/, 'must not contain spaces, "/", "+" or "#"')
+  .refine((id) => !id.includes('\0'), 'must not contain NUL');
+
+const IsoTimestamp = z
+  .string()
+  .max(64)
+  .refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 timestamp');
+
+export const Priority = z
+  .enum(['low', 'normal', 'medium', 'high'])
+  // The origin's "medium" is our "normal".
+  .transform((value) => (value === 'medium' ? 'normal' : value));
+export type Priority = 'low' | 'normal' | 'high';
+
+export const Metadata = z.looseObject({
+  priority: Priority.optional(),
+  retry_count: z.int().min(0).optional(),
+  ttl: z.number().min(0).optional(),
+});
+
+export const Envelope = z.looseObject({
+  id: z.string().min(1).max(200),
+  timestamp: IsoTimestamp,
+  agent_id: z.string().min(1).max(200),
+  role: z.string().max(100).optional(),
+  type: z.string().max(200).optional(),
+  payload: z.unknown(),
+  metadata: Metadata.optional(),
+});
+export type Envelope = z.infer<typeof Envelope>;
+
+export const TaskSpec = z.looseObject({
+  task_id: Id,
+  type: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, ".", "_" or "-"'),
+  payload: z.record(z.string(), z.unknown()).default({}),
+  priority: Priority.optional(),
+  prompt: z.string().min(1).max(100_000).optional(),
+  commands: z.array(z.string().min(1).max(10_000)).min(1).max(100).optional(),
+  needs: z.array(Id).max(100).optional(),
+  idempotency_key: z.string().min(1).max(200).optional(),
+  max_attempts: z.int().min(1).max(100).optional(),
+  timeout_ms: z.int().min(1).max(86_400_000).optional(),
+  workspace: z.string().min(1).max(4096).optional(),
+  parent_task_id: Id.optional(),
+});
+export type TaskSpec = z.infer<typeof TaskSpec>;
+
+const TaskRef = z.looseObject({ task_id: Id, attempt: z.int().min(1) });
+export type TaskRef = z.infer<typeof TaskRef>;
+
+/** Agent → hub: "I have `free` slots; these are the attempts I am running." */
+export const ClaimRequest = z.looseObject({
+  free: z.int().min(0).max(10_000),
+  running: z.array(TaskRef).max(10_000).default([]),
+  /** A task the agent saw and would like; a hint, the hub still decides. */
+  task_id: Id.optional(),
+});
+export type ClaimRequest = z.infer<typeof ClaimRequest>;
+
+/** Hub → agents: the grant of one attempt of one task to one agent. */
+export const TaskAssigned = z.looseObject({
+  task_id: Id,
+  agent_id: z.string().min(1).max(200),
+  attempt: z.int().min(1),
+  lease_ms: z.int().min(1),
+  lease_expires_at: IsoTimestamp,
+  task: TaskSpec,
+  /** Results of the tasks this one needs, by task id. */
+  inputs: z.record(z.string(), z.unknown()).default({}),
+});
+export type TaskAssigned = z.infer<typeof TaskAssigned>;
+
+/** Agent → hub: an attempt handed back unrun or interrupted by a graceful stop. */
+export const TaskRelease = z.looseObject({
+  task_id: Id,
+  attempt: z.int().min(1),
+  reason: z.string().max(2000),
+});
+export type TaskRelease = z.infer<typeof TaskRelease>;
+
+export const TaskProgress = z.looseObject({
+  task_id: Id,
+  attempt: z.int().min(1),
+  message: z.string().max(10_000),
+  percent: z.number().min(0).max(100).optional(),
+});
+export type TaskProgress = z.infer<typeof TaskProgress>;
+
+export const TaskComplete = z.looseObject({
+  task_id: Id,
+  attempt: z.int().min(1),
+  duration_ms: z.number().min(0),
+  result: z.unknown(),
+});
+export type TaskComplete = z.infer<typeof TaskComplete>;
+
+export const TaskFailed = z.looseObject({
+  task_id: Id,
+  attempt: z.int().min(1),
+  duration_ms: z.number().min(0),
+  error: z.string().max(100_000),
+  /** false: retrying cannot help (bad task, no provider); the hub dead-letters at once. */
+  retryable: z.boolean().default(true),
+  result: z.unknown().optional(),
+});
+export type TaskFailed = z.infer<typeof TaskFailed>;
+
+export const TaskDead = z.looseObject({
+  task_id: Id,
+  attempts: z.int().min(0),
+  error: z.string(),
+});
+export type TaskDead = z.infer<typeof TaskDead>;
+
+const Memory = z.looseObject({ rss: z.number(), heapTotal: z.number(), heapUsed: z.number() });
+
+export const AgentRegister = z.looseObject({
+  role: z.string().min(1).max(100),
+  concurrency: z.int().min(1),
+  types: z.array(z.string()).default([]),
+  pid: z.int().optional(),
+  hostname: z.string().optional(),
+  version: z.string().optional(),
+});
+export type AgentRegister = z.infer<typeof AgentRegister>;
+
+export const AgentHeartbeat = z.looseObject({
+  status: z.string(),
+  uptime: z.number().min(0),
+  memory: Memory,
+  role: z.string().min(1).max(100),
+  running: z.array(TaskRef).default([]),
+  free: z.int().min(0),
+});
+export type AgentHeartbeat = z.infer<typeof AgentHeartbeat>;
+
+export const AgentShutdown = z.looseObject({ reason: z.string().max(2000) });
+export type AgentShutdown = z.infer<typeof AgentShutdown>;
+
+/** Retained on `agents/<id>/status`; the Last Will clears it with an empty payload. */
+export const AgentStatus = z.looseObject({
+  state: z.enum(['online', 'draining']),
+  role: z.string().min(1).max(100),
+  since: IsoTimestamp,
+});
+export type AgentStatus = z.infer<typeof AgentStatus>;
+
+/** Retained on `hub/status`; the hub's Last Will clears it. */
+export const HubStatus = z.looseObject({ state: z.literal('online'), since: IsoTimestamp });
+
+export const ErrorReport = z.looseObject({
+  code: z.string(),
+  reason: z.string(),
+  topic: z.string(),
+  reporter: z.string(),
+  message_id: z.string().optional(),
+  sample: z.string().optional(),
+  size: z.int().optional(),
+});
+export type ErrorReport = z.infer<typeof ErrorReport>;
+
+export const HubQuery = z.looseObject({
+  query_id: z.string().min(1).max(200),
+  reply_to: z.string().min(1).max(500),
+  kind: z.enum(['tasks', 'task', 'agents']),
+  task_id: Id.optional(),
+  state: z.string().max(50).optional(),
+  limit: z.int().min(1).max(100_000).optional(),
+});
+export type HubQuery = z.infer<typeof HubQuery>;
+
+export const HubReply = z.looseObject({
+  query_id: z.string(),
+  ok: z.boolean(),
+  data: z.unknown().optional(),
+  error: z.string().optional(),
+});
+export type HubReply = z.infer<typeof HubReply>;

@@ -1,0 +1,101 @@
+import type { TaskRef } from '../protocol/messages.js';
+
+export interface AgentView {
+  agentId: string;
+  role: string;
+  state: 'online' | 'draining' | 'gone';
+  concurrency: number;
+  /** Free slots and running attempts as the agent last reported them (claim or heartbeat). */
+  free: number;
+  running: TaskRef[];
+  lastSeenAt: number;
+  lastHeartbeatAt: number | null;
+  registeredAt: number;
+  uptimeS: number | null;
+  memory: { rss: number; heapUsed: number } | null;
+  /** When the hub last granted this agent a task, to spread work fairly. */
+  lastGrantAt: number;
+}
+
+/**
+ * The hub's in-memory view of live agents. It needs no persistence: agents re-announce themselves
+ * by heartbeat and claim, and re-claim when the hub's retained status comes back online.
+ */
+export class AgentRegistry {
+  private readonly agents = new Map<string, AgentView>();
+
+  get(agentId: string): AgentView | undefined {
+    return this.agents.get(agentId);
+  }
+
+  all(): AgentView[] {
+    return [...this.agents.values()];
+  }
+
+  /** Create or refresh an agent from any message it sent. */
+  touch(agentId: string, role: string, now: number): AgentView {
+    let agent = this.agents.get(agentId);
+    if (!agent) {
+      agent = {
+        agentId,
+        role,
+        state: 'online',
+        concurrency: 1,
+        free: 0,
+        running: [],
+        lastSeenAt: now,
+        lastHeartbeatAt: null,
+        registeredAt: now,
+        uptimeS: null,
+        memory: null,
+        lastGrantAt: 0,
+      };
+      this.agents.set(agentId, agent);
+    }
+    agent.role = role;
+    agent.lastSeenAt = now;
+    if (agent.state === 'gone') agent.state = 'online';
+    return agent;
+  }
+
+  reportCapacity(
+    agentId: string,
+    role: string,
+    free: number,
+    running: TaskRef[],
+    now: number,
+  ): AgentView {
+    const agent = this.touch(agentId, role, now);
+    agent.free = free;
+    agent.running = running;
+    return agent;
+  }
+
+  markGone(agentId: string): AgentView | undefined {
+    const agent = this.agents.get(agentId);
+    if (agent) {
+      agent.state = 'gone';
+      agent.free = 0;
+      agent.running = [];
+    }
+    return agent;
+  }
+
+  /** Forget agents gone for longer than `keepMs`, so the registry does not grow without bound. */
+  prune(now: number, keepMs: number): void {
+    for (const [id, agent] of this.agents) {
+      if (agent.state === 'gone' && now - agent.lastSeenAt > keepMs) this.agents.delete(id);
+    }
+  }
+}
+
+/**
+ * How many more tasks to grant an agent: its reported free slots, less the grants it had not yet
+ * seen when it reported them (assigned to it by the ledger but absent from its running list).
+ */
+export function demandOf(agent: AgentView, assignedAttempts: readonly TaskRef[]): number {
+  if (agent.state !== 'online') return 0;
+  const running = new Set(agent.running.map((ref) => `${ref.task_id}#${ref.attempt}`));
+  const unseen = assignedAttempts.filter((ref) => !running.has(`${ref.task_id}#${ref.attempt}`));
+  return Math.max(0, agent.free - unseen.length);
+}

@@ -1,0 +1,115 @@
+import type { HubQuery, HubReply } from '../protocol/messages.js';
+import type { AgentRegistry } from './agent-registry.js';
+import type { Ledger } from './ledger.js';
+import { TASK_STATES, type TaskRecord, type TaskState } from './task-record.js';
+
+/** A task as `sheri tasks --json` shows it. */
+export interface TaskSummary {
+  task_id: string;
+  type: string;
+  priority: string;
+  state: TaskState;
+  agent_id: string | null;
+  attempt: number;
+  failures: number;
+  parent_task_id: string | null;
+  created_at: string;
+  updated_at: string;
+  last_error: string | null;
+}
+
+export interface AgentSummary {
+  agent_id: string;
+  role: string;
+  state: string;
+  running: string[];
+  free: number;
+  last_heartbeat: string | null;
+  last_seen: string;
+  uptime_s: number | null;
+  rss_bytes: number | null;
+}
+
+function summarize(task: TaskRecord): TaskSummary {
+  return {
+    task_id: task.taskId,
+    type: task.type,
+    priority: task.priority,
+    state: task.state,
+    agent_id: task.agentId,
+    attempt: task.attempt,
+    failures: task.failures,
+    parent_task_id: task.parentTaskId,
+    created_at: new Date(task.createdAt).toISOString(),
+    updated_at: new Date(task.updatedAt).toISOString(),
+    last_error: task.lastError,
+  };
+}
+
+/** Answer `sheri tasks`, `sheri task show` and `sheri agents` from the hub's own state. */
+export function answerQuery(
+  query: HubQuery,
+  ledger: Ledger,
+  registry: AgentRegistry,
+  now: number,
+): HubReply {
+  const reply = (data: unknown): HubReply => ({ query_id: query.query_id, ok: true, data });
+  const fail = (error: string): HubReply => ({ query_id: query.query_id, ok: false, error });
+  switch (query.kind) {
+    case 'tasks': {
+      if (query.state && !TASK_STATES.includes(query.state as TaskState)) {
+        return fail(`unknown state "${query.state}"; states are ${TASK_STATES.join(', ')}`);
+      }
+      const filter = { limit: query.limit ?? 1000, ...(query.state ? { state: query.state } : {}) };
+      return reply({ counts: ledger.counts(), tasks: ledger.list(filter).map(summarize) });
+    }
+    case 'task': {
+      if (!query.task_id) return fail('a task query needs task_id');
+      const task = ledger.get(query.task_id);
+      if (!task) return fail(`no task "${query.task_id}" in the ledger`);
+      return reply({
+        ...summarize(task),
+        spec: task.spec,
+        max_attempts: task.maxAttempts,
+        submitted_by: task.submittedBy,
+        result: task.result ?? null,
+        needs: ledger
+          .needsOf(task.taskId)
+          .map((need) => ({ task_id: need.taskId, state: need.state })),
+        children: ledger.childrenOf(task.taskId).map(summarize),
+        history: ledger.history(task.taskId).map((event) => ({
+          at: new Date(event.at).toISOString(),
+          kind: event.kind,
+          agent_id: event.agentId,
+          attempt: event.attempt,
+          detail: event.detail,
+        })),
+      });
+    }
+    case 'agents': {
+      const agents: AgentSummary[] = registry
+        .all()
+        .filter((agent) => agent.state !== 'gone')
+        .map((agent) => ({
+          agent_id: agent.agentId,
+          role: agent.role,
+          state:
+            ledger.assignedTo(agent.agentId).length > 0
+              ? 'busy'
+              : agent.state === 'online'
+                ? 'idle'
+                : agent.state,
+          running: ledger.assignedTo(agent.agentId).map((task) => task.taskId),
+          free: agent.free,
+          last_heartbeat: agent.lastHeartbeatAt
+            ? new Date(agent.lastHeartbeatAt).toISOString()
+            : null,
+          last_seen: new Date(agent.lastSeenAt).toISOString(),
+          uptime_s: agent.uptimeS,
+          rss_bytes: agent.memory?.rss ?? null,
+        }))
+        .sort((a, b) => a.agent_id.localeCompare(b.agent_id));
+      return reply({ now: new Date(now).toISOString(), agents });
+    }
+  }
+}

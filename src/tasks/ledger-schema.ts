@@ -1,0 +1,43 @@
+/** The ledger's tables. `CREATE … IF NOT EXISTS` keeps start-up idempotent. */
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS tasks (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  submitted_by TEXT NOT NULL,
+  idempotency_key TEXT UNIQUE,
+  parent_task_id TEXT,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  agent_id TEXT,
+  lease_expires_at INTEGER,
+  not_before INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  last_error TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (state, type, priority DESC, seq);
+CREATE INDEX IF NOT EXISTS tasks_assigned ON tasks (agent_id) WHERE state = 'assigned';
+CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_task_id);
+CREATE TABLE IF NOT EXISTS task_needs (
+  task_id TEXT NOT NULL,
+  need_id TEXT NOT NULL,
+  PRIMARY KEY (task_id, need_id)
+);
+CREATE INDEX IF NOT EXISTS task_needs_need ON task_needs (need_id);
+CREATE TABLE IF NOT EXISTS task_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  agent_id TEXT,
+  attempt INTEGER,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS task_events_task ON task_events (task_id, id);
+`;

@@ -1,0 +1,368 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { TaskSpec } from '../protocol/messages.js';
+import { SCHEMA_SQL } from './ledger-schema.js';
+import {
+  PRIORITY_RANK,
+  priorityOfRank,
+  type TaskEvent,
+  type TaskRecord,
+  type TaskState,
+} from './task-record.js';
+
+interface Row {
+  seq: number;
+  task_id: string;
+  type: string;
+  priority: number;
+  state: TaskState;
+  spec: string;
+  submitted_by: string;
+  parent_task_id: string | null;
+  attempt: number;
+  failures: number;
+  max_attempts: number;
+  agent_id: string | null;
+  lease_expires_at: number | null;
+  not_before: number;
+  result: string | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type InsertOutcome =
+  | { inserted: true; task: TaskRecord }
+  | {
+      inserted: false;
+      reason: 'duplicate task_id' | 'duplicate idempotency_key';
+      task: TaskRecord;
+    };
+
+/**
+ * The hub's durable record of every task (SPEC §3), in SQLite. Every method is one synchronous
+ * transaction, so the hub's decisions are serialised and survive a kill -9 (WAL mode).
+ */
+export class Ledger {
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL loses no committed transaction on a process crash in WAL mode; only power loss can.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA_SQL);
+    const db = this.db;
+    this.statements = {
+      get: db.prepare<[string], Row>('SELECT * FROM tasks WHERE task_id = ?'),
+      byKey: db.prepare<[string], Row>('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      insert: db.prepare(
+        `INSERT INTO tasks (task_id, type, priority, state, spec, submitted_by, idempotency_key,
+           parent_task_id, max_attempts, created_at, updated_at)
+         VALUES (@task_id, @type, @priority, @state, @spec, @submitted_by, @idempotency_key,
+           @parent_task_id, @max_attempts, @now, @now)`,
+      ),
+      insertNeed: db.prepare('INSERT OR IGNORE INTO task_needs (task_id, need_id) VALUES (?, ?)'),
+      event: db.prepare(
+        'INSERT INTO task_events (task_id, at, kind, agent_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      setState: db.prepare(
+        `UPDATE tasks SET state = @state, agent_id = @agent_id, lease_expires_at = @lease,
+           not_before = @not_before, failures = @failures, last_error = @last_error,
+           result = @result, attempt = @attempt, updated_at = @now WHERE task_id = @task_id`,
+      ),
+      renew: db.prepare(
+        `UPDATE tasks SET lease_expires_at = ? WHERE task_id = ? AND attempt = ? AND agent_id = ?
+           AND state = 'assigned'`,
+      ),
+      assignedTo: db.prepare<[string], Row>(
+        `SELECT * FROM tasks WHERE state = 'assigned' AND agent_id = ?`,
+      ),
+      expired: db.prepare<[number], Row>(
+        `SELECT * FROM tasks WHERE state = 'assigned' AND lease_expires_at < ?`,
+      ),
+      extendLeases: db.prepare(
+        `UPDATE tasks SET lease_expires_at = MAX(lease_expires_at, ?) WHERE state = 'assigned'`,
+      ),
+      needs: db.prepare<
+        [string],
+        { need_id: string; state: TaskState | null; result: string | null }
+      >(
+        `SELECT n.need_id, t.state, t.result FROM task_needs n
+           LEFT JOIN tasks t ON t.task_id = n.need_id WHERE n.task_id = ?`,
+      ),
+      dependents: db.prepare<[string], Row>(
+        `SELECT t.* FROM task_needs n JOIN tasks t ON t.task_id = n.task_id
+           WHERE n.need_id = ? AND t.state = 'blocked'`,
+      ),
+      history: db.prepare<
+        [string],
+        {
+          at: number;
+          kind: string;
+          agent_id: string | null;
+          attempt: number | null;
+          detail: string | null;
+        }
+      >(
+        'SELECT at, kind, agent_id, attempt, detail FROM task_events WHERE task_id = ? ORDER BY id',
+      ),
+      counts: db.prepare<[], { state: TaskState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM tasks GROUP BY state',
+      ),
+      nextDue: db.prepare<[number], { at: number | null }>(
+        `SELECT MIN(not_before) AS at FROM tasks WHERE state = 'queued' AND not_before > ?`,
+      ),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  get(taskId: string): TaskRecord | undefined {
+    const row = this.statements.get.get(taskId);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Record a submitted task; a task id or idempotency key seen before makes it a no-op. */
+  insert(spec: TaskSpec, submittedBy: string, maxAttempts: number, now: number): InsertOutcome {
+    return this.db.transaction((): InsertOutcome => {
+      const existing = this.statements.get.get(spec.task_id);
+      if (existing)
+        return { inserted: false, reason: 'duplicate task_id', task: toRecord(existing) };
+      if (spec.idempotency_key) {
+        const same = this.statements.byKey.get(spec.idempotency_key);
+        if (same)
+          return { inserted: false, reason: 'duplicate idempotency_key', task: toRecord(same) };
+      }
+      const needs = [...new Set(spec.needs ?? [])];
+      this.statements.insert.run({
+        task_id: spec.task_id,
+        type: spec.type,
+        priority: PRIORITY_RANK[spec.priority ?? 'normal'],
+        state: needs.length > 0 ? 'blocked' : 'queued',
+        spec: JSON.stringify(spec),
+        submitted_by: submittedBy,
+        idempotency_key: spec.idempotency_key ?? null,
+        parent_task_id: spec.parent_task_id ?? null,
+        max_attempts: spec.max_attempts ?? maxAttempts,
+        now,
+      });
+      for (const need of needs) this.statements.insertNeed.run(spec.task_id, need);
+      this.addEvent(spec.task_id, now, 'submitted', submittedBy, null, null);
+      return { inserted: true, task: this.get(spec.task_id)! };
+    })();
+  }
+
+  /** Queued tasks of these types whose retry time has come, best priority first, then oldest. */
+  nextClaimable(types: readonly string[], now: number, limit: number): TaskRecord[] {
+    if (types.length === 0 || limit <= 0) return [];
+    const marks = types.map(() => '?').join(',');
+    const rows = this.db
+      .prepare<unknown[], Row>(
+        `SELECT * FROM tasks WHERE state = 'queued' AND not_before <= ? AND type IN (${marks})
+           ORDER BY priority DESC, seq ASC LIMIT ?`,
+      )
+      .all(now, ...types, limit);
+    return rows.map(toRecord);
+  }
+
+  /** Grant the next attempt to `agentId`; the new attempt number is the fencing token. */
+  grant(taskId: string, agentId: string, now: number, leaseMs: number): TaskRecord {
+    const task = this.mustGet(taskId);
+    const attempt = task.attempt + 1;
+    this.update(task, { state: 'assigned', agentId, leaseExpiresAt: now + leaseMs, attempt }, now);
+    this.addEvent(taskId, now, 'assigned', agentId, attempt, null);
+    return { ...task, state: 'assigned', agentId, leaseExpiresAt: now + leaseMs, attempt };
+  }
+
+  renewLease(taskId: string, attempt: number, agentId: string, expiresAt: number): void {
+    this.statements.renew.run(expiresAt, taskId, attempt, agentId);
+  }
+
+  /** After a hub restart: give every running attempt a fresh lease, since no one could renew it. */
+  extendAllLeases(expiresAt: number): void {
+    this.statements.extendLeases.run(expiresAt);
+  }
+
+  assignedTo(agentId: string): TaskRecord[] {
+    return this.statements.assignedTo.all(agentId).map(toRecord);
+  }
+
+  expiredLeases(now: number): TaskRecord[] {
+    return this.statements.expired.all(now).map(toRecord);
+  }
+
+  /** True when `attempt` by `agentId` is the task's live attempt; anything else is stale. */
+  isCurrent(task: TaskRecord | undefined, attempt: number, agentId: string): task is TaskRecord {
+    return task?.state === 'assigned' && task.attempt === attempt && task.agentId === agentId;
+  }
+
+  complete(task: TaskRecord, result: unknown, now: number): void {
+    this.update(task, { state: 'complete', leaseExpiresAt: null, result }, now);
+    this.addEvent(task.taskId, now, 'complete', task.agentId, task.attempt, result);
+  }
+
+  /** Back to the queue after `delayMs`, or dead when `countFailure` uses up the attempts. */
+  requeue(
+    task: TaskRecord,
+    change: { reason: string; countFailure: boolean; delayMs: number; kind: string },
+    now: number,
+  ): 'queued' | 'dead' {
+    const failures = task.failures + (change.countFailure ? 1 : 0);
+    const dead = failures >= task.maxAttempts;
+    this.update(
+      task,
+      {
+        state: dead ? 'dead' : 'queued',
+        agentId: null,
+        leaseExpiresAt: null,
+        failures,
+        lastError: change.reason,
+        notBefore: dead ? 0 : now + change.delayMs,
+      },
+      now,
+    );
+    this.addEvent(task.taskId, now, change.kind, task.agentId, task.attempt, {
+      reason: change.reason,
+    });
+    if (dead)
+      this.addEvent(task.taskId, now, 'dead', null, task.attempt, { reason: change.reason });
+    return dead ? 'dead' : 'queued';
+  }
+
+  /** Dead at once: a failure retrying cannot mend, or a task whose need died. */
+  kill(task: TaskRecord, reason: string, now: number): void {
+    this.update(
+      task,
+      { state: 'dead', agentId: null, leaseExpiresAt: null, lastError: reason },
+      now,
+    );
+    this.addEvent(task.taskId, now, 'dead', task.agentId, task.attempt, { reason });
+  }
+
+  /** Needs of a task with their state; a need never submitted has state null. */
+  needsOf(taskId: string): { taskId: string; state: TaskState | null; result: unknown }[] {
+    return this.statements.needs.all(taskId).map((row) => ({
+      taskId: row.need_id,
+      state: row.state,
+      result: row.result === null ? undefined : JSON.parse(row.result),
+    }));
+  }
+
+  blockedDependents(taskId: string): TaskRecord[] {
+    return this.statements.dependents.all(taskId).map(toRecord);
+  }
+
+  release(task: TaskRecord, now: number): void {
+    this.update(task, { state: 'queued' }, now);
+    this.addEvent(task.taskId, now, 'unblocked', null, null, null);
+  }
+
+  list(filter: { state?: string; limit?: number }): TaskRecord[] {
+    const limit = filter.limit ?? 1000;
+    const rows = filter.state
+      ? this.db
+          .prepare<[string, number], Row>(
+            'SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?',
+          )
+          .all(filter.state, limit)
+      : this.db.prepare<[number], Row>('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(limit);
+    return rows.map(toRecord);
+  }
+
+  childrenOf(taskId: string): TaskRecord[] {
+    return this.db
+      .prepare<[string], Row>('SELECT * FROM tasks WHERE parent_task_id = ? ORDER BY seq')
+      .all(taskId)
+      .map(toRecord);
+  }
+
+  history(taskId: string): TaskEvent[] {
+    return this.statements.history.all(taskId).map((row) => ({
+      at: row.at,
+      kind: row.kind,
+      agentId: row.agent_id,
+      attempt: row.attempt,
+      detail: row.detail === null ? null : JSON.parse(row.detail),
+    }));
+  }
+
+  counts(): Record<TaskState, number> {
+    const counts: Record<TaskState, number> = {
+      blocked: 0,
+      queued: 0,
+      assigned: 0,
+      complete: 0,
+      dead: 0,
+    };
+    for (const row of this.statements.counts.all()) counts[row.state] = row.n;
+    return counts;
+  }
+
+  /** When the earliest delayed retry becomes claimable, if any. */
+  nextRetryAt(now: number): number | undefined {
+    return this.statements.nextDue.get(now)?.at ?? undefined;
+  }
+
+  addEvent(
+    taskId: string,
+    at: number,
+    kind: string,
+    agentId: string | null,
+    attempt: number | null,
+    detail: unknown,
+  ): void {
+    const json = detail === null || detail === undefined ? null : JSON.stringify(detail);
+    this.statements.event.run(taskId, at, kind, agentId, attempt, json);
+  }
+
+  private mustGet(taskId: string): TaskRecord {
+    const task = this.get(taskId);
+    if (!task) throw new Error(`no task ${taskId} in the ledger`);
+    return task;
+  }
+
+  private update(task: TaskRecord, change: Partial<TaskRecord>, now: number): void {
+    const next = { ...task, ...change };
+    this.statements.setState.run({
+      task_id: task.taskId,
+      state: next.state,
+      agent_id: next.agentId,
+      lease: next.leaseExpiresAt,
+      not_before: next.notBefore,
+      failures: next.failures,
+      last_error: next.lastError,
+      result: next.result === undefined ? null : JSON.stringify(next.result),
+      attempt: next.attempt,
+      now,
+    });
+  }
+}
+
+function toRecord(row: Row): TaskRecord {
+  return {
+    seq: row.seq,
+    taskId: row.task_id,
+    type: row.type,
+    priority: priorityOfRank(row.priority),
+    state: row.state,
+    spec: JSON.parse(row.spec) as TaskSpec,
+    submittedBy: row.submitted_by,
+    parentTaskId: row.parent_task_id,
+    attempt: row.attempt,
+    failures: row.failures,
+    maxAttempts: row.max_attempts,
+    agentId: row.agent_id,
+    leaseExpiresAt: row.lease_expires_at,
+    notBefore: row.not_before,
+    result: row.result === null ? undefined : JSON.parse(row.result),
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
