@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { OutputCapture } from './output-capture.js';
+import { unwatchGroup, watchGroup } from './reaper.js';
 
 export interface RunProcessOptions {
   cwd: string;
@@ -46,6 +47,7 @@ export async function runProcess(
     buffer: false,
     encoding: 'utf8',
   });
+  if (child.pid !== undefined) watchGroup(child.pid);
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => stdout.push(chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
 
@@ -73,6 +75,7 @@ export async function runProcess(
   options.signal?.removeEventListener('abort', onAbort);
   // Anything the command left running in its group goes with it.
   signalGroup(child.pid, 'SIGKILL');
+  if (child.pid !== undefined) unwatchGroup(child.pid);
   return {
     command,
     exit_code: result.exitCode ?? null,

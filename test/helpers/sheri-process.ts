@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI; `npm test` builds it first. */
+export const SHERI_BIN = fileURLToPath(new URL('../../dist/bin/sheri.js', import.meta.url));
+
+export interface SheriProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolve when the combined output contains `text`. */
+  waitForOutput(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  exited(): Promise<number | null>;
+}
+
+export function startSheri(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): SheriProcess {
+  const child = spawn(process.execPath, [SHERI_BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const waiters: (() => void)[] = [];
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString();
+    for (const waiter of [...waiters]) waiter();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exit = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    output: () => output,
+    waitForOutput(text, timeoutMs = 15_000) {
+      const found = (): boolean =>
+        typeof text === 'string' ? output.includes(text) : text.test(output);
+      if (found()) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(check), 1);
+          reject(new Error(`timed out waiting for ${String(text)} in output:\n${output}`));
+        }, timeoutMs);
+        const check = (): void => {
+          if (!found()) return;
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(check), 1);
+          resolve();
+        };
+        waiters.push(check);
+        void exit.then(() => {
+          if (!found()) {
+            clearTimeout(timer);
+            reject(new Error(`process exited before printing ${String(text)}:\n${output}`));
+          }
+        });
+      });
+    },
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      await exit;
+    },
+    exited: () => exit,
+  };
+}
+
+/** Run the CLI to completion. */
+export async function runSheri(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [SHERI_BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}

@@ -1,0 +1,149 @@
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from '../../src/agent/agent.js';
+import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
+import { loadConfig, type Config } from '../../src/config/load.js';
+import { silentLogger } from '../../src/logging/logger.js';
+import type { TaskSpec } from '../../src/protocol/messages.js';
+import { TOPIC } from '../../src/protocol/topics.js';
+import { Hub } from '../../src/tasks/hub.js';
+import { Bus } from '../../src/transport/bus.js';
+
+/** Everything a test started, torn down in reverse order by `close()`. */
+export class TestSwarm {
+  readonly dir = mkdtempSync(join(tmpdir(), 'sheri-test-'));
+  private readonly closers: (() => Promise<void>)[] = [];
+  private submitter: Bus | undefined;
+  readonly swarm = `t${Math.random().toString(36).slice(2, 8)}`;
+  brokerUrl = '';
+
+  /** Tight timings so leases and retries show within a test's time. */
+  config(overrides: Partial<Config> = {}): Config {
+    return loadConfig(
+      { broker: this.brokerUrl, swarm: this.swarm },
+      {},
+      {
+        heartbeatMs: 1_000,
+        leaseMs: 5_000,
+        leaseCheckMs: 200,
+        retryBaseMs: 100,
+        retryMaxMs: 1_000,
+        ...overrides,
+      },
+    );
+  }
+
+  async startBroker(options: { persistent?: boolean } = {}): Promise<EmbeddedBroker> {
+    const broker = await EmbeddedBroker.start({
+      port: 0,
+      host: '127.0.0.1',
+      logger: silentLogger(),
+      ...(options.persistent ? { dataDir: join(this.dir, 'broker') } : {}),
+    });
+    this.brokerUrl = broker.url;
+    this.closers.push(() => broker.close());
+    return broker;
+  }
+
+  useBroker(url: string): void {
+    this.brokerUrl = url;
+  }
+
+  get ledgerPath(): string {
+    return join(this.dir, 'ledger.sqlite');
+  }
+
+  async startHub(overrides: Partial<Config> = {}): Promise<Hub> {
+    const hub = await Hub.start({
+      config: this.config(overrides),
+      logger: silentLogger(),
+      ledgerPath: this.ledgerPath,
+    });
+    this.closers.push(() => hub.close());
+    return hub;
+  }
+
+  async startAgent(role: string, overrides: Partial<Config> = {}, concurrency = 1): Promise<Agent> {
+    const agentId = `${role}-${Math.random().toString(36).slice(2, 8)}`;
+    const agent = await Agent.start({
+      config: this.config(overrides),
+      role,
+      agentId,
+      concurrency,
+      workspace: this.dir,
+      logger: silentLogger(),
+    });
+    this.closers.push(() => agent.stop('test over'));
+    return agent;
+  }
+
+  /** Publish tasks on `<swarm>/tasks/new` as a client would. */
+  async submit(specs: TaskSpec[]): Promise<void> {
+    if (!this.submitter) {
+      const submitter = await Bus.connect({
+        url: this.brokerUrl,
+        swarm: this.swarm,
+        sender: { agentId: 'test-submitter', role: 'cli' },
+        clientId: `submitter-${this.swarm}`,
+        logger: silentLogger(),
+        maxPayloadBytes: 1 << 20,
+      });
+      this.submitter = submitter;
+      this.closers.push(() => submitter.close());
+    }
+    const submitter = this.submitter;
+    await Promise.all(specs.map((spec) => submitter.publish(TOPIC.tasksNew, spec)));
+  }
+
+  /** The side-effect file: each task's command appends "<task id> <agent id>". */
+  get executionLog(): string {
+    return join(this.dir, 'executions.log');
+  }
+
+  /** A task whose command proves it ran, and who ran it. */
+  taskAppending(
+    taskId: string,
+    type: string,
+    extra: Partial<TaskSpec> = {},
+    before = '',
+  ): TaskSpec {
+    return {
+      task_id: taskId,
+      type,
+      payload: {},
+      commands: [`${before}echo "$SHERI_TASK_ID $SHERI_AGENT_ID" >> "${this.executionLog}"`],
+      ...extra,
+    };
+  }
+
+  executions(): { taskId: string; agentId: string }[] {
+    if (!existsSync(this.executionLog)) return [];
+    return readFileSync(this.executionLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [taskId = '', agentId = ''] = line.split(' ');
+        return { taskId, agentId };
+      });
+  }
+
+  onClose(closer: () => Promise<void>): void {
+    this.closers.push(closer);
+  }
+
+  async close(): Promise<void> {
+    for (const closer of this.closers.reverse()) {
+      await closer().catch(() => undefined);
+    }
+    this.closers.length = 0;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Per task id, how many times it ran. */
+export function countRuns(executions: { taskId: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { taskId } of executions) counts.set(taskId, (counts.get(taskId) ?? 0) + 1);
+  return counts;
+}
