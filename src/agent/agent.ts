@@ -240,6 +240,8 @@ export class Agent {
     if (this.draining) return;
     this.draining = true;
     clearInterval(this.heartbeatTimer);
+    // First tell the hub to grant nothing more, so what we hand back is not granted to us again.
+    await this.claim();
     const held = [...this.running];
     for (const [, entry] of held) entry.abort.abort();
     await Promise.all(held.map(([, entry]) => entry.done));

@@ -82,6 +82,7 @@ export async function connectCli(config: Config, logger: Logger, waitMs = 5_000)
         maxPayloadBytes: config.maxPayloadBytes,
       },
       AbortSignal.timeout(waitMs),
+      true,
     );
   } catch {
     throw unreachable(config.broker);

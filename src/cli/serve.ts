@@ -5,7 +5,7 @@ import { EmbeddedBroker } from '../broker/embedded-broker.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { DEFAULT_ROLES } from '../protocol/task-types.js';
+import { DEFAULT_ROLES, knownRoles } from '../protocol/task-types.js';
 import { Hub } from '../tasks/hub.js';
 import {
   addSwarmOptions,
@@ -131,6 +131,12 @@ async function runUp(flags: ServeFlags): Promise<void> {
   const roles = parseAgentList(flags.agents);
   const broker = await startBroker(flags, logger);
   const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
+  const roleNames = knownRoles(config.taskTypes);
+  const unknown = roles.find((role) => !roleNames.includes(role));
+  if (unknown) {
+    await broker.close();
+    throw new SheriError(`--agents: unknown role "${unknown}"; roles are ${roleNames.join(', ')}`);
+  }
   const hub = await Hub.start({
     config,
     logger,
@@ -168,9 +174,10 @@ export function parseAgentList(spec: string | undefined): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter(Boolean)) {
-    const [role, countText] = part.split('=');
-    const count = countText === undefined ? 1 : Number(countText);
-    if (!role || !Number.isInteger(count) || count < 1 || count > 1000) {
+    const match = /^([A-Za-z0-9_.-]+)\s*(?:=\s*(\d{1,4}))?$/.exec(part);
+    const role = match?.[1];
+    const count = match?.[2] === undefined ? 1 : Number(match[2]);
+    if (!role || count < 1 || count > 1000) {
       throw new SheriError(
         `--agents: "${part}" is not role[=count]; e.g. --agents testing=3,deployment (roles: ${DEFAULT_ROLES.join(', ')})`,
       );

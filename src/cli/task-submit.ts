@@ -121,8 +121,8 @@ export function buildTaskSpec(
         }
       : {}),
     ...(flags.idempotencyKey ? { idempotency_key: flags.idempotencyKey } : {}),
-    ...(flags.maxAttempts ? { max_attempts: flags.maxAttempts } : {}),
-    ...(flags.timeout ? { timeout_ms: flags.timeout } : {}),
+    ...(flags.maxAttempts !== undefined ? { max_attempts: flags.maxAttempts } : {}),
+    ...(flags.timeout !== undefined ? { timeout_ms: flags.timeout } : {}),
     ...(flags.workspace ? { workspace: flags.workspace } : {}),
   };
   const parsed = TaskSpec.safeParse(candidate);

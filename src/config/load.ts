@@ -38,12 +38,23 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: Partial<Config> = {},
 ): Config {
-  const file = readConfigFile(flags.config ?? env.SHERI_CONFIG);
-  const swarm = flags.swarm ?? env.SHERI_SWARM ?? env.OPENCTO_SWARM ?? file.swarm ?? DEFAULTS.swarm;
+  // An empty variable counts as unset, as shells make it easy to export one by accident.
+  const fromEnv = (name: string): string | undefined => env[name] || undefined;
+  const file = readConfigFile(flags.config ?? fromEnv('SHERI_CONFIG'));
+  const swarm =
+    flags.swarm ??
+    fromEnv('SHERI_SWARM') ??
+    fromEnv('OPENCTO_SWARM') ??
+    file.swarm ??
+    DEFAULTS.swarm;
   const swarmProblem = checkSwarmName(swarm);
   if (swarmProblem) throw new SheriError(swarmProblem, EXIT.usage);
   const broker =
-    flags.broker ?? env.SHERI_BROKER ?? env.MQTT_BROKER ?? file.broker ?? DEFAULTS.broker;
+    flags.broker ??
+    fromEnv('SHERI_BROKER') ??
+    fromEnv('MQTT_BROKER') ??
+    file.broker ??
+    DEFAULTS.broker;
   checkBrokerUrl(broker);
   const config: Config = {
     broker,
@@ -58,11 +69,26 @@ export function loadConfig(
     maxPayloadBytes: file.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
     outputTailChars: DEFAULTS.outputTailChars,
     queryTimeoutMs: DEFAULTS.queryTimeoutMs,
-    taskTypes: { ...DEFAULTS.taskTypes, ...file.taskTypes },
-    runbooks: { ...DEFAULTS.runbooks, ...file.runbooks },
+    taskTypes: copyTable({ ...DEFAULTS.taskTypes, ...file.taskTypes }),
+    runbooks: copyTable({ ...DEFAULTS.runbooks, ...file.runbooks }),
     ...overrides,
   };
-  return Object.freeze(config);
+  return deepFreeze(config);
+}
+
+/** A fresh copy, so freezing a config never freezes or shares the module's default arrays. */
+function copyTable(
+  table: Readonly<Record<string, readonly string[]>>,
+): Record<string, readonly string[]> {
+  return Object.fromEntries(Object.entries(table).map(([key, list]) => [key, [...list]]));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
 
 function readConfigFile(path: string | undefined): ConfigFile {
@@ -98,6 +124,12 @@ function readConfigFile(path: string | undefined): ConfigFile {
 }
 
 function checkBrokerUrl(url: string): void {
+  if (!url.includes('://')) {
+    throw new SheriError(
+      `broker URL "${url}" has no scheme; did you mean mqtt://${url}?`,
+      EXIT.usage,
+    );
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -32,7 +32,8 @@ export const DEFAULT_TASK_TYPES: TaskTypeTable = {
 };
 
 export function rolesForType(table: TaskTypeTable, type: string): readonly string[] {
-  return table[type] ?? [];
+  // Own keys only: "constructor" or "__proto__" are not task types.
+  return Object.hasOwn(table, type) ? (table[type] ?? []) : [];
 }
 
 export function typesForRole(table: TaskTypeTable, role: string): string[] {

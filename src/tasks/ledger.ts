@@ -177,7 +177,15 @@ export class Ledger {
     const attempt = task.attempt + 1;
     this.update(task, { state: 'assigned', agentId, leaseExpiresAt: now + leaseMs, attempt }, now);
     this.addEvent(taskId, now, 'assigned', agentId, attempt, null);
-    return { ...task, state: 'assigned', agentId, leaseExpiresAt: now + leaseMs, attempt };
+    const expiresAt = now + leaseMs;
+    return {
+      ...task,
+      state: 'assigned',
+      agentId,
+      leaseExpiresAt: expiresAt,
+      attempt,
+      updatedAt: now,
+    };
   }
 
   renewLease(taskId: string, attempt: number, agentId: string, expiresAt: number): void {

@@ -74,7 +74,12 @@ export class Bus {
    * Connect and keep trying. Resolves at the first CONNACK; `signal` abandons the wait (the CLI's
    * deadline). While no broker answers, says so plainly every 30 s.
    */
-  static async connect(options: BusOptions, signal?: AbortSignal): Promise<Bus> {
+  static async connect(
+    options: BusOptions,
+    signal?: AbortSignal,
+    /** Give up at the first refused connection instead of retrying (short-lived CLI commands). */
+    failFast = false,
+  ): Promise<Bus> {
     const clientOptions: IClientOptions = {
       clientId: options.clientId,
       clean: options.clean ?? true,
@@ -99,14 +104,20 @@ export class Bus {
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         client.off('connect', onConnect);
+        client.off('close', onClose);
         client.end(true);
         reject(signal?.reason ?? new Error('aborted'));
       };
+      const onClose = (): void => {
+        if (failFast) onAbort();
+      };
       const onConnect = (): void => {
         signal?.removeEventListener('abort', onAbort);
+        client.off('close', onClose);
         resolve();
       };
       client.once('connect', onConnect);
+      client.on('close', onClose);
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -192,7 +203,7 @@ export class Bus {
       { code: full.code, topic: full.topic, messageId: full.message_id },
       `rejected message: ${full.reason}`,
     );
-    this.publish(TOPIC.errors, full, { qos: 0, type: 'error' }).catch((error: unknown) => {
+    this.publish(TOPIC.errors, full, { qos: 1, type: 'error' }).catch((error: unknown) => {
       this.options.logger.error({ err: error }, 'could not publish an error report');
     });
   }

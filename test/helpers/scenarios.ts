@@ -10,16 +10,26 @@ const MIXED_TYPES = [
   ['deployment.rollback', 'deployment'],
 ] as const;
 
-export async function waitForComplete(hub: Hub, count: number, timeoutMs: number): Promise<void> {
+/** Poll `check` (for state no bus message announces, like the ledger's) until it holds. */
+export async function waitUntil(
+  check: () => boolean,
+  timeoutMs: number,
+  describe: () => string = () => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (hub.ledger.counts().complete < count) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `only ${hub.ledger.counts().complete}/${count} complete: ${JSON.stringify(hub.ledger.counts())}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+export async function waitForComplete(hub: Hub, count: number, timeoutMs: number): Promise<void> {
+  await waitUntil(
+    () => hub.ledger.counts().complete >= count,
+    timeoutMs,
+    () =>
+      `${hub.ledger.counts().complete}/${count} complete: ${JSON.stringify(hub.ledger.counts())}`,
+  );
 }
 
 /** SPEC §3 scenario 1, shared with the mosquitto suite: 200 mixed tasks, 3 testing + 2 deployment agents. */

@@ -7,7 +7,12 @@ export class OutputCapture {
   private tail = '';
   private total = 0;
 
-  constructor(private readonly limit: number) {}
+  private readonly limit: number;
+
+  /** A `limit` below 2 leaves no room for both head and tail; it is raised to 2. */
+  constructor(limit: number) {
+    this.limit = Math.max(2, Math.floor(limit));
+  }
 
   push(chunk: string): void {
     this.total += chunk.length;

@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
+import { silentLogger } from '../../src/logging/logger.js';
+import { waitUntil } from '../helpers/scenarios.js';
+
+describe('the embedded broker', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+
+  function tempDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'sheri-broker-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  async function start(dataDir: string, port = 0): Promise<EmbeddedBroker> {
+    const broker = await EmbeddedBroker.start({
+      port,
+      host: '127.0.0.1',
+      dataDir,
+      logger: silentLogger(),
+    });
+    cleanups.push(() => broker.close());
+    return broker;
+  }
+
+  it('keeps retained messages and queued QoS 1 messages of a persistent session across a restart', async () => {
+    const dir = tempDir();
+    const first = await start(dir);
+    const port = first.port;
+    const session = await mqtt.connectAsync(first.url, {
+      clientId: 'keeper',
+      clean: false,
+      protocolVersion: 4,
+    });
+    await session.subscribeAsync('s/queued', { qos: 1 });
+    await session.endAsync();
+    const publisher = await mqtt.connectAsync(first.url, { protocolVersion: 4 });
+    await publisher.publishAsync('s/retained', 'still here', { qos: 1, retain: true });
+    await publisher.publishAsync('s/queued', 'waited for you', { qos: 1 });
+    await publisher.endAsync();
+    await first.close();
+
+    const second = await start(dir, port);
+    const received: string[] = [];
+    const back = mqtt.connect(second.url, { clientId: 'keeper', clean: false, protocolVersion: 4 });
+    cleanups.push(() => back.endAsync(true));
+    back.on('message', (topic, payload) => received.push(`${topic}=${payload.toString()}`));
+    await waitUntil(
+      () => received.includes('s/queued=waited for you'),
+      5_000,
+      () => received.join(),
+    );
+
+    const reader = await mqtt.connectAsync(second.url, { protocolVersion: 4 });
+    cleanups.push(() => reader.endAsync(true));
+    reader.on('message', (topic, payload) => received.push(`${topic}=${payload.toString()}`));
+    await reader.subscribeAsync('s/retained', { qos: 1 });
+    await waitUntil(
+      () => received.includes('s/retained=still here'),
+      5_000,
+      () => received.join(),
+    );
+  });
+
+  it('says which port is taken when it cannot listen', async () => {
+    const broker = await start(tempDir());
+    await expect(start(tempDir(), broker.port)).rejects.toThrow(
+      `port ${broker.port} on 127.0.0.1 is in use`,
+    );
+  });
+
+  it('delivers an empty retained message as the Last Will of a client that vanishes', async () => {
+    const broker = await start(tempDir());
+    const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    cleanups.push(() => watcher.endAsync(true));
+    const seen: number[] = [];
+    watcher.on('message', (_topic, payload) => seen.push(payload.length));
+    await watcher.subscribeAsync('a/status', { qos: 1 });
+    const doomed = await mqtt.connectAsync(broker.url, {
+      protocolVersion: 4,
+      will: { topic: 'a/status', payload: Buffer.alloc(0), qos: 1, retain: true },
+    });
+    await doomed.publishAsync('a/status', 'online', { qos: 1, retain: true });
+    await doomed.endAsync(true); // no DISCONNECT: the broker must publish the will
+    await waitUntil(
+      () => seen.length === 2,
+      5_000,
+      () => seen.join(),
+    );
+    expect(seen).toEqual([6, 0]);
+    expect(broker.aedes.connectedClients).toBe(1);
+  });
+});

@@ -1,0 +1,290 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../src/config/defaults.js';
+import { loadConfig, type CommonFlags } from '../../src/config/load.js';
+import { EXIT, SheriError } from '../../src/errors.js';
+import { DEFAULT_TASK_TYPES } from '../../src/protocol/task-types.js';
+
+let dir: string;
+let emptyFile: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sheri-config-'));
+  // Every test names its config file, so a sheri.config.json in the working directory
+  // cannot leak into the result.
+  emptyFile = writeConfig('empty.json', {});
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeConfig(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+/** The SheriError `load` throws; fails the test when it throws nothing or something else. */
+function errorOf(load: () => unknown): SheriError {
+  try {
+    load();
+  } catch (error) {
+    expect(error).toBeInstanceOf(SheriError);
+    return error as SheriError;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+const load = (flags: CommonFlags = {}, env: NodeJS.ProcessEnv = {}) =>
+  loadConfig({ config: emptyFile, ...flags }, env);
+
+describe('loadConfig precedence', () => {
+  it('uses the defaults when nothing is set', () => {
+    const config = load();
+    expect(config).toMatchObject({
+      broker: 'mqtt://localhost:1883',
+      swarm: 'opencto-dev',
+      heartbeatMs: DEFAULTS.heartbeatMs,
+      leaseMs: DEFAULTS.leaseMs,
+      maxAttempts: DEFAULTS.maxAttempts,
+      retryBaseMs: DEFAULTS.retryBaseMs,
+      retryMaxMs: DEFAULTS.retryMaxMs,
+      taskTimeoutMs: DEFAULTS.taskTimeoutMs,
+      maxPayloadBytes: DEFAULTS.maxPayloadBytes,
+    });
+    expect(config.taskTypes).toEqual(DEFAULT_TASK_TYPES);
+    expect(config.runbooks).toEqual({});
+  });
+
+  it('takes values from the config file over the defaults', () => {
+    const file = writeConfig('sheri.json', {
+      broker: 'mqtt://file-host:1883',
+      swarm: 'from-file',
+      heartbeatMs: 2_000,
+      leaseMs: 6_000,
+      maxAttempts: 5,
+      retryBaseMs: 10,
+      retryMaxMs: 100,
+      taskTimeoutMs: 9_000,
+      maxPayloadBytes: 4_096,
+    });
+    expect(load({ config: file })).toMatchObject({
+      broker: 'mqtt://file-host:1883',
+      swarm: 'from-file',
+      heartbeatMs: 2_000,
+      leaseMs: 6_000,
+      maxAttempts: 5,
+      retryBaseMs: 10,
+      retryMaxMs: 100,
+      taskTimeoutMs: 9_000,
+      maxPayloadBytes: 4_096,
+    });
+  });
+
+  it('takes the environment over the config file', () => {
+    const file = writeConfig('sheri.json', { broker: 'mqtt://file-host', swarm: 'from-file' });
+    const config = load(
+      { config: file },
+      { SHERI_BROKER: 'mqtt://env-host:1883', SHERI_SWARM: 'from-env' },
+    );
+    expect(config).toMatchObject({ broker: 'mqtt://env-host:1883', swarm: 'from-env' });
+  });
+
+  it('takes flags over the environment and the config file', () => {
+    const file = writeConfig('sheri.json', { broker: 'mqtt://file-host', swarm: 'from-file' });
+    const config = load(
+      { config: file, broker: 'mqtt://flag-host:1883', swarm: 'from-flag' },
+      { SHERI_BROKER: 'mqtt://env-host', SHERI_SWARM: 'from-env' },
+    );
+    expect(config).toMatchObject({ broker: 'mqtt://flag-host:1883', swarm: 'from-flag' });
+  });
+
+  it("reads the origin's MQTT_BROKER and OPENCTO_SWARM", () => {
+    const config = load({}, { MQTT_BROKER: 'mqtt://origin:1883', OPENCTO_SWARM: 'origin-swarm' });
+    expect(config).toMatchObject({ broker: 'mqtt://origin:1883', swarm: 'origin-swarm' });
+  });
+
+  it('prefers SHERI_BROKER and SHERI_SWARM over the origin names', () => {
+    const config = load(
+      {},
+      {
+        SHERI_BROKER: 'mqtt://sheri:1883',
+        MQTT_BROKER: 'mqtt://origin:1883',
+        SHERI_SWARM: 'sheri-swarm',
+        OPENCTO_SWARM: 'origin-swarm',
+      },
+    );
+    expect(config).toMatchObject({ broker: 'mqtt://sheri:1883', swarm: 'sheri-swarm' });
+  });
+
+  it('reads the config file named by SHERI_CONFIG', () => {
+    const file = writeConfig('env.json', { swarm: 'via-env-file' });
+    expect(loadConfig({}, { SHERI_CONFIG: file }).swarm).toBe('via-env-file');
+  });
+
+  it('reads the --config file over SHERI_CONFIG', () => {
+    const flagFile = writeConfig('flag.json', { swarm: 'via-flag-file' });
+    const envFile = writeConfig('env.json', { swarm: 'via-env-file' });
+    expect(loadConfig({ config: flagFile }, { SHERI_CONFIG: envFile }).swarm).toBe('via-flag-file');
+  });
+
+  it('applies overrides last', () => {
+    expect(loadConfig({ config: emptyFile }, {}, { leaseMs: 1_234 }).leaseMs).toBe(1_234);
+  });
+
+  it('reads no process.env when an env is passed', () => {
+    // process.env is left alone; the explicit empty env must win over whatever it holds.
+    expect(load({}, {}).broker).toBe(DEFAULTS.broker);
+    expect(load({}, {}).swarm).toBe(DEFAULTS.swarm);
+  });
+});
+
+describe('loadConfig task types and runbooks', () => {
+  it('adds the task types of the config file to the default table', () => {
+    const file = writeConfig('sheri.json', { taskTypes: { 'lint.run': ['testing', 'linter'] } });
+    const config = load({ config: file });
+    expect(config.taskTypes['lint.run']).toEqual(['testing', 'linter']);
+    for (const [type, roles] of Object.entries(DEFAULT_TASK_TYPES)) {
+      expect(config.taskTypes[type], type).toEqual(roles);
+    }
+  });
+
+  it('leaves the default table untouched for later loads', () => {
+    const file = writeConfig('sheri.json', { taskTypes: { 'lint.run': ['testing'] } });
+    load({ config: file });
+    expect(load().taskTypes['lint.run']).toBeUndefined();
+    expect(DEFAULT_TASK_TYPES['lint.run']).toBeUndefined();
+  });
+
+  it('reads runbooks from the config file', () => {
+    const file = writeConfig('sheri.json', { runbooks: { 'testing.run': ['npm ci', 'npm test'] } });
+    expect(load({ config: file }).runbooks).toEqual({ 'testing.run': ['npm ci', 'npm test'] });
+  });
+});
+
+describe('loadConfig errors', () => {
+  it.each([
+    ['a "/"', 'a/b'],
+    ['a "#"', 'dev#'],
+    ['a space', 'my swarm'],
+  ])('rejects a swarm name with %s, saying what a name may hold', (_what, swarm) => {
+    const error = errorOf(() => load({ swarm }));
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.message).toBe(
+      `swarm name "${swarm}" must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
+  });
+
+  it('rejects a bad swarm name from the environment too', () => {
+    expect(errorOf(() => load({}, { OPENCTO_SWARM: 'a+b' })).message).toContain('"a+b"');
+  });
+
+  it('rejects a broker that is not a URL, with an example', () => {
+    const error = errorOf(() => load({ broker: 'mqtt//broker.local' }));
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.message).toBe(
+      'broker URL "mqtt//broker.local" has no scheme; did you mean mqtt://mqtt//broker.local?',
+    );
+  });
+
+  it('rejects a bare host:port, pointing to mqtt://', () => {
+    const error = errorOf(() => load({ broker: 'localhost:1883' }));
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.message).toBe(
+      'broker URL "localhost:1883" has no scheme; did you mean mqtt://localhost:1883?',
+    );
+  });
+
+  it('rejects a broker URL of another protocol, naming the ones to use', () => {
+    const error = errorOf(() => load({}, { MQTT_BROKER: 'http://localhost:1883' }));
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.message).toBe(
+      'broker URL "http://localhost:1883" has protocol "http:"; use mqtt://, mqtts://, ws:// or wss://',
+    );
+  });
+
+  it.each([
+    'mqtt://h:1',
+    'mqtts://h:1',
+    'tcp://h:1',
+    'ssl://h:1',
+    'tls://h:1',
+    'ws://h/mqtt',
+    'wss://h/mqtt',
+  ])('accepts the broker URL %s', (broker) => {
+    expect(load({ broker }).broker).toBe(broker);
+  });
+
+  it('rejects a config file it cannot read, naming the file', () => {
+    const missing = join(dir, 'missing.json');
+    const error = errorOf(() => load({ config: missing }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toMatch(/^cannot read config file /);
+    expect(error.message).toContain(missing);
+    expect(error.message).toContain('ENOENT');
+  });
+
+  it('rejects a config file that is a folder', () => {
+    const error = errorOf(() => load({ config: dir }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain(`cannot read config file ${dir}`);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('rejects a config file without read permission', () => {
+    const file = writeConfig('locked.json', {});
+    chmodSync(file, 0o000);
+    expect(errorOf(() => load({ config: file })).message).toContain('EACCES');
+  });
+
+  it('rejects a config file that is not JSON, naming the file', () => {
+    const file = writeConfig('broken.json', '{ "swarm": ');
+    const error = errorOf(() => load({ config: file }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toMatch(new RegExp(`^config file ${file} is not JSON: `));
+  });
+
+  it('rejects a config file with a wrongly typed key, naming the key', () => {
+    const file = writeConfig('bad.json', { leaseMs: 'thirty seconds' });
+    const error = errorOf(() => load({ config: file }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toMatch(new RegExp(`^config file ${file} is invalid: leaseMs: `));
+  });
+
+  it('rejects a config file with an unknown key, naming it', () => {
+    const file = writeConfig('typo.json', { leasems: 30_000 });
+    const error = errorOf(() => load({ config: file }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('leasems');
+  });
+
+  it('rejects a task type in the config file whose roles are not a list', () => {
+    const file = writeConfig('types.json', { taskTypes: { 'lint.run': 'testing' } });
+    expect(errorOf(() => load({ config: file })).message).toContain('taskTypes.lint.run');
+  });
+
+  it('rejects a bad swarm name from the config file', () => {
+    const file = writeConfig('swarm.json', { swarm: 'a/b' });
+    expect(errorOf(() => load({ config: file })).message).toContain('swarm name "a/b"');
+  });
+});
+
+describe('loadConfig result', () => {
+  it('is frozen', () => {
+    const config = load();
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { leaseMs: number }).leaseMs = 1;
+    }).toThrow(TypeError);
+    expect(config.leaseMs).toBe(DEFAULTS.leaseMs);
+  });
+
+  it('freezes the task-type table and runbooks it holds', () => {
+    const config = load();
+    expect(Object.isFrozen(config.taskTypes)).toBe(true);
+    expect(Object.isFrozen(config.taskTypes['testing.run'])).toBe(true);
+    expect(Object.isFrozen(config.runbooks)).toBe(true);
+  });
+});

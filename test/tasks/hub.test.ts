@@ -1,0 +1,241 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../src/protocol/codec.js';
+import { BusRecorder } from '../helpers/bus-recorder.js';
+import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
+import { TestSwarm } from '../helpers/swarm.js';
+
+/** Publish an enveloped message as a given agent, the way a third-party client could. */
+async function publishAs(
+  recorder: BusRecorder,
+  agentId: string,
+  role: string,
+  topic: string,
+  payload: unknown,
+): Promise<void> {
+  await recorder.publish(topic, encodeMessage({ agentId, role }, payload));
+}
+
+describe('the hub', () => {
+  let swarm: TestSwarm;
+  afterEach(async () => swarm.close());
+
+  async function setUp(): Promise<{ recorder: BusRecorder }> {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
+    swarm.onClose(() => recorder.close());
+    return { recorder };
+  }
+
+  it('requeues a task whose lease lapses and ignores the stale result of the old attempt', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub({ leaseMs: 800 });
+    // A silent agent: claims, receives the grant, never heartbeats, never reports.
+    await publishAs(recorder, 'silent', 'testing', 'tasks/claim', { free: 1, running: [] });
+    await swarm.submit([swarm.taskAppending('leased', 'testing.run')]);
+    await recorder.waitFor(() => recorder.on('tasks/assigned').length === 1, 5_000);
+    expect(recorder.on('tasks/assigned')[0]?.payload).toMatchObject({
+      agent_id: 'silent',
+      attempt: 1,
+    });
+
+    await waitUntil(() => hub.ledger.get('leased')?.state === 'queued', 5_000);
+    const agent = await swarm.startAgent('testing');
+    await waitForComplete(hub, 1, 10_000);
+    expect(hub.ledger.get('leased')).toMatchObject({
+      attempt: 2,
+      agentId: agent.agentId,
+      failures: 1,
+    });
+
+    await publishAs(recorder, 'silent', 'testing', 'tasks/complete', {
+      task_id: 'leased',
+      attempt: 1,
+      duration_ms: 1,
+      result: 'late',
+    });
+    await recorder.waitFor(
+      () => hub.ledger.history('leased').some((e) => e.kind === 'stale'),
+      5_000,
+    );
+    expect(hub.ledger.get('leased')?.result).not.toBe('late');
+    expect(
+      hub.ledger
+        .history('leased')
+        .map((e) => e.kind)
+        .filter((kind) => kind !== 'progress'),
+    ).toEqual(['submitted', 'assigned', 'lease_expired', 'assigned', 'complete', 'stale']);
+  });
+
+  it('retries a failed attempt with backoff and completes it on the next attempt', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing');
+    const marker = `${swarm.dir}/tried-once`;
+    await swarm.submit([
+      swarm.taskAppending(
+        'flaky',
+        'testing.run',
+        {},
+        `test -f ${marker} || { touch ${marker}; exit 3; }; `,
+      ),
+    ]);
+    await waitForComplete(hub, 1, 10_000);
+    expect(recorder.on('tasks/failed').map((m) => m.payload)).toMatchObject([
+      { task_id: 'flaky', attempt: 1, retryable: true },
+    ]);
+    expect(recorder.on('tasks/complete').map((m) => m.payload.attempt)).toEqual([2]);
+    expect(hub.ledger.get('flaky')).toMatchObject({ state: 'complete', failures: 1, attempt: 2 });
+  });
+
+  it('dead-letters a task after max_attempts failures and publishes tasks/dead with the last error', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing');
+    await swarm.submit([
+      {
+        task_id: 'doomed',
+        type: 'testing.run',
+        payload: {},
+        commands: ['echo nope >&2; exit 7'],
+        max_attempts: 2,
+      },
+    ]);
+    await recorder.waitFor(() => recorder.on('tasks/dead').length === 1, 10_000);
+    expect(recorder.on('tasks/failed')).toHaveLength(2);
+    expect(recorder.on('tasks/dead')[0]?.payload).toMatchObject({
+      task_id: 'doomed',
+      attempts: 2,
+      error: expect.stringContaining('exited 7'),
+    });
+    expect(hub.ledger.get('doomed')).toMatchObject({ state: 'dead', failures: 2 });
+    const failed = recorder.on('tasks/failed')[0]?.payload as {
+      result: { commands: { stderr: string }[] };
+    };
+    expect(failed.result.commands[0]?.stderr).toBe('nope\n');
+  });
+
+  it('fails a prompt task at once, without retry, saying how to run it without an LLM', async () => {
+    const { recorder } = await setUp();
+    await swarm.startHub();
+    await swarm.startAgent('review');
+    await swarm.submit([
+      { task_id: 'think', type: 'code.review', payload: {}, prompt: 'Review it' },
+    ]);
+    await recorder.waitFor(() => recorder.on('tasks/dead').length === 1, 10_000);
+    expect(recorder.on('tasks/failed')).toHaveLength(1);
+    expect(recorder.on('tasks/failed')[0]?.payload).toMatchObject({
+      retryable: false,
+      error: expect.stringContaining('no LLM provider configured'),
+    });
+  });
+
+  it('runs a task only after the tasks it needs complete, and hands it their results', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing', {}, 2);
+    await swarm.submit([
+      { task_id: 'after', type: 'testing.run', payload: {}, commands: ['true'], needs: ['before'] },
+    ]);
+    await waitUntil(() => hub.ledger.get('after')?.state === 'blocked', 5_000);
+    await swarm.submit([
+      { task_id: 'before', type: 'testing.run', payload: {}, commands: ['echo built'] },
+    ]);
+    await waitForComplete(hub, 2, 10_000);
+    const grants = recorder.on('tasks/assigned').map((m) => m.payload);
+    expect(grants.map((g) => g.task_id)).toEqual(['before', 'after']);
+    const inputs = grants[1]?.inputs as Record<string, { commands: { stdout: string }[] }>;
+    expect(inputs.before?.commands[0]?.stdout).toBe('built\n');
+  });
+
+  it('dead-letters a task whose needed task is dead', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing');
+    await swarm.submit([
+      { task_id: 'base', type: 'testing.run', payload: {}, commands: ['exit 1'], max_attempts: 1 },
+      { task_id: 'top', type: 'testing.run', payload: {}, commands: ['true'], needs: ['base'] },
+    ]);
+    await recorder.waitFor(() => recorder.distinct('tasks/dead').size === 2, 10_000);
+    expect(hub.ledger.get('top')).toMatchObject({
+      state: 'dead',
+      lastError: expect.stringContaining('base'),
+    });
+  });
+
+  it('makes a resubmission with the same idempotency key, or the same task id, a no-op', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing');
+    await swarm.submit([
+      swarm.taskAppending('once-a', 'testing.run', { idempotency_key: 'deploy-42' }),
+    ]);
+    await swarm.submit([
+      swarm.taskAppending('once-b', 'testing.run', { idempotency_key: 'deploy-42' }),
+    ]);
+    await swarm.submit([swarm.taskAppending('once-a', 'testing.run')]);
+    await waitForComplete(hub, 1, 10_000);
+    await publishAs(
+      recorder,
+      'probe',
+      'cli',
+      'tasks/new',
+      swarm.taskAppending('marker', 'testing.run'),
+    );
+    await waitForComplete(hub, 2, 10_000);
+    expect(swarm.executions().map((e) => e.taskId)).toEqual(['once-a', 'marker']);
+  });
+
+  it('grants high priority before normal before low, oldest first within a priority', async () => {
+    await setUp();
+    const hub = await swarm.startHub();
+    await swarm.submit([
+      swarm.taskAppending('low-1', 'testing.run', { priority: 'low' }),
+      swarm.taskAppending('normal-1', 'testing.run'),
+      swarm.taskAppending('high-1', 'testing.run', { priority: 'high' }),
+      swarm.taskAppending('normal-2', 'testing.run', { priority: 'normal' }),
+      swarm.taskAppending('high-2', 'testing.run', { priority: 'high' }),
+    ]);
+    await waitUntil(() => hub.ledger.counts().queued === 5, 5_000);
+    await swarm.startAgent('testing');
+    await waitForComplete(hub, 5, 10_000);
+    expect(swarm.executions().map((e) => e.taskId)).toEqual([
+      'high-1',
+      'high-2',
+      'normal-1',
+      'normal-2',
+      'low-1',
+    ]);
+  });
+
+  it('requeues without penalty the task an agent hands back when it stops gracefully', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    const leaving = await swarm.startAgent('testing');
+    await swarm.submit([swarm.taskAppending('handed', 'testing.run', {}, 'sleep 30; ')]);
+    await recorder.waitFor(() => recorder.on('tasks/assigned').length === 1, 5_000);
+    await recorder.waitFor(() => recorder.on('tasks/progress').length >= 1, 5_000);
+    await leaving.stop('test stops it');
+    expect(recorder.on('agents/shutdown')[0]?.payload).toMatchObject({ handed_back: ['handed'] });
+    await waitUntil(() => hub.ledger.get('handed')?.state === 'queued', 5_000);
+    expect(hub.ledger.get('handed')).toMatchObject({ state: 'queued', failures: 0, attempt: 1 });
+    const status = recorder.on(`agents/${leaving.agentId}/status`);
+    expect(status.at(-1)?.raw.length).toBe(0); // presence cleared
+  });
+
+  it('keeps queued tasks across a hub restart on the same ledger', async () => {
+    await setUp();
+    const first = await swarm.startHub();
+    await swarm.submit(
+      Array.from({ length: 5 }, (_, i) => swarm.taskAppending(`kept-${i}`, 'testing.run')),
+    );
+    const deadline = Date.now() + 5_000;
+    while (first.ledger.counts().queued < 5 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    await first.close();
+    const second = await swarm.startHub();
+    expect(second.ledger.counts().queued).toBe(5);
+    await swarm.startAgent('testing');
+    await waitForComplete(second, 5, 10_000);
+  });
+});
