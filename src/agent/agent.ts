@@ -11,8 +11,13 @@ import {
   type TaskRef,
 } from '../protocol/messages.js';
 import { canRoleRun, typesForRole } from '../protocol/task-types.js';
-import { agentStatusTopic, localTopic, TOPIC } from '../protocol/topics.js';
+import { fitJson } from '../protocol/fit-json.js';
+import { agentStatusLocal, TOPIC } from '../protocol/topics.js';
+
+const ENVELOPE_ROOM_BYTES = 4_096;
+const GOODBYE_TIMEOUT_MS = 3_000;
 import { Bus } from '../transport/bus.js';
+import { withTimeout } from '../util/with-timeout.js';
 
 export interface AgentOptions {
   config: Config;
@@ -38,6 +43,7 @@ export class Agent {
   private readonly running = new Map<string, Running>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private draining = false;
+  private joined = false;
   private readonly startedAt = Date.now();
   private readonly logger: Logger;
 
@@ -50,28 +56,32 @@ export class Agent {
 
   static async start(options: AgentOptions, signal?: AbortSignal): Promise<Agent> {
     const { config } = options;
-    const statusTopic = localTopic(config.swarm, agentStatusTopic(config.swarm, options.agentId))!;
-    // The handler is installed before connecting; it reaches the agent once it exists.
-    const self: { agent?: Agent } = {};
-    const bus = await Bus.connect(
-      {
-        url: config.broker,
-        swarm: config.swarm,
-        sender: { agentId: options.agentId, role: options.role },
-        clientId: options.agentId,
-        // The Last Will clears the retained presence; the hub requeues what this agent held.
-        will: { topic: statusTopic, payload: '', retain: true },
-        logger: options.logger,
-        maxPayloadBytes: config.maxPayloadBytes,
-        onMessage: (topic, bytes) => self.agent?.handle(topic, bytes),
-      },
-      signal,
-    );
+    const statusTopic = agentStatusLocal(options.agentId);
+    const bus = Bus.open({
+      url: config.broker,
+      swarm: config.swarm,
+      sender: { agentId: options.agentId, role: options.role },
+      clientId: options.agentId,
+      // The Last Will clears the retained presence; the hub requeues what this agent held.
+      will: { topic: statusTopic, payload: '', retain: true },
+      logger: options.logger,
+      maxPayloadBytes: config.maxPayloadBytes,
+    });
     const agent = new Agent(options, bus);
-    self.agent = agent;
-    bus.client.on('connect', () => void agent.announce());
-    await bus.subscribe({ [TOPIC.tasksAssigned]: 1, [TOPIC.hubStatus]: 1 });
+    bus.onMessage((topic, bytes) => agent.handle(topic, bytes));
+    // After a reconnect (mqtt.js resubscribes first), announce again; the first time is below.
+    bus.client.on('connect', () => {
+      if (agent.joined) void agent.announce();
+    });
+    try {
+      await bus.ready(signal);
+    } catch (error) {
+      await bus.destroy();
+      throw error;
+    }
+    await bus.subscribe({ [TOPIC.tasksAssigned]: 1, [TOPIC.hubStatus]: 1, [statusTopic]: 1 });
     await agent.announce();
+    agent.joined = true;
     agent.heartbeatTimer = setInterval(() => void agent.heartbeat(), config.heartbeatMs);
     const types = typesForRole(config.taskTypes, options.role);
     options.logger.info(
@@ -85,13 +95,17 @@ export class Agent {
     return this.options.agentId;
   }
 
+  private get statusTopic(): string {
+    return agentStatusLocal(this.agentId);
+  }
+
   get runningTasks(): string[] {
     return [...this.running.keys()];
   }
 
   /** Register, mark presence, and ask for work; again after every reconnect. */
   private async announce(): Promise<void> {
-    const { role, concurrency, agentId, config } = this.options;
+    const { role, concurrency, config } = this.options;
     const register: AgentRegister = {
       role,
       concurrency,
@@ -100,11 +114,10 @@ export class Agent {
       hostname: hostname(),
       ...(this.options.version ? { version: this.options.version } : {}),
     };
-    const statusTopic = localTopic(config.swarm, agentStatusTopic(config.swarm, agentId))!;
     try {
       await this.bus.publish(TOPIC.agentsRegister, register);
       await this.bus.publish(
-        statusTopic,
+        this.statusTopic,
         { state: 'online', role, since: new Date(this.startedAt).toISOString() },
         { retain: true },
       );
@@ -115,6 +128,12 @@ export class Agent {
   }
 
   private handle(topic: string, bytes: Buffer): void {
+    if (topic === this.statusTopic) {
+      // Our presence was cleared while we live: a stale Last Will (a broker restart publishes
+      // those). Say we are here, within the hub's grace period.
+      if (bytes.length === 0 && this.joined && !this.draining) void this.announce();
+      return;
+    }
     if (topic === TOPIC.hubStatus) {
       // An empty retained status means the hub is gone; a fresh one means it is back: ask again.
       if (bytes.length > 0 && this.bus.decode(topic, bytes, HubStatus)) void this.claim();
@@ -130,16 +149,10 @@ export class Agent {
     const { task_id: taskId, attempt } = assigned;
     const current = this.running.get(taskId);
     if (current?.attempt === attempt) return; // a QoS 1 redelivery of a grant we already run
-    const refusal = this.draining
-      ? 'agent is shutting down'
-      : !canRoleRun(this.options.config.taskTypes, this.options.role, assigned.task.type)
-        ? `role ${this.options.role} cannot run task type ${assigned.task.type}`
-        : this.running.size >= this.options.concurrency
-          ? 'agent has no free slot'
-          : undefined;
+    const refusal = this.refusalOf(assigned);
     if (refusal) {
-      this.logger.warn({ taskId, attempt }, `handing task back: ${refusal}`);
-      this.publishQuietly(TOPIC.tasksRelease, { task_id: taskId, attempt, reason: refusal });
+      this.logger.warn({ taskId, attempt }, `handing task back: ${refusal.reason}`);
+      this.publishQuietly(TOPIC.tasksRelease, { task_id: taskId, attempt, ...refusal });
       return;
     }
     const abort = new AbortController();
@@ -149,6 +162,19 @@ export class Agent {
       if (this.running.get(taskId) === entry) this.running.delete(taskId);
       if (!this.draining) void this.claim();
     });
+    // Acknowledge at once: the hub counts a crash only against tasks the agent had received.
+    void this.claim();
+  }
+
+  private refusalOf(assigned: TaskAssigned): { reason: string; refused: boolean } | undefined {
+    const { role, concurrency, config } = this.options;
+    if (this.draining) return { reason: 'agent is shutting down', refused: false };
+    if (!canRoleRun(config.taskTypes, role, assigned.task.type)) {
+      return { reason: `role ${role} cannot run task type ${assigned.task.type}`, refused: true };
+    }
+    if (this.running.size >= concurrency)
+      return { reason: 'agent has no free slot', refused: false };
+    return undefined;
   }
 
   private async run(assigned: TaskAssigned, signal: AbortSignal): Promise<void> {
@@ -185,24 +211,25 @@ export class Agent {
     }
     if (signal.aborted) return; // handed back by stop(); the hub requeues it
     const duration_ms = Math.round(performance.now() - started);
+    const message = outcome.ok
+      ? { task_id: taskId, attempt, duration_ms, result: outcome.result }
+      : {
+          task_id: taskId,
+          attempt,
+          duration_ms,
+          error: outcome.error.slice(0, 10_000),
+          retryable: outcome.retryable,
+          ...(outcome.result ? { result: outcome.result } : {}),
+        };
+    // Leave room for the envelope; an over-large result would be rejected and the outcome lost.
+    const fitted = fitJson(message, this.options.config.maxPayloadBytes - ENVELOPE_ROOM_BYTES);
+    if (fitted.trimmed) log.warn('result trimmed to fit the message size limit');
     if (outcome.ok) {
       log.info(`completed ${taskId} in ${duration_ms} ms`);
-      await this.publishSafely(TOPIC.tasksComplete, {
-        task_id: taskId,
-        attempt,
-        duration_ms,
-        result: outcome.result,
-      });
+      await this.publishSafely(TOPIC.tasksComplete, fitted.value);
     } else {
       log.warn(`failed ${taskId} after ${duration_ms} ms: ${outcome.error}`);
-      await this.publishSafely(TOPIC.tasksFailed, {
-        task_id: taskId,
-        attempt,
-        duration_ms,
-        error: outcome.error,
-        retryable: outcome.retryable,
-        ...(outcome.result ? { result: outcome.result } : {}),
-      });
+      await this.publishSafely(TOPIC.tasksFailed, fitted.value);
     }
   }
 
@@ -240,23 +267,31 @@ export class Agent {
     if (this.draining) return;
     this.draining = true;
     clearInterval(this.heartbeatTimer);
-    // First tell the hub to grant nothing more, so what we hand back is not granted to us again.
-    await this.claim();
     const held = [...this.running];
-    for (const [, entry] of held) entry.abort.abort();
-    await Promise.all(held.map(([, entry]) => entry.done));
-    for (const [taskId, entry] of held) {
-      await this.publishSafely(TOPIC.tasksRelease, {
-        task_id: taskId,
-        attempt: entry.attempt,
+    const goodbye = async (): Promise<void> => {
+      // First tell the hub to grant nothing more, so what we hand back is not granted to us again.
+      await this.claim();
+      for (const [, entry] of held) entry.abort.abort();
+      await Promise.all(held.map(([, entry]) => entry.done));
+      for (const [taskId, entry] of held) {
+        await this.publishSafely(TOPIC.tasksRelease, {
+          task_id: taskId,
+          attempt: entry.attempt,
+          reason,
+        });
+      }
+      await this.publishSafely(TOPIC.agentsShutdown, {
         reason,
+        handed_back: held.map(([id]) => id),
       });
-    }
-    await this.publishSafely(TOPIC.agentsShutdown, { reason, handed_back: held.map(([id]) => id) });
-    const { swarm } = this.options.config;
-    await this.bus
-      .publishRaw(localTopic(swarm, agentStatusTopic(swarm, this.agentId))!, '', { retain: true })
-      .catch(() => undefined);
+      await this.bus.publishRaw(this.statusTopic, '', { retain: true });
+    };
+    // With no broker to hear it, a goodbye must not hang the exit: the Last Will or the lease
+    // hands the tasks back instead.
+    const said = await withTimeout(goodbye(), GOODBYE_TIMEOUT_MS);
+    for (const [, entry] of held) entry.abort.abort();
+    if (!said)
+      this.logger.warn('no broker to say goodbye to; the hub will requeue by lease or Last Will');
     await this.bus.close();
     this.logger.info(
       `agent ${this.agentId} left the swarm (${reason}); handed back ${held.length} task(s)`,

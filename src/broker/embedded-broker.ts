@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createRequire } from 'node:module';
-import { Aedes, type AedesOptions } from 'aedes';
+import type { Readable } from 'node:stream';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { Level } from 'level';
 import type { Logger } from '../logging/logger.js';
 
@@ -10,7 +11,17 @@ const require = createRequire(import.meta.url);
 // main export wraps it in a callback adapter.
 const AsyncLevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (
   db: Level<string, Buffer>,
-) => unknown;
+) => { createRetainedStreamCombi(patterns: string[]): Readable };
+
+/**
+ * aedes pipes the retained-message stream of a SUBSCRIBE without an error listener; if the store
+ * closes while one is still being read (broker shutdown), that would be an uncaught error.
+ */
+class GuardedLevelPersistence extends AsyncLevelPersistence {
+  override createRetainedStreamCombi(patterns: string[]): Readable {
+    return super.createRetainedStreamCombi(patterns).on('error', () => undefined);
+  }
+}
 
 export interface EmbeddedBrokerOptions {
   port: number;
@@ -19,7 +30,24 @@ export interface EmbeddedBrokerOptions {
   dataDir?: string;
   logger: Logger;
   /** Policy hooks (SPEC §6); aedes' defaults allow everything but `$SYS` publishes. */
-  hooks?: Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>;
+  hooks?: Pick<
+    AedesOptions,
+    'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'
+  >;
+}
+
+/**
+ * aedes drops, as a cluster duplicate, any packet whose broker counter is lower than one it has
+ * already delivered to that client. With an on-disk store, QoS 1 publishes finish their store
+ * writes out of order, so counters reach clients out of order and whole messages vanish (seen:
+ * 6 of 50 tasks/complete lost). One node has no cluster duplicates: keep the watermark at 0.
+ * MQTT-3.3.5-1 lets a client with overlapping subscriptions receive a copy per subscription.
+ */
+function keepEveryDelivery(client: Client): void {
+  (client as unknown as { duplicates: Record<string, number> }).duplicates = new Proxy(
+    {},
+    { get: () => 0, set: () => true },
+  );
 }
 
 /** aedes on TCP with its state on disk, so sessions and retained messages survive a restart. */
@@ -39,11 +67,17 @@ export class EmbeddedBroker {
       mkdirSync(options.dataDir, { recursive: true });
       db = new Level<string, Buffer>(options.dataDir, { valueEncoding: 'buffer' });
       await db.open();
-      persistence = new AsyncLevelPersistence(db);
+      persistence = new GuardedLevelPersistence(db);
     }
+    const userPreConnect = options.hooks?.preConnect;
     const aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),
       ...options.hooks,
+      preConnect(client, packet, callback) {
+        keepEveryDelivery(client);
+        if (userPreConnect) userPreConnect(client, packet, callback);
+        else callback(null, true);
+      },
     });
     aedes.on('clientError', (client, error) =>
       options.logger.debug({ clientId: client.id, err: error.message }, 'client error'),

@@ -12,6 +12,7 @@ export const DEFAULTS = {
   heartbeatMs: 10_000, // agents/heartbeat period; also renews leases
   leaseMs: 30_000, // a granted task is requeued when its lease lapses this long after the last renewal
   leaseCheckMs: 1_000, // how often the hub looks for lapsed leases and due retries
+  willGraceMs: 3_000, // a Last Will requeues the agent's tasks unless it is heard from within this
   maxAttempts: 3, // failed or lost attempts before a task is dead-lettered
   retryBaseMs: 1_000, // first retry delay; doubles per failure, with jitter
   retryMaxMs: 60_000, // longest retry delay

@@ -13,6 +13,7 @@ export interface Config {
   readonly heartbeatMs: number;
   readonly leaseMs: number;
   readonly leaseCheckMs: number;
+  readonly willGraceMs: number;
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -62,6 +63,7 @@ export function loadConfig(
     heartbeatMs: file.heartbeatMs ?? DEFAULTS.heartbeatMs,
     leaseMs: file.leaseMs ?? DEFAULTS.leaseMs,
     leaseCheckMs: DEFAULTS.leaseCheckMs,
+    willGraceMs: DEFAULTS.willGraceMs,
     maxAttempts: file.maxAttempts ?? DEFAULTS.maxAttempts,
     retryBaseMs: file.retryBaseMs ?? DEFAULTS.retryBaseMs,
     retryMaxMs: file.retryMaxMs ?? DEFAULTS.retryMaxMs,

@@ -1,4 +1,6 @@
-import { isAbsolute, relative, resolve } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { TaskAssigned } from '../protocol/messages.js';
 import { runProcess, type ProcessResult } from '../tools/shell/run-process.js';
 
@@ -39,7 +41,18 @@ export async function executeTask(
       error: `no runbook configured for task type "${task.type}": give the task \`commands\`, or add "runbooks": { "${task.type}": ["…"] } to sheri.config.json`,
     };
   }
-  return runCommands(commands, cwd, assigned, context);
+  // Results of the tasks this one needs, for its commands to read (PROTOCOL §7).
+  const inputsDir =
+    Object.keys(assigned.inputs).length > 0
+      ? await mkdtemp(join(tmpdir(), 'sheri-inputs-'))
+      : undefined;
+  try {
+    const inputsFile = inputsDir ? join(inputsDir, 'inputs.json') : undefined;
+    if (inputsFile) await writeFile(inputsFile, JSON.stringify(assigned.inputs));
+    return await runCommands(commands, cwd, assigned, context, inputsFile);
+  } finally {
+    if (inputsDir) await rm(inputsDir, { recursive: true, force: true });
+  }
 }
 
 async function runCommands(
@@ -47,10 +60,12 @@ async function runCommands(
   cwd: string,
   assigned: TaskAssigned,
   context: ExecutionContext,
+  inputsFile: string | undefined,
 ): Promise<Outcome> {
   const results: ProcessResult[] = [];
   const env = {
     ...process.env,
+    ...(inputsFile ? { SHERI_INPUTS_FILE: inputsFile } : {}),
     SHERI_TASK_ID: assigned.task_id,
     SHERI_ATTEMPT: String(assigned.attempt),
     SHERI_AGENT_ID: context.agentId,

@@ -4,7 +4,12 @@ import { Envelope } from './messages.js';
 
 /** Stable protocol error codes, reported on `<swarm>/errors` (docs/PROTOCOL.md §errors). */
 export type ProtocolErrorCode =
-  'TOO_LARGE' | 'BAD_JSON' | 'SCHEMA_INVALID' | 'UNKNOWN_TASK_TYPE' | 'UNKNOWN_TOPIC';
+  | 'TOO_LARGE'
+  | 'BAD_JSON'
+  | 'SCHEMA_INVALID'
+  | 'UNKNOWN_TASK_TYPE'
+  | 'DUPLICATE_TASK'
+  | 'HUB_INTERNAL';
 
 export interface DecodeFailure {
   ok: false;

@@ -40,24 +40,29 @@ export const Envelope = z.looseObject({
 });
 export type Envelope = z.infer<typeof Envelope>;
 
-export const TaskSpec = z.looseObject({
-  task_id: Id,
-  type: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, ".", "_" or "-"'),
-  payload: z.record(z.string(), z.unknown()).default({}),
-  priority: Priority.optional(),
-  prompt: z.string().min(1).max(100_000).optional(),
-  commands: z.array(z.string().min(1).max(10_000)).min(1).max(100).optional(),
-  needs: z.array(Id).max(100).optional(),
-  idempotency_key: z.string().min(1).max(200).optional(),
-  max_attempts: z.int().min(1).max(100).optional(),
-  timeout_ms: z.int().min(1).max(86_400_000).optional(),
-  workspace: z.string().min(1).max(4096).optional(),
-  parent_task_id: Id.optional(),
-});
+export const TaskSpec = z
+  .looseObject({
+    task_id: Id,
+    type: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, ".", "_" or "-"'),
+    payload: z.record(z.string(), z.unknown()).default({}),
+    priority: Priority.optional(),
+    prompt: z.string().min(1).max(100_000).optional(),
+    commands: z.array(z.string().min(1).max(10_000)).min(1).max(100).optional(),
+    needs: z.array(Id).max(100).optional(),
+    idempotency_key: z.string().min(1).max(200).optional(),
+    max_attempts: z.int().min(1).max(100).optional(),
+    timeout_ms: z.int().min(1).max(86_400_000).optional(),
+    workspace: z.string().min(1).max(4096).optional(),
+    parent_task_id: Id.optional(),
+  })
+  .refine((task) => !task.needs?.includes(task.task_id), {
+    message: 'a task cannot need itself',
+    path: ['needs'],
+  });
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
 const TaskRef = z.looseObject({ task_id: Id, attempt: z.int().min(1) });
@@ -90,6 +95,8 @@ export const TaskRelease = z.looseObject({
   task_id: Id,
   attempt: z.int().min(1),
   reason: z.string().max(2000),
+  /** true: the agent cannot run this task at all (e.g. its role's table lacks the type); counts as a failure, so a task no agent will take ends dead instead of circling. */
+  refused: z.boolean().default(false),
 });
 export type TaskRelease = z.infer<typeof TaskRelease>;
 

@@ -32,8 +32,13 @@ export function buildTopic(swarm: string, name: string): string {
   return `${swarm}/${name}`;
 }
 
+/** `agents/<id>/status`, the local name (without `<swarm>/`). */
+export function agentStatusLocal(agentId: string): string {
+  return `agents/${agentId}/status`;
+}
+
 export function agentStatusTopic(swarm: string, agentId: string): string {
-  return `${swarm}/agents/${agentId}/status`;
+  return buildTopic(swarm, agentStatusLocal(agentId));
 }
 
 export function hubReplyTopic(swarm: string, clientId: string): string {

@@ -17,8 +17,10 @@ import {
   type TaskDead,
 } from '../protocol/messages.js';
 import { knownRoles, typesForRole, rolesForType } from '../protocol/task-types.js';
+import { fitJson } from '../protocol/fit-json.js';
 import { agentIdOfStatusTopic, buildTopic, TOPIC } from '../protocol/topics.js';
 import { Bus, type Subscriptions } from '../transport/bus.js';
+import { withTimeout } from '../util/with-timeout.js';
 import { AgentRegistry, demandOf, type AgentView } from './agent-registry.js';
 import { retryDelayMs } from './backoff.js';
 import { answerQuery } from './hub-queries.js';
@@ -59,6 +61,8 @@ const SUBSCRIPTIONS: Subscriptions = {
  */
 export class Hub {
   readonly registry = new AgentRegistry();
+  /** Agents whose Last Will fired, with when; settled by tick() after the grace period. */
+  private readonly pendingWills = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -76,29 +80,29 @@ export class Hub {
     const ledger = new Ledger(options.ledgerPath);
     // No one renewed leases while the hub was down: give running attempts a fresh lease.
     ledger.extendAllLeases(now() + config.leaseMs);
-    // The handler is installed before connecting; it reaches the hub once it exists.
-    const self: { hub?: Hub } = {};
-    const bus = await Bus.connect(
-      {
-        url: config.broker,
-        swarm: config.swarm,
-        sender: { agentId: HUB_ID, role: 'hub' },
-        // One hub per swarm; its persistent session is how tasks submitted while it is down wait.
-        clientId: `sheri-hub-${config.swarm}`,
-        clean: false,
-        will: { topic: TOPIC.hubStatus, payload: '', retain: true },
-        logger,
-        maxPayloadBytes: config.maxPayloadBytes,
-        onMessage: (topic, bytes) => self.hub?.handle(topic, bytes),
-      },
-      signal,
-    ).catch((error: unknown) => {
+    const bus = Bus.open({
+      url: config.broker,
+      swarm: config.swarm,
+      sender: { agentId: HUB_ID, role: 'hub' },
+      // One hub per swarm; its persistent session is how tasks submitted while it is down wait.
+      clientId: `sheri-hub-${config.swarm}`,
+      clean: false,
+      will: { topic: TOPIC.hubStatus, payload: '', retain: true },
+      logger,
+      maxPayloadBytes: config.maxPayloadBytes,
+    });
+    // Wired before the first CONNACK: the session's queued messages may come in the same packet.
+    const hub = new Hub(bus, ledger, config, logger, now);
+    bus.onMessage((topic, bytes) => hub.handle(topic, bytes));
+    bus.client.on('connect', () => {
+      if (hub.timer) hub.onReconnect();
+    });
+    try {
+      await bus.ready(signal);
+    } catch (error) {
       ledger.close();
       throw error;
-    });
-    const hub = new Hub(bus, ledger, config, logger, now);
-    self.hub = hub;
-    bus.client.on('connect', () => void hub.announce());
+    }
     await bus.subscribe(SUBSCRIPTIONS);
     await hub.announce();
     hub.timer = setInterval(() => hub.tick(), config.leaseCheckMs);
@@ -113,9 +117,21 @@ export class Hub {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    await this.bus.publishRaw(TOPIC.hubStatus, '', { retain: true }).catch(() => undefined);
+    if (this.bus.connected) {
+      await withTimeout(this.bus.publishRaw(TOPIC.hubStatus, '', { retain: true }), 2_000);
+    }
     await this.bus.close();
     this.ledger.close();
+  }
+
+  /**
+   * Back on the bus after an outage: no agent could renew a lease meanwhile, so every running
+   * attempt gets a fresh one before any can lapse; then say the hub is online.
+   */
+  private onReconnect(): void {
+    if (this.closed) return;
+    this.ledger.extendAllLeases(this.now() + this.config.leaseMs);
+    void this.announce();
   }
 
   private async announce(): Promise<void> {
@@ -210,7 +226,8 @@ export class Hub {
             'release',
           );
         }
-        this.requeue(task, `released by ${task.agentId}: ${payload.reason}`, false, 'released');
+        const kind = payload.refused ? 'refused' : 'released';
+        this.requeue(task, `${kind} by ${task.agentId}: ${payload.reason}`, payload.refused, kind);
         return this.dispatch();
       }
       case TOPIC.tasksComplete:
@@ -289,7 +306,18 @@ export class Hub {
     const now = this.now();
     const outcome = this.ledger.insert(spec, envelope.agent_id, this.config.maxAttempts, now);
     if (!outcome.inserted) {
-      this.logger.info({ taskId: spec.task_id, reason: outcome.reason }, 'resubmission ignored');
+      // A no-op by design (SPEC §3), but said on errors so a waiting submitter is not left hanging.
+      const what =
+        outcome.reason === 'duplicate task_id'
+          ? `task_id "${spec.task_id}" was already submitted`
+          : `idempotency_key "${spec.idempotency_key}" was already used by task "${outcome.task.taskId}"`;
+      this.bus.reportError({
+        code: 'DUPLICATE_TASK',
+        reason: `${what} (now ${outcome.task.state}); this submission is ignored`,
+        topic: buildTopic(this.config.swarm, topic),
+        message_id: envelope.id,
+        task_id: outcome.task.taskId,
+      });
       return;
     }
     this.logger.info(
@@ -339,8 +367,11 @@ export class Hub {
 
   private onAgentStatus(topic: string, agentId: string, bytes: Buffer): void {
     if (bytes.length === 0) {
-      // The retained status was cleared: the agent's Last Will (or its goodbye) fired.
-      this.onAgentGone(agentId, 'agent connection lost (Last Will)', true);
+      // The retained status was cleared: the agent's Last Will (or its goodbye) fired. A will can
+      // also fire for an agent that lives on — a restarted broker publishes the wills of every
+      // connection it lost, a network blip ends a connection the agent then re-opens — so the
+      // verdict waits `willGraceMs` for the agent to be heard from (PROTOCOL §4).
+      this.pendingWills.set(agentId, this.now());
       return;
     }
     const message = this.bus.decode(topic, bytes, AgentStatus);
@@ -349,13 +380,17 @@ export class Hub {
     agent.state = message.payload.state;
   }
 
-  /** Requeue everything the agent held; a crash counts against the task, a goodbye does not. */
+  /**
+   * Requeue everything the agent held. A crash counts against a task the agent had acknowledged
+   * (it may be what killed the agent: PROTOCOL §4); a goodbye, or a grant never received, does not.
+   */
   private onAgentGone(agentId: string, reason: string, crashed: boolean): void {
     const wasGone = this.registry.get(agentId)?.state === 'gone';
     this.registry.markGone(agentId);
     const held = this.ledger.assignedTo(agentId);
-    for (const task of held)
-      this.requeue(task, reason, crashed, crashed ? 'agent_lost' : 'released');
+    for (const task of held) {
+      this.requeue(task, reason, crashed && task.acked, crashed ? 'agent_lost' : 'released');
+    }
     if (held.length > 0 || !wasGone) {
       this.logger.info({ agentId, requeued: held.length }, reason);
     }
@@ -435,18 +470,35 @@ export class Hub {
 
   /** Lapsed leases go back to the queue; due retries get dispatched. */
   tick(): void {
-    if (this.closed) return;
+    // Cut off from the broker, the hub hears no renewals: lapsing leases now would punish agents
+    // for its own outage. onReconnect() renews them all instead.
+    if (this.closed || !this.bus.connected) return;
     const now = this.now();
     for (const task of this.ledger.expiredLeases(now)) {
-      this.requeue(
-        task,
-        `lease of ${task.agentId} lapsed (no heartbeat for ${this.config.leaseMs} ms)`,
-        true,
-        'lease_expired',
-      );
+      const reason = task.acked
+        ? `lease of ${task.agentId} lapsed: attempt ${task.attempt} not renewed for ${this.config.leaseMs} ms`
+        : `grant to ${task.agentId} never acknowledged within ${this.config.leaseMs} ms`;
+      this.requeue(task, reason, task.acked, 'lease_expired');
+      // An agent that lets grants lapse gets no more until it reports its capacity again.
+      const agent = task.acked ? undefined : this.registry.get(task.agentId ?? '');
+      if (agent) agent.free = 0;
     }
+    this.settleWills(now);
     this.registry.prune(now, GONE_AGENT_KEEP_MS);
     this.dispatch();
+  }
+
+  private settleWills(now: number): void {
+    for (const [agentId, firedAt] of this.pendingWills) {
+      if (now - firedAt < this.config.willGraceMs) continue;
+      this.pendingWills.delete(agentId);
+      const agent = this.registry.get(agentId);
+      if (agent && agent.lastSeenAt > firedAt) {
+        this.logger.info({ agentId }, 'agent came back after its Last Will; it keeps its tasks');
+        continue;
+      }
+      this.onAgentGone(agentId, 'agent connection lost (Last Will)', true);
+    }
   }
 
   /** Grant queued tasks to agents with free capacity, least recently served agent first. */
@@ -474,8 +526,12 @@ export class Hub {
   private grant(task: TaskRecord, agent: AgentView, now: number): void {
     const granted = this.ledger.grant(task.taskId, agent.agentId, now, this.config.leaseMs);
     agent.lastGrantAt = now;
-    const inputs: Record<string, unknown> = {};
-    for (const need of this.ledger.needsOf(task.taskId)) inputs[need.taskId] = need.result;
+    const results: Record<string, unknown> = {};
+    for (const need of this.ledger.needsOf(task.taskId)) results[need.taskId] = need.result;
+    // The grant carries the task (itself under the limit) and its inputs: trim the inputs so the
+    // whole grant stays under the agents' size limit.
+    const room = this.config.maxPayloadBytes - Buffer.byteLength(JSON.stringify(task.spec)) - 8_192;
+    const inputs = fitJson(results, Math.max(1_024, room)).value;
     const assigned: TaskAssigned = {
       task_id: task.taskId,
       agent_id: agent.agentId,

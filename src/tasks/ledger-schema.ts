@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   max_attempts INTEGER NOT NULL,
   agent_id TEXT,
   lease_expires_at INTEGER,
+  acked INTEGER NOT NULL DEFAULT 0,
   not_before INTEGER NOT NULL DEFAULT 0,
   result TEXT,
   last_error TEXT,

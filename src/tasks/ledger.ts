@@ -25,6 +25,7 @@ interface Row {
   max_attempts: number;
   agent_id: string | null;
   lease_expires_at: number | null;
+  acked: number;
   not_before: number;
   result: string | null;
   last_error: string | null;
@@ -72,11 +73,12 @@ export class Ledger {
       setState: db.prepare(
         `UPDATE tasks SET state = @state, agent_id = @agent_id, lease_expires_at = @lease,
            not_before = @not_before, failures = @failures, last_error = @last_error,
-           result = @result, attempt = @attempt, updated_at = @now WHERE task_id = @task_id`,
+           result = @result, attempt = @attempt, acked = @acked, updated_at = @now
+         WHERE task_id = @task_id`,
       ),
       renew: db.prepare(
-        `UPDATE tasks SET lease_expires_at = ? WHERE task_id = ? AND attempt = ? AND agent_id = ?
-           AND state = 'assigned'`,
+        `UPDATE tasks SET lease_expires_at = ?, acked = 1 WHERE task_id = ? AND attempt = ?
+           AND agent_id = ? AND state = 'assigned'`,
       ),
       assignedTo: db.prepare<[string], Row>(
         `SELECT * FROM tasks WHERE state = 'assigned' AND agent_id = ?`,
@@ -174,20 +176,19 @@ export class Ledger {
   /** Grant the next attempt to `agentId`; the new attempt number is the fencing token. */
   grant(taskId: string, agentId: string, now: number, leaseMs: number): TaskRecord {
     const task = this.mustGet(taskId);
-    const attempt = task.attempt + 1;
-    this.update(task, { state: 'assigned', agentId, leaseExpiresAt: now + leaseMs, attempt }, now);
-    this.addEvent(taskId, now, 'assigned', agentId, attempt, null);
-    const expiresAt = now + leaseMs;
-    return {
-      ...task,
-      state: 'assigned',
+    const change = {
+      state: 'assigned' as const,
       agentId,
-      leaseExpiresAt: expiresAt,
-      attempt,
-      updatedAt: now,
+      leaseExpiresAt: now + leaseMs,
+      attempt: task.attempt + 1,
+      acked: false,
     };
+    this.update(task, change, now);
+    this.addEvent(taskId, now, 'assigned', agentId, change.attempt, null);
+    return { ...task, ...change, updatedAt: now };
   }
 
+  /** Renewal by the agent also acknowledges the grant: it has the task. */
   renewLease(taskId: string, attempt: number, agentId: string, expiresAt: number): void {
     this.statements.renew.run(expiresAt, taskId, attempt, agentId);
   }
@@ -347,6 +348,7 @@ export class Ledger {
       last_error: next.lastError,
       result: next.result === undefined ? null : JSON.stringify(next.result),
       attempt: next.attempt,
+      acked: next.acked ? 1 : 0,
       now,
     });
   }
@@ -367,6 +369,7 @@ function toRecord(row: Row): TaskRecord {
     maxAttempts: row.max_attempts,
     agentId: row.agent_id,
     leaseExpiresAt: row.lease_expires_at,
+    acked: row.acked === 1,
     notBefore: row.not_before,
     result: row.result === null ? undefined : JSON.parse(row.result),
     lastError: row.last_error,

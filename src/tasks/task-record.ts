@@ -30,6 +30,8 @@ export interface TaskRecord {
   maxAttempts: number;
   agentId: string | null;
   leaseExpiresAt: number | null;
+  /** The agent has listed this attempt as running: it received the grant. */
+  acked: boolean;
   notBefore: number;
   result: unknown;
   lastError: string | null;

@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { z } from 'zod';
-import { decodeMessage, encodeMessage, type DecodeResult, type Sender } from '../protocol/codec.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  type DecodeResult,
+  type ProtocolErrorCode,
+  type Sender,
+} from '../protocol/codec.js';
 import type { ErrorReport } from '../protocol/messages.js';
 import { buildTopic, localTopic, TOPIC } from '../protocol/topics.js';
+import { withTimeout } from '../util/with-timeout.js';
 import type { Logger } from '../logging/logger.js';
 
 export interface BusOptions {
@@ -20,15 +27,13 @@ export interface BusOptions {
   username?: string;
   password?: string;
   reconnectPeriodMs?: number;
-  /** Installed before connecting, so nothing a persistent session delivers at once is missed. */
-  onMessage?: MessageHandler;
 }
 
 export type QoS = 0 | 1 | 2;
 
 /** An error report before the reporter is filled in. */
 export interface ErrorFields {
-  code: string;
+  code: ProtocolErrorCode;
   reason: string;
   topic: string;
   message_id?: string;
@@ -56,7 +61,6 @@ export class Bus {
     readonly client: MqttClient,
     private readonly options: BusOptions,
   ) {
-    if (options.onMessage) this.handlers.push(options.onMessage);
     client.on('message', (topic, bytes) => {
       const local = localTopic(options.swarm, topic);
       if (local === undefined) return;
@@ -70,16 +74,18 @@ export class Bus {
     });
   }
 
+  /** Connect, resolving at the first CONNACK (see `open` and `ready`). */
+  static async connect(options: BusOptions, signal?: AbortSignal, failFast = false): Promise<Bus> {
+    const bus = Bus.open(options);
+    await bus.ready(signal, failFast);
+    return bus;
+  }
+
   /**
-   * Connect and keep trying. Resolves at the first CONNACK; `signal` abandons the wait (the CLI's
-   * deadline). While no broker answers, says so plainly every 30 s.
+   * Start connecting and return at once, so a service can wire its handlers before a persistent
+   * session's queued messages can arrive; then await `ready()`.
    */
-  static async connect(
-    options: BusOptions,
-    signal?: AbortSignal,
-    /** Give up at the first refused connection instead of retrying (short-lived CLI commands). */
-    failFast = false,
-  ): Promise<Bus> {
+  static open(options: BusOptions): Bus {
     const clientOptions: IClientOptions = {
       clientId: options.clientId,
       clean: options.clean ?? true,
@@ -99,8 +105,17 @@ export class Bus {
           }
         : {}),
     };
-    const client = mqtt.connect(options.url, clientOptions);
-    const bus = new Bus(client, options);
+    return new Bus(mqtt.connect(options.url, clientOptions), options);
+  }
+
+  /**
+   * Resolve at the first CONNACK, retrying meanwhile; `signal` abandons the wait (the CLI's
+   * deadline), `failFast` gives up at the first refused connection. While no broker answers, says
+   * so plainly every 30 s.
+   */
+  async ready(signal?: AbortSignal, failFast = false): Promise<void> {
+    const { client } = this;
+    if (client.connected) return;
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         client.off('connect', onConnect);
@@ -121,7 +136,6 @@ export class Bus {
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
     });
-    return bus;
   }
 
   get swarm(): string {
@@ -208,8 +222,11 @@ export class Bus {
     });
   }
 
-  async close(): Promise<void> {
-    await this.client.endAsync();
+  /** Disconnect cleanly; if the broker does not answer within `graceMs`, just drop the socket. */
+  async close(graceMs = 2_000): Promise<void> {
+    if (!this.client.connected || !(await withTimeout(this.client.endAsync(), graceMs))) {
+      await this.destroy();
+    }
   }
 
   /** Drop the connection without DISCONNECT, so the broker publishes the Last Will (tests, chaos). */

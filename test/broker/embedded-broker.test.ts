@@ -98,3 +98,51 @@ describe('the embedded broker', () => {
     expect(broker.aedes.connectedClients).toBe(1);
   });
 });
+
+describe('the embedded broker with its on-disk store', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+
+  it('delivers every QoS 1 message of a burst from many publishers to persistent and clean subscribers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sheri-broker-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const broker = await EmbeddedBroker.start({
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: dir,
+      logger: silentLogger(),
+    });
+    cleanups.push(() => broker.close());
+    const seen = { persistent: new Set<string>(), clean: new Set<string>() };
+    for (const kind of ['persistent', 'clean'] as const) {
+      const client = await mqtt.connectAsync(broker.url, {
+        clientId: `sub-${kind}`,
+        clean: kind === 'clean',
+        protocolVersion: 4,
+      });
+      cleanups.push(() => client.endAsync(true));
+      client.on('message', (_topic, payload) => seen[kind].add(payload.toString()));
+      await client.subscribeAsync('burst/#', { qos: 1 });
+    }
+    const publishers = await Promise.all(
+      Array.from({ length: 5 }, () => mqtt.connectAsync(broker.url, { protocolVersion: 4 })),
+    );
+    cleanups.push(async () => void (await Promise.all(publishers.map((p) => p.endAsync(true)))));
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) =>
+        // Some retained, as agent presence is: their store write is the slow path.
+        publishers[i % 5]!.publishAsync(`burst/${i % 7}`, `m${i}`, {
+          qos: 1,
+          retain: i % 10 === 0,
+        }),
+      ),
+    );
+    await waitUntil(
+      () => seen.persistent.size === 500 && seen.clean.size === 500,
+      10_000,
+      () => `persistent ${seen.persistent.size}/500, clean ${seen.clean.size}/500`,
+    );
+  });
+});

@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusRecorder } from '../helpers/bus-recorder.js';
 import { startSheri, type SheriProcess } from '../helpers/sheri-process.js';
+import { join } from 'node:path';
+import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
+import { silentLogger } from '../../src/logging/logger.js';
+import { waitUntil } from '../helpers/scenarios.js';
 import { countRuns, TestSwarm } from '../helpers/swarm.js';
 
 describe('fault runs with real processes', () => {
@@ -117,5 +121,35 @@ describe('fault runs with real processes', () => {
     expect(runs.size).toBe(60);
     expect([...runs.entries()].filter(([, n]) => n !== 1)).toEqual([]);
     expect(recorder.on('tasks/dead')).toEqual([]);
+  });
+
+  it('lets a running task finish on its first attempt across a broker restart longer than its lease', async () => {
+    swarm = new TestSwarm();
+    const broker = await swarm.startBroker();
+    const hub = await swarm.startHub({ leaseMs: 1_500 });
+    await swarm.startAgent('testing', { leaseMs: 1_500 });
+    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
+    swarm.onClose(() => recorder.close());
+    await swarm.submit([swarm.taskAppending('outage', 'testing.run', {}, 'sleep 4; ')]);
+    await recorder.waitFor(() => recorder.on('tasks/progress').length >= 1, 10_000);
+
+    await broker.close();
+    // The outage itself is what is under test: 2.5 s, past the 1.5 s lease.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const again = await EmbeddedBroker.start({
+      port: broker.port,
+      host: '127.0.0.1',
+      dataDir: join(swarm.dir, 'broker'),
+      logger: silentLogger(),
+    });
+    swarm.onCloseLast(() => again.close());
+
+    await waitUntil(
+      () => hub.ledger.get('outage')?.state === 'complete',
+      20_000,
+      () => JSON.stringify(hub.ledger.history('outage')),
+    );
+    expect(hub.ledger.get('outage')).toMatchObject({ attempt: 1, failures: 0 });
+    expect(swarm.executions()).toHaveLength(1);
   });
 });

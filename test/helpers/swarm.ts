@@ -27,6 +27,7 @@ export class TestSwarm {
         heartbeatMs: 1_000,
         leaseMs: 5_000,
         leaseCheckMs: 200,
+      willGraceMs: 1_000,
         retryBaseMs: 100,
         retryMaxMs: 1_000,
         ...overrides,
@@ -34,12 +35,13 @@ export class TestSwarm {
     );
   }
 
-  async startBroker(options: { persistent?: boolean } = {}): Promise<EmbeddedBroker> {
+  /** The broker `sheri up` runs: aedes with its store on disk (unless `inMemory`). */
+  async startBroker(options: { inMemory?: boolean } = {}): Promise<EmbeddedBroker> {
     const broker = await EmbeddedBroker.start({
       port: 0,
       host: '127.0.0.1',
       logger: silentLogger(),
-      ...(options.persistent ? { dataDir: join(this.dir, 'broker') } : {}),
+      ...(options.inMemory ? {} : { dataDir: join(this.dir, 'broker') }),
     });
     this.brokerUrl = broker.url;
     this.closers.push(() => broker.close());
@@ -130,6 +132,11 @@ export class TestSwarm {
 
   onClose(closer: () => Promise<void>): void {
     this.closers.push(closer);
+  }
+
+  /** For a broker started by the test itself: closed after everything that talks to it. */
+  onCloseLast(closer: () => Promise<void>): void {
+    this.closers.unshift(closer);
   }
 
   async close(): Promise<void> {

@@ -212,3 +212,18 @@ describe('messages between hub and agents', () => {
     expect(TaskAssigned.parse({ ...grant, attempt: 1 }).inputs).toEqual({});
   });
 });
+
+describe('TaskSpec needs', () => {
+  it('rejects a task that needs itself', () => {
+    const result = TaskSpec.safeParse({
+      task_id: 'loop',
+      type: 'testing.run',
+      needs: ['other', 'loop'],
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]).toMatchObject({
+      path: ['needs'],
+      message: 'a task cannot need itself',
+    });
+  });
+});

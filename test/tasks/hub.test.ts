@@ -30,13 +30,17 @@ describe('the hub', () => {
   it('requeues a task whose lease lapses and ignores the stale result of the old attempt', async () => {
     const { recorder } = await setUp();
     const hub = await swarm.startHub({ leaseMs: 800 });
-    // A silent agent: claims, receives the grant, never heartbeats, never reports.
+    // A silent agent: claims, acknowledges the grant once, then never heartbeats nor reports.
     await publishAs(recorder, 'silent', 'testing', 'tasks/claim', { free: 1, running: [] });
     await swarm.submit([swarm.taskAppending('leased', 'testing.run')]);
     await recorder.waitFor(() => recorder.on('tasks/assigned').length === 1, 5_000);
     expect(recorder.on('tasks/assigned')[0]?.payload).toMatchObject({
       agent_id: 'silent',
       attempt: 1,
+    });
+    await publishAs(recorder, 'silent', 'testing', 'tasks/claim', {
+      free: 0,
+      running: [{ task_id: 'leased', attempt: 1 }],
     });
 
     await waitUntil(() => hub.ledger.get('leased')?.state === 'queued', 5_000);
@@ -65,6 +69,25 @@ describe('the hub', () => {
         .map((e) => e.kind)
         .filter((kind) => kind !== 'progress'),
     ).toEqual(['submitted', 'assigned', 'lease_expired', 'assigned', 'complete', 'stale']);
+  });
+
+  it('requeues without penalty a grant its agent never acknowledged, and grants that agent no more', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub({ leaseMs: 600 });
+    await publishAs(recorder, 'deaf', 'testing', 'tasks/claim', { free: 1, running: [] });
+    await swarm.submit([swarm.taskAppending('unheard', 'testing.run')]);
+    await recorder.waitFor(() => recorder.on('tasks/assigned').length === 1, 5_000);
+    await waitUntil(() => hub.ledger.get('unheard')?.state === 'queued', 5_000);
+    expect(hub.ledger.get('unheard')).toMatchObject({ failures: 0, attempt: 1 });
+    const agent = await swarm.startAgent('testing');
+    await waitForComplete(hub, 1, 10_000);
+    expect(recorder.on('tasks/assigned').map((m) => m.payload.agent_id)).toEqual([
+      'deaf',
+      agent.agentId,
+    ]);
+    expect(hub.ledger.history('unheard').find((e) => e.kind === 'lease_expired')?.detail).toEqual({
+      reason: 'grant to deaf never acknowledged within 600 ms',
+    });
   });
 
   it('retries a failed attempt with backoff and completes it on the next attempt', async () => {
@@ -219,8 +242,14 @@ describe('the hub', () => {
     expect(recorder.on('agents/shutdown')[0]?.payload).toMatchObject({ handed_back: ['handed'] });
     await waitUntil(() => hub.ledger.get('handed')?.state === 'queued', 5_000);
     expect(hub.ledger.get('handed')).toMatchObject({ state: 'queued', failures: 0, attempt: 1 });
-    const status = recorder.on(`agents/${leaving.agentId}/status`);
-    expect(status.at(-1)?.raw.length).toBe(0); // presence cleared
+    // Its retained presence is cleared (an empty retained message).
+    const status = (): number[] =>
+      recorder.on(`agents/${leaving.agentId}/status`).map((m) => m.raw.length);
+    await recorder.waitFor(
+      () => status().includes(0),
+      5_000,
+      () => status().join(),
+    );
   });
 
   it('keeps queued tasks across a hub restart on the same ledger', async () => {
@@ -237,5 +266,43 @@ describe('the hub', () => {
     expect(second.ledger.counts().queued).toBe(5);
     await swarm.startAgent('testing');
     await waitForComplete(second, 5, 10_000);
+  });
+
+  it('reports a duplicate submission on errors, naming the task it duplicates', async () => {
+    const { recorder } = await setUp();
+    await swarm.startHub();
+    await swarm.submit([swarm.taskAppending('first', 'testing.run', { idempotency_key: 'k-1' })]);
+    await publishAs(
+      recorder,
+      'cli',
+      'cli',
+      'tasks/new',
+      swarm.taskAppending('second', 'testing.run', { idempotency_key: 'k-1' }),
+    );
+    await recorder.waitFor(() => recorder.on('errors').length === 1, 5_000);
+    expect(recorder.on('errors')[0]?.payload).toMatchObject({
+      code: 'DUPLICATE_TASK',
+      task_id: 'first',
+      reason: expect.stringContaining('idempotency_key "k-1" was already used by task "first"'),
+    });
+  });
+
+  it('trims a result too large for the size limit instead of losing the outcome', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing');
+    // 40 commands × (4,000 + 4,000 chars kept) is past the 256 KiB limit of a message.
+    const noisy = Array.from(
+      { length: 40 },
+      (_, i) =>
+        `head -c 9000 /dev/zero | tr '\\0' x; echo; echo "done ${i}"; head -c 9000 /dev/zero | tr '\\0' y >&2`,
+    );
+    await swarm.submit([{ task_id: 'noisy', type: 'testing.run', payload: {}, commands: noisy }]);
+    await waitForComplete(hub, 1, 20_000);
+    const complete = recorder.on('tasks/complete')[0]!;
+    expect(complete.raw.length).toBeLessThanOrEqual(256 * 1024);
+    const commands = (complete.payload.result as { commands: { stdout: string }[] }).commands;
+    expect(commands).toHaveLength(40);
+    expect(commands[39]?.stdout.trimEnd().endsWith('done 39')).toBe(true);
   });
 });
