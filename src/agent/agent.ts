@@ -122,6 +122,8 @@ export class Agent {
         { retain: true },
       );
       await this.claim();
+      // The first heartbeat at once, so the swarm sees uptime and memory from the start.
+      await this.heartbeat();
     } catch (error) {
       this.logger.warn({ err: error }, 'could not announce; will retry on reconnect');
     }

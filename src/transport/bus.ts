@@ -69,6 +69,8 @@ export class Bus {
     client.on('error', (error) => this.noticeUnreachable(error));
     client.on('offline', () => this.noticeUnreachable());
     client.on('connect', () => {
+      // Small MQTT packets must not wait for Nagle and delayed ACKs (~40 ms a hop on Linux).
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       if (this.lastNoticeAt) options.logger.info({ broker: options.url }, 'connected to broker');
       this.lastNoticeAt = 0;
     });

@@ -27,7 +27,7 @@ export class TestSwarm {
         heartbeatMs: 1_000,
         leaseMs: 5_000,
         leaseCheckMs: 200,
-      willGraceMs: 1_000,
+        willGraceMs: 1_000,
         retryBaseMs: 100,
         retryMaxMs: 1_000,
         ...overrides,

@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/program.js';
+
+interface Service {
+  build?: string;
+  image?: string;
+  command?: string[];
+  depends_on?: string[];
+  volumes?: string[];
+}
+
+const compose = parse(
+  readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8'),
+) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+
+// No Docker engine runs in CI, so the file is checked at `docker compose config` level: its shape,
+// and that every sheri command line in it is one the CLI accepts.
+describe('docker-compose.yml', () => {
+  it('runs mosquitto with the repository mosquitto.conf, a hub and agents', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'deployment',
+      'hub',
+      'mosquitto',
+      'testing',
+    ]);
+    expect(compose.services.mosquitto?.volumes).toContain(
+      './mosquitto.conf:/mosquitto/config/mosquitto.conf:ro',
+    );
+    for (const service of Object.values(compose.services)) {
+      for (const dependency of service.depends_on ?? [])
+        expect(compose.services).toHaveProperty(dependency);
+      for (const volume of service.volumes ?? []) {
+        const [source] = volume.split(':');
+        if (!source!.startsWith('.')) expect(compose.volumes).toHaveProperty(source!);
+      }
+    }
+  });
+
+  it.each(['hub', 'testing', 'deployment'])(
+    'gives the %s service a command line the CLI accepts',
+    (name) => {
+      const [commandName, ...args] = compose.services[name]!.command!;
+      const command = buildProgram('test').commands.find((c) => c.name() === commandName);
+      expect(command, `sheri has no command "${commandName}"`).toBeDefined();
+      const { operands, unknown } = command!.parseOptions(args);
+      expect(unknown).toEqual([]);
+      expect(operands).toEqual([]);
+    },
+  );
+
+  it('is checked by a test that catches a flag the CLI does not know', () => {
+    const hub = buildProgram('test').commands.find((c) => c.name() === 'hub')!;
+    expect(hub.parseOptions(['--broker', 'mqtt://x:1883', '--bogus']).unknown).toEqual(['--bogus']);
+  });
+
+  it('raises max_queued_messages in mosquitto.conf, which drops QoS 1 messages past 1000 by default', () => {
+    const conf = readFileSync(new URL('../../mosquitto.conf', import.meta.url), 'utf8');
+    expect(conf).toMatch(/^max_queued_messages 100000$/m);
+    expect(conf).toMatch(/^persistence true$/m);
+  });
+});
