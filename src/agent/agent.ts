@@ -137,8 +137,8 @@ export class Agent {
       return;
     }
     if (topic === TOPIC.hubStatus) {
-      // An empty retained status means the hub is gone; a fresh one means it is back: ask again.
-      if (bytes.length > 0 && this.bus.decode(topic, bytes, HubStatus)) void this.claim();
+      // The hub is back (or we just joined): ask again, since a new hub knows no one's capacity.
+      if (this.bus.decode(topic, bytes, HubStatus)?.payload.state === 'online') void this.claim();
       return;
     }
     if (topic !== TOPIC.tasksAssigned) return;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import { decodeMessage } from '../protocol/codec.js';
-import { HubReply, type HubQuery } from '../protocol/messages.js';
+import { HubReply, HubStatus, type HubQuery } from '../protocol/messages.js';
 import { hubReplyTopic, localTopic, TOPIC } from '../protocol/topics.js';
 import type { Bus } from '../transport/bus.js';
 
@@ -43,4 +43,24 @@ export async function queryHub(
   const answer = await reply;
   if (!answer.ok) throw new SheriError(answer.error ?? 'the hub refused the query', EXIT.usage);
   return answer.data;
+}
+
+/**
+ * The hub's retained status: "online", "offline" (its tasks wait in its persistent session), or
+ * undefined when no hub has ever run on this swarm and broker.
+ */
+export async function readHubStatus(bus: Bus, waitMs = 1_500): Promise<HubStatus | undefined> {
+  const status = new Promise<HubStatus | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), waitMs);
+    bus.onMessage((topic, bytes) => {
+      if (topic !== TOPIC.hubStatus) return;
+      const decoded = decodeMessage(bytes, HubStatus);
+      if (!decoded.ok) return;
+      clearTimeout(timer);
+      resolve(decoded.payload);
+    });
+  });
+  // A retained message arrives right after SUBACK, so the wait is short when a hub has run.
+  await bus.subscribe({ [TOPIC.hubStatus]: 1 });
+  return status;
 }

@@ -12,6 +12,7 @@ import {
 } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
+import { readHubStatus } from './hub-client.js';
 import type { Bus } from '../transport/bus.js';
 import {
   addSwarmOptions,
@@ -38,6 +39,7 @@ interface SubmitFlags extends GlobalFlags {
   workspace?: string;
   wait?: boolean;
   waitTimeout?: number;
+  hubCheck?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -77,6 +79,7 @@ export function registerTaskSubmit(task: Command): void {
         parsePositiveInt('--wait-timeout'),
       )
       .option('--json', 'print the task (or, with --wait, its outcome) as JSON')
+      .option('--no-hub-check', 'publish even if no hub has ever run on this swarm')
       .addHelpText(
         'after',
         `
@@ -130,12 +133,29 @@ export function buildTaskSpec(
   return parsed.data;
 }
 
+/** A task published where no hub has ever run reaches no one: refuse, saying how to fix it. */
+async function checkHub(bus: Bus, config: { swarm: string; broker: string }): Promise<void> {
+  const status = await readHubStatus(bus);
+  if (!status) {
+    throw new SheriError(
+      `no hub has run on swarm "${config.swarm}" at ${config.broker}, so a task published now would reach no one — start one with \`sheri up\` or \`sheri hub\` (or pass --no-hub-check)`,
+      EXIT.unavailable,
+    );
+  }
+  if (status.state === 'offline') {
+    process.stderr.write(
+      `warning: the hub of swarm "${config.swarm}" is offline since ${status.since}; the task waits for it in its session\n`,
+    );
+  }
+}
+
 async function submitTask(flags: SubmitFlags): Promise<void> {
   const config = makeConfig(flags);
   const spec = buildTaskSpec(flags, config);
   const logger = makeLogger(flags);
   const bus = await connectCli(config, logger);
   try {
+    if (flags.hubCheck !== false) await checkHub(bus, config);
     const watch = flags.wait ? await watchTask(bus, spec, flags) : undefined;
     const messageId = await bus.publish(TOPIC.tasksNew, spec, { type: spec.type });
     if (!watch) {

@@ -167,8 +167,16 @@ export const AgentStatus = z.looseObject({
 });
 export type AgentStatus = z.infer<typeof AgentStatus>;
 
-/** Retained on `hub/status`; the hub's Last Will clears it. */
-export const HubStatus = z.looseObject({ state: z.literal('online'), since: IsoTimestamp });
+/**
+ * Retained on `hub/status`: "online" while the hub runs, "offline" (its Last Will, or its goodbye)
+ * after. Never cleared, so a submitter can tell "hub restarting" (tasks wait in its session) from
+ * "no hub ever ran here" (a task would reach no one).
+ */
+export const HubStatus = z.looseObject({
+  state: z.enum(['online', 'offline']),
+  since: IsoTimestamp,
+});
+export type HubStatus = z.infer<typeof HubStatus>;
 
 export const ErrorReport = z.looseObject({
   code: z.string(),

@@ -17,6 +17,7 @@ import {
   type TaskDead,
 } from '../protocol/messages.js';
 import { knownRoles, typesForRole, rolesForType } from '../protocol/task-types.js';
+import { encodeMessage } from '../protocol/codec.js';
 import { fitJson } from '../protocol/fit-json.js';
 import { agentIdOfStatusTopic, buildTopic, TOPIC } from '../protocol/topics.js';
 import { Bus, type Subscriptions } from '../transport/bus.js';
@@ -87,7 +88,14 @@ export class Hub {
       // One hub per swarm; its persistent session is how tasks submitted while it is down wait.
       clientId: `sheri-hub-${config.swarm}`,
       clean: false,
-      will: { topic: TOPIC.hubStatus, payload: '', retain: true },
+      will: {
+        topic: TOPIC.hubStatus,
+        payload: encodeMessage(
+          { agentId: HUB_ID, role: 'hub' },
+          { state: 'offline', since: new Date(now()).toISOString(), reason: 'connection lost' },
+        ),
+        retain: true,
+      },
       logger,
       maxPayloadBytes: config.maxPayloadBytes,
     });
@@ -118,7 +126,12 @@ export class Hub {
     this.closed = true;
     clearInterval(this.timer);
     if (this.bus.connected) {
-      await withTimeout(this.bus.publishRaw(TOPIC.hubStatus, '', { retain: true }), 2_000);
+      const status = {
+        state: 'offline',
+        since: new Date(this.now()).toISOString(),
+        reason: 'stopped',
+      };
+      await withTimeout(this.bus.publish(TOPIC.hubStatus, status, { retain: true }), 2_000);
     }
     await this.bus.close();
     this.ledger.close();

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../src/protocol/codec.js';
 import { freePort } from '../helpers/tools.js';
 import { runSheri, startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 
@@ -183,7 +185,7 @@ describe('the sheri command', () => {
     });
   });
 
-  it('reports a hub that does not answer within the query timeout', async () => {
+  it('reports a hub that does not answer, and refuses a task no hub would ever see', async () => {
     const dir = tempDir();
     const broker = startSheri(['broker', '--port', '0', '--memory', '--log-format', 'json'], {
       cwd: dir,
@@ -194,5 +196,45 @@ describe('the sheri command', () => {
     const { code, stderr } = await runSheri(['agents', '--broker', `mqtt://127.0.0.1:${port}`]);
     expect(code).toBe(3);
     expect(stderr).toContain('no hub answered on swarm "opencto-dev"');
+
+    const submit = await runSheri([
+      'task',
+      'submit',
+      '--type',
+      'testing.run',
+      '--command',
+      'true',
+      '--broker',
+      `mqtt://127.0.0.1:${port}`,
+    ]);
+    expect(submit.code).toBe(3);
+    expect(submit.stderr).toContain('no hub has run on swarm "opencto-dev"');
+    expect(submit.stderr).toContain('a task published now would reach no one');
+
+    // A hub that ran and is down (its Last Will says offline): the task waits in its session.
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 });
+    const offline = encodeMessage(
+      { agentId: 'hub', role: 'hub' },
+      { state: 'offline', since: '2026-11-21T10:00:00Z' },
+    );
+    await client.publishAsync('opencto-dev/hub/status', offline, { qos: 1, retain: true });
+    await client.endAsync();
+    const waiting = await runSheri([
+      'task',
+      'submit',
+      '--type',
+      'testing.run',
+      '--task-id',
+      'later',
+      '--command',
+      'true',
+      '--broker',
+      `mqtt://127.0.0.1:${port}`,
+    ]);
+    expect(waiting.code).toBe(0);
+    expect(waiting.stdout.trim()).toBe('later');
+    expect(waiting.stderr).toContain(
+      'the hub of swarm "opencto-dev" is offline since 2026-11-21T10:00:00Z',
+    );
   });
 });
