@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Agent } from '../agent/agent.js';
+import type { Agent } from '../agent/agent.js';
 import { EXIT, SheriError } from '../errors.js';
 import { knownRoles } from '../protocol/task-types.js';
 import {
@@ -75,6 +75,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const stop = untilSignal();
   const abort = new AbortController();
   void stop.then(() => abort.abort());
+  const { Agent } = await import('../agent/agent.js');
   let agent: Agent;
   try {
     agent = await Agent.start(

@@ -5,7 +5,7 @@ import { loadConfig, type CommonFlags, type Config } from '../config/load.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { Bus } from '../transport/bus.js';
+import type { Bus } from '../transport/bus.js';
 
 export interface GlobalFlags extends CommonFlags {
   logLevel?: string;
@@ -71,6 +71,7 @@ export function unreachable(url: string): SheriError {
 
 /** A short-lived client for a CLI command: gives up with a plain message after `waitMs`. */
 export async function connectCli(config: Config, logger: Logger, waitMs = 5_000): Promise<Bus> {
+  const { Bus } = await import('../transport/bus.js');
   try {
     return await Bus.connect(
       {

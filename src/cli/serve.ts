@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { Agent } from '../agent/agent.js';
-import { EmbeddedBroker } from '../broker/embedded-broker.js';
+import type { Agent } from '../agent/agent.js';
+import type { EmbeddedBroker } from '../broker/embedded-broker.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { DEFAULT_ROLES, knownRoles } from '../protocol/task-types.js';
-import { Hub } from '../tasks/hub.js';
 import {
   addSwarmOptions,
   makeConfig,
@@ -98,6 +97,7 @@ Example:
   ).action(async (flags: ServeFlags) => {
     const config = makeConfig(flags);
     const logger = makeLogger(flags);
+    const { Hub } = await import('../tasks/hub.js');
     const hub = await Hub.start({
       config,
       logger,
@@ -114,6 +114,8 @@ export function ledgerPathFor(dataDir: string | undefined, swarm: string): strin
 }
 
 async function startBroker(flags: ServeFlags, logger: Logger): Promise<EmbeddedBroker> {
+  // Imported when needed, so commands that do not serve start fast.
+  const { EmbeddedBroker } = await import('../broker/embedded-broker.js');
   try {
     return await EmbeddedBroker.start({
       port: flags.port,
@@ -137,6 +139,8 @@ async function runUp(flags: ServeFlags): Promise<void> {
     await broker.close();
     throw new SheriError(`--agents: unknown role "${unknown}"; roles are ${roleNames.join(', ')}`);
   }
+  const { Hub } = await import('../tasks/hub.js');
+  const { Agent } = await import('../agent/agent.js');
   const hub = await Hub.start({
     config,
     logger,
