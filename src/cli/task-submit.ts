@@ -1,18 +1,11 @@
 import type { Command } from 'commander';
 import { EXIT, SheriError } from '../errors.js';
-import { decodeMessage, formatIssues } from '../protocol/codec.js';
-import {
-  ErrorReport,
-  TaskAssigned,
-  TaskComplete,
-  TaskDead,
-  TaskFailed,
-  TaskProgress,
-  TaskSpec,
-} from '../protocol/messages.js';
+import { formatIssues } from '../protocol/codec.js';
+import { TaskSpec } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
 import { readHubStatus } from './hub-client.js';
+import { TaskWatcher } from './task-watcher.js';
 import type { Bus } from '../transport/bus.js';
 import {
   addSwarmOptions,
@@ -156,9 +149,15 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
   const bus = await connectCli(config, logger);
   try {
     if (flags.hubCheck !== false) await checkHub(bus, config);
-    const watch = flags.wait ? await watchTask(bus, spec, flags) : undefined;
+    const watcher = flags.wait
+      ? await TaskWatcher.start(bus, spec.task_id, {
+          json: Boolean(flags.json),
+          roles: rolesForType(config.taskTypes, spec.type),
+          ...(flags.waitTimeout ? { waitTimeoutS: flags.waitTimeout } : {}),
+        })
+      : undefined;
     const messageId = await bus.publish(TOPIC.tasksNew, spec, { type: spec.type });
-    if (!watch) {
+    if (!watcher) {
       if (flags.json) printJson(spec);
       else process.stdout.write(`${spec.task_id}\n`);
       return;
@@ -166,127 +165,9 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
     process.stderr.write(
       `submitted ${spec.task_id} (${spec.type}, ${spec.priority ?? 'normal'}) to swarm ${config.swarm}\n`,
     );
-    const code = await watch(messageId);
+    const code = await watcher.outcome(messageId);
     if (code !== EXIT.ok) process.exitCode = code;
   } finally {
     await bus.close();
-  }
-}
-
-/**
- * Subscribe before publishing, so no step of the task can be missed; resolves with the exit code:
- * 0 complete, 1 dead, 2 rejected, 3 wait timeout.
- */
-async function watchTask(
-  bus: Bus,
-  spec: TaskSpec,
-  flags: SubmitFlags,
-): Promise<(messageId: string) => Promise<number>> {
-  await bus.subscribe({
-    [TOPIC.tasksAssigned]: 1,
-    [TOPIC.tasksProgress]: 1,
-    [TOPIC.tasksComplete]: 1,
-    [TOPIC.tasksFailed]: 1,
-    [TOPIC.tasksDead]: 1,
-    [TOPIC.errors]: 1,
-  });
-  const say = (line: string): void => void process.stderr.write(`${line}\n`);
-  const roles = rolesForType(makeConfig(flags).taskTypes, spec.type);
-  return (messageId) =>
-    new Promise<number>((resolve) => {
-      let attempt = 0;
-      const finish = (code: number): void => {
-        clearTimeout(quietTimer);
-        clearTimeout(deadline);
-        resolve(code);
-      };
-      const quietTimer = setTimeout(
-        () =>
-          say(
-            `still queued after 5 s — is an agent of role ${roles.join(' or ')} running? (sheri agents)`,
-          ),
-        5_000,
-      );
-      const deadline = flags.waitTimeout
-        ? setTimeout(() => {
-            say(
-              `gave up waiting after ${flags.waitTimeout} s; the task goes on (sheri task show ${spec.task_id})`,
-            );
-            finish(EXIT.unavailable);
-          }, flags.waitTimeout * 1000)
-        : undefined;
-      bus.onMessage((topic, bytes) => {
-        const decode = <S extends Parameters<typeof decodeMessage>[1]>(schema: S) => {
-          const decoded = decodeMessage(bytes, schema, Number.MAX_SAFE_INTEGER);
-          return decoded.ok ? decoded.payload : undefined;
-        };
-        if (topic === TOPIC.errors) {
-          const report = decode(ErrorReport) as ErrorReport | undefined;
-          if (report?.message_id === messageId) {
-            say(`rejected by ${report.reporter}: ${report.reason}`);
-            finish(EXIT.usage);
-          }
-          return;
-        }
-        const message = decode(
-          {
-            [TOPIC.tasksAssigned]: TaskAssigned,
-            [TOPIC.tasksProgress]: TaskProgress,
-            [TOPIC.tasksComplete]: TaskComplete,
-            [TOPIC.tasksFailed]: TaskFailed,
-            [TOPIC.tasksDead]: TaskDead,
-          }[topic] ?? TaskDead,
-        ) as { task_id?: string; attempt?: number } | undefined;
-        if (!message || message.task_id !== spec.task_id) return;
-        switch (topic) {
-          case TOPIC.tasksAssigned: {
-            const grant = message as TaskAssigned;
-            attempt = grant.attempt;
-            clearTimeout(quietTimer);
-            say(`assigned to ${grant.agent_id} (attempt ${grant.attempt})`);
-            return;
-          }
-          case TOPIC.tasksProgress:
-            if (message.attempt === attempt) say(`  ${(message as TaskProgress).message}`);
-            return;
-          case TOPIC.tasksFailed:
-            if (message.attempt === attempt)
-              say(`attempt ${attempt} failed: ${(message as TaskFailed).error}`);
-            return;
-          case TOPIC.tasksComplete: {
-            if (message.attempt !== attempt) return;
-            const done = message as TaskComplete;
-            say(`complete in ${done.duration_ms} ms`);
-            if (flags.json) printJson(done);
-            else printResult(done.result);
-            finish(EXIT.ok);
-            return;
-          }
-          case TOPIC.tasksDead: {
-            const dead = message as TaskDead;
-            say(`dead after ${dead.attempts} attempt(s): ${dead.error}`);
-            if (flags.json) printJson(dead);
-            finish(EXIT.taskFailed);
-          }
-        }
-      });
-    });
-}
-
-/** The tail of each command's output, the part a user looks at first. */
-function printResult(result: unknown): void {
-  const commands = (
-    result as {
-      commands?: { command: string; exit_code: number | null; stdout: string; stderr: string }[];
-    }
-  )?.commands;
-  if (!Array.isArray(commands)) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return;
-  }
-  for (const command of commands) {
-    process.stdout.write(`$ ${command.command}  (exit ${command.exit_code})\n`);
-    const output = [command.stdout, command.stderr].filter(Boolean).join('\n').trimEnd();
-    if (output) process.stdout.write(`${output}\n`);
   }
 }
