@@ -21,6 +21,16 @@ const AGENTS = Number(process.env.BENCH_AGENTS ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 2);
 const SINGLES = Number(process.env.BENCH_SINGLES ?? 50);
 
+/** A task in the origin's envelope that runs `true`: the cheapest real command. */
+function taskMessage(task_id) {
+  return JSON.stringify({
+    id: `m-${task_id}`,
+    timestamp: new Date().toISOString(),
+    agent_id: 'bench',
+    payload: { task_id, type: 'testing.run', payload: {}, commands: ['true'] },
+  });
+}
+
 async function run(label, brokerUrl, dir) {
   console.error(`bench: ${label}, ${TASKS} tasks, ${AGENTS} agents × ${CONCURRENCY}`);
   const swarm = `bench${Math.random().toString(36).slice(2, 7)}`;
@@ -58,13 +68,7 @@ async function run(label, brokerUrl, dir) {
     Array.from({ length: TASKS }, (_, i) => {
       const task_id = `b-${i}`;
       submittedAt.set(task_id, performance.now());
-      const body = JSON.stringify({
-        id: `m-${i}`,
-        timestamp: new Date().toISOString(),
-        agent_id: 'bench',
-        payload: { task_id, type: 'testing.run', payload: {}, commands: ['true'] },
-      });
-      return submitter.publishAsync(`${swarm}/tasks/new`, body, { qos: 1 });
+      return submitter.publishAsync(`${swarm}/tasks/new`, taskMessage(task_id), { qos: 1 });
     }),
   );
   while (completedAt.size < TASKS) {
@@ -87,13 +91,7 @@ async function run(label, brokerUrl, dir) {
   for (let i = 0; i < SINGLES; i++) {
     const task_id = `s-${i}`;
     const t0 = performance.now();
-    const body = JSON.stringify({
-      id: `sm-${i}`,
-      timestamp: new Date().toISOString(),
-      agent_id: 'bench',
-      payload: { task_id, type: 'testing.run', payload: {}, commands: ['true'] },
-    });
-    await submitter.publishAsync(`${swarm}/tasks/new`, body, { qos: 1 });
+    await submitter.publishAsync(`${swarm}/tasks/new`, taskMessage(task_id), { qos: 1 });
     while (!completedAt.has(task_id)) await new Promise((resolve) => setImmediate(resolve));
     single.push(completedAt.get(task_id) - t0);
   }
