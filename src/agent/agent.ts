@@ -14,7 +14,8 @@ import { canRoleRun, typesForRole } from '../protocol/task-types.js';
 import { fitJson } from '../protocol/fit-json.js';
 import { agentStatusLocal, TOPIC } from '../protocol/topics.js';
 
-const ENVELOPE_ROOM_BYTES = 4_096;
+/** Room for the envelope and the outcome's other fields (the error is cut to 4,000 chars). */
+const ENVELOPE_ROOM_BYTES = 32_768;
 const GOODBYE_TIMEOUT_MS = 3_000;
 import { Bus } from '../transport/bus.js';
 import { withTimeout } from '../util/with-timeout.js';
@@ -71,7 +72,7 @@ export class Agent {
     bus.onMessage((topic, bytes) => agent.handle(topic, bytes));
     // After a reconnect (mqtt.js resubscribes first), announce again; the first time is below.
     bus.client.on('connect', () => {
-      if (agent.joined) void agent.announce();
+      if (agent.joined && !agent.draining) void agent.announce();
     });
     try {
       await bus.ready(signal);
@@ -131,8 +132,9 @@ export class Agent {
 
   private handle(topic: string, bytes: Buffer): void {
     if (topic === this.statusTopic) {
-      // Our presence was cleared while we live: a stale Last Will (a broker restart publishes
-      // those). Say we are here, within the hub's grace period.
+      // Our presence was cleared while we live: a Last Will of one of our earlier connections
+      // (a connection the broker dropped, or one taken over by our reconnect). Say we are here,
+      // within the hub's grace period.
       if (bytes.length === 0 && this.joined && !this.draining) void this.announce();
       return;
     }
@@ -213,25 +215,31 @@ export class Agent {
     }
     if (signal.aborted) return; // handed back by stop(); the hub requeues it
     const duration_ms = Math.round(performance.now() - started);
-    const message = outcome.ok
-      ? { task_id: taskId, attempt, duration_ms, result: outcome.result }
-      : {
-          task_id: taskId,
-          attempt,
-          duration_ms,
-          error: outcome.error.slice(0, 10_000),
-          retryable: outcome.retryable,
-          ...(outcome.result ? { result: outcome.result } : {}),
-        };
-    // Leave room for the envelope; an over-large result would be rejected and the outcome lost.
-    const fitted = fitJson(message, this.options.config.maxPayloadBytes - ENVELOPE_ROOM_BYTES);
+    // Only the result is trimmed, never the fields that say whose outcome it is: an over-large
+    // message would be rejected and the outcome lost (PROTOCOL §1.4).
+    const fitted = fitJson(
+      outcome.result,
+      this.options.config.maxPayloadBytes - ENVELOPE_ROOM_BYTES,
+    );
     if (fitted.trimmed) log.warn('result trimmed to fit the message size limit');
     if (outcome.ok) {
       log.info(`completed ${taskId} in ${duration_ms} ms`);
-      await this.publishSafely(TOPIC.tasksComplete, fitted.value);
+      await this.publishSafely(TOPIC.tasksComplete, {
+        task_id: taskId,
+        attempt,
+        duration_ms,
+        result: fitted.value,
+      });
     } else {
       log.warn(`failed ${taskId} after ${duration_ms} ms: ${outcome.error}`);
-      await this.publishSafely(TOPIC.tasksFailed, fitted.value);
+      await this.publishSafely(TOPIC.tasksFailed, {
+        task_id: taskId,
+        attempt,
+        duration_ms,
+        error: outcome.error.slice(0, 4_000),
+        retryable: outcome.retryable,
+        ...(fitted.value ? { result: fitted.value } : {}),
+      });
     }
   }
 

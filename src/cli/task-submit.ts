@@ -137,7 +137,7 @@ async function checkHub(bus: Bus, config: { swarm: string; broker: string }): Pr
   }
   if (status.state === 'offline') {
     process.stderr.write(
-      `warning: the hub of swarm "${config.swarm}" is offline since ${status.since}; the task waits for it in its session\n`,
+      `warning: the hub of swarm "${config.swarm}" is offline${status.since ? ` since ${status.since}` : ''}${status.reason ? ` (${status.reason})` : ''}; the task waits for it in its session\n`,
     );
   }
 }

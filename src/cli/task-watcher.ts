@@ -35,7 +35,7 @@ export class TaskWatcher {
   private finish: (code: number) => void = () => undefined;
 
   private constructor(
-    private readonly taskId: string,
+    private taskId: string,
     private readonly options: WatchOptions,
   ) {}
 
@@ -88,6 +88,17 @@ export class TaskWatcher {
       case TOPIC.errors:
         return this.on(bytes, ErrorReport, (report) => {
           if (report.message_id !== this.messageId || !this.messageId) return;
+          if (report.code === 'DUPLICATE_TASK' && typeof report.task_id === 'string') {
+            // Submitted before (or this very message delivered twice): its outcome is ours.
+            this.taskId = report.task_id;
+            if (report.state === 'complete' || report.state === 'dead') {
+              this.say(`${report.reason} (sheri task show ${report.task_id})`);
+              this.finish(report.state === 'complete' ? EXIT.ok : EXIT.taskFailed);
+            } else {
+              this.say(`${report.reason}; following task ${report.task_id}`);
+            }
+            return;
+          }
           this.say(`rejected by ${report.reporter}: ${report.reason}`);
           this.finish(EXIT.usage);
         });

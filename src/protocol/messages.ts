@@ -174,7 +174,9 @@ export type AgentStatus = z.infer<typeof AgentStatus>;
  */
 export const HubStatus = z.looseObject({
   state: z.enum(['online', 'offline']),
-  since: IsoTimestamp,
+  /** Absent in the Last Will, which is written when the hub connects, not when it dies. */
+  since: IsoTimestamp.optional(),
+  reason: z.string().max(2000).optional(),
 });
 export type HubStatus = z.infer<typeof HubStatus>;
 
