@@ -23,6 +23,9 @@ import type { Ledger } from './ledger.js';
 import type { Presence } from './presence.js';
 import type { Scheduler } from './scheduler.js';
 
+/** Room a grant needs beyond its task: envelope, lease fields and (trimmed) inputs. */
+const GRANT_ROOM_BYTES = 16_384;
+
 type Handler = (topic: string, bytes: Buffer) => void;
 
 /**
@@ -78,6 +81,14 @@ export class HubHandlers {
         reason: `payload.type: unknown task type "${spec.type}"; known types: ${known} (add it under "taskTypes" in sheri.config.json)`,
       });
     }
+    // Its grant carries the task plus envelope and inputs: keep room so the grant fits the limit.
+    const size = Buffer.byteLength(JSON.stringify(spec));
+    const limit = this.config.maxPayloadBytes - GRANT_ROOM_BYTES;
+    if (size > limit) {
+      return this.reject(topic, envelope.id, 'TOO_LARGE', {
+        reason: `task is ${size} bytes; a task may be at most ${limit} bytes, so that its grant fits the ${this.config.maxPayloadBytes}-byte message limit`,
+      });
+    }
     const outcome = this.scheduler.admit(spec, envelope.agent_id);
     if (outcome.inserted) return;
     // A no-op by design (SPEC §3), but said on errors so a waiting submitter is not left hanging.
@@ -88,6 +99,7 @@ export class HubHandlers {
     this.reject(topic, envelope.id, 'DUPLICATE_TASK', {
       reason: `${what} (now ${outcome.task.state}); this submission is ignored`,
       task_id: outcome.task.taskId,
+      state: outcome.task.state,
     });
   }
 
@@ -199,7 +211,7 @@ export class HubHandlers {
     topic: string,
     messageId: string,
     code: ProtocolErrorCode,
-    fields: { reason: string; task_id?: string },
+    fields: { reason: string; task_id?: string; state?: string },
   ): void {
     const { reason, ...extra } = fields;
     this.bus.reportError({

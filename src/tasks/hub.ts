@@ -91,7 +91,8 @@ export class Hub {
         topic: TOPIC.hubStatus,
         payload: encodeMessage(
           { agentId: HUB_ID, role: 'hub' },
-          { state: 'offline', since: new Date(now()).toISOString(), reason: 'connection lost' },
+          // No `since`: a will is written when the hub connects, not when it dies.
+          { state: 'offline', reason: 'connection lost' },
         ),
         retain: true,
       },

@@ -15,6 +15,9 @@ import type { TaskRecord } from './task-record.js';
  * to exactly one agent under a lease, and requeues, retries or dead-letters the attempts that end
  * without completing. Every method is synchronous, so decisions never interleave.
  */
+/** Grants beyond `max_attempts` that may end without counting as a failure. */
+const MAX_UNCOUNTED_GRANTS = 10;
+
 export class Scheduler {
   constructor(
     private readonly bus: Bus,
@@ -108,6 +111,16 @@ export class Scheduler {
     kind: string,
     result?: unknown,
   ): void {
+    // Grants that never reach an outcome without counting as failures (releases, grants never
+    // acknowledged) must not circle for ever either (SPEC §3: nothing requeued forever).
+    if (!countFailure && task.attempt >= task.maxAttempts + MAX_UNCOUNTED_GRANTS) {
+      this.ledger.addEvent(task.taskId, this.now(), kind, task.agentId, task.attempt, { reason });
+      return this.deadLetter(
+        task,
+        `granted ${task.attempt} times without an outcome (last: ${reason})`,
+        task.attempt,
+      );
+    }
     const failures = task.failures + (countFailure ? 1 : 0);
     const delayMs = countFailure
       ? retryDelayMs(failures, this.config.retryBaseMs, this.config.retryMaxMs)

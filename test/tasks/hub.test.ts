@@ -283,6 +283,7 @@ describe('the hub', () => {
     expect(recorder.on('errors')[0]?.payload).toMatchObject({
       code: 'DUPLICATE_TASK',
       task_id: 'first',
+      state: 'queued',
       reason: expect.stringContaining('idempotency_key "k-1" was already used by task "first"'),
     });
   });
@@ -304,5 +305,49 @@ describe('the hub', () => {
     const commands = (complete.payload.result as { commands: { stdout: string }[] }).commands;
     expect(commands).toHaveLength(40);
     expect(commands[39]?.stdout.trimEnd().endsWith('done 39')).toBe(true);
+  });
+
+  it('rejects a task too large for its grant to fit the message size limit', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    const bulky = Array.from({ length: 32 }, (_, i) => `echo ${String(i).padStart(7_800, 'x')}`);
+    await publishAs(recorder, 'cli', 'cli', 'tasks/new', {
+      task_id: 'bulky',
+      type: 'testing.run',
+      commands: bulky,
+    });
+    await recorder.waitFor(() => recorder.on('errors').length === 1, 5_000);
+    expect(recorder.on('errors')[0]?.payload).toMatchObject({
+      code: 'TOO_LARGE',
+      reason: expect.stringMatching(/^task is \d+ bytes; a task may be at most 245760 bytes/),
+    });
+    expect(hub.ledger.get('bulky')).toBeUndefined();
+  });
+
+  it('dead-letters a task handed back again and again instead of circling for ever', async () => {
+    const { recorder } = await setUp();
+    const hub = await swarm.startHub();
+    // An agent that claims, then hands back every grant as "no free slot" and claims again.
+    recorder.client.on('message', (topic, raw) => {
+      if (!topic.endsWith('/tasks/assigned')) return;
+      const grant = (
+        JSON.parse(raw.toString()) as { payload: { task_id: string; attempt: number } }
+      ).payload;
+      void publishAs(recorder, 'fickle', 'testing', 'tasks/release', {
+        ...grant,
+        reason: 'no free slot',
+      }).then(() =>
+        publishAs(recorder, 'fickle', 'testing', 'tasks/claim', { free: 1, running: [] }),
+      );
+    });
+    await publishAs(recorder, 'fickle', 'testing', 'tasks/claim', { free: 1, running: [] });
+    await swarm.submit([swarm.taskAppending('hot-potato', 'testing.run', { max_attempts: 1 })]);
+    await recorder.waitFor(() => recorder.on('tasks/dead').length === 1, 10_000);
+    expect(recorder.on('tasks/assigned')).toHaveLength(11);
+    expect(recorder.on('tasks/dead')[0]?.payload).toMatchObject({
+      task_id: 'hot-potato',
+      error: expect.stringContaining('granted 11 times without an outcome'),
+    });
+    expect(hub.ledger.get('hot-potato')?.state).toBe('dead');
   });
 });
