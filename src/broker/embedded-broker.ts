@@ -42,6 +42,7 @@ export interface EmbeddedBrokerOptions {
  * writes out of order, so counters reach clients out of order and whole messages vanish (seen:
  * 6 of 50 tasks/complete lost). One node has no cluster duplicates: keep the watermark at 0.
  * MQTT-3.3.5-1 lets a client with overlapping subscriptions receive a copy per subscription.
+ * This stops the loss, not the reordering (PROTOCOL §8.4): the protocol never relies on order.
  */
 function keepEveryDelivery(client: Client): void {
   (client as unknown as { duplicates: Record<string, number> }).duplicates = new Proxy(
