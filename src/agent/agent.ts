@@ -13,12 +13,15 @@ import {
 import { canRoleRun, typesForRole } from '../protocol/task-types.js';
 import { fitJson } from '../protocol/fit-json.js';
 import { agentStatusLocal, TOPIC } from '../protocol/topics.js';
+import { Bus } from '../transport/bus.js';
+import { withTimeout } from '../util/with-timeout.js';
 
 /** Room for the envelope and the outcome's other fields (the error is cut to 4,000 chars). */
 const ENVELOPE_ROOM_BYTES = 32_768;
+/** How long a stopping agent tries to say goodbye before it just leaves. */
 const GOODBYE_TIMEOUT_MS = 3_000;
-import { Bus } from '../transport/bus.js';
-import { withTimeout } from '../util/with-timeout.js';
+/** How many finished attempts an agent remembers, to ignore redelivered grants. */
+const RAN_MEMORY = 1_000;
 
 export interface AgentOptions {
   config: Config;
@@ -45,6 +48,7 @@ export class Agent {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private joined = false;
+  private readonly ran = new Set<string>();
   private readonly startedAt = Date.now();
   private readonly logger: Logger;
 
@@ -151,8 +155,9 @@ export class Agent {
 
   private accept(assigned: TaskAssigned): void {
     const { task_id: taskId, attempt } = assigned;
-    const current = this.running.get(taskId);
-    if (current?.attempt === attempt) return; // a QoS 1 redelivery of a grant we already run
+    // A QoS 1 redelivery of a grant we run, or ran: never run one attempt twice.
+    if (this.running.get(taskId)?.attempt === attempt || this.ran.has(`${taskId}#${attempt}`))
+      return;
     const refusal = this.refusalOf(assigned);
     if (refusal) {
       this.logger.warn({ taskId, attempt }, `handing task back: ${refusal.reason}`);
@@ -164,10 +169,17 @@ export class Agent {
     this.running.set(taskId, entry);
     entry.done = this.run(assigned, abort.signal).finally(() => {
       if (this.running.get(taskId) === entry) this.running.delete(taskId);
+      this.remember(`${taskId}#${attempt}`);
       if (!this.draining) void this.claim();
     });
     // Acknowledge at once: the hub counts a crash only against tasks the agent had received.
     void this.claim();
+  }
+
+  /** Attempts run lately, bounded: a grant is redelivered soon after, if ever. */
+  private remember(attemptKey: string): void {
+    this.ran.add(attemptKey);
+    if (this.ran.size > RAN_MEMORY) this.ran.delete(this.ran.values().next().value!);
   }
 
   private refusalOf(assigned: TaskAssigned): { reason: string; refused: boolean } | undefined {

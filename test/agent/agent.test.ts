@@ -1,0 +1,27 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BusRecorder } from '../helpers/bus-recorder.js';
+import { waitForComplete } from '../helpers/scenarios.js';
+import { TestSwarm } from '../helpers/swarm.js';
+
+describe('an agent', () => {
+  let swarm: TestSwarm;
+  afterEach(async () => swarm.close());
+
+  it('never runs one attempt twice when its grant is delivered again after it finished', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing');
+    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
+    swarm.onClose(() => recorder.close());
+    await swarm.submit([swarm.taskAppending('once', 'testing.run')]);
+    await waitForComplete(hub, 1, 10_000);
+
+    // The same grant again, byte for byte, as a QoS 1 redelivery would bring it.
+    await recorder.publish('tasks/assigned', recorder.on('tasks/assigned')[0]!.raw);
+    // Messages reach the agent in order: once the next task is done, the replay was handled.
+    await swarm.submit([swarm.taskAppending('next', 'testing.run')]);
+    await waitForComplete(hub, 2, 10_000);
+    expect(swarm.executions().map((run) => run.taskId)).toEqual(['once', 'next']);
+  });
+});
