@@ -34,7 +34,7 @@ function taskMessage(task_id) {
 async function run(label, brokerUrl, dir) {
   console.error(`bench: ${label}, ${TASKS} tasks, ${AGENTS} agents × ${CONCURRENCY}`);
   const swarm = `bench${Math.random().toString(36).slice(2, 7)}`;
-  const config = loadConfig({ broker: brokerUrl, swarm }, {});
+  const config = loadConfig({ broker: brokerUrl, swarm }, process.env);
   const hub = await Hub.start({
     config,
     logger: hubLogger,

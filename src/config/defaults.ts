@@ -18,7 +18,8 @@ export const DEFAULTS = {
   retryMaxMs: 60_000, // longest retry delay
   taskTimeoutMs: 120_000, // hard limit of one command of a task
   maxPayloadBytes: 256 * 1024, // larger messages are rejected to <swarm>/errors
-  outputTailChars: 4_000, // stdout/stderr kept per command in a result
+  outputLimitChars: 30_000, // of each of stdout and stderr per command: head and tail, cut between
+  inactivityMs: 60_000, // a command silent this long is killed
   queryTimeoutMs: 5_000, // how long CLI queries wait for the hub
   taskTypes: DEFAULT_TASK_TYPES,
   runbooks: {} as Readonly<Record<string, readonly string[]>>,

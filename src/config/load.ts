@@ -18,11 +18,16 @@ export interface Config {
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   readonly taskTimeoutMs: number;
+  readonly inactivityMs: number;
   readonly maxPayloadBytes: number;
-  readonly outputTailChars: number;
+  readonly outputLimitChars: number;
   readonly queryTimeoutMs: number;
   readonly taskTypes: TaskTypeTable;
   readonly runbooks: Readonly<Record<string, readonly string[]>>;
+  /** Per role, extra variables its commands may see (`shellEnv` in the config file). */
+  readonly shellEnv: Readonly<Record<string, readonly string[]>>;
+  /** The agent's own environment, from which commands get only an allowlist. */
+  readonly environment: Readonly<Record<string, string | undefined>>;
 }
 
 export interface CommonFlags {
@@ -68,11 +73,14 @@ export function loadConfig(
     retryBaseMs: file.retryBaseMs ?? DEFAULTS.retryBaseMs,
     retryMaxMs: file.retryMaxMs ?? DEFAULTS.retryMaxMs,
     taskTimeoutMs: file.taskTimeoutMs ?? DEFAULTS.taskTimeoutMs,
+    inactivityMs: file.inactivityMs ?? DEFAULTS.inactivityMs,
     maxPayloadBytes: file.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
-    outputTailChars: DEFAULTS.outputTailChars,
+    outputLimitChars: DEFAULTS.outputLimitChars,
     queryTimeoutMs: DEFAULTS.queryTimeoutMs,
     taskTypes: copyTable({ ...DEFAULTS.taskTypes, ...file.taskTypes }),
     runbooks: copyTable({ ...DEFAULTS.runbooks, ...file.runbooks }),
+    shellEnv: copyTable(file.shellEnv ?? {}),
+    environment: { ...env },
     ...overrides,
   };
   return deepFreeze(config);

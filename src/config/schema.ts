@@ -10,9 +10,15 @@ export const ConfigFile = z.strictObject({
   retryBaseMs: z.int().min(0).optional(),
   retryMaxMs: z.int().min(0).optional(),
   taskTimeoutMs: z.int().min(1).optional(),
+  inactivityMs: z.int().min(100).optional(),
   maxPayloadBytes: z.int().min(1024).optional(),
   /** Extra task types, or new roles for existing ones: `{ "lint.run": ["testing"] }`. */
   taskTypes: z.record(z.string(), z.array(z.string().min(1))).optional(),
+  /**
+   * Per role, environment variables its commands may see beyond the safe defaults: exact names, or
+   * prefixes ending in `*`. A secret-looking name passes only when named exactly.
+   */
+  shellEnv: z.record(z.string(), z.array(z.string().min(1))).optional(),
   /** Commands run for a task of this type that carries neither prompt nor commands. */
   runbooks: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
 });

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { TaskAssigned } from '../protocol/messages.js';
+import { buildEnvironment } from '../tools/shell/environment.js';
 import { runProcess, type ProcessResult } from '../tools/shell/run-process.js';
 
 export interface ExecutionContext {
@@ -9,7 +10,11 @@ export interface ExecutionContext {
   /** Folder the agent works in; a task's `workspace` must lie inside it. */
   workspace: string;
   timeoutMs: number;
+  inactivityMs: number;
   outputLimit: number;
+  /** The agent's environment, and the extra names its role may pass on (see buildEnvironment). */
+  environment: Readonly<Record<string, string | undefined>>;
+  allowedEnv: readonly string[];
   runbooks: Readonly<Record<string, readonly string[]>>;
   signal: AbortSignal;
   progress: (message: string, percent?: number) => void;
@@ -63,14 +68,13 @@ async function runCommands(
   inputsFile: string | undefined,
 ): Promise<Outcome> {
   const results: ProcessResult[] = [];
-  const env = {
-    ...process.env,
+  const env = buildEnvironment(context.environment, context.allowedEnv, {
     ...(inputsFile ? { SHERI_INPUTS_FILE: inputsFile } : {}),
     SHERI_TASK_ID: assigned.task_id,
     SHERI_ATTEMPT: String(assigned.attempt),
     SHERI_AGENT_ID: context.agentId,
     SHERI_TASK_TYPE: assigned.task.type,
-  };
+  });
   for (const [index, command] of commands.entries()) {
     const step = `${index + 1}/${commands.length}`;
     context.progress(`running ${step}: ${command}`, (index / commands.length) * 100);
@@ -78,6 +82,7 @@ async function runCommands(
       cwd,
       env,
       timeoutMs: assigned.task.timeout_ms ?? context.timeoutMs,
+      inactivityMs: context.inactivityMs,
       outputLimit: context.outputLimit,
       signal: context.signal,
     });

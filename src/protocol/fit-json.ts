@@ -1,51 +1,56 @@
 /**
- * Shrink a JSON value until its encoding fits `maxBytes`, by cutting its longest strings (keeping
+ * Shrink a JSON value until its encoding fits `maxBytes`, by cutting its long strings (keeping
  * their ends, where errors are) — so an over-large result is reported trimmed, never rejected by
  * the receiver's size limit and lost.
  */
 export function fitJson<T>(value: T, maxBytes: number): { value: T; trimmed: boolean } {
   if (byteLength(value) <= maxBytes) return { value, trimmed: false };
-  const copy = structuredClone(value) as unknown;
-  for (let round = 0; round < 64; round++) {
-    const longest = findLongestString(copy);
-    if (!longest || longest.text.length <= 80) break;
-    const keep = Math.floor(longest.text.length / 2);
-    const cut = longest.text.length - keep;
-    longest.set(
-      `[… ${cut} chars cut to fit the message size limit …]\n${longest.text.slice(-keep)}`,
-    );
-    if (byteLength(copy) <= maxBytes) return { value: copy as T, trimmed: true };
+  // The largest cap on every string's length that makes the whole fit, by bisection.
+  let low = MIN_KEPT_CHARS;
+  let high = longestString(value);
+  let best: unknown;
+  while (low <= high) {
+    const cap = Math.floor((low + high) / 2);
+    const candidate = capStrings(value, cap);
+    if (byteLength(candidate) <= maxBytes) {
+      best = candidate;
+      low = cap + 1;
+    } else {
+      high = cap - 1;
+    }
   }
+  if (best !== undefined) return { value: best as T, trimmed: true };
   const note = `result of ${byteLength(value)} bytes was too large for the message size limit of ${maxBytes} bytes`;
   return { value: { trimmed: true, note } as T, trimmed: true };
 }
+
+/** Strings are never cut shorter than this; below it, the value is replaced by a note. */
+const MIN_KEPT_CHARS = 80;
 
 function byteLength(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '');
 }
 
-interface Slot {
-  text: string;
-  set(text: string): void;
+function longestString(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  if (value && typeof value === 'object') {
+    return Math.max(0, ...Object.values(value).map(longestString));
+  }
+  return 0;
 }
 
-function findLongestString(root: unknown): Slot | undefined {
-  let best: Slot | undefined;
-  const visit = (holder: Record<string, unknown> | unknown[], key: string | number): void => {
-    const value = (holder as Record<string | number, unknown>)[key];
-    if (typeof value === 'string') {
-      if (!best || value.length > best.text.length) {
-        best = {
-          text: value,
-          set: (text) => ((holder as Record<string | number, unknown>)[key] = text),
-        };
-      }
-    } else if (Array.isArray(value)) {
-      value.forEach((_, index) => visit(value, index));
-    } else if (value && typeof value === 'object') {
-      for (const inner of Object.keys(value)) visit(value as Record<string, unknown>, inner);
-    }
-  };
-  visit({ root }, 'root');
-  return best;
+/** A copy of `value` in which every string longer than `cap` keeps only its last `cap` chars. */
+function capStrings(value: unknown, cap: number): unknown {
+  if (typeof value === 'string') {
+    if (value.length <= cap) return value;
+    const cut = value.length - cap;
+    return `[… ${cut} chars cut to fit the message size limit …]\n${value.slice(-cap)}`;
+  }
+  if (Array.isArray(value)) return value.map((item) => capStrings(item, cap));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [key, capStrings(inner, cap)]),
+    );
+  }
+  return value;
 }

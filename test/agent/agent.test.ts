@@ -24,4 +24,21 @@ describe('an agent', () => {
     await waitForComplete(hub, 2, 10_000);
     expect(swarm.executions().map((run) => run.taskId)).toEqual(['once', 'next']);
   });
+
+  it("runs a task's commands without the API keys and tokens in its own environment", async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing', {
+      environment: { ...process.env, ANTHROPIC_API_KEY: 'sk-ant-123', GITHUB_TOKEN: 'ghp_456' },
+    });
+    await swarm.submit([
+      { task_id: 'show-env', type: 'testing.run', payload: {}, commands: ['env'] },
+    ]);
+    await waitForComplete(hub, 1, 10_000);
+    const result = hub.ledger.get('show-env')?.result as { commands: { stdout: string }[] };
+    const shown = result.commands[0]!.stdout;
+    expect(shown).toMatch(/^SHERI_TASK_ID=show-env$/m);
+    expect(shown).not.toMatch(/ANTHROPIC_API_KEY|GITHUB_TOKEN|sk-ant-123|ghp_456/);
+  });
 });

@@ -22,7 +22,7 @@ export class TestSwarm {
   config(overrides: Partial<Config> = {}): Config {
     return loadConfig(
       { broker: this.brokerUrl, swarm: this.swarm },
-      {},
+      process.env, // stands for the agent's environment; commands get only an allowlist
       {
         heartbeatMs: 1_000,
         leaseMs: 5_000,

@@ -7,6 +7,8 @@ export interface RunProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Hard limit; the whole process group is killed when it passes. */
   timeoutMs: number;
+  /** Killed, likewise, after this long without a byte of output (a hung prompt, a deadlock). */
+  inactivityMs?: number;
   /** Grace between SIGTERM and SIGKILL. */
   killGraceMs?: number;
   /** Characters kept of each of stdout and stderr (head and tail). */
@@ -19,6 +21,8 @@ export interface ProcessResult {
   exit_code: number | null;
   signal: string | null;
   timed_out: boolean;
+  /** Which limit killed it: the hard timeout or the inactivity timeout. */
+  timeout_kind: 'hard' | 'inactivity' | null;
   canceled: boolean;
   duration_ms: number;
   stdout: string;
@@ -48,10 +52,8 @@ export async function runProcess(
     encoding: 'utf8',
   });
   if (child.pid !== undefined) watchGroup(child.pid);
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => stdout.push(chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
 
-  let timedOut = false;
+  let timeoutKind: ProcessResult['timeout_kind'] = null;
   let canceled = false;
   let killTimer: NodeJS.Timeout | undefined;
   const killGroup = (): void => {
@@ -59,9 +61,30 @@ export async function runProcess(
     killTimer ??= setTimeout(() => signalGroup(child.pid, 'SIGKILL'), options.killGraceMs ?? 2_000);
   };
   const timer = setTimeout(() => {
-    timedOut = true;
+    timeoutKind ??= 'hard';
     killGroup();
   }, options.timeoutMs);
+  let quietTimer: NodeJS.Timeout | undefined;
+  const heardFrom = (): void => {
+    if (!options.inactivityMs) return;
+    clearTimeout(quietTimer);
+    quietTimer = setTimeout(() => {
+      timeoutKind ??= 'inactivity';
+      killGroup();
+    }, options.inactivityMs);
+  };
+  heardFrom();
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    heardFrom();
+    stdout.push(chunk);
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    heardFrom();
+    stderr.push(chunk);
+  });
+  // When the shell itself ends, so does the command: whatever it left running in its group (and
+  // holding its output open) goes too, rather than keeping the task alive until the timeout.
+  child.once('exit', () => signalGroup(child.pid, 'SIGKILL'));
   const onAbort = (): void => {
     canceled = true;
     killGroup();
@@ -71,6 +94,7 @@ export async function runProcess(
 
   const result = await child;
   clearTimeout(timer);
+  clearTimeout(quietTimer);
   clearTimeout(killTimer);
   options.signal?.removeEventListener('abort', onAbort);
   // Anything the command left running in its group goes with it.
@@ -80,7 +104,8 @@ export async function runProcess(
     command,
     exit_code: result.exitCode ?? null,
     signal: result.signal ?? null,
-    timed_out: timedOut,
+    timed_out: timeoutKind !== null,
+    timeout_kind: timeoutKind,
     canceled,
     duration_ms: Math.round(performance.now() - started),
     stdout: stdout.text(),
