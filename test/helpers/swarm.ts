@@ -66,14 +66,19 @@ export class TestSwarm {
     return hub;
   }
 
-  async startAgent(role: string, overrides: Partial<Config> = {}, concurrency = 1): Promise<Agent> {
+  async startAgent(
+    role: string,
+    overrides: Partial<Config> = {},
+    concurrency = 1,
+    workspace = this.dir,
+  ): Promise<Agent> {
     const agentId = `${role}-${Math.random().toString(36).slice(2, 8)}`;
     const agent = await Agent.start({
       config: this.config(overrides),
       role,
       agentId,
       concurrency,
-      workspace: this.dir,
+      workspace,
       logger: silentLogger(),
     });
     this.closers.push(() => agent.stop('test over'));
