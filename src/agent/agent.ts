@@ -20,6 +20,8 @@ import { withTimeout } from '../util/with-timeout.js';
 const ENVELOPE_ROOM_BYTES = 32_768;
 /** How long a stopping agent tries to say goodbye before it just leaves. */
 const GOODBYE_TIMEOUT_MS = 3_000;
+/** A role with no policy may run nothing. */
+const NOTHING_ALLOWED = { allow: [], deny: [], ask: [] };
 /** How many finished attempts an agent remembers, to ignore redelivered grants. */
 const RAN_MEMORY = 1_000;
 
@@ -217,6 +219,18 @@ export class Agent {
         inactivityMs: this.options.config.inactivityMs,
         environment: this.options.config.environment,
         allowedEnv: this.options.config.shellEnv[this.options.role] ?? [],
+        policy: this.options.config.shellPolicies[this.options.role] ?? NOTHING_ALLOWED,
+        reportRefusal: (command, decision) =>
+          this.bus.reportError({
+            code: 'POLICY_DENIED',
+            reason: `${decision.decision === 'ask' ? 'needs approval' : 'denied'} by rule "${decision.rule}": ${decision.reason}`,
+            topic: `${this.options.config.swarm}/${TOPIC.tasksNew}`,
+            task_id: taskId,
+            attempt,
+            command,
+            rule: decision.rule,
+            ...(decision.subcommand ? { subcommand: decision.subcommand } : {}),
+          }),
         runbooks: this.options.config.runbooks,
         signal,
         progress,

@@ -5,6 +5,7 @@ import { formatIssues } from '../protocol/codec.js';
 import { checkSwarmName } from '../protocol/topics.js';
 import type { TaskTypeTable } from '../protocol/task-types.js';
 import { DEFAULTS } from './defaults.js';
+import { DEFAULT_POLICIES, type ShellPolicy } from '../tools/shell/policy.js';
 import { ConfigFile } from './schema.js';
 
 export interface Config {
@@ -24,6 +25,8 @@ export interface Config {
   readonly queryTimeoutMs: number;
   readonly taskTypes: TaskTypeTable;
   readonly runbooks: Readonly<Record<string, readonly string[]>>;
+  /** Per role, what its commands may run: the defaults plus the config file's `shellPolicies`. */
+  readonly shellPolicies: Readonly<Record<string, ShellPolicy>>;
   /** Per role, extra variables its commands may see (`shellEnv` in the config file). */
   readonly shellEnv: Readonly<Record<string, readonly string[]>>;
   /** The agent's own environment, from which commands get only an allowlist. */
@@ -80,10 +83,29 @@ export function loadConfig(
     taskTypes: copyTable({ ...DEFAULTS.taskTypes, ...file.taskTypes }),
     runbooks: copyTable({ ...DEFAULTS.runbooks, ...file.runbooks }),
     shellEnv: copyTable(file.shellEnv ?? {}),
+    shellPolicies: mergePolicies(DEFAULT_POLICIES, file.shellPolicies ?? {}),
     environment: { ...env },
     ...overrides,
   };
   return deepFreeze(config);
+}
+
+/** Each role's defaults with the file's rules appended; a role only in the file starts empty. */
+function mergePolicies(
+  defaults: Readonly<Record<string, ShellPolicy>>,
+  extra: NonNullable<ConfigFile['shellPolicies']>,
+): Record<string, ShellPolicy> {
+  const merged: Record<string, ShellPolicy> = {};
+  for (const role of new Set([...Object.keys(defaults), ...Object.keys(extra)])) {
+    const base = defaults[role] ?? { allow: [], deny: [], ask: [] };
+    const more = extra[role] ?? {};
+    merged[role] = {
+      allow: [...base.allow, ...(more.allow ?? [])],
+      deny: [...base.deny, ...(more.deny ?? [])],
+      ask: [...base.ask, ...(more.ask ?? [])],
+    };
+  }
+  return merged;
 }
 
 /** A fresh copy, so freezing a config never freezes or shares the module's default arrays. */

@@ -19,6 +19,20 @@ export const ConfigFile = z.strictObject({
    * prefixes ending in `*`. A secret-looking name passes only when named exactly.
    */
   shellEnv: z.record(z.string(), z.array(z.string().min(1))).optional(),
+  /**
+   * Per role, rules added to its default shell policy (src/tools/shell/policy.ts):
+   * `{ "testing": { "allow": ["make test *"], "ask": ["make deploy *"] } }`.
+   */
+  shellPolicies: z
+    .record(
+      z.string(),
+      z.strictObject({
+        allow: z.array(z.string().min(1)).optional(),
+        deny: z.array(z.string().min(1)).optional(),
+        ask: z.array(z.string().min(1)).optional(),
+      }),
+    )
+    .optional(),
   /** Commands run for a task of this type that carries neither prompt nor commands. */
   runbooks: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
 });

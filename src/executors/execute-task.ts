@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { TaskAssigned } from '../protocol/messages.js';
 import { buildEnvironment } from '../tools/shell/environment.js';
+import { decide, type Decision, type ShellPolicy } from '../tools/shell/policy.js';
 import { runProcess, type ProcessResult } from '../tools/shell/run-process.js';
 
 export interface ExecutionContext {
@@ -15,6 +16,10 @@ export interface ExecutionContext {
   /** The agent's environment, and the extra names its role may pass on (see buildEnvironment). */
   environment: Readonly<Record<string, string | undefined>>;
   allowedEnv: readonly string[];
+  /** What the role's commands may run; anything else is refused before it starts. */
+  policy: ShellPolicy;
+  /** Say on the bus that a command was refused, with the rule that refused it. */
+  reportRefusal: (command: string, decision: Decision) => void;
   runbooks: Readonly<Record<string, readonly string[]>>;
   signal: AbortSignal;
   progress: (message: string, percent?: number) => void;
@@ -77,6 +82,21 @@ async function runCommands(
   });
   for (const [index, command] of commands.entries()) {
     const step = `${index + 1}/${commands.length}`;
+    const verdict = decide(command, context.policy, { workspace: cwd });
+    if (verdict.decision !== 'allow') {
+      context.reportRefusal(command, verdict);
+      // Approvals over the bus are not built yet: "ask" is refused, saying so.
+      const why =
+        verdict.decision === 'ask'
+          ? `needs approval (rule "${verdict.rule}"), and approvals are not available yet`
+          : `denied by rule "${verdict.rule}": ${verdict.reason}`;
+      return {
+        ok: false,
+        retryable: false,
+        error: `command ${step} \`${command}\` ${why}`,
+        result: { commands: results, refused: { command, ...verdict } },
+      };
+    }
     context.progress(`running ${step}: ${command}`, (index / commands.length) * 100);
     const result = await runProcess(command, {
       cwd,

@@ -9,6 +9,7 @@ export type ProtocolErrorCode =
   | 'SCHEMA_INVALID'
   | 'UNKNOWN_TASK_TYPE'
   | 'DUPLICATE_TASK'
+  | 'POLICY_DENIED'
   | 'HUB_INTERNAL';
 
 export interface DecodeFailure {

@@ -31,9 +31,10 @@ describe('an agent', () => {
     const hub = await swarm.startHub();
     await swarm.startAgent('testing', {
       environment: { ...process.env, ANTHROPIC_API_KEY: 'sk-ant-123', GITHUB_TOKEN: 'ghp_456' },
+      shellPolicies: { testing: { allow: ['printenv'], deny: [], ask: [] } },
     });
     await swarm.submit([
-      { task_id: 'show-env', type: 'testing.run', payload: {}, commands: ['env'] },
+      { task_id: 'show-env', type: 'testing.run', payload: {}, commands: ['printenv'] },
     ]);
     await waitForComplete(hub, 1, 10_000);
     const result = hub.ledger.get('show-env')?.result as { commands: { stdout: string }[] };

@@ -125,6 +125,7 @@ const EVERYONE = [
   'test *',
   '[ *',
   'cd *',
+  'exit *',
 ];
 
 const READ_ONLY = [
