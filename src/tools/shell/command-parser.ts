@@ -68,7 +68,8 @@ const REFUSED_COMMANDS: Record<string, string> = {
   readarray: 'can run a callback (-C)',
 };
 
-const SHELLS = new Set([
+/** Shells: given a script string (`-c`), what they would run cannot be analysed here. */
+export const SHELLS: ReadonlySet<string> = new Set([
   'sh',
   'bash',
   'rbash',
@@ -78,11 +79,9 @@ const SHELLS = new Set([
   'mksh',
   'pdksh',
   'ash',
-  'yash',
   'fish',
   'csh',
   'tcsh',
-  'busybox',
 ]);
 
 /** Builtins that evaluate `name[subscript]` arguments, where bash runs `$( … )` in the subscript. */

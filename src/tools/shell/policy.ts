@@ -21,7 +21,7 @@
  * the command they run is judged.
  */
 import { posix } from 'node:path';
-import { parseCommand, unwrapCommand, type SimpleCommand } from './command-parser.js';
+import { parseCommand, SHELLS, unwrapCommand, type SimpleCommand } from './command-parser.js';
 
 export interface ShellPolicy {
   allow: string[];
@@ -149,20 +149,6 @@ const READ_ONLY = [
   'git blame *',
 ];
 
-const SHELL_NAMES = [
-  'sh',
-  'bash',
-  'rbash',
-  'zsh',
-  'dash',
-  'ksh',
-  'mksh',
-  'ash',
-  'fish',
-  'csh',
-  'tcsh',
-];
-
 const ALWAYS_DENY = [
   'sudo *',
   'su *',
@@ -201,7 +187,7 @@ const ALWAYS_DENY = [
   'crontab *',
   'mount *',
   'iptables *',
-  ...SHELL_NAMES.map((shell) => `${shell} *`),
+  ...[...SHELLS].map((shell) => `${shell} *`),
   'nc *',
   'ncat *',
   'netcat *',
