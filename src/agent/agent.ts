@@ -1,10 +1,14 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/load.js';
-import { executeTask, type Outcome } from '../executors/execute-task.js';
+import { randomBytes } from 'node:crypto';
+import { executeTask, type ApprovalAnswer, type Outcome } from '../executors/execute-task.js';
+import type { Decision } from '../tools/shell/policy.js';
 import type { Logger } from '../logging/logger.js';
 import {
+  ApprovalDecision,
   HubStatus,
   TaskAssigned,
+  type ApprovalRequest,
   type AgentHeartbeat,
   type AgentRegister,
   type ClaimRequest,
@@ -12,7 +16,7 @@ import {
 } from '../protocol/messages.js';
 import { canRoleRun, typesForRole } from '../protocol/task-types.js';
 import { fitJson } from '../protocol/fit-json.js';
-import { agentStatusLocal, TOPIC } from '../protocol/topics.js';
+import { agentStatusLocal, approvalDecisionLocal, TOPIC } from '../protocol/topics.js';
 import { Bus } from '../transport/bus.js';
 import { withTimeout } from '../util/with-timeout.js';
 
@@ -51,6 +55,8 @@ export class Agent {
   private draining = false;
   private joined = false;
   private readonly ran = new Set<string>();
+  /** Pending approvals: decision topic → the waiting command's resolver. */
+  private readonly approvals = new Map<string, (answer: ApprovalAnswer) => void>();
   private readonly startedAt = Date.now();
   private readonly logger: Logger;
 
@@ -136,7 +142,76 @@ export class Agent {
     }
   }
 
+  /**
+   * Ask people over the bus (PROTOCOL §13): publish the request, wait for `sheri approve` or
+   * `sheri deny` on the request's own decision topic; no answer by the deadline means deny. Only
+   * this task waits: heartbeats and other tasks go on.
+   */
+  private async requestApproval(ask: {
+    taskId: string;
+    attempt: number;
+    command: string;
+    decision: Decision;
+    signal: AbortSignal;
+    progress: (message: string) => void;
+  }): Promise<ApprovalAnswer> {
+    const approvalId = `${ask.taskId}.${ask.attempt}.${randomBytes(4).toString('hex')}`;
+    const topic = approvalDecisionLocal(approvalId);
+    const waitMs = this.options.config.approvalTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<ApprovalAnswer>((resolve) => {
+      this.approvals.set(topic, resolve);
+      timer = setTimeout(
+        () => resolve({ approved: false, reason: `no answer within ${waitMs / 1000} s` }),
+        waitMs,
+      );
+      ask.signal.addEventListener(
+        'abort',
+        () => resolve({ approved: false, reason: 'task canceled' }),
+        {
+          once: true,
+        },
+      );
+    });
+    try {
+      await this.bus.subscribe({ [topic]: 1 });
+      const request: ApprovalRequest = {
+        approval_id: approvalId,
+        task_id: ask.taskId,
+        attempt: ask.attempt,
+        command: ask.command,
+        rule: ask.decision.rule,
+        reason: ask.decision.reason,
+        deadline: new Date(Date.now() + waitMs).toISOString(),
+      };
+      await this.bus.publish(TOPIC.approvalsRequest, request);
+      ask.progress(`waiting for approval ${approvalId}: sheri approve ${approvalId} (or deny)`);
+      const result = await answer;
+      ask.progress(`${result.approved ? 'approved' : 'not approved'}: ${result.reason}`);
+      return result;
+    } catch (error) {
+      return { approved: false, reason: `could not ask: ${(error as Error).message}` };
+    } finally {
+      clearTimeout(timer);
+      this.approvals.delete(topic);
+      void this.bus.unsubscribe([topic]).catch(() => undefined);
+    }
+  }
+
   private handle(topic: string, bytes: Buffer): void {
+    const approval = this.approvals.get(topic);
+    if (approval) {
+      const message = this.bus.decode(topic, bytes, ApprovalDecision);
+      if (message) {
+        const by = message.envelope.agent_id;
+        const why = message.payload.reason ? `: ${message.payload.reason}` : '';
+        approval({
+          approved: message.payload.approved,
+          reason: `${message.payload.approved ? 'approved' : 'denied'} by ${by}${why}`,
+        });
+      }
+      return;
+    }
     if (topic === this.statusTopic) {
       // Our presence was cleared while we live: a Last Will of one of our earlier connections
       // (a connection the broker dropped, or one taken over by our reconnect). Say we are here,
@@ -231,6 +306,8 @@ export class Agent {
             rule: decision.rule,
             ...(decision.subcommand ? { subcommand: decision.subcommand } : {}),
           }),
+        requestApproval: (command, decision) =>
+          this.requestApproval({ taskId, attempt, command, decision, signal, progress }),
         runbooks: this.options.config.runbooks,
         signal,
         progress,

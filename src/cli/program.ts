@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { addAgentOptions, registerAgentCommand, runAgent, type AgentFlags } from './agent.js';
+import { registerApprovalCommands } from './approvals.js';
 import { addSwarmOptions } from './common.js';
 import { registerQueryCommands } from './queries.js';
 import { registerServeCommands } from './serve.js';
@@ -37,5 +38,6 @@ Start here:
   const task = program.command('task').description('submit and inspect tasks');
   registerTaskSubmit(task);
   registerQueryCommands(program, task);
+  registerApprovalCommands(program);
   return program;
 }

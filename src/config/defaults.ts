@@ -20,6 +20,7 @@ export const DEFAULTS = {
   maxPayloadBytes: 256 * 1024, // larger messages are rejected to <swarm>/errors
   outputLimitChars: 30_000, // of each of stdout and stderr per command: head and tail, cut between
   inactivityMs: 60_000, // a command silent this long is killed
+  approvalTimeoutMs: 300_000, // an "ask" command not approved within this is denied
   queryTimeoutMs: 5_000, // how long CLI queries wait for the hub
   taskTypes: DEFAULT_TASK_TYPES,
   runbooks: {} as Readonly<Record<string, readonly string[]>>,

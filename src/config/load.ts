@@ -20,6 +20,7 @@ export interface Config {
   readonly retryMaxMs: number;
   readonly taskTimeoutMs: number;
   readonly inactivityMs: number;
+  readonly approvalTimeoutMs: number;
   readonly maxPayloadBytes: number;
   readonly outputLimitChars: number;
   readonly queryTimeoutMs: number;
@@ -77,6 +78,7 @@ export function loadConfig(
     retryMaxMs: file.retryMaxMs ?? DEFAULTS.retryMaxMs,
     taskTimeoutMs: file.taskTimeoutMs ?? DEFAULTS.taskTimeoutMs,
     inactivityMs: file.inactivityMs ?? DEFAULTS.inactivityMs,
+    approvalTimeoutMs: file.approvalTimeoutMs ?? DEFAULTS.approvalTimeoutMs,
     maxPayloadBytes: file.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
     outputLimitChars: DEFAULTS.outputLimitChars,
     queryTimeoutMs: DEFAULTS.queryTimeoutMs,

@@ -11,6 +11,7 @@ export const ConfigFile = z.strictObject({
   retryMaxMs: z.int().min(0).optional(),
   taskTimeoutMs: z.int().min(1).optional(),
   inactivityMs: z.int().min(100).optional(),
+  approvalTimeoutMs: z.int().min(100).optional(),
   maxPayloadBytes: z.int().min(1024).optional(),
   /** Extra task types, or new roles for existing ones: `{ "lint.run": ["testing"] }`. */
   taskTypes: z.record(z.string(), z.array(z.string().min(1))).optional(),

@@ -20,9 +20,16 @@ export interface ExecutionContext {
   policy: ShellPolicy;
   /** Say on the bus that a command was refused, with the rule that refused it. */
   reportRefusal: (command: string, decision: Decision) => void;
+  /** Ask a person over the bus; resolves with their answer, or a denial at the deadline. */
+  requestApproval: (command: string, decision: Decision) => Promise<ApprovalAnswer>;
   runbooks: Readonly<Record<string, readonly string[]>>;
   signal: AbortSignal;
   progress: (message: string, percent?: number) => void;
+}
+
+export interface ApprovalAnswer {
+  approved: boolean;
+  reason: string;
 }
 
 export type Outcome =
@@ -83,13 +90,13 @@ async function runCommands(
   for (const [index, command] of commands.entries()) {
     const step = `${index + 1}/${commands.length}`;
     const verdict = decide(command, context.policy, { workspace: cwd });
-    if (verdict.decision !== 'allow') {
+    const answer =
+      verdict.decision === 'ask' ? await context.requestApproval(command, verdict) : undefined;
+    if (verdict.decision === 'deny' || answer?.approved === false) {
       context.reportRefusal(command, verdict);
-      // Approvals over the bus are not built yet: "ask" is refused, saying so.
-      const why =
-        verdict.decision === 'ask'
-          ? `needs approval (rule "${verdict.rule}"), and approvals are not available yet`
-          : `denied by rule "${verdict.rule}": ${verdict.reason}`;
+      const why = answer
+        ? `was not approved (rule "${verdict.rule}" asks): ${answer.reason}`
+        : `denied by rule "${verdict.rule}": ${verdict.reason}`;
       return {
         ok: false,
         retryable: false,

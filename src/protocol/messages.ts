@@ -208,3 +208,23 @@ export const HubReply = z.looseObject({
   error: z.string().optional(),
 });
 export type HubReply = z.infer<typeof HubReply>;
+
+/** Agent → people: a command its role's policy says to ask about (PROTOCOL §13). */
+export const ApprovalRequest = z.looseObject({
+  approval_id: Id,
+  task_id: Id,
+  attempt: z.int().min(1),
+  command: z.string().max(10_000),
+  rule: z.string().max(2_000),
+  reason: z.string().max(2_000),
+  deadline: IsoTimestamp,
+});
+export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
+
+/** A person → the asking agent, on `approvals/<id>/decision`. */
+export const ApprovalDecision = z.looseObject({
+  approval_id: Id,
+  approved: z.boolean(),
+  reason: z.string().max(2_000).optional(),
+});
+export type ApprovalDecision = z.infer<typeof ApprovalDecision>;

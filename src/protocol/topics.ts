@@ -13,6 +13,7 @@ export const TOPIC = {
   agentsShutdown: 'agents/shutdown',
   hubStatus: 'hub/status',
   hubQuery: 'hub/query',
+  approvalsRequest: 'approvals/request',
   broadcast: 'broadcast',
   errors: 'errors',
 } as const;
@@ -55,4 +56,9 @@ export function localTopic(swarm: string, topic: string): string | undefined {
 export function agentIdOfStatusTopic(local: string): string | undefined {
   const match = /^agents\/([^/]+)\/status$/.exec(local);
   return match?.[1];
+}
+
+/** `approvals/<id>/decision`, the local name an approval's answer travels on. */
+export function approvalDecisionLocal(approvalId: string): string {
+  return `approvals/${approvalId}/decision`;
 }

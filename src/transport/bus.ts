@@ -164,6 +164,12 @@ export class Bus {
     await this.client.subscribeAsync(full);
   }
 
+  async unsubscribe(topics: string[]): Promise<void> {
+    await this.client.unsubscribeAsync(
+      topics.map((topic) => buildTopic(this.options.swarm, topic)),
+    );
+  }
+
   /**
    * Publish an enveloped message on a local topic. Resolves, with the envelope's id, when QoS 1
    * is acknowledged.

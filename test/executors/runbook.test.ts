@@ -1,6 +1,11 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusRecorder } from '../helpers/bus-recorder.js';
+import { runSheri } from '../helpers/sheri-process.js';
+import { requireTool } from '../helpers/tools.js';
 import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
@@ -10,6 +15,40 @@ interface CommandResult {
   command: string;
   exit_code: number;
   stdout: string;
+}
+
+/**
+ * Start `mosquitto_sub` on `topic` and wait until it has subscribed; resolves (later) with the
+ * first message it prints. Undefined where mosquitto_sub is missing outside CI.
+ */
+async function watchWithMosquittoSub(
+  brokerUrl: string,
+  topic: string,
+): Promise<Promise<string> | undefined> {
+  if (!requireTool('mosquitto_sub')) return undefined;
+  const { hostname, port } = new URL(brokerUrl);
+  const child = spawn('mosquitto_sub', [
+    '-d',
+    '-h',
+    hostname,
+    '-p',
+    port,
+    '-t',
+    topic,
+    '-C',
+    '1',
+    '-W',
+    '30',
+  ]);
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', () => out.includes('SUBACK') && resolve());
+    child.once('exit', () => reject(new Error(`mosquitto_sub ended before subscribing: ${out}`)));
+  });
+  return new Promise((resolve) =>
+    child.once('exit', () => resolve(out.split('\n').find((line) => line.startsWith('{')) ?? '')),
+  );
 }
 
 describe('the runbook executor', () => {
@@ -103,23 +142,82 @@ describe('the runbook executor', () => {
     });
   });
 
-  it('refuses an "ask" command at once while approvals are not available, saying so', async () => {
+  it('publishes an approval request for an "ask" command and runs it once `sheri approve` answers', async () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    await swarm.startAgent('deployment');
+    const policies = { testing: { allow: [], deny: [], ask: ['touch *'] } };
+    await swarm.startAgent('testing', { shellPolicies: policies });
+    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
+    swarm.onClose(() => recorder.close());
+    // What a person watching with mosquitto_sub sees: the request, with the id to answer.
+    const watch = await watchWithMosquittoSub(swarm.brokerUrl, `${swarm.swarm}/approvals/request`);
     await swarm.submit([
-      {
-        task_id: 'drop-pod',
-        type: 'deployment.deploy',
-        payload: {},
-        commands: ['kubectl delete pod web-1'],
-      },
+      { task_id: 'asks', type: 'testing.run', payload: {}, commands: ['touch approved.txt'] },
     ]);
-    await waitUntil(() => hub.ledger.get('drop-pod')?.state === 'dead', 10_000);
-    expect(hub.ledger.get('drop-pod')?.lastError).toMatch(
-      /needs approval \(rule ".*"\), and approvals are not available yet/,
+    await recorder.waitFor(() => recorder.on('approvals/request').length === 1, 10_000);
+    const request = recorder.on('approvals/request')[0]!.payload;
+    expect(request).toMatchObject({
+      task_id: 'asks',
+      attempt: 1,
+      command: 'touch approved.txt',
+      rule: 'touch *',
+    });
+
+    if (watch) {
+      expect(JSON.parse(await watch).payload).toMatchObject({
+        approval_id: request.approval_id,
+        command: 'touch approved.txt',
+      });
+    }
+    const answer = await runSheri([
+      'approve',
+      String(request.approval_id),
+      '--reason',
+      'looks fine',
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+    ]);
+    expect(answer).toMatchObject({ code: 0, stdout: `approved ${String(request.approval_id)}\n` });
+    await waitForComplete(hub, 1, 10_000);
+    expect(existsSync(join(swarm.dir, 'approved.txt'))).toBe(true);
+    const progress = recorder.on('tasks/progress').map((m) => String(m.payload.message));
+    expect(progress).toContainEqual(
+      expect.stringMatching(/^approved: approved by cli-[0-9a-f]{6}: looks fine$/),
     );
+  });
+
+  it('denies an "ask" command nobody answers at the deadline, heartbeats going on meanwhile', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const policies = { testing: { allow: [], deny: [], ask: ['touch *'] } };
+    const agent = await swarm.startAgent('testing', {
+      shellPolicies: policies,
+      approvalTimeoutMs: 2_500,
+    });
+    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
+    swarm.onClose(() => recorder.close());
+    await swarm.submit([
+      { task_id: 'unanswered', type: 'testing.run', payload: {}, commands: ['touch never.txt'] },
+    ]);
+    await recorder.waitFor(() => recorder.on('approvals/request').length === 1, 10_000);
+    const requestedAt = recorder.messages.length;
+    await waitUntil(() => hub.ledger.get('unanswered')?.state === 'dead', 10_000);
+    expect(hub.ledger.get('unanswered')?.lastError).toMatch(
+      /^command 1\/1 `touch never.txt` was not approved \(rule "touch \*" asks\): no answer within 2.5 s$/,
+    );
+    expect(existsSync(join(swarm.dir, 'never.txt'))).toBe(false);
+    const beatsWhileWaiting = recorder.messages
+      .slice(requestedAt)
+      .filter(
+        (m) =>
+          m.local === 'agents/heartbeat' &&
+          (m.json as { agent_id: string }).agent_id === agent.agentId,
+      );
+    expect(beatsWhileWaiting.length).toBeGreaterThanOrEqual(2);
   });
 
   it('runs a command a role may run only because the config file allows it', async () => {
