@@ -290,6 +290,7 @@ export class Agent {
         agentId: this.agentId,
         workspace: this.options.workspace,
         timeoutMs: this.options.config.taskTimeoutMs,
+        maxTimeoutMs: this.options.config.maxTaskTimeoutMs,
         outputLimit: this.options.config.outputLimitChars,
         inactivityMs: this.options.config.inactivityMs,
         environment: this.options.config.environment,

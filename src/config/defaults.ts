@@ -23,5 +23,10 @@ export const DEFAULTS = {
   approvalTimeoutMs: 300_000, // an "ask" command not approved within this is denied
   queryTimeoutMs: 5_000, // how long CLI queries wait for the hub
   taskTypes: DEFAULT_TASK_TYPES,
-  runbooks: {} as Readonly<Record<string, readonly string[]>>,
+  // What a task of these types runs when it carries no commands; the config file adds or replaces.
+  runbooks: {
+    'testing.run': ['npm test'],
+    'security.scan': ['npm audit --json'],
+  } as Readonly<Record<string, readonly string[]>>,
+  maxTaskTimeoutMs: 3_600_000, // the longest hard timeout a task may ask for (`timeout_ms`)
 } as const;

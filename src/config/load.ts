@@ -19,6 +19,7 @@ export interface Config {
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   readonly taskTimeoutMs: number;
+  readonly maxTaskTimeoutMs: number;
   readonly inactivityMs: number;
   readonly approvalTimeoutMs: number;
   readonly maxPayloadBytes: number;
@@ -77,6 +78,7 @@ export function loadConfig(
     retryBaseMs: file.retryBaseMs ?? DEFAULTS.retryBaseMs,
     retryMaxMs: file.retryMaxMs ?? DEFAULTS.retryMaxMs,
     taskTimeoutMs: file.taskTimeoutMs ?? DEFAULTS.taskTimeoutMs,
+    maxTaskTimeoutMs: file.maxTaskTimeoutMs ?? DEFAULTS.maxTaskTimeoutMs,
     inactivityMs: file.inactivityMs ?? DEFAULTS.inactivityMs,
     approvalTimeoutMs: file.approvalTimeoutMs ?? DEFAULTS.approvalTimeoutMs,
     maxPayloadBytes: file.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,

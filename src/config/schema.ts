@@ -10,6 +10,7 @@ export const ConfigFile = z.strictObject({
   retryBaseMs: z.int().min(0).optional(),
   retryMaxMs: z.int().min(0).optional(),
   taskTimeoutMs: z.int().min(1).optional(),
+  maxTaskTimeoutMs: z.int().min(1).optional(),
   inactivityMs: z.int().min(100).optional(),
   approvalTimeoutMs: z.int().min(100).optional(),
   maxPayloadBytes: z.int().min(1024).optional(),

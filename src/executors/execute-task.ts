@@ -11,6 +11,8 @@ export interface ExecutionContext {
   /** Folder the agent works in; a task's `workspace` must lie inside it. */
   workspace: string;
   timeoutMs: number;
+  /** The longest hard timeout a task may ask for; longer requests are cut to it. */
+  maxTimeoutMs: number;
   inactivityMs: number;
   outputLimit: number;
   /** The agent's environment, and the extra names its role may pass on (see buildEnvironment). */
@@ -108,7 +110,7 @@ async function runCommands(
     const result = await runProcess(command, {
       cwd,
       env,
-      timeoutMs: assigned.task.timeout_ms ?? context.timeoutMs,
+      timeoutMs: Math.min(assigned.task.timeout_ms ?? context.timeoutMs, context.maxTimeoutMs),
       inactivityMs: context.inactivityMs,
       outputLimit: context.outputLimit,
       signal: context.signal,

@@ -56,7 +56,10 @@ describe('loadConfig precedence', () => {
       maxPayloadBytes: DEFAULTS.maxPayloadBytes,
     });
     expect(config.taskTypes).toEqual(DEFAULT_TASK_TYPES);
-    expect(config.runbooks).toEqual({});
+    expect(config.runbooks).toEqual({
+      'testing.run': ['npm test'],
+      'security.scan': ['npm audit --json'],
+    });
   });
 
   it('takes values from the config file over the defaults', () => {
@@ -159,9 +162,12 @@ describe('loadConfig task types and runbooks', () => {
     expect(DEFAULT_TASK_TYPES['lint.run']).toBeUndefined();
   });
 
-  it('reads runbooks from the config file', () => {
+  it('reads runbooks from the config file, over the defaults', () => {
     const file = writeConfig('sheri.json', { runbooks: { 'testing.run': ['npm ci', 'npm test'] } });
-    expect(load({ config: file }).runbooks).toEqual({ 'testing.run': ['npm ci', 'npm test'] });
+    expect(load({ config: file }).runbooks).toEqual({
+      'testing.run': ['npm ci', 'npm test'],
+      'security.scan': ['npm audit --json'],
+    });
   });
 });
 

@@ -103,12 +103,12 @@ describe('the runbook executor', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    await swarm.startAgent('security');
-    await swarm.submit([{ task_id: 'scan', type: 'security.scan', payload: {} }]);
+    await swarm.startAgent('monitoring');
+    await swarm.submit([{ task_id: 'scan', type: 'monitoring.health', payload: {} }]);
     await waitUntil(() => hub.ledger.get('scan')?.state === 'dead', 10_000);
     expect(hub.ledger.get('scan')).toMatchObject({
       failures: 0,
-      lastError: expect.stringContaining('no runbook configured for task type "security.scan"'),
+      lastError: expect.stringContaining('no runbook configured for task type "monitoring.health"'),
     });
   });
 
@@ -232,5 +232,26 @@ describe('the runbook executor', () => {
     await waitForComplete(hub, 1, 10_000);
     const { commands } = hub.ledger.get('kernel')?.result as { commands: CommandResult[] };
     expect(commands[0]?.stdout).toBe('Linux\n');
+  });
+
+  it('holds a task that asks for a longer timeout to the configured maximum', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing', { maxTaskTimeoutMs: 500 });
+    await swarm.submit([
+      {
+        task_id: 'greedy',
+        type: 'testing.run',
+        payload: {},
+        commands: ['sleep 30'],
+        timeout_ms: 600_000,
+        max_attempts: 1,
+      },
+    ]);
+    await waitUntil(() => hub.ledger.get('greedy')?.state === 'dead', 10_000);
+    expect(hub.ledger.get('greedy')?.lastError).toMatch(
+      /^command 1\/1 `sleep 30` timed out after \d+ ms$/,
+    );
   });
 });
