@@ -112,10 +112,6 @@ export class Agent {
     return agentStatusLocal(this.agentId);
   }
 
-  get runningTasks(): string[] {
-    return [...this.running.keys()];
-  }
-
   /** Register, mark presence, and ask for work; again after every reconnect. */
   private async announce(): Promise<void> {
     const { role, concurrency, config } = this.options;

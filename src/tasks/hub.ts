@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import { knownRoles } from '../protocol/task-types.js';
 import { encodeMessage } from '../protocol/codec.js';
 import { buildTopic, TOPIC } from '../protocol/topics.js';
 import { Bus, type Subscriptions } from '../transport/bus.js';
@@ -183,10 +182,5 @@ export class Hub {
   /** Grant queued tasks to agents with free capacity, least recently served agent first. */
   dispatch(): void {
     this.scheduler.dispatch();
-  }
-
-  /** Roles the hub knows, for messages and `--help`. */
-  roles(): string[] {
-    return knownRoles(this.config.taskTypes);
   }
 }

@@ -115,9 +115,6 @@ export class Ledger {
       counts: db.prepare<[], { state: TaskState; n: number }>(
         'SELECT state, COUNT(*) AS n FROM tasks GROUP BY state',
       ),
-      nextDue: db.prepare<[number], { at: number | null }>(
-        `SELECT MIN(not_before) AS at FROM tasks WHERE state = 'queued' AND not_before > ?`,
-      ),
     };
   }
 
@@ -311,11 +308,6 @@ export class Ledger {
     };
     for (const row of this.statements.counts.all()) counts[row.state] = row.n;
     return counts;
-  }
-
-  /** When the earliest delayed retry becomes claimable, if any. */
-  nextRetryAt(now: number): number | undefined {
-    return this.statements.nextDue.get(now)?.at ?? undefined;
   }
 
   addEvent(

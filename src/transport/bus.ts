@@ -140,14 +140,6 @@ export class Bus {
     });
   }
 
-  get swarm(): string {
-    return this.options.swarm;
-  }
-
-  get sender(): Sender {
-    return this.options.sender;
-  }
-
   get connected(): boolean {
     return this.client.connected;
   }

@@ -553,18 +553,6 @@ describe('Ledger (in memory)', () => {
       expect(ids(ledger.list({ limit: 1 }))).toEqual(['c']);
     });
 
-    it('tells when the earliest delayed retry falls due', () => {
-      expect(ledger.nextRetryAt(T0)).toBeUndefined();
-      add('a');
-      add('b');
-      const change = { reason: 'x', countFailure: true, delayMs: 5_000, kind: 'failed' };
-      ledger.requeue(ledger.grant('a', 'agent-a', T0, LEASE_MS), change, T0);
-      ledger.requeue(ledger.grant('b', 'agent-a', T0, LEASE_MS), { ...change, delayMs: 2_000 }, T0);
-      expect(ledger.nextRetryAt(T0)).toBe(T0 + 2_000);
-      expect(ledger.nextRetryAt(T0 + 2_000)).toBe(T0 + 5_000);
-      expect(ledger.nextRetryAt(T0 + 5_000)).toBeUndefined();
-    });
-
     it('keeps a history of every step in order, with JSON details', () => {
       add('t1');
       ledger.addEvent('t1', T0 + 1, 'stale', 'agent-z', 9, { ignored: 'complete' });
