@@ -90,24 +90,23 @@ export function answerQuery(
       const agents: AgentSummary[] = registry
         .all()
         .filter((agent) => agent.state !== 'gone')
-        .map((agent) => ({
-          agent_id: agent.agentId,
-          role: agent.role,
-          state:
-            ledger.assignedTo(agent.agentId).length > 0
-              ? 'busy'
-              : agent.state === 'online'
-                ? 'idle'
-                : agent.state,
-          running: ledger.assignedTo(agent.agentId).map((task) => task.taskId),
-          free: agent.free,
-          last_heartbeat: agent.lastHeartbeatAt
-            ? new Date(agent.lastHeartbeatAt).toISOString()
-            : null,
-          last_seen: new Date(agent.lastSeenAt).toISOString(),
-          uptime_s: agent.uptimeS,
-          rss_bytes: agent.memory?.rss ?? null,
-        }))
+        .map((agent) => {
+          const running = ledger.assignedTo(agent.agentId).map((task) => task.taskId);
+          const idle = agent.state === 'online' ? 'idle' : agent.state;
+          return {
+            agent_id: agent.agentId,
+            role: agent.role,
+            state: running.length > 0 ? 'busy' : idle,
+            running,
+            free: agent.free,
+            last_heartbeat: agent.lastHeartbeatAt
+              ? new Date(agent.lastHeartbeatAt).toISOString()
+              : null,
+            last_seen: new Date(agent.lastSeenAt).toISOString(),
+            uptime_s: agent.uptimeS,
+            rss_bytes: agent.memory?.rss ?? null,
+          };
+        })
         .sort((a, b) => a.agent_id.localeCompare(b.agent_id));
       return reply({ now: new Date(now).toISOString(), agents });
     }

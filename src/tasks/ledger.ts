@@ -48,6 +48,7 @@ export type InsertOutcome =
 export class Ledger {
   private readonly db: Database.Database;
   private readonly statements;
+  private readonly claimable = new Map<number, Database.Statement<unknown[], Row>>();
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -160,14 +161,17 @@ export class Ledger {
   /** Queued tasks of these types whose retry time has come, best priority first, then oldest. */
   nextClaimable(types: readonly string[], now: number, limit: number): TaskRecord[] {
     if (types.length === 0 || limit <= 0) return [];
-    const marks = types.map(() => '?').join(',');
-    const rows = this.db
-      .prepare<unknown[], Row>(
+    // Called on every dispatch: one prepared statement per number of types, kept.
+    let statement = this.claimable.get(types.length);
+    if (!statement) {
+      const marks = types.map(() => '?').join(',');
+      statement = this.db.prepare<unknown[], Row>(
         `SELECT * FROM tasks WHERE state = 'queued' AND not_before <= ? AND type IN (${marks})
            ORDER BY priority DESC, seq ASC LIMIT ?`,
-      )
-      .all(now, ...types, limit);
-    return rows.map(toRecord);
+      );
+      this.claimable.set(types.length, statement);
+    }
+    return statement.all(now, ...types, limit).map(toRecord);
   }
 
   /** Grant the next attempt to `agentId`; the new attempt number is the fencing token. */
@@ -264,7 +268,7 @@ export class Ledger {
     return this.statements.dependents.all(taskId).map(toRecord);
   }
 
-  release(task: TaskRecord, now: number): void {
+  unblock(task: TaskRecord, now: number): void {
     this.update(task, { state: 'queued' }, now);
     this.addEvent(task.taskId, now, 'unblocked', null, null, null);
   }

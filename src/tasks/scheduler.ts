@@ -215,6 +215,6 @@ export class Scheduler {
     const needs = this.ledger.needsOf(task.taskId);
     const dead = needs.find((need) => need.state === 'dead');
     if (dead) return this.deadLetter(task, `needed task ${dead.taskId} is dead`, task.attempt);
-    if (needs.every((need) => need.state === 'complete')) this.ledger.release(task, this.now());
+    if (needs.every((need) => need.state === 'complete')) this.ledger.unblock(task, this.now());
   }
 }

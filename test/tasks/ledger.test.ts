@@ -499,10 +499,10 @@ describe('Ledger (in memory)', () => {
       expect(ids(ledger.blockedDependents('lint')).sort()).toEqual(['docs', 'other']);
     });
 
-    it('releases a blocked task to the queue and stops listing it as blocked', () => {
+    it('unblocks a blocked task into the queue and stops listing it as blocked', () => {
       add('build');
       const deploy = add('deploy', { needs: ['build'] });
-      ledger.release(deploy, T0 + 3);
+      ledger.unblock(deploy, T0 + 3);
       expect(ledger.get('deploy')?.state).toBe('queued');
       expect(ledger.blockedDependents('build')).toEqual([]);
       expect(ids(ledger.nextClaimable(['testing.run'], T0 + 3, 10))).toEqual(['build', 'deploy']);

@@ -128,13 +128,11 @@ const EVERYONE = [
   'exit *',
 ];
 
+/** Reading files and listing folders. */
+const READ_FILES = ['ls *', 'cat *', 'head *', 'tail *', 'wc *', 'grep *'];
+
 const READ_ONLY = [
-  'ls *',
-  'cat *',
-  'head *',
-  'tail *',
-  'wc *',
-  'grep *',
+  ...READ_FILES,
   'rg *',
   'find *',
   'diff *',
@@ -262,12 +260,7 @@ export const DEFAULT_POLICIES = {
   security: policy([...READ_ONLY, 'npm audit *'], ['npm audit fix *']),
   monitoring: policy(
     [
-      'ls *',
-      'cat *',
-      'head *',
-      'tail *',
-      'wc *',
-      'grep *',
+      ...READ_FILES,
       'df *',
       'free *',
       'uptime *',
