@@ -18,16 +18,20 @@ interface CommandResult {
 }
 
 /**
- * Start `mosquitto_sub` on `topic` and wait until it has subscribed; resolves (later) with the
- * first message it prints. Undefined where mosquitto_sub is missing outside CI.
+ * Start `mosquitto_sub` on `topic` and wait until it has subscribed; `first` resolves (later) with
+ * the first message it prints. Undefined where mosquitto_sub is missing outside CI. (The promise
+ * is wrapped: an async function returning a bare promise would wait for it.)
  */
 async function watchWithMosquittoSub(
   brokerUrl: string,
   topic: string,
-): Promise<Promise<string> | undefined> {
+): Promise<{ first: Promise<string> } | undefined> {
   if (!requireTool('mosquitto_sub')) return undefined;
   const { hostname, port } = new URL(brokerUrl);
-  const child = spawn('mosquitto_sub', [
+  // Line-buffered: piped, mosquitto_sub holds its "received SUBACK" until it exits.
+  const child = spawn('stdbuf', [
+    '-oL',
+    'mosquitto_sub',
     '-d',
     '-h',
     hostname,
@@ -46,9 +50,10 @@ async function watchWithMosquittoSub(
     child.stdout.on('data', () => out.includes('SUBACK') && resolve());
     child.once('exit', () => reject(new Error(`mosquitto_sub ended before subscribing: ${out}`)));
   });
-  return new Promise((resolve) =>
+  const first = new Promise<string>((resolve) =>
     child.once('exit', () => resolve(out.split('\n').find((line) => line.startsWith('{')) ?? '')),
   );
+  return { first };
 }
 
 describe('the runbook executor', () => {
@@ -165,7 +170,7 @@ describe('the runbook executor', () => {
     });
 
     if (watch) {
-      expect(JSON.parse(await watch).payload).toMatchObject({
+      expect(JSON.parse(await watch.first).payload).toMatchObject({
         approval_id: request.approval_id,
         command: 'touch approved.txt',
       });

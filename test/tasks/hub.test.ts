@@ -244,6 +244,8 @@ describe('the hub', () => {
     await recorder.waitFor(() => recorder.on('tasks/assigned').length === 1, 5_000);
     await recorder.waitFor(() => recorder.on('tasks/progress').length >= 1, 5_000);
     await leaving.stop('test stops it');
+    // The goodbye is acknowledged by the broker, not yet necessarily relayed to the recorder.
+    await recorder.waitFor(() => recorder.on('agents/shutdown').length === 1, 5_000);
     expect(recorder.on('agents/shutdown')[0]?.payload).toMatchObject({ handed_back: ['handed'] });
     await waitUntil(() => hub.ledger.get('handed')?.state === 'queued', 5_000);
     expect(hub.ledger.get('handed')).toMatchObject({ state: 'queued', failures: 0, attempt: 1 });
