@@ -146,6 +146,16 @@ export const AgentRegister = z.looseObject({
 });
 export type AgentRegister = z.infer<typeof AgentRegister>;
 
+/** Tokens an LLM used and what they cost (PROTOCOL §14): per task in results, summed in heartbeats. */
+export const Usage = z.looseObject({
+  input_tokens: z.int().min(0),
+  output_tokens: z.int().min(0),
+  cache_creation_input_tokens: z.int().min(0).default(0),
+  cache_read_input_tokens: z.int().min(0).default(0),
+  cost_usd: z.number().min(0),
+});
+export type Usage = z.infer<typeof Usage>;
+
 export const AgentHeartbeat = z.looseObject({
   status: z.string(),
   uptime: z.number().min(0),
@@ -153,6 +163,8 @@ export const AgentHeartbeat = z.looseObject({
   role: z.string().min(1).max(100),
   running: z.array(TaskRef).default([]),
   free: z.int().min(0),
+  /** Since the agent started, over every LLM task it ran; absent before its first. */
+  usage: Usage.optional(),
 });
 export type AgentHeartbeat = z.infer<typeof AgentHeartbeat>;
 
