@@ -109,8 +109,11 @@ export function buildLlmConfig(
     );
   }
   const baseUrl = flags.llmBaseUrl ?? env('SHERI_LLM_BASE_URL');
-  if (baseUrl !== undefined && !URL.canParse(baseUrl)) {
-    throw new SheriError(`--llm-base-url "${baseUrl}" is not a URL`, EXIT.usage);
+  if (baseUrl !== undefined && !/^https?:\/\/[^/]/.test(baseUrl)) {
+    throw new SheriError(
+      `--llm-base-url "${baseUrl}" is not a URL; expected e.g. http://localhost:11434/v1`,
+      EXIT.usage,
+    );
   }
   const fromFlags: LimitsInput = {
     ...(provider ? { provider: provider as ProviderName } : {}),
