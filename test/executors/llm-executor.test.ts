@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BusRecorder } from '../helpers/bus-recorder.js';
 import { callTools, fail, FakeLlmServer, keyOf, say } from '../helpers/fake-llm-server.js';
 import { fakeLlm, makeReviewRepo } from '../helpers/llm-swarm.js';
+import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
 interface ToolResultSent {
@@ -256,6 +257,28 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
         ),
       }),
     ]);
+  });
+
+  it("prints the model's answer and its cost for `sheri task submit --prompt --wait`", async () => {
+    const fake = await setUp([say('Two findings: …', { input: 5_000, output: 1_000 })]);
+    await swarm.startAgent('review', fakeLlm(fake), 1, repo);
+    const run = await runSheri([
+      'task',
+      'submit',
+      '--type',
+      'code.review',
+      '--prompt',
+      'Review it',
+      '--wait',
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+    ]);
+    expect(run).toMatchObject({ code: 0, stdout: 'Two findings: …\n' });
+    expect(run.stderr).toContain(
+      '(claude-sonnet-5-5: 1 turns, 5000 in / 1000 out tokens, $0.0200)',
+    );
   });
 
   it('offers no delegate_task to a task at the delegation depth limit', async () => {
