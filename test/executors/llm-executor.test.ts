@@ -150,6 +150,9 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
           .some((m) => (m.payload.usage as { cost_usd?: number } | undefined)?.cost_usd === 0.0063),
       5_000,
     );
+    // Which the hub passes on to `sheri agents`.
+    const agents = await runSheri(['agents', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm]);
+    expect(agents.stdout).toMatch(/^review-\S+ +review .* 1650 tok \$0\.0063$/m);
   });
 
   it('hands a denied command and a missing file back to the model as error results, and the loop goes on', async () => {
