@@ -7,6 +7,9 @@ import type { Bus } from '../transport/bus.js';
 import type { AgentOptions } from './agent.js';
 import { Delegations } from './delegation.js';
 
+/** Bytes kept for the envelope around an event's payload. */
+const EVENT_ENVELOPE_ROOM = 4_096;
+
 /**
  * What an agent lends its prompt tasks: the role's provider and settings, its profile as the
  * system prompt, events and delegation over the bus. Undefined when the role has no provider;
@@ -37,6 +40,10 @@ export function createLlmServices(
         canDelegate,
       }),
     publishEvent: async (topic, payload) => {
+      // An oversized message would be refused by the broker and cost the agent its connection.
+      const size = Buffer.byteLength(JSON.stringify(payload));
+      const limit = config.maxPayloadBytes - EVENT_ENVELOPE_ROOM;
+      if (size > limit) throw new Error(`the event is ${size} bytes; the limit is ${limit}`);
       await bus.publish(topic, payload, { type: 'event' });
     },
     delegate: (parent, request, signal) => delegations.delegate(parent, request, signal),

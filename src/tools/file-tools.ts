@@ -8,6 +8,8 @@ import { displayPath, resolveInWorkspace } from './workspace-path.js';
 const MAX_READ_BYTES = 10 * 1024 * 1024;
 const DEFAULT_READ_LINES = 2_000;
 const MAX_LINE_CHARS = 2_000;
+/** One read's answer stays under this, whatever `limit` asks. */
+const MAX_READ_CHARS = 100_000;
 
 const Path = z.string().min(1).describe('path relative to the workspace');
 
@@ -37,16 +39,23 @@ export const readFileTool = defineTool({
     const buffer = await readFile(full);
     if (buffer.includes(0)) return errorResult(`${path} is a binary file`);
     const lines = buffer.toString('utf8').split('\n');
-    const slice = lines.slice(offset - 1, offset - 1 + limit);
-    const numbered = slice.map((line, i) => {
+    const numbered: string[] = [];
+    let chars = 0;
+    // Stop at `limit` lines or MAX_READ_CHARS, whichever comes first; say where to read on.
+    for (let index = offset - 1; index < Math.min(lines.length, offset - 1 + limit); index++) {
+      const line = lines[index]!;
       const text =
         line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}… [line cut]` : line;
-      return `${String(offset + i).padStart(6)}\t${text}`;
-    });
-    const more = offset - 1 + limit < lines.length;
-    const tail = more
-      ? `\n[${lines.length - (offset - 1 + limit)} more lines; read on with offset ${offset + limit}]`
-      : '';
+      const entry = `${String(index + 1).padStart(6)}\t${text}`;
+      if (numbered.length > 0 && chars + entry.length > MAX_READ_CHARS) break;
+      numbered.push(entry);
+      chars += entry.length + 1;
+    }
+    const next = offset + numbered.length;
+    const tail =
+      next <= lines.length
+        ? `\n[${lines.length - next + 1} more lines; read on with offset ${next}]`
+        : '';
     return { content: numbered.join('\n') + tail || '(empty file)' };
   },
 });

@@ -186,6 +186,42 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     );
   });
 
+  it("publishes the model's events on domain topics only, within the size limit, and its progress", async () => {
+    const fake = await setUp([
+      callTools([
+        { name: 'publish_event', input: { topic: 'code/review', payload: { verdict: 'approve' } } },
+        { name: 'publish_event', input: { topic: 'tasks/new', payload: { task_id: 'x' } } },
+        {
+          name: 'publish_event',
+          input: { topic: 'tests/results', payload: { log: 'x'.repeat(300_000) } },
+        },
+        { name: 'report_progress', input: { message: 'half way', percent: 50 } },
+      ]),
+      say('Published.'),
+    ]);
+    await swarm.startAgent('review', fakeLlm(fake), 1, repo);
+    await swarm.submit([{ task_id: 'loud', type: 'code.review', payload: {}, prompt: 'Go' }]);
+    await outcomeOf('loud');
+    const results = fake.requests[1]!.body.messages[2].content as ToolResultSent[];
+    expect(results.map((r) => r.content)).toEqual([
+      'published on code/review',
+      expect.stringMatching(/^Error: "tasks\/new" is not a domain topic/),
+      expect.stringMatching(/^Error: the event is 3000\d\d bytes; the limit is 258048$/),
+      'reported',
+    ]);
+    const events = recorder.on('code/review');
+    expect(events).toHaveLength(1);
+    expect(events[0]!.json).toMatchObject({
+      type: 'event',
+      role: 'review',
+      payload: { verdict: 'approve' },
+    });
+    expect(recorder.on('tests/results')).toEqual([]);
+    expect(recorder.on('tasks/progress').map((m) => m.payload)).toContainEqual(
+      expect.objectContaining({ task_id: 'loud', message: 'half way', percent: 50 }),
+    );
+  });
+
   it('cuts a model that never stops at max turns, with a clear failure and no retry', async () => {
     const fake = await setUp([], {
       whenDone: callTools([{ name: 'list_files', input: { path: '.' } }]),

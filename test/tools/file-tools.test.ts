@@ -44,6 +44,17 @@ describe('the file tools', () => {
     );
   });
 
+  it('keeps one read under 100,000 characters and says where to read on', async () => {
+    const line = 'x'.repeat(99);
+    writeFileSync(join(workspace, 'big.txt'), `${line}\n`.repeat(3_000));
+    const first = await run('read_file', { path: 'big.txt' });
+    expect(first.content.length).toBeLessThanOrEqual(100_100);
+    const next = Number(/read on with offset (\d+)]$/.exec(first.content)?.[1]);
+    expect(next).toBeGreaterThan(500);
+    const second = await run('read_file', { path: 'big.txt', offset: next, limit: 1 });
+    expect(second.content.startsWith(`${String(next).padStart(6)}\t${line}`)).toBe(true);
+  });
+
   it('refuses "../" and absolute paths that lead out of the workspace', async () => {
     for (const path of ['../secret.txt', join(root, 'secret.txt'), 'src/../../secret.txt']) {
       const result = await run('read_file', { path });
