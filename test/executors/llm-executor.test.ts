@@ -222,6 +222,21 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     );
   });
 
+  it('gives the model the results of the tasks its task needs', async () => {
+    const fake = await setUp([say('The build output looks fine.')]);
+    await swarm.startAgent('review', fakeLlm(fake), 1, repo);
+    await swarm.startAgent('testing');
+    await swarm.submit([
+      { task_id: 'judge', type: 'code.review', payload: {}, prompt: 'Judge it', needs: ['build'] },
+      { task_id: 'build', type: 'testing.run', payload: {}, commands: ['echo "built 3 files"'] },
+    ]);
+    await outcomeOf('judge');
+    const message = String(fake.requests[0]!.body.messages[0].content[0].text);
+    expect(message).toMatch(/^Task judge \(type code\.review, attempt 1\):\n\nJudge it\n\n/);
+    expect(message).toContain('Results of the tasks this one needs');
+    expect(message).toContain('"stdout": "built 3 files\\n"');
+  });
+
   it('cuts a model that never stops at max turns, with a clear failure and no retry', async () => {
     const fake = await setUp([], {
       whenDone: callTools([{ name: 'list_files', input: { path: '.' } }]),
