@@ -14,6 +14,7 @@ import {
   isText,
   isToolUse,
   type ChatMessage,
+  type CompletionRequest,
   type LlmProvider,
   type ModelTurn,
   type TokenCounts,
@@ -24,6 +25,9 @@ import { llmTools } from '../tools/llm-tools.js';
 import type { ExecutionContext, Outcome } from './execute-task.js';
 import { buildTaskMessage, describeCall, shellToolResult } from './llm-messages.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
+
+/** The longest wait before a retry, whatever retry-after the server asks for. */
+const MAX_RETRY_WAIT_MS = 60_000;
 
 /** What an agent with a provider lends its prompt tasks. */
 export interface LlmServices {
@@ -92,26 +96,7 @@ export async function runLlmTask(
   for (let turn = 1; turn <= settings.maxTurns; turn++) {
     let response: ModelTurn;
     try {
-      response = await withRetries(
-        () =>
-          provider.complete({
-            system,
-            messages,
-            tools: definitions,
-            maxTokens: settings.maxTokens,
-            signal: context.signal,
-          }),
-        {
-          maxRetries: settings.maxRetries,
-          baseMs: settings.retryBaseMs,
-          maxMs: 60_000,
-          signal: context.signal,
-          onRetry: (error, delayMs, retry) =>
-            context.progress(
-              `model request failed (${error.message}); retry ${retry}/${settings.maxRetries} in ${(delayMs / 1000).toFixed(1)} s`,
-            ),
-        },
-      );
+      response = await askModel(llm, { system, messages, tools: definitions }, context);
     } catch (error) {
       if (context.signal.aborted) return fail(turn, 'canceled', true);
       if (error instanceof LlmError) return fail(turn, error.message, error.retryable);
@@ -174,6 +159,28 @@ export async function runLlmTask(
     settings.maxTurns,
     `stopped after ${settings.maxTurns} turns (the limit: llm.maxTurns, --max-turns) before the model finished`,
     false,
+  );
+}
+
+/** One model request, retried on 429 / 5xx / network errors; each wait told as progress. */
+async function askModel(
+  llm: LlmServices,
+  request: Pick<CompletionRequest, 'system' | 'messages' | 'tools'>,
+  context: ExecutionContext,
+): Promise<ModelTurn> {
+  const { settings, provider } = llm;
+  return withRetries(
+    () => provider.complete({ ...request, maxTokens: settings.maxTokens, signal: context.signal }),
+    {
+      maxRetries: settings.maxRetries,
+      baseMs: settings.retryBaseMs,
+      maxMs: MAX_RETRY_WAIT_MS,
+      signal: context.signal,
+      onRetry: (error, delayMs, retry) =>
+        context.progress(
+          `model request failed (${error.message}); retry ${retry}/${settings.maxRetries} in ${(delayMs / 1000).toFixed(1)} s`,
+        ),
+    },
   );
 }
 
