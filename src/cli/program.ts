@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { addAgentOptions, registerAgentCommand, runAgent, type AgentFlags } from './agent.js';
 import { registerApprovalCommands } from './approvals.js';
 import { addSwarmOptions } from './common.js';
+import { registerMonitorCommand } from './monitor.js';
 import { registerQueryCommands } from './queries.js';
 import { registerServeCommands } from './serve.js';
 import { registerTaskSubmit } from './task-submit.js';
@@ -32,7 +33,7 @@ export function buildProgram(version: string): Command {
 Start here:
   sheri up --agents testing=2,deployment     embedded broker + hub + 3 agents
   sheri task submit --type testing.run --command "npm test" --wait
-  sheri tasks · sheri agents · sheri trace`,
+  sheri tasks · sheri agents · sheri trace · sheri monitor`,
   );
   registerServeCommands(program);
   registerAgentCommand(program);
@@ -41,5 +42,6 @@ Start here:
   registerQueryCommands(program, task);
   registerApprovalCommands(program);
   registerTraceCommand(program);
+  registerMonitorCommand(program);
   return program;
 }
