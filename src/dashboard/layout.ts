@@ -31,7 +31,7 @@ export function layoutFor(width: number, height: number, state: DashboardState):
   let agents: Position;
   let tasks: Position;
   if (width >= SIDE_BY_SIDE_COLUMNS) {
-    const half = Math.floor(width * 0.45);
+    const half = Math.floor(width / 2);
     agents = { top, left: 0, width: half, height: tables };
     tasks = { top, left: half, width: width - half, height: tables };
   } else {

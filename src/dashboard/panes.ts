@@ -13,6 +13,7 @@ import {
   selectTasks,
   TASK_COLUMNS,
   taskCells,
+  type Rows,
 } from './select.js';
 import type { DashboardState } from './view-model.js';
 
@@ -67,6 +68,28 @@ function scroll(view: PaneView, pane: 'tasks' | 'agents', matched: number, rows:
   if (view.selected[pane] >= view.offset[pane] + rows)
     view.offset[pane] = view.selected[pane] - rows + 1;
   view.offset[pane] = Math.max(0, Math.min(view.offset[pane], Math.max(0, matched - rows)));
+}
+
+/**
+ * The rows of a pane's window around its selection. Without a filter the count is known and only
+ * the window is read; with one, a single pass finds every match, and the window is cut from it.
+ */
+function windowed<T>(
+  view: PaneView,
+  pane: 'tasks' | 'agents',
+  rows: number,
+  select: (window: { offset?: number; limit: number }) => Rows<T>,
+): Rows<T> {
+  if (view.filter) {
+    const all = select({ limit: Infinity });
+    scroll(view, pane, all.matched, rows);
+    return {
+      rows: all.rows.slice(view.offset[pane], view.offset[pane] + rows),
+      matched: all.matched,
+    };
+  }
+  scroll(view, pane, select({ limit: 0 }).matched, rows);
+  return select({ offset: view.offset[pane], limit: rows });
 }
 
 /**
@@ -129,9 +152,9 @@ function bold(text: string): string {
 
 function drawAgents(state: DashboardState, view: PaneView, area: Area) {
   const filter = view.filter;
-  const matched = selectAgents(state, { filter, limit: 0 }).matched;
-  scroll(view, 'agents', matched, area.rows);
-  const { rows } = selectAgents(state, { filter, offset: view.offset.agents, limit: area.rows });
+  const { matched, rows } = windowed(view, 'agents', area.rows, (window) =>
+    selectAgents(state, { filter, ...window }),
+  );
   const table = formatColumns(
     AGENT_COLUMNS,
     rows.map((agent) => agentCells(agent, state.now)),
@@ -151,9 +174,9 @@ function drawAgents(state: DashboardState, view: PaneView, area: Area) {
 
 function drawTasks(state: DashboardState, view: PaneView, area: Area) {
   const filter = view.filter;
-  const matched = selectTasks(state, { filter, limit: 0 }).matched;
-  scroll(view, 'tasks', matched, area.rows);
-  const { rows } = selectTasks(state, { filter, offset: view.offset.tasks, limit: area.rows });
+  const { matched, rows } = windowed(view, 'tasks', area.rows, (window) =>
+    selectTasks(state, { filter, ...window }),
+  );
   const table = formatColumns(
     TASK_COLUMNS,
     rows.map((task) => taskCells(task, state.now)),

@@ -74,12 +74,15 @@ function taskText(task: TaskView): string {
 export const TASK_COLUMNS = ['TASK', 'TYPE', 'STATE', 'AGENT', 'TRY', 'AGE', 'PROGRESS'];
 
 export function taskCells(task: TaskView, now: number): string[] {
+  // What matters most about the task now: why it died or is retried, else its last progress.
   const percent = task.progress?.percent;
   const progress = task.progress
     ? `${percent === undefined ? '' : `${Math.round(percent)}% `}${task.progress.message}`
-    : task.state === 'dead' || task.state === 'queued'
-      ? (task.lastError ?? '')
-      : '';
+    : '';
+  const latest =
+    (task.state === 'dead' || task.state === 'queued') && task.lastError
+      ? task.lastError
+      : progress;
   return [
     task.taskId,
     task.type,
@@ -87,7 +90,7 @@ export function taskCells(task: TaskView, now: number): string[] {
     task.agentId ?? '-',
     task.attempt ? String(task.attempt) : '-',
     formatAge(now - task.createdAt),
-    progress,
+    latest,
   ];
 }
 

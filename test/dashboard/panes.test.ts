@@ -92,4 +92,16 @@ describe('the dashboard panes', () => {
     expect(drawn.taskIds.at(-1)).toBe('t99');
     expect(drawn.taskIds).toHaveLength(layout.tasks.height - 3);
   });
+
+  it('windows the rows that match a filter, and counts them in the label', () => {
+    const state = createState({}, T0);
+    for (let i = 0; i < 100; i++) reduce(state, taskLife(`t${i}`, 'tester', T0 + i).submitted);
+    const v = { ...view(), filter: 't9' }; // t9, t90 … t99
+    v.selected.tasks = 10;
+    const drawn = renderPanes(state, v, layoutFor(200, 30, state), WHERE);
+    expect(v.selected.tasks).toBe(10);
+    expect(drawn.taskIds.at(-1)).toBe('t99');
+    expect(drawn.taskIds).toContain('t9');
+    expect(drawn.labels.tasks).toBe('[ tasks 11 matching "t9" ]');
+  });
 });

@@ -121,5 +121,7 @@ describe('the dashboard selectors', () => {
       '1m04s',
       '0% running 1/1: echo hi',
     ]);
+    // A dead task shows why it died rather than its last progress.
+    expect(taskCells(state.tasks.get('dead-1')!, state.now).at(-1)).toBe('needed task x is dead');
   });
 });

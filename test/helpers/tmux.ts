@@ -24,7 +24,7 @@ export class TmuxSession {
     argv: string[],
     options: { width?: number; height?: number; env?: Record<string, string> } = {},
   ): TmuxSession {
-    const socket = `sheri-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const socket = `sheri-tmux-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const dir = mkdtempSync(join(tmpdir(), 'sheri-tmux-'));
     // A config of our own: the pane stays after the program, and no user config interferes.
     const config = join(dir, 'tmux.conf');
@@ -100,7 +100,10 @@ export class TmuxSession {
 
   close(): void {
     try {
+      // The server leaves its socket file behind: remove it too.
+      const socketPath = this.tmux('display-message', '-p', '#{socket_path}').trim();
       this.tmux('kill-server');
+      if (socketPath) rmSync(socketPath, { force: true });
     } catch {
       // already gone
     }
