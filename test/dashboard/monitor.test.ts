@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SHERI_BIN } from '../helpers/sheri-process.js';
+import { runSheri, SHERI_BIN } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import { TmuxSession } from '../helpers/tmux.js';
 import { requireTool } from '../helpers/tools.js';
@@ -113,5 +113,15 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
     );
     screen.sendKeys('C-c');
     expect(await screen.waitForExit()).toBe(0);
+  });
+});
+
+describe('sheri monitor without a terminal', () => {
+  it('refuses to draw, and points at sheri trace', async () => {
+    const { code, stderr } = await runSheri(['monitor']);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      'sheri: sheri monitor draws on a terminal, and this is not one; use `sheri trace` to follow the swarm in a pipe or a log',
+    );
   });
 });

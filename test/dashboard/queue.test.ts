@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { formatColumns } from '../../src/dashboard/columns.js';
 import { Queue } from '../../src/dashboard/queue.js';
 
 describe('Queue', () => {
@@ -17,24 +16,5 @@ describe('Queue', () => {
     for (let i = 0; i < 4_990; i++) expect(queue.shift()).toBe(i);
     expect(queue.toArray()).toEqual([4990, 4991, 4992, 4993, 4994, 4995, 4996, 4997, 4998, 4999]);
     expect(queue.peek()).toBe(4990);
-  });
-});
-
-describe('formatColumns', () => {
-  it('aligns columns, cuts a cell past its cap with a marker, and gives the last column the rest', () => {
-    const { header, lines } = formatColumns(
-      ['ID', 'STATE', 'NOTE'],
-      [
-        ['a-very-long-task-id', 'running', 'halfway there'],
-        ['t2', 'queued', ''],
-      ],
-      32,
-      [8, 10],
-    );
-    expect(header).toBe('ID        STATE    NOTE');
-    expect(lines).toEqual(['a-very-~  running  halfway there', 't2        queued']);
-    expect(formatColumns(['ID', 'NOTE'], [['t1', 'halfway there']], 12).lines).toEqual([
-      't1  halfway~',
-    ]);
   });
 });
