@@ -2,9 +2,11 @@ import { Command } from 'commander';
 import { addAgentOptions, registerAgentCommand, runAgent, type AgentFlags } from './agent.js';
 import { registerApprovalCommands } from './approvals.js';
 import { addSwarmOptions } from './common.js';
+import { registerMonitorCommand } from './monitor.js';
 import { registerQueryCommands } from './queries.js';
 import { registerServeCommands } from './serve.js';
 import { registerTaskSubmit } from './task-submit.js';
+import { registerTraceCommand } from './trace.js';
 
 export function buildProgram(version: string): Command {
   const program = new Command('sheri')
@@ -31,7 +33,7 @@ export function buildProgram(version: string): Command {
 Start here:
   sheri up --agents testing=2,deployment     embedded broker + hub + 3 agents
   sheri task submit --type testing.run --command "npm test" --wait
-  sheri tasks · sheri agents · mosquitto_sub -t 'opencto-dev/#' -v`,
+  sheri tasks · sheri agents · sheri trace · sheri monitor`,
   );
   registerServeCommands(program);
   registerAgentCommand(program);
@@ -39,5 +41,7 @@ Start here:
   registerTaskSubmit(task);
   registerQueryCommands(program, task);
   registerApprovalCommands(program);
+  registerTraceCommand(program);
+  registerMonitorCommand(program);
   return program;
 }

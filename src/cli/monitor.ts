@@ -1,0 +1,173 @@
+import type { Command } from 'commander';
+import type { Config } from '../config/load.js';
+import { EXIT, SheriError } from '../errors.js';
+import { silentLogger } from '../logging/logger.js';
+import type { DashboardEvent } from '../dashboard/view-model.js';
+import type { ApprovalView } from '../dashboard/view-model.js';
+import type { HubTaskDetail } from '../dashboard/task-detail.js';
+import { approvalDecisionLocal } from '../protocol/topics.js';
+import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
+import type { Bus } from '../transport/bus.js';
+import { queryHub } from './hub-client.js';
+import { addSwarmOptions, connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
+
+/** Active tasks the snapshot asks for per state, and finished ones to show at start. */
+const SNAPSHOT_ACTIVE = 20_000;
+const SNAPSHOT_FINISHED = 500;
+const TICK_MS = 1_000;
+
+export function registerMonitorCommand(program: Command): void {
+  addSwarmOptions(
+    program
+      .command('monitor')
+      .description('a live dashboard of the swarm: agents, tasks, approvals, events')
+      .addHelpText(
+        'after',
+        `
+Keys: q or Ctrl-C quit · tab next pane · up/down select · enter a task's detail
+      a approve / d deny the selected approval · / filter every pane · esc clear
+
+Starts from the hub's view (sheri tasks, sheri agents), then follows <swarm>/# live; without a
+hub it says so and follows the bus alone. In a pipe or a log, use sheri trace instead.`,
+      ),
+  ).action(async (flags: GlobalFlags) => runMonitor(flags));
+}
+
+async function runMonitor(flags: GlobalFlags): Promise<void> {
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    throw new SheriError(
+      'sheri monitor draws on a terminal, and this is not one; use `sheri trace` to follow the swarm in a pipe or a log',
+      EXIT.usage,
+    );
+  }
+  makeLogger(flags); // validates --log-format like every command; nothing may log over the screen
+  const config = makeConfig(flags);
+  const bus = await connectCli(config, silentLogger());
+  // Lazily: blessed and the dashboard load only for this command, so `sheri --help` stays fast.
+  const { DashboardScreen } = await import('../dashboard/screen.js');
+  const { createState } = await import('../dashboard/view-model.js');
+  const { reduce } = await import('../dashboard/reduce.js');
+  const { decodeBusEvent } = await import('../dashboard/bus-event.js');
+
+  const state = createState({}, Date.now());
+  // Live messages wait until the hub's snapshot is applied, so the snapshot never overwrites
+  // newer news (view-model: applySnapshot).
+  let held: DashboardEvent[] | null = [];
+  let quit: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (quit = resolve));
+  const screen = new DashboardScreen(state, {
+    where: { swarm: config.swarm, broker: config.broker },
+    actions: {
+      decide: (approval, approved) => void decide(bus, approval, approved, dispatch),
+      openTask: (taskId) => {
+        if (state.hub.snapshot === 'unavailable') {
+          screen.showHubDetail(taskId, 'no hub answered at start');
+          return;
+        }
+        queryHub(bus, config, { kind: 'task', task_id: taskId }).then(
+          (detail) => screen.showHubDetail(taskId, detail as HubTaskDetail),
+          (error: Error) => screen.showHubDetail(taskId, error.message),
+        );
+      },
+      quit: () => quit(),
+    },
+  });
+  function dispatch(event: DashboardEvent): void {
+    if (held && event.kind === 'message') {
+      held.push(event);
+      return;
+    }
+    reduce(state, event);
+    screen.invalidate();
+  }
+
+  bus.onMessage((local, bytes) => {
+    // Replies to queries (ours, and other CLIs'): large, and not news.
+    if (local.startsWith('hub/replies/')) return;
+    dispatch({ kind: 'message', at: Date.now(), event: decodeBusEvent(local, bytes) });
+  });
+  bus.client.on('offline', () => dispatch({ kind: 'broker', at: Date.now(), connected: false }));
+  bus.client.on('connect', () => dispatch({ kind: 'broker', at: Date.now(), connected: true }));
+  const ticker = setInterval(() => dispatch({ kind: 'tick', at: Date.now() }), TICK_MS);
+  const onSignal = (): void => quit();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await bus.subscribe({ '#': 1 });
+    const snapshot = await loadSnapshot(bus, config);
+    const heldEvents = held;
+    held = null;
+    dispatch(snapshot);
+    for (const event of heldEvents) dispatch(event);
+    await done;
+  } finally {
+    clearInterval(ticker);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    screen.close();
+    await bus.close();
+  }
+}
+
+/** The hub's tasks and agents (PROTOCOL §10), or why there are none. */
+async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
+  type TaskList = { counts: Record<string, number>; tasks: TaskSummary[] };
+  const list = (state?: string): Promise<TaskList> =>
+    queryHub(bus, config, {
+      kind: 'tasks',
+      ...(state ? { state, limit: SNAPSHOT_ACTIVE } : { limit: SNAPSHOT_FINISHED }),
+    }) as Promise<TaskList>;
+  try {
+    const [agents, recent, ...active] = await Promise.all([
+      queryHub(bus, config, { kind: 'agents' }) as Promise<{ agents: AgentSummary[] }>,
+      list(),
+      list('assigned'),
+      list('queued'),
+      list('blocked'),
+    ]);
+    const tasks = new Map<string, TaskSummary>();
+    for (const task of [...active.flatMap((reply) => reply.tasks), ...recent.tasks]) {
+      tasks.set(task.task_id, task);
+    }
+    // Newest first, as the hub sends them.
+    const ordered = [...tasks.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+    return {
+      kind: 'snapshot',
+      at: Date.now(),
+      tasks: ordered,
+      counts: recent.counts,
+      agents: agents.agents,
+    };
+  } catch (error) {
+    return { kind: 'snapshot-failed', at: Date.now(), reason: (error as Error).message };
+  }
+}
+
+async function decide(
+  bus: Bus,
+  approval: ApprovalView,
+  approved: boolean,
+  dispatch: (event: DashboardEvent) => void,
+): Promise<void> {
+  const verb = approved ? 'approved' : 'denied';
+  try {
+    await bus.publish(approvalDecisionLocal(approval.approvalId), {
+      approval_id: approval.approvalId,
+      approved,
+      reason: `${verb} from sheri monitor`,
+    });
+    dispatch({
+      kind: 'note',
+      at: Date.now(),
+      level: 'info',
+      text: `you ${verb} ${approval.approvalId}: ${approval.command}`,
+    });
+  } catch (error) {
+    dispatch({
+      kind: 'note',
+      at: Date.now(),
+      level: 'error',
+      text: `could not send the decision: ${(error as Error).message}`,
+    });
+  }
+}

@@ -1,0 +1,116 @@
+import type { Command } from 'commander';
+import { SheriError } from '../errors.js';
+import { silentLogger } from '../logging/logger.js';
+import { localTopic } from '../protocol/topics.js';
+import { decodeBusEvent } from '../dashboard/bus-event.js';
+import { clock } from '../dashboard/format.js';
+import { summarizeEvent } from '../dashboard/summarize.js';
+import {
+  addSwarmOptions,
+  connectCli,
+  makeConfig,
+  makeLogger,
+  untilSignal,
+  type GlobalFlags,
+} from './common.js';
+
+interface TraceFlags extends GlobalFlags {
+  filter: string[];
+  raw?: boolean;
+}
+
+/**
+ * An MQTT topic filter (MQTT-4.7.1): `#` only as the whole last level, `+` only as a whole level.
+ * Returns why it is not one, or undefined.
+ */
+export function checkTopicFilter(filter: string): string | undefined {
+  const levels = filter.split('/');
+  if (filter === '' || filter.startsWith('/')) return 'is empty or starts with "/"';
+  for (const [i, level] of levels.entries()) {
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
+      return 'may have "#" only as the whole last level, as in "tasks/#"';
+    }
+    if (level.includes('+') && level !== '+') {
+      return 'may have "+" only as a whole level, as in "agents/+/status"';
+    }
+  }
+  return undefined;
+}
+
+/** One line per message: time, topic, sender, what it says. */
+export function formatTraceLine(
+  at: number,
+  local: string,
+  bytes: Buffer,
+  retained: boolean,
+): string {
+  const summary = summarizeEvent(decodeBusEvent(local, bytes));
+  const mark = retained ? ' [retained]' : '';
+  return `${clock(at)}  ${local.padEnd(16)} ${summary.agent.padEnd(16)} ${summary.text}${mark}`;
+}
+
+/** `--raw`: the whole message as one JSON line, for jq. */
+export function formatRawLine(at: number, local: string, bytes: Buffer, retained: boolean): string {
+  const text = bytes.toString('utf8');
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return JSON.stringify({ time: new Date(at).toISOString(), topic: local, retained, text });
+  }
+  return JSON.stringify({ time: new Date(at).toISOString(), topic: local, retained, message });
+}
+
+export function registerTraceCommand(program: Command): void {
+  addSwarmOptions(
+    program
+      .command('trace')
+      .description("print the swarm's messages as they happen, one readable line each")
+      .option(
+        '--filter <topic>',
+        'only topics under the swarm matching this MQTT filter, e.g. "tasks/#" (repeatable; default "#")',
+        (value: string, previous: string[]) => [...previous, value],
+        [],
+      )
+      .option('--raw', 'print each message as one JSON line: {time, topic, retained, message}')
+      .addHelpText(
+        'after',
+        `
+Each line: local time, topic (without "<swarm>/"), sender, a summary of the payload.
+A message that does not decode is shown as "unreadable" with the reason; trace goes on.
+
+Examples:
+  sheri trace
+  sheri trace --filter 'tasks/#' --filter approvals/request
+  sheri trace --raw | jq .message.payload`,
+      ),
+  ).action(async (flags: TraceFlags) => {
+    const filters = flags.filter.length ? flags.filter : ['#'];
+    for (const filter of filters) {
+      const problem = checkTopicFilter(filter);
+      if (problem) throw new SheriError(`--filter "${filter}" ${problem}`);
+    }
+    makeLogger(flags); // validates --log-format like every command
+    const config = makeConfig(flags);
+    const bus = await connectCli(config, silentLogger());
+    const format = flags.raw ? formatRawLine : formatTraceLine;
+    // `sheri trace | head` closes the pipe: stop quietly rather than die on EPIPE.
+    const pipeClosed = new Promise<void>((resolve) =>
+      process.stdout.once('error', () => resolve()),
+    );
+    bus.client.on('message', (topic, bytes, packet) => {
+      const local = localTopic(config.swarm, topic);
+      if (local === undefined) return;
+      process.stdout.write(`${format(Date.now(), local, bytes, packet.retain)}\n`);
+    });
+    try {
+      await bus.subscribe(Object.fromEntries(filters.map((filter) => [filter, 1 as const])));
+      process.stderr.write(
+        `tracing ${filters.map((f) => `${config.swarm}/${f}`).join(', ')} on ${config.broker} (Ctrl-C stops)\n`,
+      );
+      await Promise.race([untilSignal(), pipeClosed]);
+    } finally {
+      await bus.close();
+    }
+  });
+}

@@ -1,0 +1,52 @@
+import type { Usage } from '../protocol/messages.js';
+
+// Short human units for narrow columns: trace lines and the dashboard's tables.
+
+/** Every token the usage counts, cached ones included (they are billed too). */
+export function totalTokens(usage: Usage): number {
+  return (
+    usage.input_tokens +
+    usage.output_tokens +
+    (usage.cache_creation_input_tokens ?? 0) +
+    (usage.cache_read_input_tokens ?? 0)
+  );
+}
+
+/** "12.3k tokens $0.042" */
+export function formatUsage(usage: Usage): string {
+  return `${formatCount(totalTokens(usage))} tokens $${usage.cost_usd.toFixed(usage.cost_usd < 1 ? 3 : 2)}`;
+}
+
+export function formatCount(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
+}
+
+export function formatBytes(bytes: number): string {
+  return `${Math.round(bytes / 1048576)} MiB`;
+}
+
+/** "850 ms", "12 s", "4m05s", "3h02m" */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Local wall-clock time with milliseconds, "15:52:03.130". */
+export function clock(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** An age in whole seconds for tables that refresh each second: "0s", "42s", "4m05s", "3h02m". */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

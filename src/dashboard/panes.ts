@@ -1,0 +1,248 @@
+import { formatColumns } from './columns.js';
+import { clock } from './format.js';
+import type { Layout } from './layout.js';
+import {
+  AGENT_COLUMNS,
+  agentCells,
+  approvalCells,
+  feedText,
+  selectAgents,
+  selectApprovals,
+  selectCounters,
+  selectFeed,
+  selectTasks,
+  TASK_COLUMNS,
+  taskCells,
+  type Rows,
+} from './select.js';
+import type { DashboardState } from './view-model.js';
+
+/** What the screen holds besides the state: focus, selections, scroll, filter. */
+export interface PaneView {
+  pane: 'tasks' | 'agents' | 'approvals';
+  selected: { tasks: number; agents: number; approvals: number };
+  offset: { tasks: number; agents: number };
+  filter: string;
+}
+
+export interface DrawnPanes {
+  /** blessed-tagged text of each pane. */
+  content: Record<'header' | 'agents' | 'tasks' | 'approvals' | 'feed' | 'footer', string>;
+  labels: Partial<Record<'agents' | 'tasks' | 'approvals' | 'feed', string>>;
+  /** Ids of the task rows shown, top to bottom, and each shown agent's current task. */
+  taskIds: string[];
+  agentTaskIds: (string | undefined)[];
+}
+
+const STATE_COLOUR: Record<string, string> = {
+  running: 'cyan',
+  assigned: 'cyan',
+  blocked: 'grey',
+  complete: 'green',
+  dead: 'red',
+  gone: 'grey',
+  busy: 'cyan',
+  draining: 'yellow',
+};
+
+const LEVEL_COLOUR: Record<string, string | undefined> = { error: 'red', warn: 'yellow' };
+
+export const KEYS_HELP =
+  'q quit  tab pane  up/down select  enter task detail  a approve  d deny  / filter  esc clear';
+
+/** blessed tags are `{…}`: text from the bus must not be read as tags. */
+export function escapeTags(text: string): string {
+  return text.replace(/[{}]/g, (brace) => (brace === '{' ? '{open}' : '{close}'));
+}
+
+function paint(line: string, colour: string | undefined, selected: boolean): string {
+  let out = escapeTags(line);
+  if (colour) out = `{${colour}-fg}${out}{/${colour}-fg}`;
+  return selected ? `{inverse}${out}{/inverse}` : out;
+}
+
+/** Keep the selection inside the rows and the window around the selection. */
+function scroll(view: PaneView, pane: 'tasks' | 'agents', matched: number, rows: number): void {
+  view.selected[pane] = Math.max(0, Math.min(view.selected[pane], matched - 1));
+  if (view.selected[pane] < view.offset[pane]) view.offset[pane] = view.selected[pane];
+  if (view.selected[pane] >= view.offset[pane] + rows)
+    view.offset[pane] = view.selected[pane] - rows + 1;
+  view.offset[pane] = Math.max(0, Math.min(view.offset[pane], Math.max(0, matched - rows)));
+}
+
+/**
+ * The rows of a pane's window around its selection. Without a filter the count is known and only
+ * the window is read; with one, a single pass finds every match, and the window is cut from it.
+ */
+function windowed<T>(
+  view: PaneView,
+  pane: 'tasks' | 'agents',
+  rows: number,
+  select: (window: { offset?: number; limit: number }) => Rows<T>,
+): Rows<T> {
+  if (view.filter) {
+    const all = select({ limit: Infinity });
+    scroll(view, pane, all.matched, rows);
+    return {
+      rows: all.rows.slice(view.offset[pane], view.offset[pane] + rows),
+      matched: all.matched,
+    };
+  }
+  scroll(view, pane, select({ limit: 0 }).matched, rows);
+  return select({ offset: view.offset[pane], limit: rows });
+}
+
+/**
+ * Draw every pane as text for blessed: pure apart from clamping `view`'s selection and scroll,
+ * so the dashboard's look is testable without a terminal. Costs O(rows shown) without a filter.
+ */
+export function renderPanes(
+  state: DashboardState,
+  view: PaneView,
+  layout: Layout,
+  where: Where,
+): DrawnPanes {
+  const agents = drawAgents(state, view, areaOf(layout.agents));
+  const tasks = drawTasks(state, view, areaOf(layout.tasks));
+  const approvals = drawApprovals(state, view, areaOf(layout.approvals));
+  const feedArea = areaOf(layout.feed);
+  const feed = selectFeed(state, { filter: view.filter, limit: feedArea.rows + 1 })
+    .map((line) => paint(feedText(line).slice(0, feedArea.width), LEVEL_COLOUR[line.level], false))
+    .join('\n');
+  const focus = (pane: PaneView['pane'], text: string): string =>
+    view.pane === pane ? `[ ${text} ]` : ` ${text} `;
+  const matching = view.filter ? ` matching "${view.filter}"` : '';
+  return {
+    content: {
+      header: headerLine(state, where, view.filter),
+      agents: agents.text,
+      tasks: tasks.text,
+      approvals: approvals.text,
+      feed,
+      footer: `{grey-fg}${KEYS_HELP}{/grey-fg}`,
+    },
+    labels: {
+      agents: focus('agents', `agents ${agents.matched}${matching}`),
+      tasks: focus('tasks', `tasks ${tasks.matched}${matching}`),
+      approvals: focus('approvals', `approvals waiting ${approvals.matched}: a approve, d deny`),
+      feed: ` events, newest last (${clock(state.now)}) `,
+    },
+    taskIds: tasks.ids,
+    agentTaskIds: agents.ids,
+  };
+}
+
+interface Area {
+  width: number;
+  /** Rows below the column header. */
+  rows: number;
+}
+
+function areaOf(position: Layout[keyof Layout]): Area {
+  return {
+    // Borders, and one column more: blessed wraps a tagged line that fills the whole width.
+    width: Math.max(0, position.width - 3),
+    rows: Math.max(0, position.height - 3), // borders and the column header
+  };
+}
+
+function bold(text: string): string {
+  return `{bold}${escapeTags(text)}{/bold}`;
+}
+
+function drawAgents(state: DashboardState, view: PaneView, area: Area) {
+  const filter = view.filter;
+  const { matched, rows } = windowed(view, 'agents', area.rows, (window) =>
+    selectAgents(state, { filter, ...window }),
+  );
+  const table = formatColumns(
+    AGENT_COLUMNS,
+    rows.map((agent) => agentCells(agent, state.now)),
+    area.width,
+    [22, 14, 8, 30, 9, 8, 7, 8],
+  );
+  const lines = table.lines.map((line, i) => {
+    const selected = view.pane === 'agents' && view.offset.agents + i === view.selected.agents;
+    return paint(line, STATE_COLOUR[rows[i]!.state], selected);
+  });
+  return {
+    text: [bold(table.header), ...lines].join('\n'),
+    matched,
+    ids: rows.map((agent) => agent.running[0]),
+  };
+}
+
+function drawTasks(state: DashboardState, view: PaneView, area: Area) {
+  const filter = view.filter;
+  const { matched, rows } = windowed(view, 'tasks', area.rows, (window) =>
+    selectTasks(state, { filter, ...window }),
+  );
+  const table = formatColumns(
+    TASK_COLUMNS,
+    rows.map((task) => taskCells(task, state.now)),
+    area.width,
+    [32, 20, 8, 22, 3, 7],
+  );
+  const lines = table.lines.map((line, i) => {
+    const selected = view.pane === 'tasks' && view.offset.tasks + i === view.selected.tasks;
+    return paint(line, STATE_COLOUR[rows[i]!.state], selected);
+  });
+  return {
+    text: [bold(table.header), ...lines].join('\n'),
+    matched,
+    ids: rows.map((task) => task.taskId),
+  };
+}
+
+/** The selected approval is always marked: `a` and `d` act on it from any pane. */
+function drawApprovals(state: DashboardState, view: PaneView, area: Area) {
+  const approvals = selectApprovals(state);
+  view.selected.approvals = Math.max(0, Math.min(view.selected.approvals, approvals.length - 1));
+  if (approvals.length === 0) {
+    return { text: '{grey-fg}no command is waiting for approval{/grey-fg}', matched: 0 };
+  }
+  const table = formatColumns(
+    ['APPROVAL', 'AGENT', 'COMMAND', 'RULE', 'DEADLINE'],
+    approvals.map((approval) => approvalCells(approval, state.now)),
+    area.width,
+    [48, 22, 60, 30],
+  );
+  const lines = table.lines
+    .slice(0, area.rows)
+    .map((line, i) => paint(line, 'yellow', i === view.selected.approvals));
+  return { text: [bold(table.header), ...lines].join('\n'), matched: approvals.length };
+}
+
+/** The swarm and the broker it is on. */
+export interface Where {
+  swarm: string;
+  broker: string;
+}
+
+/** Counters first: on a narrow terminal the line is cut at the right, where the broker is. */
+function headerLine(state: DashboardState, where: Where, filter: string): string {
+  const c = selectCounters(state);
+  const hub =
+    state.hub.snapshot === 'unavailable'
+      ? `{red-fg}no hub answered: following the bus only{/red-fg}`
+      : state.hub.snapshot === 'loading'
+        ? 'hub: asking...'
+        : `hub ${state.hub.status === 'unknown' ? 'answered' : state.hub.status}`;
+  const parts = [
+    `{bold}sheri monitor ${escapeTags(where.swarm)}{/bold}`,
+    `agents ${c.agents} (${c.busy} busy)`,
+    `queued ${c.queued}${c.blocked ? ` +${c.blocked} blocked` : ''}`,
+    `running ${c.running}`,
+    `{green-fg}done ${c.done}{/green-fg}`,
+    `failed ${c.failed}`,
+    `{red-fg}dead ${c.dead}{/red-fg}`,
+    `${c.perMinute}/min`,
+    ...(c.approvals ? [`{yellow-fg}approvals ${c.approvals}{/yellow-fg}`] : []),
+    ...(filter ? [`filter "${escapeTags(filter)}"`] : []),
+    hub,
+    state.broker === 'connected'
+      ? escapeTags(where.broker)
+      : `{red-fg}${escapeTags(where.broker)} disconnected, retrying{/red-fg}`,
+  ];
+  return parts.join('  ');
+}

@@ -1,0 +1,168 @@
+import type { Usage } from '../protocol/messages.js';
+import type { BusEvent } from './bus-event.js';
+import { clock, formatBytes, formatMs, formatUsage } from './format.js';
+
+export type Level = 'info' | 'warn' | 'error';
+
+/** One readable line about one message, shared by `sheri trace` and the dashboard's feed. */
+export interface Summary {
+  /** Who sent it: the envelope's agent_id, or the agent a cleared status belonged to. */
+  agent: string;
+  text: string;
+  level: Level;
+}
+
+const MAX_TEXT = 300;
+
+export function summarizeEvent(event: BusEvent): Summary {
+  const info = (text: string, level: Level = 'info'): Summary => ({
+    agent: 'envelope' in event && event.envelope ? event.envelope.agent_id : '-',
+    text: oneLine(text),
+    level,
+  });
+  switch (event.kind) {
+    case 'tasks/new': {
+      const task = event.payload;
+      const what = task.prompt
+        ? `prompt: ${task.prompt}`
+        : task.commands
+          ? `${plural(task.commands.length, 'command')}: ${task.commands.join(' && ')}`
+          : 'the runbook of its type';
+      const needs = task.needs?.length ? ` needs ${task.needs.join(',')}` : '';
+      return info(`${task.task_id} ${task.type} ${task.priority ?? 'normal'}${needs}: ${what}`);
+    }
+    case 'tasks/claim': {
+      const running = event.payload.running.map((r) => `${r.task_id}#${r.attempt}`).join(',');
+      return info(`free ${event.payload.free}${running ? `, running ${running}` : ''}`);
+    }
+    case 'tasks/assigned': {
+      const grant = event.payload;
+      return info(
+        `${grant.task_id} -> ${grant.agent_id} attempt ${grant.attempt} (lease ${formatMs(grant.lease_ms)})`,
+      );
+    }
+    case 'tasks/release': {
+      const release = event.payload;
+      const verb = release.refused ? 'refused' : 'released';
+      return info(`${release.task_id}#${release.attempt} ${verb}: ${release.reason}`, 'warn');
+    }
+    case 'tasks/progress': {
+      const p = event.payload;
+      const percent = p.percent === undefined ? '' : ` ${Math.round(p.percent)}%`;
+      return info(`${p.task_id}#${p.attempt}${percent} ${p.message}`);
+    }
+    case 'tasks/complete': {
+      const done = event.payload;
+      const usage = usageOfResult(done.result);
+      const cost = usage ? `, ${formatUsage(usage)}` : '';
+      return info(
+        `${done.task_id}#${done.attempt} complete in ${formatMs(done.duration_ms)}${exitCodes(done.result)}${cost}`,
+      );
+    }
+    case 'tasks/failed': {
+      const failed = event.payload;
+      const retry = failed.retryable ? 'retryable' : 'not retryable';
+      return info(
+        `${failed.task_id}#${failed.attempt} failed in ${formatMs(failed.duration_ms)} (${retry}): ${failed.error}`,
+        'warn',
+      );
+    }
+    case 'tasks/dead': {
+      const dead = event.payload;
+      return info(
+        `${dead.task_id} dead after ${plural(dead.attempts, 'attempt')}: ${dead.error}`,
+        'error',
+      );
+    }
+    case 'agents/register': {
+      const reg = event.payload;
+      const where = reg.hostname ? ` on ${reg.hostname}` : '';
+      const pid = reg.pid ? ` pid ${reg.pid}` : '';
+      return info(`joined as ${reg.role}, concurrency ${reg.concurrency}${pid}${where}`);
+    }
+    case 'agents/heartbeat': {
+      const beat = event.payload;
+      const running = beat.running.map((r) => `${r.task_id}#${r.attempt}`).join(',');
+      const usage = beat.usage ? `, ${formatUsage(beat.usage)}` : '';
+      return info(
+        `${beat.role} ${beat.status}, ${running ? `running ${running}` : 'idle'}, free ${beat.free}, ` +
+          `rss ${formatBytes(beat.memory.rss)}, up ${formatMs(beat.uptime * 1000)}${usage}`,
+      );
+    }
+    case 'agents/shutdown': {
+      const back = event.payload.handed_back;
+      const handed = Array.isArray(back) && back.length ? `; handed back ${back.join(',')}` : '';
+      return info(`leaving: ${event.payload.reason}${handed}`, 'warn');
+    }
+    case 'agents/status':
+      return info(`${event.payload.state} as ${event.payload.role}`);
+    case 'agent-cleared':
+      return {
+        agent: event.agentId,
+        text: 'presence cleared (Last Will or goodbye)',
+        level: 'warn',
+      };
+    case 'hub/status': {
+      const hub = event.payload;
+      const reason = hub.reason ? ` (${hub.reason})` : '';
+      return info(`hub ${hub.state}${reason}`, hub.state === 'online' ? 'info' : 'warn');
+    }
+    case 'hub/query':
+      return info(
+        `asks the hub for ${event.payload.kind}${event.payload.task_id ? ` ${event.payload.task_id}` : ''}`,
+      );
+    case 'hub/reply':
+      return info(event.payload.ok ? 'hub answered' : `hub refused: ${event.payload.error ?? ''}`);
+    case 'approvals/request': {
+      const ask = event.payload;
+      return info(
+        `${ask.approval_id} asks approval for \`${ask.command}\` (rule "${ask.rule}") until ${clock(Date.parse(ask.deadline))}`,
+        'warn',
+      );
+    }
+    case 'approvals/decision': {
+      const decision = event.payload;
+      const reason = decision.reason ? `: ${decision.reason}` : '';
+      return info(`${decision.approval_id} ${decision.approved ? 'approved' : 'denied'}${reason}`);
+    }
+    case 'errors': {
+      const report = event.payload;
+      return info(
+        `${report.code} on ${report.topic} (reported by ${report.reporter}): ${report.reason}`,
+        'error',
+      );
+    }
+    case 'invalid':
+      return {
+        agent: '-',
+        text: oneLine(`unreadable (${event.code}, ${event.size} bytes): ${event.reason}`),
+        level: 'error',
+      };
+    case 'other':
+      return info(event.envelope ? (JSON.stringify(event.envelope.payload) ?? '') : event.text);
+  }
+}
+
+function oneLine(text: string): string {
+  const flat = text.replace(/\s*\n\s*/g, ' | ');
+  return flat.length > MAX_TEXT ? `${flat.slice(0, MAX_TEXT - 3)}...` : flat;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** ", exit 0" or ", exits 0,0,1": what a runbook's commands did, from the result. */
+function exitCodes(result: unknown): string {
+  const commands = (result as { commands?: { exit_code?: unknown }[] } | null)?.commands;
+  if (!Array.isArray(commands) || commands.length === 0) return '';
+  const codes = commands.map((c) => String(c.exit_code ?? '?'));
+  return `, ${codes.length === 1 ? 'exit' : 'exits'} ${codes.join(',')}`;
+}
+
+function usageOfResult(result: unknown): Usage | undefined {
+  const usage = (result as { usage?: Usage } | null)?.usage;
+  return usage && typeof usage.input_tokens === 'number' && typeof usage.cost_usd === 'number'
+    ? usage
+    : undefined;
+}
