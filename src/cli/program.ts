@@ -4,6 +4,7 @@ import { registerApprovalCommands } from './approvals.js';
 import { addSwarmOptions } from './common.js';
 import { registerQueryCommands } from './queries.js';
 import { registerServeCommands } from './serve.js';
+import { registerSwarmCommands } from './swarm.js';
 import { registerTaskSubmit } from './task-submit.js';
 
 export function buildProgram(version: string): Command {
@@ -39,5 +40,6 @@ Start here:
   registerTaskSubmit(task);
   registerQueryCommands(program, task);
   registerApprovalCommands(program);
+  registerSwarmCommands(program);
   return program;
 }
