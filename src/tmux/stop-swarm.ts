@@ -29,7 +29,10 @@ export async function stopSwarm(tmux: Tmux, session: string): Promise<StopReport
   const panes = (await tmux.listPanes(session)).filter((pane) => !pane.dead && pane.kind);
   const first = panes.filter((pane) => pane.kind !== 'up');
   const last = panes.filter((pane) => pane.kind === 'up');
-  const killed = [...(await stopPanes(first)), ...(await stopPanes(last))];
+  const killed = [
+    ...(await stopPanes(tmux, session, first)),
+    ...(await stopPanes(tmux, session, last)),
+  ];
   await tmux.killSession(session);
   return {
     session,
@@ -41,30 +44,42 @@ export async function stopSwarm(tmux: Tmux, session: string): Promise<StopReport
 }
 
 /** SIGINT, then SIGTERM, then SIGKILL to whoever is left; returns the panes that needed SIGKILL. */
-async function stopPanes(panes: PaneInfo[]): Promise<string[]> {
-  let alive = panes.map((pane) => pane.pid).filter(isAlive);
+async function stopPanes(tmux: Tmux, session: string, panes: PaneInfo[]): Promise<string[]> {
+  let alive = panes;
   for (const [signal, graceMs] of [
     ['SIGINT', GRACE_MS.interrupt],
     ['SIGTERM', GRACE_MS.terminate],
   ] as const) {
-    for (const pid of alive) signalQuietly(pid, signal);
-    alive = await waitForExit(alive, graceMs);
+    for (const pane of alive) signalQuietly(pane.pid, signal);
+    alive = await waitForExit(tmux, session, alive, graceMs);
     if (alive.length === 0) return [];
   }
-  for (const pid of alive) signalQuietly(pid, 'SIGKILL');
-  await waitForExit(alive, GRACE_MS.terminate);
-  return panes.filter((pane) => alive.includes(pane.pid)).map((pane) => pane.agentId || pane.kind);
+  for (const pane of alive) signalQuietly(pane.pid, 'SIGKILL');
+  await waitForExit(tmux, session, alive, GRACE_MS.terminate);
+  return alive.map((pane) => pane.agentId || pane.kind);
 }
 
-/** The pids still alive after `waitMs`; polls, as there is no exit event for a stranger's pid. */
-async function waitForExit(pids: number[], waitMs: number): Promise<number[]> {
+/**
+ * The panes whose process still runs after `waitMs`. tmux marks a pane dead when its process
+ * exits — the pid alone can mislead, as it lingers as a zombie until tmux reaps it — so that is
+ * what is polled (there is no exit event for a process we did not start).
+ */
+async function waitForExit(
+  tmux: Tmux,
+  session: string,
+  panes: PaneInfo[],
+  waitMs: number,
+): Promise<PaneInfo[]> {
   const deadline = Date.now() + waitMs;
-  let alive = pids.filter(isAlive);
-  while (alive.length > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    alive = alive.filter(isAlive);
+  for (;;) {
+    const now = new Map((await tmux.listPanes(session)).map((pane) => [pane.paneId, pane]));
+    const alive = panes.filter((pane) => {
+      const current = now.get(pane.paneId);
+      return current !== undefined && !current.dead && isAlive(pane.pid);
+    });
+    if (alive.length === 0 || Date.now() >= deadline) return alive;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return alive;
 }
 
 function isAlive(pid: number): boolean {

@@ -187,6 +187,7 @@ describe.skipIf(!requireTool('tmux'))('sheri swarm tmux', () => {
       expect(down.code, down.stderr).toBe(0);
       expect(down.stdout).toContain('stopped 2 agents');
       expect(down.stdout).toContain('sheri up (broker and hub)');
+      expect(down.stdout).not.toContain('killed');
       expect(processesMentioning(name)).toEqual([]);
       expect(await brokerAnswers(broker, 1_000)).toBe(false);
     },
