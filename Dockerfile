@@ -5,5 +5,6 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY src ./src
+COPY profiles ./profiles
 RUN npm ci && npm prune --omit=dev
 ENTRYPOINT ["node", "/app/dist/bin/sheri.js"]

@@ -19,6 +19,11 @@ import { fitJson } from '../protocol/fit-json.js';
 import { agentStatusLocal, approvalDecisionLocal, TOPIC } from '../protocol/topics.js';
 import { Bus } from '../transport/bus.js';
 import { withTimeout } from '../util/with-timeout.js';
+import { addTokens, NO_TOKENS } from '../llm/pricing.js';
+import type { LlmServices } from '../executors/llm-executor.js';
+import type { Usage } from '../protocol/messages.js';
+import type { Delegations } from './delegation.js';
+import { createLlmServices } from './llm-services.js';
 
 /** Room for the envelope and the outcome's other fields (the error is cut to 4,000 chars). */
 const ENVELOPE_ROOM_BYTES = 32_768;
@@ -59,12 +64,23 @@ export class Agent {
   private readonly approvals = new Map<string, (answer: ApprovalAnswer) => void>();
   private readonly startedAt = Date.now();
   private readonly logger: Logger;
+  /** What prompt tasks run with; undefined when the agent has no provider. */
+  private readonly llm: LlmServices | undefined;
+  private readonly delegations: Delegations | undefined;
+  /** Every LLM task's tokens and cost since the agent started, for heartbeats. */
+  private usage: Usage | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
     readonly bus: Bus,
   ) {
     this.logger = options.logger;
+    const llm = createLlmServices(options, bus, (tokens, costUsd) => {
+      const before = this.usage ?? { ...NO_TOKENS, cost_usd: 0 };
+      this.usage = { ...addTokens(before, tokens), cost_usd: before.cost_usd + costUsd };
+    });
+    this.llm = llm?.services;
+    this.delegations = llm?.delegations;
   }
 
   static async start(options: AgentOptions, signal?: AbortSignal): Promise<Agent> {
@@ -80,7 +96,13 @@ export class Agent {
       logger: options.logger,
       maxPayloadBytes: config.maxPayloadBytes,
     });
-    const agent = new Agent(options, bus);
+    let agent: Agent;
+    try {
+      agent = new Agent(options, bus);
+    } catch (error) {
+      await bus.destroy(); // a configuration mistake, e.g. --llm anthropic without a key
+      throw error;
+    }
     bus.onMessage((topic, bytes) => agent.handle(topic, bytes));
     // After a reconnect (mqtt.js resubscribes first), announce again; the first time is below.
     bus.client.on('connect', () => {
@@ -97,9 +119,10 @@ export class Agent {
     agent.joined = true;
     agent.heartbeatTimer = setInterval(() => void agent.heartbeat(), config.heartbeatMs);
     const types = typesForRole(config.taskTypes, options.role);
+    const model = agent.llm ? `${agent.llm.provider.name} ${agent.llm.provider.model}` : 'none';
     options.logger.info(
-      { event: 'joined', role: options.role, concurrency: options.concurrency, types },
-      `joined swarm ${config.swarm} as ${options.role} (runs ${types.join(', ') || 'nothing'})`,
+      { event: 'joined', role: options.role, concurrency: options.concurrency, types, llm: model },
+      `joined swarm ${config.swarm} as ${options.role} (runs ${types.join(', ') || 'nothing'}; llm ${model})`,
     );
     return agent;
   }
@@ -220,6 +243,7 @@ export class Agent {
       if (this.bus.decode(topic, bytes, HubStatus)?.payload.state === 'online') void this.claim();
       return;
     }
+    if (this.delegations?.handle(topic, bytes)) return;
     if (topic !== TOPIC.tasksAssigned) return;
     const message = this.bus.decode(topic, bytes, TaskAssigned);
     if (!message || message.payload.agent_id !== this.agentId) return;
@@ -314,6 +338,7 @@ export class Agent {
         runbooks: this.options.config.runbooks,
         signal,
         progress,
+        ...(this.llm ? { llm: this.llm } : {}),
       });
     } catch (error) {
       outcome = {
@@ -380,6 +405,7 @@ export class Agent {
       role: this.options.role,
       running: this.runningRefs(),
       free: this.free,
+      ...(this.usage ? { usage: { ...this.usage, cost_usd: round6(this.usage.cost_usd) } } : {}),
     };
     await this.publishSafely(TOPIC.agentsHeartbeat, beat, 0);
   }
@@ -443,4 +469,8 @@ export class Agent {
   private publishQuietly(topic: string, payload: unknown): void {
     void this.publishSafely(topic, payload);
   }
+}
+
+function round6(usd: number): number {
+  return Math.round(usd * 1_000_000) / 1_000_000;
 }

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { Agent } from '../agent/agent.js';
 import { EXIT, SheriError } from '../errors.js';
+import { addLlmOptions, LLM_HELP } from './llm-options.js';
+import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
 import {
   addSwarmOptions,
@@ -20,7 +22,7 @@ export interface AgentFlags extends GlobalFlags {
 }
 
 export function addAgentOptions(command: Command): Command {
-  return command
+  return addLlmOptions(command)
     .option(
       '--role <role>',
       'what this agent does: general, deployment, testing, review, security, monitoring, documentation, database (or one from your config)',
@@ -47,7 +49,9 @@ progress and outcome on <swarm>/tasks/*. Ctrl-C hands running tasks back and lea
 Examples:
   sheri agent --role testing
   sheri agent --role deployment --broker mqtt://broker.local:1883 --swarm prod --concurrency 2
-  sheri --mqtt --role deployment          (the original form, same thing)`,
+  sheri agent --role review --model claude-opus-5-5 --max-cost 1
+  sheri --mqtt --role deployment          (the original form, same thing)
+${LLM_HELP}`,
     ),
   ).action(async (flags: AgentFlags) => runAgent(flags));
 }
@@ -63,6 +67,8 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     );
   }
   if (flags.concurrency === 0) throw new SheriError('--concurrency must be at least 1', EXIT.usage);
+  // A wrong LLM setting is a mistake to report now, not after a broker answers.
+  resolveLlmSettings(config.llm, role);
   const agentId = flags.agentId ?? `${role}-${shortId()}`;
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(agentId)) {
     throw new SheriError(

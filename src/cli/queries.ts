@@ -129,7 +129,7 @@ export function registerQueryCommands(program: Command, task: Command): void {
       return;
     }
     printTable(
-      ['AGENT', 'ROLE', 'STATE', 'RUNNING', 'HEARTBEAT', 'MEMORY'],
+      ['AGENT', 'ROLE', 'STATE', 'RUNNING', 'HEARTBEAT', 'MEMORY', 'LLM'],
       data.agents.map((a) => [
         a.agent_id,
         a.role,
@@ -137,6 +137,9 @@ export function registerQueryCommands(program: Command, task: Command): void {
         a.running.join(',') || '-',
         ago(a.last_heartbeat),
         a.rss_bytes ? `${Math.round(a.rss_bytes / 1048576)} MiB` : '-',
+        a.usage
+          ? `${a.usage.input_tokens + a.usage.output_tokens} tok $${a.usage.cost_usd.toFixed(4)}`
+          : '-',
       ]),
     );
   });

@@ -6,6 +6,8 @@ import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { DEFAULT_ROLES, knownRoles } from '../protocol/task-types.js';
+import { resolveLlmSettings } from '../llm/settings.js';
+import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import {
   addSwarmOptions,
   makeConfig,
@@ -30,8 +32,7 @@ const DATA_DIR_HELP = `folder for broker state and the hub's ledger (default ./$
 
 export function registerServeCommands(program: Command): void {
   addSwarmOptions(
-    program
-      .command('up')
+    addLlmOptions(program.command('up'))
       .description('start the embedded broker and the hub in one process (optionally local agents)')
       .option(
         '--port <port>',
@@ -49,6 +50,7 @@ export function registerServeCommands(program: Command): void {
         '--workspace <dir>',
         'working directory of local agents (default: the current directory)',
       )
+      .addHelpText('after', LLM_HELP)
       .addHelpText(
         'after',
         `
@@ -138,6 +140,13 @@ async function runUp(flags: ServeFlags): Promise<void> {
   if (unknown) {
     await broker.close();
     throw new SheriError(`--agents: unknown role "${unknown}"; roles are ${roleNames.join(', ')}`);
+  }
+  try {
+    // A wrong LLM setting (--llm anthropic without a key) stops here, before anything runs.
+    for (const role of new Set(roles)) resolveLlmSettings(config.llm, role);
+  } catch (error) {
+    await broker.close();
+    throw error;
   }
   const { Hub } = await import('../tasks/hub.js');
   const { Agent } = await import('../agent/agent.js');

@@ -161,8 +161,24 @@ export class TaskWatcher {
   }
 }
 
-/** The tail of each command's output, the part a user looks at first. */
+/** The tail of each command's output, or a model's answer: the part a user looks at first. */
 function printResult(result: unknown): void {
+  const answer = result as {
+    text?: unknown;
+    model?: string;
+    turns?: number;
+    usage?: { input_tokens: number; output_tokens: number; cost_usd: number };
+  };
+  if (typeof answer?.text === 'string') {
+    process.stdout.write(`${answer.text}\n`);
+    const usage = answer.usage;
+    if (usage) {
+      process.stderr.write(
+        `(${answer.model}: ${answer.turns} turns, ${usage.input_tokens} in / ${usage.output_tokens} out tokens, $${usage.cost_usd.toFixed(4)})\n`,
+      );
+    }
+    return;
+  }
   const commands = (
     result as {
       commands?: { command: string; exit_code: number | null; stdout: string; stderr: string }[];

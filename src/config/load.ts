@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { SheriError, EXIT } from '../errors.js';
 import { formatIssues } from '../protocol/codec.js';
 import { checkSwarmName } from '../protocol/topics.js';
@@ -7,6 +7,7 @@ import type { TaskTypeTable } from '../protocol/task-types.js';
 import { DEFAULTS } from './defaults.js';
 import { DEFAULT_POLICIES, type ShellPolicy } from '../tools/shell/policy.js';
 import { ConfigFile } from './schema.js';
+import { buildLlmConfig, type LlmConfig, type LlmFlags } from '../llm/settings.js';
 
 export interface Config {
   readonly broker: string;
@@ -33,9 +34,13 @@ export interface Config {
   readonly shellEnv: Readonly<Record<string, readonly string[]>>;
   /** The agent's own environment, from which commands get only an allowlist. */
   readonly environment: Readonly<Record<string, string | undefined>>;
+  /** Prompt tasks: the layers of LLM settings, resolved per role (resolveLlmSettings). */
+  readonly llm: LlmConfig;
+  /** Where role profiles that replace the shipped ones live, if the config file names a folder. */
+  readonly profilesDir: string | undefined;
 }
 
-export interface CommonFlags {
+export interface CommonFlags extends LlmFlags {
   broker?: string;
   swarm?: string;
   config?: string;
@@ -51,7 +56,7 @@ export function loadConfig(
 ): Config {
   // An empty variable counts as unset, as shells make it easy to export one by accident.
   const fromEnv = (name: string): string | undefined => env[name] || undefined;
-  const file = readConfigFile(flags.config ?? fromEnv('SHERI_CONFIG'));
+  const { file, path: filePath } = readConfigFile(flags.config ?? fromEnv('SHERI_CONFIG'));
   const swarm =
     flags.swarm ??
     fromEnv('SHERI_SWARM') ??
@@ -89,6 +94,10 @@ export function loadConfig(
     shellEnv: copyTable(file.shellEnv ?? {}),
     shellPolicies: mergePolicies(DEFAULT_POLICIES, file.shellPolicies ?? {}),
     environment: { ...env },
+    llm: buildLlmConfig(file.llm, flags, fromEnv),
+    profilesDir: file.profilesDir
+      ? resolve(filePath ? dirname(filePath) : '.', file.profilesDir)
+      : undefined,
     ...overrides,
   };
   return deepFreeze(config);
@@ -127,9 +136,9 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function readConfigFile(path: string | undefined): ConfigFile {
+function readConfigFile(path: string | undefined): { file: ConfigFile; path?: string } {
   const chosen = path ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  if (!chosen) return {};
+  if (!chosen) return { file: {} };
   const full = resolve(chosen);
   let text: string;
   try {
@@ -156,7 +165,7 @@ function readConfigFile(path: string | undefined): ConfigFile {
       EXIT.config,
     );
   }
-  return parsed.data;
+  return { file: parsed.data, path: full };
 }
 
 function checkBrokerUrl(url: string): void {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LlmFileSettings } from '../llm/settings.js';
 
 /** The config file (`sheri.config.json`, or --config / SHERI_CONFIG). Every key is optional. */
 export const ConfigFile = z.strictObject({
@@ -37,5 +38,9 @@ export const ConfigFile = z.strictObject({
     .optional(),
   /** Commands run for a task of this type that carries neither prompt nor commands. */
   runbooks: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
+  /** How prompt tasks run: provider, model, limits, per-role overrides, prices (src/llm/settings.ts). */
+  llm: LlmFileSettings.optional(),
+  /** Folder of `<role>.md` role profiles that replace the shipped ones; relative to this file. */
+  profilesDir: z.string().min(1).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFile>;

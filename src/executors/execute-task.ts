@@ -2,9 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { TaskAssigned } from '../protocol/messages.js';
-import { buildEnvironment } from '../tools/shell/environment.js';
-import { decide, type Decision, type ShellPolicy } from '../tools/shell/policy.js';
-import { runProcess, type ProcessResult } from '../tools/shell/run-process.js';
+import type { Decision, ShellPolicy } from '../tools/shell/policy.js';
+import type { ProcessResult } from '../tools/shell/run-process.js';
+import { runGuarded, taskEnvironment } from './guarded-command.js';
+import { runLlmTask, type LlmServices } from './llm-executor.js';
 
 export interface ExecutionContext {
   agentId: string;
@@ -27,6 +28,8 @@ export interface ExecutionContext {
   runbooks: Readonly<Record<string, readonly string[]>>;
   signal: AbortSignal;
   progress: (message: string, percent?: number) => void;
+  /** Present when the agent has an LLM provider: what a prompt task runs with. */
+  llm?: LlmServices;
 }
 
 export interface ApprovalAnswer {
@@ -39,9 +42,11 @@ export type Outcome =
   | { ok: false; error: string; retryable: boolean; result?: Record<string, unknown> };
 
 export const NO_PROVIDER_MESSAGE =
-  'no LLM provider configured: this task has a prompt, and prompts run only through an LLM provider, ' +
-  'which this agent does not have. Give the task `commands` (sheri task submit --command …) to run ' +
-  'it without an LLM, or configure a runbook for its type in sheri.config.json.';
+  'no LLM provider configured: this task has a prompt, and this agent has no model to run it. ' +
+  'Start the agent with ANTHROPIC_API_KEY set (Claude; --model to choose one), or with a local ' +
+  'model: --llm openai --llm-base-url http://localhost:11434/v1 --model llama3.1 (Ollama, ' +
+  'llama.cpp, vLLM). Or give the task `commands` (sheri task submit --command …) to run it ' +
+  'without an LLM.';
 
 /** How a granted task runs: its commands, else its type's runbook, else a clear failure. */
 export async function executeTask(
@@ -52,8 +57,10 @@ export async function executeTask(
   const cwd = resolveWorkspace(context.workspace, task.workspace);
   if (typeof cwd !== 'string') return cwd;
   const commands = task.commands ?? (task.prompt ? undefined : context.runbooks[task.type]);
-  if (!commands) {
-    if (task.prompt) return { ok: false, error: NO_PROVIDER_MESSAGE, retryable: false };
+  if (!commands && task.prompt && !context.llm) {
+    return { ok: false, error: NO_PROVIDER_MESSAGE, retryable: false };
+  }
+  if (!commands && !task.prompt) {
     return {
       ok: false,
       retryable: false,
@@ -68,7 +75,8 @@ export async function executeTask(
   try {
     const inputsFile = inputsDir ? join(inputsDir, 'inputs.json') : undefined;
     if (inputsFile) await writeFile(inputsFile, JSON.stringify(assigned.inputs));
-    return await runCommands(commands, cwd, assigned, context, inputsFile);
+    if (commands) return await runCommands(commands, cwd, assigned, context, inputsFile);
+    return await runLlmTask(assigned, cwd, context, inputsFile);
   } finally {
     if (inputsDir) await rm(inputsDir, { recursive: true, force: true });
   }
@@ -82,62 +90,36 @@ async function runCommands(
   inputsFile: string | undefined,
 ): Promise<Outcome> {
   const results: ProcessResult[] = [];
-  const env = buildEnvironment(context.environment, context.allowedEnv, {
-    ...(inputsFile ? { SHERI_INPUTS_FILE: inputsFile } : {}),
-    SHERI_TASK_ID: assigned.task_id,
-    SHERI_ATTEMPT: String(assigned.attempt),
-    SHERI_AGENT_ID: context.agentId,
-    SHERI_TASK_TYPE: assigned.task.type,
-  });
+  const env = taskEnvironment(assigned, context, inputsFile);
+  const timeoutMs = assigned.task.timeout_ms ?? context.timeoutMs;
   for (const [index, command] of commands.entries()) {
     const step = `${index + 1}/${commands.length}`;
-    const verdict = decide(command, context.policy, { workspace: cwd });
-    const answer =
-      verdict.decision === 'ask' ? await context.requestApproval(command, verdict) : undefined;
-    if (verdict.decision === 'deny' || answer?.approved === false) {
-      context.reportRefusal(command, verdict);
-      const why = answer
-        ? `was not approved (rule "${verdict.rule}" asks): ${answer.reason}`
-        : `denied by rule "${verdict.rule}": ${verdict.reason}`;
+    const run = await runGuarded(command, { cwd, env, timeoutMs }, context, () =>
+      context.progress(`running ${step}: ${command}`, (index / commands.length) * 100),
+    );
+    if (run.kind === 'refused') {
       return {
         ok: false,
         retryable: false,
-        error: `command ${step} \`${command}\` ${why}`,
-        result: { commands: results, refused: { command, ...verdict } },
+        error: `command ${step} \`${command}\` ${run.why}`,
+        result: { commands: results, refused: { command, ...run.verdict } },
       };
     }
-    context.progress(`running ${step}: ${command}`, (index / commands.length) * 100);
-    const result = await runProcess(command, {
-      cwd,
-      env,
-      timeoutMs: Math.min(assigned.task.timeout_ms ?? context.timeoutMs, context.maxTimeoutMs),
-      inactivityMs: context.inactivityMs,
-      outputLimit: context.outputLimit,
-      signal: context.signal,
-    });
-    results.push(result);
-    const summary = describe(result);
+    results.push(run.result);
     context.progress(
-      `finished ${step}, ${summary}: ${command}`,
+      `finished ${step}, ${run.summary}: ${command}`,
       ((index + 1) / commands.length) * 100,
     );
-    if (result.exit_code !== 0 || result.timed_out || result.canceled) {
+    if (run.failed) {
       return {
         ok: false,
         retryable: true,
-        error: `command ${step} \`${command}\` ${summary}`,
+        error: `command ${step} \`${command}\` ${run.summary}`,
         result: { commands: results },
       };
     }
   }
   return { ok: true, result: { commands: results } };
-}
-
-function describe(result: ProcessResult): string {
-  if (result.timed_out) return `timed out after ${result.duration_ms} ms`;
-  if (result.canceled) return 'was canceled';
-  if (result.signal) return `was killed by ${result.signal}`;
-  return `exited ${result.exit_code} in ${result.duration_ms} ms`;
 }
 
 function resolveWorkspace(root: string, sub: string | undefined): string | Outcome {

@@ -58,6 +58,8 @@ export const TaskSpec = z
     timeout_ms: z.int().min(1).max(86_400_000).optional(),
     workspace: z.string().min(1).max(4096).optional(),
     parent_task_id: Id.optional(),
+    /** How many delegations deep this task is: 0 for a task people submit. */
+    depth: z.int().min(0).max(100).optional(),
   })
   .refine((task) => !task.needs?.includes(task.task_id), {
     message: 'a task cannot need itself',

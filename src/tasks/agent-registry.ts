@@ -1,4 +1,4 @@
-import type { TaskRef } from '../protocol/messages.js';
+import type { TaskRef, Usage } from '../protocol/messages.js';
 
 export interface AgentView {
   agentId: string;
@@ -13,6 +13,8 @@ export interface AgentView {
   registeredAt: number;
   uptimeS: number | null;
   memory: { rss: number; heapUsed: number } | null;
+  /** Tokens and cost of the agent's LLM tasks, as its last heartbeat summed them. */
+  usage: Usage | null;
   /** When the hub last granted this agent a task, to spread work fairly. */
   lastGrantAt: number;
 }
@@ -48,6 +50,7 @@ export class AgentRegistry {
         registeredAt: now,
         uptimeS: null,
         memory: null,
+        usage: null,
         lastGrantAt: 0,
       };
       this.agents.set(agentId, agent);

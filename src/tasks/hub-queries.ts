@@ -1,4 +1,4 @@
-import type { HubQuery, HubReply } from '../protocol/messages.js';
+import type { HubQuery, HubReply, Usage } from '../protocol/messages.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { Ledger } from './ledger.js';
 import { TASK_STATES, type TaskRecord, type TaskState } from './task-record.js';
@@ -28,6 +28,8 @@ export interface AgentSummary {
   last_seen: string;
   uptime_s: number | null;
   rss_bytes: number | null;
+  /** LLM tokens and cost since the agent started (null: it ran no prompt task). */
+  usage: Usage | null;
 }
 
 function summarize(task: TaskRecord): TaskSummary {
@@ -105,6 +107,7 @@ export function answerQuery(
             last_seen: new Date(agent.lastSeenAt).toISOString(),
             uptime_s: agent.uptimeS,
             rss_bytes: agent.memory?.rss ?? null,
+            usage: agent.usage,
           };
         })
         .sort((a, b) => a.agent_id.localeCompare(b.agent_id));

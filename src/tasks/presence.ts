@@ -43,6 +43,7 @@ export class Presence {
     agent.lastHeartbeatAt = this.now();
     agent.uptimeS = heartbeat.uptime;
     agent.memory = { rss: heartbeat.memory.rss, heapUsed: heartbeat.memory.heapUsed };
+    agent.usage = heartbeat.usage ?? null;
   }
 
   recordStatus(agentId: string, status: AgentStatus): void {

@@ -26,6 +26,7 @@ describe('docker-compose.yml', () => {
       'deployment',
       'hub',
       'mosquitto',
+      'review',
       'testing',
     ]);
     expect(compose.services.mosquitto?.volumes).toContain(
@@ -62,5 +63,11 @@ describe('docker-compose.yml', () => {
     const conf = readFileSync(new URL('../../mosquitto.conf', import.meta.url), 'utf8');
     expect(conf).toMatch(/^max_queued_messages 100000$/m);
     expect(conf).toMatch(/^persistence true$/m);
+  });
+
+  it('builds an image holding what the agent reads at run time: the role profiles', () => {
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile).toMatch(/^COPY profiles \.\/profiles$/m);
+    expect(compose.services.review?.command).toEqual(expect.arrayContaining(['--role', 'review']));
   });
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { withoutLlmSettings } from './tools.js';
 
 /** The built CLI; `npm test` builds it first. */
 export const SHERI_BIN = fileURLToPath(new URL('../../dist/bin/sheri.js', import.meta.url));
@@ -20,7 +21,7 @@ export function startSheri(
 ): SheriProcess {
   const child = spawn(process.execPath, [SHERI_BIN, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    env: { ...withoutLlmSettings(process.env), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -75,7 +76,7 @@ export async function runSheri(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [SHERI_BIN, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    env: { ...withoutLlmSettings(process.env), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -5,6 +5,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
+import { withoutLlmSettings } from './tools.js';
 import type { TaskSpec } from '../../src/protocol/messages.js';
 import { TOPIC } from '../../src/protocol/topics.js';
 import { Hub } from '../../src/tasks/hub.js';
@@ -22,7 +23,9 @@ export class TestSwarm {
   config(overrides: Partial<Config> = {}): Config {
     return loadConfig(
       { broker: this.brokerUrl, swarm: this.swarm },
-      process.env, // stands for the agent's environment; commands get only an allowlist
+      // Stands for the agent's environment (commands get only an allowlist), minus any LLM
+      // settings of the developer's shell: a test never reaches a real model API.
+      withoutLlmSettings(process.env),
       {
         heartbeatMs: 1_000,
         leaseMs: 5_000,

@@ -24,3 +24,18 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+const LLM_VARIABLES = [
+  'ANTHROPIC_API_KEY',
+  'ANTHROPIC_BASE_URL',
+  'OPENAI_API_KEY',
+  'SHERI_LLM',
+  'SHERI_MODEL',
+  'SHERI_LLM_BASE_URL',
+];
+
+export function withoutLlmSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of LLM_VARIABLES) delete copy[name];
+  return copy;
+}

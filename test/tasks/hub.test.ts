@@ -138,7 +138,7 @@ describe('the hub', () => {
     expect(failed.result.commands[0]?.stderr).toBe('nope\n');
   });
 
-  it('fails a prompt task at once, without retry, saying how to run it without an LLM', async () => {
+  it('fails a prompt task at once, without retry, saying how to configure a provider, when the agent has none', async () => {
     const { recorder } = await setUp();
     await swarm.startHub();
     await swarm.startAgent('review');
@@ -151,6 +151,10 @@ describe('the hub', () => {
       retryable: false,
       error: expect.stringContaining('no LLM provider configured'),
     });
+    // It says how to configure one: a key for Claude, or a local model.
+    const error = String(recorder.on('tasks/dead')[0]?.payload.error);
+    expect(error).toContain('ANTHROPIC_API_KEY');
+    expect(error).toContain('--llm openai --llm-base-url http://localhost:11434/v1 --model');
   });
 
   it('runs a task only after the tasks it needs complete, and hands it their results', async () => {

@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import { EXIT, SheriError } from '../errors.js';
+import { DEFAULT_PRICES, type ModelPrice } from './pricing.js';
+
+export const PROVIDERS = ['anthropic', 'openai', 'none'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** Limits and choices of the agent loop for one role; defaults below, units in the names. */
+export interface LlmLimits {
+  model?: string;
+  baseUrl?: string;
+  maxTurns: number; // model requests per task
+  maxTokens: number; // per model response
+  maxTaskTokens: number; // all tokens of one task, input included
+  maxCostUsd: number; // per task
+  delegateTimeoutMs: number; // how long delegate_task waits for a subtask
+  maxDelegationDepth: number; // a subtask of a subtask of … stops here
+  requestTimeoutMs: number; // one model request
+  maxRetries: number; // of one request on 429 / 5xx / network errors
+  retryBaseMs: number; // first wait before a retry when the server names none; doubles each time
+}
+
+export const LLM_DEFAULTS: LlmLimits = {
+  maxTurns: 30,
+  maxTokens: 8_192,
+  maxTaskTokens: 2_000_000,
+  maxCostUsd: 5,
+  delegateTimeoutMs: 600_000,
+  maxDelegationDepth: 3,
+  requestTimeoutMs: 600_000,
+  maxRetries: 4,
+  retryBaseMs: 1_000,
+};
+
+export const DEFAULT_MODEL = 'claude-sonnet-5-5';
+/** Ollama's OpenAI-compatible endpoint, the most common local server. */
+export const DEFAULT_OPENAI_BASE_URL = 'http://localhost:11434/v1';
+
+const Limits = {
+  provider: z.enum(PROVIDERS).optional(),
+  model: z.string().min(1).optional(),
+  baseUrl: z.url().optional(),
+  maxTurns: z.int().min(1).max(1000).optional(),
+  maxTokens: z.int().min(1).optional(),
+  maxTaskTokens: z.int().min(1).optional(),
+  maxCostUsd: z.number().min(0).optional(),
+  delegateTimeoutMs: z.int().min(100).optional(),
+  maxDelegationDepth: z.int().min(0).max(20).optional(),
+  requestTimeoutMs: z.int().min(100).optional(),
+  maxRetries: z.int().min(0).max(20).optional(),
+  retryBaseMs: z.int().min(0).optional(),
+};
+
+/** `llm` in sheri.config.json: settings for every role, `roles` for one, `prices` per model. */
+export const LlmFileSettings = z.strictObject({
+  ...Limits,
+  roles: z.record(z.string(), z.strictObject(Limits)).optional(),
+  prices: z
+    .record(
+      z.string(),
+      z.strictObject({
+        input: z.number().min(0),
+        output: z.number().min(0),
+        cache_write: z.number().min(0).optional(),
+        cache_read: z.number().min(0).optional(),
+      }),
+    )
+    .optional(),
+});
+export type LlmFileSettings = z.infer<typeof LlmFileSettings>;
+type LimitsInput = z.infer<z.ZodObject<typeof Limits>>;
+
+/** Command-line choices; they beat the file, for every role this process runs. */
+export interface LlmFlags {
+  llm?: string;
+  model?: string;
+  llmBaseUrl?: string;
+  maxTurns?: number;
+  maxCost?: number;
+}
+
+/** What the config holds: the layers, resolved per role when an agent starts. */
+export interface LlmConfig {
+  file: LlmFileSettings;
+  flags: LimitsInput;
+  prices: Readonly<Record<string, ModelPrice>>;
+  anthropicApiKey?: string;
+  anthropicBaseUrl?: string;
+  openaiApiKey?: string;
+}
+
+/** One role's settings: defaults ← file ← file's role entry ← flags. */
+export interface LlmSettings extends LlmLimits {
+  provider: ProviderName;
+  model: string;
+  apiKey?: string;
+}
+
+export function buildLlmConfig(
+  file: LlmFileSettings | undefined,
+  flags: LlmFlags,
+  env: (name: string) => string | undefined,
+): LlmConfig {
+  const provider = flags.llm ?? env('SHERI_LLM');
+  if (provider !== undefined && !(PROVIDERS as readonly string[]).includes(provider)) {
+    throw new SheriError(
+      `--llm must be one of ${PROVIDERS.join(', ')}, got "${provider}"`,
+      EXIT.usage,
+    );
+  }
+  const baseUrl = flags.llmBaseUrl ?? env('SHERI_LLM_BASE_URL');
+  if (baseUrl !== undefined && !/^https?:\/\/[^/]/.test(baseUrl)) {
+    throw new SheriError(
+      `--llm-base-url "${baseUrl}" is not a URL; expected e.g. http://localhost:11434/v1`,
+      EXIT.usage,
+    );
+  }
+  const fromFlags: LimitsInput = {
+    ...(provider ? { provider: provider as ProviderName } : {}),
+    ...defined('model', flags.model ?? env('SHERI_MODEL')),
+    ...defined('baseUrl', baseUrl),
+    ...defined('maxTurns', flags.maxTurns),
+    ...defined('maxCostUsd', flags.maxCost),
+  };
+  return {
+    file: file ?? {},
+    flags: fromFlags,
+    prices: { ...DEFAULT_PRICES, ...file?.prices },
+    ...defined('anthropicApiKey', env('ANTHROPIC_API_KEY')),
+    ...defined('anthropicBaseUrl', env('ANTHROPIC_BASE_URL')),
+    ...defined('openaiApiKey', env('OPENAI_API_KEY')),
+  };
+}
+
+export function resolveLlmSettings(config: LlmConfig, role: string): LlmSettings {
+  const merged = { ...LLM_DEFAULTS, ...config.file, ...config.file.roles?.[role], ...config.flags };
+  delete (merged as { roles?: unknown }).roles;
+  delete (merged as { prices?: unknown }).prices;
+  // Unset means: Claude when a key is at hand, else none (a prompt task then fails, saying how).
+  const provider = merged.provider ?? (config.anthropicApiKey ? 'anthropic' : 'none');
+  if (provider === 'anthropic') {
+    if (!config.anthropicApiKey) {
+      throw new SheriError(
+        'the anthropic provider needs an API key: export ANTHROPIC_API_KEY=… (or choose --llm openai for a local model)',
+        EXIT.config,
+      );
+    }
+    return {
+      ...merged,
+      provider,
+      model: merged.model ?? DEFAULT_MODEL,
+      apiKey: config.anthropicApiKey,
+      ...defined('baseUrl', merged.baseUrl ?? config.anthropicBaseUrl),
+    };
+  }
+  if (provider === 'openai') {
+    if (!merged.model) {
+      throw new SheriError(
+        '--llm openai needs --model: the name your server knows the model by (e.g. llama3.1 for Ollama)',
+        EXIT.usage,
+      );
+    }
+    return {
+      ...merged,
+      provider,
+      model: merged.model,
+      baseUrl: merged.baseUrl ?? DEFAULT_OPENAI_BASE_URL,
+      ...defined('apiKey', config.openaiApiKey),
+    };
+  }
+  return { ...merged, provider, model: merged.model ?? '' };
+}
+
+function defined<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
