@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface TestPane {
   paneId: string;
@@ -77,12 +79,20 @@ export class TmuxServer {
     }
   }
 
+  /** Ends the server and removes its socket file, which tmux leaves behind in /tmp. */
   kill(): void {
+    const socketPath = join(
+      // tmux's own rule: $TMUX_TMPDIR, else /tmp (not $TMPDIR).
+      process.env.TMUX_TMPDIR || '/tmp',
+      `tmux-${process.getuid?.() ?? 0}`,
+      this.socket,
+    );
     try {
       this.run(['kill-server']);
     } catch {
       // No server: every session was closed already.
     }
+    rmSync(socketPath, { force: true });
   }
 }
 
