@@ -121,8 +121,8 @@ export class Agent {
     const types = typesForRole(config.taskTypes, options.role);
     const model = agent.llm ? `${agent.llm.provider.name} ${agent.llm.provider.model}` : 'none';
     options.logger.info(
-      { role: options.role, concurrency: options.concurrency, types, llm: model },
-      `agent ${options.agentId} joined swarm ${config.swarm} as ${options.role}`,
+      { event: 'joined', role: options.role, concurrency: options.concurrency, types, llm: model },
+      `joined swarm ${config.swarm} as ${options.role} (runs ${types.join(', ') || 'nothing'}; llm ${model})`,
     );
     return agent;
   }
@@ -257,7 +257,10 @@ export class Agent {
       return;
     const refusal = this.refusalOf(assigned);
     if (refusal) {
-      this.logger.warn({ taskId, attempt }, `handing task back: ${refusal.reason}`);
+      this.logger.warn(
+        { event: 'handed-back', taskId, attempt },
+        `handing ${taskId} back: ${refusal.reason}`,
+      );
       this.publishQuietly(TOPIC.tasksRelease, { task_id: taskId, attempt, ...refusal });
       return;
     }
@@ -293,10 +296,13 @@ export class Agent {
   private async run(assigned: TaskAssigned, signal: AbortSignal): Promise<void> {
     const { task_id: taskId, attempt, task } = assigned;
     const log = this.logger.child({ taskId, attempt });
-    log.info(`claimed ${taskId} (${task.type}, attempt ${attempt})`);
+    log.info(
+      { event: 'claimed', type: task.type },
+      `claimed ${taskId} (${task.type}, attempt ${attempt})`,
+    );
     const started = performance.now();
     const progress = (message: string, percent?: number): void => {
-      log.info(message);
+      log.info({ event: 'progress', percent }, message);
       this.publishQuietly(TOPIC.tasksProgress, {
         task_id: taskId,
         attempt,
@@ -351,7 +357,10 @@ export class Agent {
     );
     if (fitted.trimmed) log.warn('result trimmed to fit the message size limit');
     if (outcome.ok) {
-      log.info(`completed ${taskId} in ${duration_ms} ms`);
+      log.info(
+        { event: 'completed', durationMs: duration_ms },
+        `completed ${taskId} in ${duration_ms} ms`,
+      );
       await this.publishSafely(TOPIC.tasksComplete, {
         task_id: taskId,
         attempt,
@@ -359,7 +368,10 @@ export class Agent {
         result: fitted.value,
       });
     } else {
-      log.warn(`failed ${taskId} after ${duration_ms} ms: ${outcome.error}`);
+      log.warn(
+        { event: 'failed', durationMs: duration_ms, retryable: outcome.retryable },
+        `failed ${taskId} after ${duration_ms} ms: ${outcome.error}`,
+      );
       await this.publishSafely(TOPIC.tasksFailed, {
         task_id: taskId,
         attempt,
@@ -433,7 +445,8 @@ export class Agent {
       this.logger.warn('no broker to say goodbye to; the hub will requeue by lease or Last Will');
     await this.bus.close();
     this.logger.info(
-      `agent ${this.agentId} left the swarm (${reason}); handed back ${held.length} task(s)`,
+      { event: 'left', handedBack: held.map(([id]) => id) },
+      `left swarm ${this.options.config.swarm} (${reason}); handed back ${held.length} task(s)`,
     );
   }
 

@@ -77,7 +77,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     );
   }
   const logger = makeLogger(flags).child({ agentId });
-  logger.info(`connecting to ${config.broker} as ${agentId}`);
+  logger.info(`connecting to ${config.broker} (swarm ${config.swarm})`);
   const stop = untilSignal();
   const abort = new AbortController();
   void stop.then(() => abort.abort());

@@ -10,6 +10,7 @@ import type { Bus } from '../transport/bus.js';
 export interface GlobalFlags extends CommonFlags {
   logLevel?: string;
   logFormat?: 'pretty' | 'json';
+  logFile?: string;
   json?: boolean;
 }
 
@@ -29,19 +30,30 @@ export function addSwarmOptions(command: Command): Command {
       'config file (env SHERI_CONFIG; default ./sheri.config.json if present)',
     )
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
-    .option('--log-format <format>', 'pretty (default on a terminal) or json');
+    .option('--log-format <format>', 'pretty (default on a terminal) or json')
+    .option('--log-file <path>', 'also append JSON log lines to this file (secrets redacted)');
 }
 
 export function makeConfig(flags: GlobalFlags, overrides: Partial<Config> = {}): Config {
   return loadConfig(flags, process.env, overrides);
 }
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
 export function makeLogger(flags: GlobalFlags): Logger {
   const format = flags.logFormat;
   if (format !== undefined && format !== 'pretty' && format !== 'json') {
     throw new SheriError(`--log-format must be "pretty" or "json", got "${String(format)}"`);
   }
-  return createLogger({ level: flags.logLevel ?? 'info', ...(format ? { format } : {}) });
+  const level = flags.logLevel ?? 'info';
+  if (!LOG_LEVELS.includes(level)) {
+    throw new SheriError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  }
+  return createLogger({
+    level,
+    ...(format ? { format } : {}),
+    ...(flags.logFile ? { file: resolve(flags.logFile) } : {}),
+  });
 }
 
 export function shortId(): string {

@@ -5,6 +5,7 @@ import { addSwarmOptions } from './common.js';
 import { registerMonitorCommand } from './monitor.js';
 import { registerQueryCommands } from './queries.js';
 import { registerServeCommands } from './serve.js';
+import { registerSwarmCommands } from './swarm.js';
 import { registerTaskSubmit } from './task-submit.js';
 import { registerTraceCommand } from './trace.js';
 
@@ -43,5 +44,6 @@ Start here:
   registerApprovalCommands(program);
   registerTraceCommand(program);
   registerMonitorCommand(program);
+  registerSwarmCommands(program);
   return program;
 }

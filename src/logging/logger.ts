@@ -1,38 +1,89 @@
-import { pino, type Logger } from 'pino';
+import { isatty, type WriteStream } from 'node:tty';
+import { pino, type DestinationStream, type LogFn, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { formatPrettyLine } from './pretty-line.js';
+import { CENSOR, redactSecrets, redactText } from './redact.js';
 
 export type { Logger } from 'pino';
 
+export type LogFormat = 'pretty' | 'json';
+
 export interface LoggerOptions {
   level?: string;
-  format?: 'pretty' | 'json';
+  /** Default: pretty on a terminal, JSON lines otherwise (`chooseFormat`). */
+  format?: LogFormat;
   /** Where lines go; stderr by default so stdout stays for data (`--json`). */
   fd?: number;
+  /** Also append JSON lines to this file, whatever the terminal's format (`--log-file`). */
+  file?: string;
+  /** Colours in pretty lines; default: the terminal says it has them (honours NO_COLOR). */
+  colorize?: boolean;
+  /** Whether `fd` is a terminal; detected unless given (tests). */
+  isTTY?: boolean;
 }
 
-const REDACT = [
-  '*.password',
-  '*.token',
-  '*.apiKey',
-  '*.api_key',
-  '*.secret',
-  'env.ANTHROPIC_API_KEY',
-];
+const BOUND_SECRETS = ['password', 'token', 'apiKey', 'api_key', 'secret', 'authorization'];
+
+export function chooseFormat(format: LogFormat | undefined, isTTY: boolean): LogFormat {
+  return format ?? (isTTY ? 'pretty' : 'json');
+}
 
 /** The one root logger of a process; components take `logger.child({ agentId, taskId })`. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const fd = options.fd ?? 2;
-  const format = options.format ?? (process.stderr.isTTY ? 'pretty' : 'json');
-  const base = { level: options.level ?? 'info', redact: REDACT, base: undefined };
-  if (format === 'json') return pino(base, pino.destination({ fd, sync: true }));
-  const stream = pretty({
+  const tty = options.isTTY ?? isatty(fd);
+  const level = options.level ?? 'info';
+  const terminal =
+    chooseFormat(options.format, tty) === 'json'
+      ? pino.destination({ fd, sync: true })
+      : prettyStream(fd, options.colorize ?? (tty && terminalHasColors(fd)));
+  const settings = {
+    level,
+    base: undefined,
+    hooks: { logMethod: redactArguments },
+    // Child bindings never pass the hook: pino's own redaction covers them by path.
+    redact: { paths: BOUND_SECRETS, censor: CENSOR },
+  };
+  if (!options.file) return pino(settings, terminal);
+  // Synchronous appends: a line is on disk before a crash, and agents of one swarm may share a
+  // file (O_APPEND keeps each line whole).
+  const file = pino.destination({ dest: options.file, append: true, mkdir: true, sync: true });
+  return pino(
+    settings,
+    // Both streams take every line the logger lets through; the logger's level decides.
+    pino.multistream([
+      { level: 'trace', stream: terminal },
+      { level: 'trace', stream: file },
+    ]),
+  );
+}
+
+function prettyStream(fd: number, colors: boolean): DestinationStream {
+  return pretty({
     destination: fd,
     sync: true,
-    colorize: true,
-    translateTime: 'HH:MM:ss',
-    ignore: 'pid,hostname',
+    // The whole line is ours (pretty-line.ts): pino-pretty only parses and writes.
+    colorize: false,
+    hideObject: true,
+    ignore: 'time,level,pid,hostname',
+    messageFormat: (log) => formatPrettyLine(log, colors),
   });
-  return pino(base, stream);
+}
+
+function terminalHasColors(fd: number): boolean {
+  const stream = fd === 1 ? process.stdout : fd === 2 ? process.stderr : undefined;
+  return stream?.isTTY === true && (stream as WriteStream).hasColors();
+}
+
+/**
+ * Secrets out of every record before pino sees it: object fields by name, and credentials written
+ * into message strings (a broker URL with a password), which pino's path redaction cannot reach.
+ */
+function redactArguments(this: Logger, args: Parameters<LogFn>, method: LogFn): void {
+  const cleaned = args.map((arg: unknown, index) =>
+    typeof arg === 'string' ? redactText(arg) : index === 0 ? redactSecrets(arg) : arg,
+  );
+  method.apply(this, cleaned as Parameters<LogFn>);
 }
 
 /** For library use and tests: a logger that writes nothing. */
