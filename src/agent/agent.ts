@@ -16,7 +16,12 @@ import {
 } from '../protocol/messages.js';
 import { canRoleRun, typesForRole } from '../protocol/task-types.js';
 import { fitJson } from '../protocol/fit-json.js';
-import { agentStatusLocal, approvalDecisionLocal, TOPIC } from '../protocol/topics.js';
+import {
+  agentStatusLocal,
+  approvalDecisionLocal,
+  approvalPendingLocal,
+  TOPIC,
+} from '../protocol/topics.js';
 import { Bus } from '../transport/bus.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { addTokens, NO_TOKENS } from '../llm/pricing.js';
@@ -176,6 +181,7 @@ export class Agent {
   }): Promise<ApprovalAnswer> {
     const approvalId = `${ask.taskId}.${ask.attempt}.${randomBytes(4).toString('hex')}`;
     const topic = approvalDecisionLocal(approvalId);
+    const pendingTopic = approvalPendingLocal(approvalId);
     const waitMs = this.options.config.approvalTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const answer = new Promise<ApprovalAnswer>((resolve) => {
@@ -204,6 +210,7 @@ export class Agent {
         deadline: new Date(Date.now() + waitMs).toISOString(),
       };
       await this.bus.publish(TOPIC.approvalsRequest, request);
+      await this.bus.publish(pendingTopic, request, { retain: true });
       ask.progress(`waiting for approval ${approvalId}: sheri approve ${approvalId} (or deny)`);
       const result = await answer;
       ask.progress(`${result.approved ? 'approved' : 'not approved'}: ${result.reason}`);
@@ -214,6 +221,7 @@ export class Agent {
       clearTimeout(timer);
       this.approvals.delete(topic);
       void this.bus.unsubscribe([topic]).catch(() => undefined);
+      void this.bus.publishRaw(pendingTopic, '', { retain: true }).catch(() => undefined);
     }
   }
 

@@ -84,7 +84,12 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
   bus.onMessage((local, bytes) => {
     // Replies to queries (ours, and other CLIs'): large, and not news.
     if (local.startsWith('hub/replies/')) return;
-    dispatch({ kind: 'message', at: Date.now(), event: decodeBusEvent(local, bytes) });
+    const event = decodeBusEvent(local, bytes);
+    // The retained request of an agent that died while it waited: nobody will clear it but us.
+    if (event.kind === 'approvals/pending' && Date.parse(event.payload.deadline) < Date.now()) {
+      void bus.publishRaw(local, '', { retain: true }).catch(() => undefined);
+    }
+    dispatch({ kind: 'message', at: Date.now(), event });
   });
   bus.client.on('offline', () => dispatch({ kind: 'broker', at: Date.now(), connected: false }));
   bus.client.on('connect', () => dispatch({ kind: 'broker', at: Date.now(), connected: true }));

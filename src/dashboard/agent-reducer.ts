@@ -84,8 +84,11 @@ export function applyAgentMessage(state: DashboardState, event: KnownEvent, at: 
     case 'agents/shutdown':
       markGone(state, event.envelope.agent_id, at);
       return true;
-    case 'approvals/request': {
+    case 'approvals/request':
+    case 'approvals/pending': {
       const ask = event.payload;
+      // A retained request of an agent that died before clearing it: its deadline has passed.
+      if (Date.parse(ask.deadline) < at) return true;
       state.approvals.set(ask.approval_id, {
         approvalId: ask.approval_id,
         taskId: ask.task_id,

@@ -45,6 +45,7 @@ const SCHEMAS = {
   [TOPIC.errors]: ErrorReport,
   'agents/status': AgentStatus,
   'approvals/decision': ApprovalDecision,
+  'approvals/pending': ApprovalRequest,
   'hub/reply': HubReply,
 } as const;
 
@@ -67,12 +68,15 @@ export type BusEvent =
   | KnownEvent
   /** `agents/<id>/status` emptied: the agent's Last Will or its goodbye (PROTOCOL §2.2). */
   | { kind: 'agent-cleared'; local: string; agentId: string }
+  /** `approvals/<id>/pending` emptied: the request was answered or expired (PROTOCOL §13). */
+  | { kind: 'approval-cleared'; local: string; approvalId: string }
   /** A message on a topic that should carry one schema, that did not decode. */
   | { kind: 'invalid'; local: string; code: ProtocolErrorCode; reason: string; size: number }
   /** Any other topic (domain events, `broadcast`): shown, not interpreted. */
   | { kind: 'other'; local: string; envelope?: Envelope; text: string };
 
 const APPROVAL_DECISION = /^approvals\/([^/]+)\/decision$/;
+const APPROVAL_PENDING = /^approvals\/([^/]+)\/pending$/;
 const LITERAL = new Set<string>(Object.values(TOPIC));
 
 function kindOf(local: string): { kind: EventKind; subject?: string } | undefined {
@@ -81,6 +85,8 @@ function kindOf(local: string): { kind: EventKind; subject?: string } | undefine
   if (agentId) return { kind: 'agents/status', subject: agentId };
   const approval = APPROVAL_DECISION.exec(local);
   if (approval) return { kind: 'approvals/decision', subject: approval[1] };
+  const pending = APPROVAL_PENDING.exec(local);
+  if (pending) return { kind: 'approvals/pending', subject: pending[1] };
   if (local.startsWith('hub/replies/')) return { kind: 'hub/reply' };
   return undefined;
 }
@@ -94,6 +100,9 @@ export function decodeBusEvent(local: string, bytes: Buffer): BusEvent {
   const known = kindOf(local);
   if (known?.kind === 'agents/status' && bytes.length === 0) {
     return { kind: 'agent-cleared', local, agentId: known.subject! };
+  }
+  if (known?.kind === 'approvals/pending' && bytes.length === 0) {
+    return { kind: 'approval-cleared', local, approvalId: known.subject! };
   }
   if (!known) return decodeOther(local, bytes);
   const decoded = decodeMessage(bytes, SCHEMAS[known.kind], Number.MAX_SAFE_INTEGER);

@@ -11,6 +11,9 @@ const NOT_IN_FEED = new Set<BusEvent['kind'] | EventKind>([
   'tasks/claim',
   'hub/query',
   'hub/reply',
+  // The retained twin of approvals/request (PROTOCOL §13), and its clearing.
+  'approvals/pending',
+  'approval-cleared',
 ]);
 
 const MINUTE_MS = 60_000;
@@ -63,6 +66,9 @@ function applyMessage(state: DashboardState, event: BusEvent, at: number): void 
   switch (event.kind) {
     case 'agent-cleared':
       markGone(state, event.agentId, at);
+      return;
+    case 'approval-cleared':
+      state.approvals.delete(event.approvalId);
       return;
     case 'invalid':
       state.counters.invalid += 1;

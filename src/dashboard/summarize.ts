@@ -120,6 +120,12 @@ export function summarizeEvent(event: BusEvent): Summary {
         'warn',
       );
     }
+    case 'approvals/pending':
+      return info(
+        `${event.payload.approval_id} waits for an answer until ${clock(Date.parse(event.payload.deadline))}`,
+      );
+    case 'approval-cleared':
+      return { agent: '-', text: `${event.approvalId} no longer waits`, level: 'info' };
     case 'approvals/decision': {
       const decision = event.payload;
       const reason = decision.reason ? `: ${decision.reason}` : '';

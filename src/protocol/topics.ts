@@ -58,6 +58,14 @@ export function agentIdOfStatusTopic(local: string): string | undefined {
   return match?.[1];
 }
 
+/**
+ * `approvals/<id>/pending`: the request, retained while it waits and cleared (empty) once
+ * answered or expired, so a dashboard started later still sees it (PROTOCOL §13).
+ */
+export function approvalPendingLocal(approvalId: string): string {
+  return `approvals/${approvalId}/pending`;
+}
+
 /** `approvals/<id>/decision`, the local name an approval's answer travels on. */
 export function approvalDecisionLocal(approvalId: string): string {
   return `approvals/${approvalId}/decision`;

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BusRecorder } from '../helpers/bus-recorder.js';
+import { waitForComplete } from '../helpers/scenarios.js';
 import { runSheri, SHERI_BIN } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import { TmuxSession } from '../helpers/tmux.js';
@@ -94,6 +96,31 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
     screen.sendKeys('Escape');
     await screen.waitFor((text) => !text.includes('history from the hub'), 'the detail closed');
 
+    screen.sendKeys('q');
+    expect(await screen.waitForExit()).toBe(0);
+  });
+
+  it('lists an approval requested before it started, from its retained request, and answers it', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
+    swarm.onClose(() => recorder.close());
+    await swarm.startAgent('testing', {
+      shellPolicies: { testing: { allow: [], deny: [], ask: ['touch *'] } },
+    });
+    await swarm.submit([
+      { task_id: 'early', type: 'testing.run', payload: {}, commands: ['touch early.txt'] },
+    ]);
+    await recorder.waitFor(() => recorder.on('approvals/request').length === 1, 10_000);
+    const screen = monitor();
+    await screen.waitFor(
+      (text) => /│early\.1\.[0-9a-f]{8} +\S+ +touch early\.txt +rule "touch \*"/.test(text),
+      'the approval asked before the dashboard started',
+    );
+    screen.sendKeys('a');
+    await waitForComplete(hub, 1, 10_000);
+    expect(existsSync(join(swarm.dir, 'early.txt'))).toBe(true);
     screen.sendKeys('q');
     expect(await screen.waitForExit()).toBe(0);
   });

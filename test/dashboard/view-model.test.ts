@@ -186,6 +186,31 @@ describe('the dashboard view-model', () => {
     expect(state.approvals.size).toBe(0);
   });
 
+  it('takes a retained pending request as waiting, ignores an expired one, and drops one cleared', () => {
+    const pending = (id: string, deadline: number): DashboardEvent =>
+      message(
+        `approvals/${id}/pending`,
+        {
+          approval_id: id,
+          task_id: 't1',
+          attempt: 1,
+          command: 'touch x',
+          rule: 'touch *',
+          reason: 'asks',
+          deadline: new Date(deadline).toISOString(),
+        },
+        T0,
+        'tester',
+      );
+    const state = fold([pending('t1.1.live', T0 + 60_000), pending('t1.1.dead', T0 - 1)]);
+    expect([...state.approvals.keys()]).toEqual(['t1.1.live']);
+    expect(state.approvals.get('t1.1.live')).toMatchObject({ agentId: 'tester', taskId: 't1' });
+    reduce(state, raw('approvals/t1.1.live/pending', '', T0 + 1_000));
+    expect(state.approvals.size).toBe(0);
+    // Neither the retained twin nor its clearing repeats the request in the feed.
+    expect(state.feed.toArray().map((line) => line.topic)).toEqual([]);
+  });
+
   it('keeps only the newest feed lines and finished tasks, and counts every one', () => {
     const events: DashboardEvent[] = [];
     for (let i = 0; i < 50; i++) {

@@ -192,6 +192,15 @@ describe('the runbook executor', () => {
     expect(progress).toContainEqual(
       expect.stringMatching(/^approved: approved by cli-[0-9a-f]{6}: looks fine$/),
     );
+    // While it waited the request was retained on its own topic, for dashboards started later;
+    // answered, it is cleared.
+    const pending = `approvals/${String(request.approval_id)}/pending`;
+    await recorder.waitFor(() => recorder.on(pending).length === 2, 5_000);
+    expect(recorder.on(pending).map((m) => [m.retained, m.raw.length > 0])).toEqual([
+      [false, true],
+      [false, false],
+    ]);
+    expect(recorder.on(pending)[0]!.payload).toMatchObject({ approval_id: request.approval_id });
   });
 
   it('denies an "ask" command nobody answers at the deadline, heartbeats going on meanwhile', async () => {

@@ -120,7 +120,9 @@ describe.skipIf(!requireTool('tmux'))('sheri swarm tmux', () => {
         server.socket,
       ]);
       expect(down.code, down.stderr).toBe(0);
-      expect(down.stdout).toMatch(/^stopped 9 agents \(.+\); closed tmux session sheri-/);
+      expect(down.stdout).toMatch(
+        /^stopped 9 agents \(.+\), the monitor; closed tmux session sheri-/,
+      );
       expect(processesMentioning(swarm.swarm)).toEqual([]);
       expect(server.hasSession(session)).toBe(false);
       // SIGINT, not a kill: each agent said goodbye on the bus.
