@@ -155,20 +155,7 @@ describe('the dashboard view-model', () => {
 
   it('lists an approval until its decision arrives, and drops one whose deadline passed', () => {
     const ask = (id: string, deadline: number): DashboardEvent =>
-      message(
-        'approvals/request',
-        {
-          approval_id: id,
-          task_id: 't1',
-          attempt: 1,
-          command: 'touch x',
-          rule: 'touch *',
-          reason: 'asks',
-          deadline: new Date(deadline).toISOString(),
-        },
-        T0,
-        'tester',
-      );
+      approvalAsked('approvals/request', id, deadline);
     const state = fold([ask('t1.1.aaaa', T0 + 60_000), ask('t1.1.bbbb', T0 + 1_000)]);
     expect([...state.approvals.keys()]).toEqual(['t1.1.aaaa', 't1.1.bbbb']);
     reduce(state, { kind: 'tick', at: T0 + 2_000 });
@@ -188,20 +175,7 @@ describe('the dashboard view-model', () => {
 
   it('takes a retained pending request as waiting, ignores an expired one, and drops one cleared', () => {
     const pending = (id: string, deadline: number): DashboardEvent =>
-      message(
-        `approvals/${id}/pending`,
-        {
-          approval_id: id,
-          task_id: 't1',
-          attempt: 1,
-          command: 'touch x',
-          rule: 'touch *',
-          reason: 'asks',
-          deadline: new Date(deadline).toISOString(),
-        },
-        T0,
-        'tester',
-      );
+      approvalAsked(`approvals/${id}/pending`, id, deadline);
     const state = fold([pending('t1.1.live', T0 + 60_000), pending('t1.1.dead', T0 - 1)]);
     expect([...state.approvals.keys()]).toEqual(['t1.1.live']);
     expect(state.approvals.get('t1.1.live')).toMatchObject({ agentId: 'tester', taskId: 't1' });
@@ -273,3 +247,21 @@ describe('the dashboard view-model', () => {
     expect(state.agents.get('tester')?.free).toBe(1);
   });
 });
+
+/** An approval request of task t1 by agent `tester`, sent at T0 on `local`. */
+function approvalAsked(local: string, id: string, deadline: number): DashboardEvent {
+  return message(
+    local,
+    {
+      approval_id: id,
+      task_id: 't1',
+      attempt: 1,
+      command: 'touch x',
+      rule: 'touch *',
+      reason: 'asks',
+      deadline: new Date(deadline).toISOString(),
+    },
+    T0,
+    'tester',
+  );
+}
