@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, SheriError } from '../errors.js';
 import type { PaneInfo, Tmux } from './tmux.js';
 
@@ -12,6 +13,8 @@ export interface StopReport {
 
 /** How long processes get after SIGINT (an agent's goodbye takes up to 3 s), then after SIGTERM. */
 const GRACE_MS = { interrupt: 10_000, terminate: 2_000 };
+/** Between looks at the panes while they exit (there is no exit event for a pane's process). */
+const EXIT_POLL_MS = 100;
 
 /**
  * `sheri swarm down`: stop what `sheri swarm tmux` started, in the order a swarm winds down —
@@ -78,7 +81,7 @@ async function waitForExit(
       return current !== undefined && !current.dead && isAlive(pane.pid);
     });
     if (alive.length === 0 || Date.now() >= deadline) return alive;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(EXIT_POLL_MS);
   }
 }
 

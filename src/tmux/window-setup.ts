@@ -1,6 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, SheriError } from '../errors.js';
 import { brokerAnswers } from './swarm-watch.js';
 import type { PaneInfo, Tmux } from './tmux.js';
+
+/** Between probes of a freshly started broker: a probe is a connect attempt, cheap to repeat. */
+const BROKER_POLL_MS = 200;
 
 /**
  * Panes keep their last screen when their process exits (`remain-on-exit`), so an agent that
@@ -46,7 +50,7 @@ export async function waitForBroker(
         EXIT.unavailable,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(BROKER_POLL_MS);
   }
 }
 
