@@ -1,16 +1,7 @@
+import { totalTokens } from '../llm/pricing.js';
 import type { Usage } from '../protocol/messages.js';
 
 // Short human units for narrow columns: trace lines and the dashboard's tables.
-
-/** Every token the usage counts, cached ones included (they are billed too). */
-export function totalTokens(usage: Usage): number {
-  return (
-    usage.input_tokens +
-    usage.output_tokens +
-    (usage.cache_creation_input_tokens ?? 0) +
-    (usage.cache_read_input_tokens ?? 0)
-  );
-}
 
 /** "12.3k tokens $0.042" */
 export function formatUsage(usage: Usage): string {
@@ -31,9 +22,7 @@ export function formatBytes(bytes: number): string {
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return s < 60 ? `${s} s` : formatAge(ms);
 }
 
 /** Local wall-clock time with milliseconds, "15:52:03.130". */

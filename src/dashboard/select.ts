@@ -1,4 +1,5 @@
-import { clock, formatAge, formatBytes, formatCount, formatMs, totalTokens } from './format.js';
+import { totalTokens } from '../llm/pricing.js';
+import { clock, formatAge, formatBytes, formatCount, formatMs } from './format.js';
 import { tasksPerMinute } from './reduce.js';
 import type {
   AgentView,

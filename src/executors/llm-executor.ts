@@ -25,6 +25,7 @@ import { llmTools } from '../tools/llm-tools.js';
 import type { ExecutionContext, Outcome } from './execute-task.js';
 import { buildTaskMessage, describeCall, shellToolResult } from './llm-messages.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
+import { clip } from '../util/text.js';
 
 /** The longest wait before a retry, whatever retry-after the server asks for. */
 const MAX_RETRY_WAIT_MS = 60_000;
@@ -214,8 +215,7 @@ function makeToolContext(
 }
 
 function oneLine(text: string, max: number): string {
-  const line = text.replace(/\s+/g, ' ').trim();
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+  return clip(text.replace(/\s+/g, ' ').trim(), max);
 }
 
 function round(usd: number): number {

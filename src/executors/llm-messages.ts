@@ -1,6 +1,7 @@
 import type { TaskAssigned } from '../protocol/messages.js';
 import { errorResult, type ToolResult } from '../tools/registry.js';
 import type { GuardedRun } from './guarded-command.js';
+import { clip } from '../util/text.js';
 
 /** Inputs beyond this are cut: the model can still read the file SHERI_INPUTS_FILE names. */
 const MAX_INPUTS_CHARS = 50_000;
@@ -39,7 +40,7 @@ export function describeCall(name: string, input: unknown): string {
     fields.type ??
     fields.message;
   const text = typeof main === 'string' ? main : JSON.stringify(input ?? {});
-  return `${name} ${text.length > 200 ? `${text.slice(0, 199)}…` : text}`;
+  return `${name} ${clip(text, 200)}`;
 }
 
 /** A shell run as the model reads it: the verdict or exit, then each stream under a header. */

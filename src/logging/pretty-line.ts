@@ -9,6 +9,8 @@
  * bound fields stay in the JSON form only; other records show their fields as `key=value`.
  */
 
+import { clip } from '../util/text.js';
+
 /** ANSI SGR codes: [on, off]. */
 const STYLES = {
   red: [31, 39],
@@ -88,5 +90,5 @@ function errorText(err: unknown): string | undefined {
 function fieldText(value: unknown): string {
   const text =
     typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS - 1)}…` : text;
+  return clip(text, MAX_VALUE_CHARS);
 }
