@@ -24,7 +24,7 @@ import {
 } from '../protocol/topics.js';
 import { Bus } from '../transport/bus.js';
 import { withTimeout } from '../util/with-timeout.js';
-import { addTokens, NO_TOKENS } from '../llm/pricing.js';
+import { addTokens, NO_TOKENS, roundUsd } from '../llm/pricing.js';
 import type { LlmServices } from '../executors/llm-executor.js';
 import type { Usage } from '../protocol/messages.js';
 import type { Delegations } from './delegation.js';
@@ -184,19 +184,15 @@ export class Agent {
     const pendingTopic = approvalPendingLocal(approvalId);
     const waitMs = this.options.config.approvalTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort = (): void => undefined;
     const answer = new Promise<ApprovalAnswer>((resolve) => {
       this.approvals.set(topic, resolve);
       timer = setTimeout(
         () => resolve({ approved: false, reason: `no answer within ${waitMs / 1000} s` }),
         waitMs,
       );
-      ask.signal.addEventListener(
-        'abort',
-        () => resolve({ approved: false, reason: 'task canceled' }),
-        {
-          once: true,
-        },
-      );
+      onAbort = () => resolve({ approved: false, reason: 'task canceled' });
+      ask.signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
       await this.bus.subscribe({ [topic]: 1 });
@@ -219,6 +215,7 @@ export class Agent {
       return { approved: false, reason: `could not ask: ${(error as Error).message}` };
     } finally {
       clearTimeout(timer);
+      ask.signal.removeEventListener('abort', onAbort);
       this.approvals.delete(topic);
       void this.bus.unsubscribe([topic]).catch(() => undefined);
       void this.bus.publishRaw(pendingTopic, '', { retain: true }).catch(() => undefined);
@@ -413,7 +410,7 @@ export class Agent {
       role: this.options.role,
       running: this.runningRefs(),
       free: this.free,
-      ...(this.usage ? { usage: { ...this.usage, cost_usd: round6(this.usage.cost_usd) } } : {}),
+      ...(this.usage ? { usage: { ...this.usage, cost_usd: roundUsd(this.usage.cost_usd) } } : {}),
     };
     await this.publishSafely(TOPIC.agentsHeartbeat, beat, 0);
   }
@@ -477,8 +474,4 @@ export class Agent {
   private publishQuietly(topic: string, payload: unknown): void {
     void this.publishSafely(topic, payload);
   }
-}
-
-function round6(usd: number): number {
-  return Math.round(usd * 1_000_000) / 1_000_000;
 }

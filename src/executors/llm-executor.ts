@@ -5,6 +5,7 @@ import {
   costOf,
   NO_TOKENS,
   priceOf,
+  roundUsd,
   totalTokens,
   type ModelPrice,
 } from '../llm/pricing.js';
@@ -83,7 +84,7 @@ export async function runLlmTask(
     model: provider.model,
     turns,
     tool_calls: toolCalls,
-    usage: { ...tokens, cost_usd: round(cost) },
+    usage: { ...tokens, cost_usd: roundUsd(cost) },
     ...(price ? {} : { priced: false }),
     ...extra,
   });
@@ -216,8 +217,4 @@ function makeToolContext(
 
 function oneLine(text: string, max: number): string {
   return clip(text.replace(/\s+/g, ' ').trim(), max);
-}
-
-function round(usd: number): number {
-  return Math.round(usd * 1_000_000) / 1_000_000;
 }

@@ -48,6 +48,11 @@ export function costOf(tokens: TokenCounts, price: ModelPrice | undefined): numb
   return cost * perToken;
 }
 
+/** Dollars as messages carry them: to the millionth, so sums do not show float noise. */
+export function roundUsd(usd: number): number {
+  return Math.round(usd * 1_000_000) / 1_000_000;
+}
+
 export function addTokens(a: TokenCounts, b: TokenCounts): TokenCounts {
   return {
     input_tokens: a.input_tokens + b.input_tokens,
