@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/load.js';
 import { randomBytes } from 'node:crypto';
 import { executeTask, type ApprovalAnswer, type Outcome } from '../executors/execute-task.js';
-import type { Decision } from '../tools/shell/policy.js';
+import { BASE_POLICY, type Decision } from '../tools/shell/policy.js';
 import type { Logger } from '../logging/logger.js';
 import {
   ApprovalDecision,
@@ -34,8 +34,6 @@ import { createLlmServices } from './llm-services.js';
 const ENVELOPE_ROOM_BYTES = 32_768;
 /** How long a stopping agent tries to say goodbye before it just leaves. */
 const GOODBYE_TIMEOUT_MS = 3_000;
-/** A role with no policy may run nothing. */
-const NOTHING_ALLOWED = { allow: [], deny: [], ask: [] };
 /** How many finished attempts an agent remembers, to ignore redelivered grants. */
 const RAN_MEMORY = 1_000;
 
@@ -326,7 +324,7 @@ export class Agent {
         inactivityMs: this.options.config.inactivityMs,
         environment: this.options.config.environment,
         allowedEnv: this.options.config.shellEnv[this.options.role] ?? [],
-        policy: this.options.config.shellPolicies[this.options.role] ?? NOTHING_ALLOWED,
+        policy: this.options.config.shellPolicies[this.options.role] ?? BASE_POLICY,
         reportRefusal: (command, decision) =>
           this.bus.reportError({
             code: 'POLICY_DENIED',

@@ -5,7 +5,7 @@ import { formatIssues } from '../protocol/codec.js';
 import { checkSwarmName } from '../protocol/topics.js';
 import type { TaskTypeTable } from '../protocol/task-types.js';
 import { DEFAULTS } from './defaults.js';
-import { DEFAULT_POLICIES, type ShellPolicy } from '../tools/shell/policy.js';
+import { BASE_POLICY, DEFAULT_POLICIES, type ShellPolicy } from '../tools/shell/policy.js';
 import { ConfigFile } from './schema.js';
 import { buildLlmConfig, type LlmConfig, type LlmFlags } from '../llm/settings.js';
 
@@ -103,14 +103,14 @@ export function loadConfig(
   return deepFreeze(config);
 }
 
-/** Each role's defaults with the file's rules appended; a role only in the file starts empty. */
+/** Each role's defaults with the file's rules appended; a role sheri does not ship starts from BASE_POLICY. */
 function mergePolicies(
   defaults: Readonly<Record<string, ShellPolicy>>,
   extra: NonNullable<ConfigFile['shellPolicies']>,
 ): Record<string, ShellPolicy> {
   const merged: Record<string, ShellPolicy> = {};
   for (const role of new Set([...Object.keys(defaults), ...Object.keys(extra)])) {
-    const base = defaults[role] ?? { allow: [], deny: [], ask: [] };
+    const base = defaults[role] ?? BASE_POLICY;
     const more = extra[role] ?? {};
     merged[role] = {
       allow: [...base.allow, ...(more.allow ?? [])],

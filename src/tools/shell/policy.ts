@@ -209,6 +209,12 @@ function policy(allow: string[], ask: string[] = [], deny: string[] = []): Shell
   return { allow: [...EVERYONE, ...allow], ask, deny: [...ALWAYS_DENY, ...deny] };
 }
 
+/**
+ * What a role sheri does not ship (one from the config file's `taskTypes`) starts from: only the
+ * harmless commands every role may run, and the rules no role escapes.
+ */
+export const BASE_POLICY: ShellPolicy = policy([]);
+
 export const DEFAULT_POLICIES = {
   general: policy(
     [
