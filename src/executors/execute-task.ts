@@ -1,9 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { TaskAssigned } from '../protocol/messages.js';
 import type { Decision, ShellPolicy } from '../tools/shell/policy.js';
 import type { ProcessResult } from '../tools/shell/run-process.js';
+import { isInside } from '../tools/workspace-path.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
 import { runLlmTask, type LlmServices } from './llm-executor.js';
 
@@ -125,8 +126,7 @@ async function runCommands(
 function resolveWorkspace(root: string, sub: string | undefined): string | Outcome {
   if (!sub) return root;
   const full = resolve(root, sub);
-  const rel = relative(root, full);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
+  if (!isInside(root, full)) {
     return {
       ok: false,
       retryable: false,

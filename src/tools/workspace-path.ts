@@ -20,7 +20,8 @@ export async function resolveInWorkspace(workspace: string, path: string): Promi
   return full;
 }
 
-function isInside(root: string, path: string): boolean {
+/** Whether `path` is `root` or below it (both absolute, as written: no symlink is followed). */
+export function isInside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }
