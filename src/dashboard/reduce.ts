@@ -123,6 +123,7 @@ function applySnapshot(
     agent.running = [...summary.running];
     agent.free = summary.free;
     agent.rssBytes = summary.rss_bytes;
+    agent.usage = summary.usage ?? agent.usage;
     agent.lastHeartbeatAt = summary.last_heartbeat ? Date.parse(summary.last_heartbeat) : null;
   }
 }

@@ -153,6 +153,39 @@ describe('the dashboard view-model', () => {
     });
   });
 
+  it("shows an agent's tokens and cost from the hub's snapshot, before its next heartbeat", () => {
+    const usage = {
+      input_tokens: 900,
+      output_tokens: 100,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+      cost_usd: 0.0028,
+    };
+    const state = fold([
+      {
+        kind: 'snapshot',
+        at: T0,
+        tasks: [],
+        counts: {},
+        agents: [
+          {
+            agent_id: 'llm-1',
+            role: 'review',
+            state: 'idle',
+            running: [],
+            free: 1,
+            last_heartbeat: new Date(T0 - 4_000).toISOString(),
+            last_seen: new Date(T0 - 4_000).toISOString(),
+            uptime_s: 60,
+            rss_bytes: 80 * 1048576,
+            usage,
+          },
+        ],
+      },
+    ]);
+    expect(state.agents.get('llm-1')).toMatchObject({ role: 'review', usage });
+  });
+
   it('lists an approval until its decision arrives, and drops one whose deadline passed', () => {
     const ask = (id: string, deadline: number): DashboardEvent =>
       approvalAsked('approvals/request', id, deadline);
