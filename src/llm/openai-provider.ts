@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatIssues } from '../protocol/codec.js';
 import { authMessage, kindOfStatus, LlmError, parseRetryAfter } from './llm-error.js';
 import {
   isText,
@@ -31,8 +32,12 @@ const ChatResponse = z.looseObject({
           tool_calls: z
             .array(
               z.looseObject({
-                id: z.string(),
-                function: z.looseObject({ name: z.string(), arguments: z.string() }),
+                // Some local servers leave the id out, or send arguments as an object.
+                id: z.string().nullish(),
+                function: z.looseObject({
+                  name: z.string(),
+                  arguments: z.union([z.string(), z.record(z.string(), z.unknown())]).nullish(),
+                }),
               }),
             )
             .nullish(),
@@ -73,6 +78,7 @@ export class OpenAiProvider implements LlmProvider {
       })),
     };
     let response: Response;
+    let text: string;
     try {
       response = await fetch(url, {
         method: 'POST',
@@ -83,11 +89,12 @@ export class OpenAiProvider implements LlmProvider {
         body: JSON.stringify(body),
         signal: AbortSignal.any([request.signal, AbortSignal.timeout(this.options.timeoutMs)]),
       });
+      // Inside the try: the connection can also drop, or time out, while the body arrives.
+      text = await response.text();
     } catch (error) {
       if (request.signal.aborted) throw new LlmError('aborted', 'request canceled');
       throw new LlmError('network', `no answer from ${url}: ${(error as Error).message}`);
     }
-    const text = await response.text();
     if (!response.ok) throw this.errorOf(response, text);
     let json: unknown;
     try {
@@ -102,7 +109,7 @@ export class OpenAiProvider implements LlmProvider {
     if (!parsed.success) {
       throw new LlmError(
         'server',
-        `${url} answered in an unexpected shape: ${parsed.error.message}`,
+        `${url} answered in an unexpected shape: ${formatIssues(parsed.error)}`,
       );
     }
     return fromOpenAi(parsed.data, this.model);
@@ -112,7 +119,11 @@ export class OpenAiProvider implements LlmProvider {
     const kind = kindOfStatus(response.status);
     const detail = `${response.status} ${text.slice(0, 300)}`;
     if (kind === 'auth') {
-      return new LlmError(kind, authMessage('OpenAI-compatible', 'OPENAI_API_KEY', detail), 401);
+      return new LlmError(
+        kind,
+        authMessage('OpenAI-compatible', 'OPENAI_API_KEY', detail),
+        response.status,
+      );
     }
     const retryAfter = parseRetryAfter((name) => response.headers.get(name));
     return new LlmError(kind, `${this.options.baseUrl}: ${detail}`, response.status, retryAfter);
@@ -155,12 +166,13 @@ function fromOpenAi(response: z.infer<typeof ChatResponse>, model: string): Mode
   const choice = response.choices[0]!;
   const content: AssistantBlock[] = [];
   if (choice.message.content) content.push({ type: 'text', text: choice.message.content });
-  for (const call of choice.message.tool_calls ?? []) {
+  for (const [index, call] of (choice.message.tool_calls ?? []).entries()) {
+    const args = call.function.arguments;
     content.push({
       type: 'tool_use',
-      id: call.id,
+      id: call.id || `call_${index}`,
       name: call.function.name,
-      input: parseArguments(call.function.arguments),
+      input: typeof args === 'string' || args == null ? parseArguments(args ?? '') : args,
     });
   }
   const hasCalls = content.some(isToolUse);
