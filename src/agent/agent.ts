@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/load.js';
 import { randomBytes } from 'node:crypto';
 import { executeTask, type ApprovalAnswer, type Outcome } from '../executors/execute-task.js';
-import { BASE_POLICY, type Decision } from '../tools/shell/policy.js';
+import { BASE_POLICY, type Decision, type ShellPolicy } from '../tools/shell/policy.js';
 import type { Logger } from '../logging/logger.js';
 import {
   ApprovalDecision,
@@ -29,6 +29,9 @@ import type { LlmServices } from '../executors/llm-executor.js';
 import type { Usage } from '../protocol/messages.js';
 import type { Delegations } from './delegation.js';
 import { createLlmServices } from './llm-services.js';
+import type { AgentSurroundings } from './agent-setup.js';
+import { StateGuard } from '../tools/protected-files.js';
+import type { SandboxReport } from '../protocol/messages.js';
 
 /** Room for the envelope and the outcome's other fields (the error is cut to 4,000 chars). */
 const ENVELOPE_ROOM_BYTES = 32_768;
@@ -42,7 +45,8 @@ export interface AgentOptions {
   role: string;
   agentId: string;
   concurrency: number;
-  workspace: string;
+  /** Workspace (real path), sandbox and sheri's own paths, from prepareSurroundings. */
+  surroundings: AgentSurroundings;
   logger: Logger;
   version?: string;
 }
@@ -72,6 +76,7 @@ export class Agent {
   private readonly delegations: Delegations | undefined;
   /** Every LLM task's tokens and cost since the agent started, for heartbeats. */
   private usage: Usage | undefined;
+  private readonly guard: StateGuard;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -84,6 +89,24 @@ export class Agent {
     });
     this.llm = llm?.services;
     this.delegations = llm?.delegations;
+    const { guardedPaths, dataDir } = options.surroundings;
+    this.guard = new StateGuard(guardedPaths, dataDir, options.agentId);
+  }
+
+  private get policy(): ShellPolicy {
+    return this.options.config.shellPolicies[this.options.role] ?? BASE_POLICY;
+  }
+
+  /** The sandbox as the swarm sees it, in register and heartbeat (PROTOCOL §15). */
+  private get sandboxReport(): SandboxReport {
+    const { status } = this.options.surroundings.sandbox;
+    return {
+      kind: status.kind,
+      network: this.policy.network,
+      read_only: this.policy.readOnly,
+      cgroup: status.cgroup,
+      ...(status.note ? { note: status.note } : {}),
+    };
   }
 
   static async start(options: AgentOptions, signal?: AbortSignal): Promise<Agent> {
@@ -123,10 +146,29 @@ export class Agent {
     agent.heartbeatTimer = setInterval(() => void agent.heartbeat(), config.heartbeatMs);
     const types = typesForRole(config.taskTypes, options.role);
     const model = agent.llm ? `${agent.llm.provider.name} ${agent.llm.provider.model}` : 'none';
+    const sandbox = agent.sandboxReport;
     options.logger.info(
-      { event: 'joined', role: options.role, concurrency: options.concurrency, types, llm: model },
-      `joined swarm ${config.swarm} as ${options.role} (runs ${types.join(', ') || 'nothing'}; llm ${model})`,
+      {
+        event: 'joined',
+        role: options.role,
+        concurrency: options.concurrency,
+        types,
+        llm: model,
+        sandbox,
+      },
+      `joined swarm ${config.swarm} as ${options.role} (runs ${types.join(', ') || 'nothing'}; llm ${model}; sandbox ${describeSandbox(sandbox)})`,
     );
+    if (sandbox.kind === 'none') {
+      options.logger.warn(
+        { event: 'no-sandbox', reason: sandbox.note },
+        `commands run WITHOUT a sandbox (${sandbox.note}): they have this agent's own access to files, processes and network; install bubblewrap, or start with --sandbox required to refuse this`,
+      );
+    } else if (sandbox.note) {
+      options.logger.warn(
+        { event: 'sandbox-limited', reason: sandbox.note },
+        `sandbox: ${sandbox.note}`,
+      );
+    }
     return agent;
   }
 
@@ -147,6 +189,7 @@ export class Agent {
       types: typesForRole(config.taskTypes, role),
       pid: process.pid,
       hostname: hostname(),
+      sandbox: this.sandboxReport,
       ...(this.options.version ? { version: this.options.version } : {}),
     };
     try {
@@ -317,14 +360,26 @@ export class Agent {
     try {
       outcome = await executeTask(assigned, {
         agentId: this.agentId,
-        workspace: this.options.workspace,
+        workspace: this.options.surroundings.workspace,
+        sandbox: this.options.surroundings.sandbox,
+        protectedPaths: this.options.surroundings.protectedPaths,
+        guard: this.guard,
+        reportTamper: (command, moved) =>
+          this.bus.reportError({
+            code: 'SANDBOX_VIOLATION',
+            reason: `the command created sheri's own ${moved.map((entry) => entry.path).join(', ')}; moved aside to ${moved.map((entry) => entry.to).join(', ')} and not used`,
+            topic: `${this.options.config.swarm}/${TOPIC.tasksNew}`,
+            task_id: taskId,
+            attempt,
+            command,
+          }),
         timeoutMs: this.options.config.taskTimeoutMs,
         maxTimeoutMs: this.options.config.maxTaskTimeoutMs,
         outputLimit: this.options.config.outputLimitChars,
         inactivityMs: this.options.config.inactivityMs,
         environment: this.options.config.environment,
         allowedEnv: this.options.config.shellEnv[this.options.role] ?? [],
-        policy: this.options.config.shellPolicies[this.options.role] ?? BASE_POLICY,
+        policy: this.policy,
         reportRefusal: (command, decision) =>
           this.bus.reportError({
             code: 'POLICY_DENIED',
@@ -408,6 +463,7 @@ export class Agent {
       role: this.options.role,
       running: this.runningRefs(),
       free: this.free,
+      sandbox: this.sandboxReport,
       ...(this.usage ? { usage: { ...this.usage, cost_usd: roundUsd(this.usage.cost_usd) } } : {}),
     };
     await this.publishSafely(TOPIC.agentsHeartbeat, beat, 0);
@@ -472,4 +528,15 @@ export class Agent {
   private publishQuietly(topic: string, payload: unknown): void {
     void this.publishSafely(topic, payload);
   }
+}
+
+/** "bwrap (network off, read-only, cgroup v1)", "NONE". */
+export function describeSandbox(sandbox: SandboxReport): string {
+  if (sandbox.kind === 'none') return 'NONE';
+  const parts = [
+    sandbox.network ? 'network on' : 'network off',
+    ...(sandbox.read_only ? ['read-only'] : []),
+    sandbox.cgroup === 'none' ? 'no cgroup' : `cgroup ${sandbox.cgroup}`,
+  ];
+  return `${sandbox.kind} (${parts.join(', ')})`;
 }

@@ -20,7 +20,8 @@ export function createLlmServices(
   bus: Bus,
   onUsage: (tokens: TokenCounts, costUsd: number) => void,
 ): { services: LlmServices; delegations: Delegations } | undefined {
-  const { config, role, agentId, workspace, logger } = options;
+  const { config, role, agentId, logger } = options;
+  const { workspace } = options.surroundings;
   const settings = resolveLlmSettings(config.llm, role);
   const provider = createProvider(settings);
   if (!provider) return undefined;

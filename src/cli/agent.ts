@@ -4,11 +4,13 @@ import { EXIT, SheriError } from '../errors.js';
 import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
+import { prepareSurroundings } from '../agent/agent-setup.js';
 import {
   addSwarmOptions,
   makeConfig,
   makeLogger,
   parsePositiveInt,
+  resolveDataDir,
   shortId,
   untilSignal,
   type GlobalFlags,
@@ -19,7 +21,12 @@ export interface AgentFlags extends GlobalFlags {
   agentId?: string;
   concurrency?: number;
   workspace?: string;
+  dataDir?: string;
 }
+
+/** --sandbox, shared by `agent` and `up`. */
+export const SANDBOX_OPTION_HELP =
+  'where commands run: auto (bubblewrap where it works, else none, said plainly), required (refuse to start without bubblewrap), none (env SHERI_SANDBOX; default auto)';
 
 export function addAgentOptions(command: Command): Command {
   return addLlmOptions(command)
@@ -29,7 +36,12 @@ export function addAgentOptions(command: Command): Command {
     )
     .option('--agent-id <id>', 'unique id in the swarm (default <role>-<6 random hex>)')
     .option('--concurrency <n>', 'tasks run at once', parsePositiveInt('--concurrency'), 1)
-    .option('--workspace <dir>', 'directory tasks run in (default: the current directory)');
+    .option('--workspace <dir>', 'directory tasks run in (default: the current directory)')
+    .option('--sandbox <mode>', SANDBOX_OPTION_HELP)
+    .option(
+      '--data-dir <dir>',
+      "folder of the agent's own state, hidden from its commands (default ./.sheri/)",
+    );
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -45,6 +57,9 @@ export function registerAgentCommand(program: Command): void {
       `
 The agent registers, heartbeats every 10 s, asks the hub for tasks its role can run, and reports
 progress and outcome on <swarm>/tasks/*. Ctrl-C hands running tasks back and leaves cleanly.
+Each command runs in a bubblewrap sandbox (docs/SANDBOX.md): the workspace read-write (read-only
+for review, security, monitoring), the system read-only, $HOME, sheri's own files and the network
+(but for deployment, monitoring, security) out of reach, limits on memory, processes, file size.
 
 Examples:
   sheri agent --role testing
@@ -77,6 +92,12 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     );
   }
   const logger = makeLogger(flags).child({ agentId });
+  const surroundings = prepareSurroundings({
+    config,
+    role,
+    workspace: flags.workspace ?? process.cwd(),
+    dataDir: resolveDataDir(flags.dataDir),
+  });
   logger.info(`connecting to ${config.broker} (swarm ${config.swarm})`);
   const stop = untilSignal();
   const abort = new AbortController();
@@ -90,7 +111,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
         role,
         agentId,
         concurrency: flags.concurrency ?? 1,
-        workspace: flags.workspace ?? process.cwd(),
+        surroundings,
         logger,
       },
       abort.signal,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
+import { sandboxCell } from '../dashboard/format.js';
 import { queryHub } from './hub-client.js';
 import {
   addSwarmOptions,
@@ -129,7 +130,7 @@ export function registerQueryCommands(program: Command, task: Command): void {
       return;
     }
     printTable(
-      ['AGENT', 'ROLE', 'STATE', 'RUNNING', 'HEARTBEAT', 'MEMORY', 'LLM'],
+      ['AGENT', 'ROLE', 'STATE', 'RUNNING', 'HEARTBEAT', 'MEMORY', 'SANDBOX', 'LLM'],
       data.agents.map((a) => [
         a.agent_id,
         a.role,
@@ -137,6 +138,7 @@ export function registerQueryCommands(program: Command, task: Command): void {
         a.running.join(',') || '-',
         ago(a.last_heartbeat),
         a.rss_bytes ? `${Math.round(a.rss_bytes / 1048576)} MiB` : '-',
+        sandboxCell(a.sandbox),
         a.usage
           ? `${a.usage.input_tokens + a.usage.output_tokens} tok $${a.usage.cost_usd.toFixed(4)}`
           : '-',

@@ -8,6 +8,8 @@ import type { Logger } from '../logging/logger.js';
 import { DEFAULT_ROLES, knownRoles } from '../protocol/task-types.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import { addLlmOptions, LLM_HELP } from './llm-options.js';
+import { SANDBOX_OPTION_HELP } from './agent.js';
+import { prepareSurroundings, type AgentSurroundings } from '../agent/agent-setup.js';
 import {
   addSwarmOptions,
   makeConfig,
@@ -50,6 +52,7 @@ export function registerServeCommands(program: Command): void {
         '--workspace <dir>',
         'working directory of local agents (default: the current directory)',
       )
+      .option('--sandbox <mode>', SANDBOX_OPTION_HELP)
       .addHelpText('after', LLM_HELP)
       .addHelpText(
         'after',
@@ -141,9 +144,22 @@ async function runUp(flags: ServeFlags): Promise<void> {
     await broker.close();
     throw new SheriError(`--agents: unknown role "${unknown}"; roles are ${roleNames.join(', ')}`);
   }
+  const surroundings = new Map<string, AgentSurroundings>();
   try {
-    // A wrong LLM setting (--llm anthropic without a key) stops here, before anything runs.
-    for (const role of new Set(roles)) resolveLlmSettings(config.llm, role);
+    // A wrong LLM setting (--llm anthropic without a key) or a sandbox that can't be had stops
+    // here, before anything runs.
+    for (const role of new Set(roles)) {
+      resolveLlmSettings(config.llm, role);
+      surroundings.set(
+        role,
+        prepareSurroundings({
+          config,
+          role,
+          workspace: flags.workspace ?? process.cwd(),
+          dataDir: resolveDataDir(flags.dataDir),
+        }),
+      );
+    }
   } catch (error) {
     await broker.close();
     throw error;
@@ -164,7 +180,7 @@ async function runUp(flags: ServeFlags): Promise<void> {
         role,
         agentId,
         concurrency: 1,
-        workspace: flags.workspace ?? process.cwd(),
+        surroundings: surroundings.get(role)!,
         logger: logger.child({ agentId }),
       }),
     );

@@ -29,4 +29,14 @@ export const DEFAULTS = {
     'security.scan': ['npm audit --json'],
   } as Readonly<Record<string, readonly string[]>>,
   maxTaskTimeoutMs: 3_600_000, // the longest hard timeout a task may ask for (`timeout_ms`)
+  sandbox: 'auto', // bwrap where it works, else none (said plainly at start and in heartbeats)
+  // Limits of one sandboxed command (src/tools/shell/sandbox.ts).
+  sandboxLimits: {
+    memoryMiB: 2_048, // cgroup memory (RLIMIT_AS where no cgroup is usable)
+    processes: 512, // cgroup pids.max (and RLIMIT_NPROC)
+    fileSizeMiB: 1_024, // RLIMIT_FSIZE: the largest file a command may write
+    cpuSeconds: 600, // RLIMIT_CPU per process
+    tmpMiB: 512, // size of the private /tmp and of the empty $HOME
+    openFiles: 4_096, // RLIMIT_NOFILE
+  },
 } as const;

@@ -6,6 +6,7 @@ import { checkSwarmName } from '../protocol/topics.js';
 import type { TaskTypeTable } from '../protocol/task-types.js';
 import { DEFAULTS } from './defaults.js';
 import { BASE_POLICY, DEFAULT_POLICIES, type ShellPolicy } from '../tools/shell/policy.js';
+import type { SandboxLimits, SandboxMode } from '../tools/shell/sandbox.js';
 import { ConfigFile } from './schema.js';
 import { buildLlmConfig, type LlmConfig, type LlmFlags } from '../llm/settings.js';
 
@@ -38,12 +39,22 @@ export interface Config {
   readonly llm: LlmConfig;
   /** Where role profiles that replace the shipped ones live, if the config file names a folder. */
   readonly profilesDir: string | undefined;
+  /** The config file read (absolute), if any: one of sheri's own files, kept from tasks. */
+  readonly configFile: string | undefined;
+  /** The OS sandbox of commands: the mode for every role, exceptions per role, limits. */
+  readonly sandbox: {
+    readonly mode: SandboxMode;
+    readonly roles: Readonly<Record<string, SandboxMode>>;
+    readonly limits: SandboxLimits;
+  };
 }
 
 export interface CommonFlags extends LlmFlags {
   broker?: string;
   swarm?: string;
   config?: string;
+  /** `auto`, `bwrap` (or its alias `required`), `none`; beats env SHERI_SANDBOX and the file. */
+  sandbox?: string;
 }
 
 const DEFAULT_CONFIG_FILE = 'sheri.config.json';
@@ -98,6 +109,16 @@ export function loadConfig(
     profilesDir: file.profilesDir
       ? resolve(filePath ? dirname(filePath) : '.', file.profilesDir)
       : undefined,
+    configFile: filePath,
+    sandbox: {
+      mode:
+        parseSandboxMode(flags.sandbox ?? fromEnv('SHERI_SANDBOX')) ??
+        file.sandbox?.mode ??
+        DEFAULTS.sandbox,
+      // A mode given on the command line or in the environment is for every role.
+      roles: (flags.sandbox ?? fromEnv('SHERI_SANDBOX')) ? {} : { ...file.sandbox?.roles },
+      limits: { ...DEFAULTS.sandboxLimits, ...file.sandbox?.limits },
+    },
     ...overrides,
   };
   return deepFreeze(config);
@@ -116,6 +137,8 @@ function mergePolicies(
       allow: [...base.allow, ...(more.allow ?? [])],
       deny: [...base.deny, ...(more.deny ?? [])],
       ask: [...base.ask, ...(more.ask ?? [])],
+      readOnly: base.readOnly,
+      network: base.network,
     };
   }
   return merged;
@@ -166,6 +189,16 @@ function readConfigFile(path: string | undefined): { file: ConfigFile; path?: st
     );
   }
   return { file: parsed.data, path: full };
+}
+
+function parseSandboxMode(value: string | undefined): SandboxMode | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'required') return 'bwrap';
+  if (value === 'auto' || value === 'bwrap' || value === 'none') return value;
+  throw new SheriError(
+    `--sandbox must be auto, bwrap (or required: refuse to start without it) or none, got "${value}"`,
+    EXIT.usage,
+  );
 }
 
 function checkBrokerUrl(url: string): void {

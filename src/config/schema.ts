@@ -36,6 +36,27 @@ export const ConfigFile = z.strictObject({
       }),
     )
     .optional(),
+  /**
+   * The OS sandbox of commands (src/tools/shell/sandbox.ts): `auto` (bubblewrap where it works),
+   * `bwrap` (refuse to start without it) or `none`; per role; limits of one command.
+   */
+  sandbox: z
+    .strictObject({
+      mode: z.enum(['auto', 'bwrap', 'none']).optional(),
+      roles: z.record(z.string(), z.enum(['auto', 'bwrap', 'none'])).optional(),
+      limits: z
+        .strictObject({
+          memoryMiB: z.int().min(64),
+          processes: z.int().min(8),
+          fileSizeMiB: z.int().min(1),
+          cpuSeconds: z.int().min(1),
+          tmpMiB: z.int().min(1),
+          openFiles: z.int().min(64),
+        })
+        .partial()
+        .optional(),
+    })
+    .optional(),
   /** Commands run for a task of this type that carries neither prompt nor commands. */
   runbooks: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
   /** How prompt tasks run: provider, model, limits, per-role overrides, prices (src/llm/settings.ts). */

@@ -16,6 +16,7 @@ export function touchAgent(state: DashboardState, agentId: string, at: number): 
       lastSeenAt: at,
       rssBytes: null,
       usage: null,
+      sandbox: null,
     };
     state.agents.set(agentId, agent);
   } else if (agent.state === 'gone') {
@@ -52,6 +53,7 @@ export function applyAgentMessage(state: DashboardState, event: KnownEvent, at: 
       const agent = touchAgent(state, event.envelope.agent_id, at);
       agent.role = event.payload.role;
       agent.concurrency = event.payload.concurrency;
+      agent.sandbox = event.payload.sandbox ?? agent.sandbox;
       agent.state = busyOrIdle(agent, false);
       return true;
     }
@@ -64,6 +66,7 @@ export function applyAgentMessage(state: DashboardState, event: KnownEvent, at: 
       agent.free = beat.free;
       agent.running = beat.running.map((ref) => ref.task_id);
       agent.usage = beat.usage ?? agent.usage;
+      agent.sandbox = beat.sandbox ?? agent.sandbox;
       agent.state = busyOrIdle(agent, beat.status === 'draining');
       return true;
     }

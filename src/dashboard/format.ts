@@ -1,3 +1,4 @@
+import type { SandboxReport } from '../protocol/messages.js';
 import { totalTokens } from '../llm/pricing.js';
 import type { Usage } from '../protocol/messages.js';
 
@@ -38,4 +39,11 @@ export function formatAge(ms: number): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** "bwrap", "bwrap+net", "bwrap ro", "NONE" (no sandbox: said loudly), "-" (not said). */
+export function sandboxCell(sandbox: SandboxReport | null | undefined): string {
+  if (!sandbox) return '-';
+  if (sandbox.kind === 'none') return 'NONE';
+  return `${sandbox.kind}${sandbox.network ? '+net' : ''}${sandbox.read_only ? ' ro' : ''}`;
 }

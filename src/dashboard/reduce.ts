@@ -124,6 +124,7 @@ function applySnapshot(
     agent.free = summary.free;
     agent.rssBytes = summary.rss_bytes;
     agent.usage = summary.usage ?? agent.usage;
+    agent.sandbox = summary.sandbox ?? agent.sandbox;
     agent.lastHeartbeatAt = summary.last_heartbeat ? Date.parse(summary.last_heartbeat) : null;
   }
 }

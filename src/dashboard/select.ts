@@ -1,5 +1,5 @@
 import { totalTokens } from '../llm/pricing.js';
-import { clock, formatAge, formatBytes, formatCount, formatMs } from './format.js';
+import { clock, formatAge, formatBytes, formatCount, formatMs, sandboxCell } from './format.js';
 import { tasksPerMinute } from './reduce.js';
 import type {
   AgentView,
@@ -108,7 +108,17 @@ function agentText(agent: AgentView): string {
   return `${agent.agentId} ${agent.role} ${agent.state} ${agent.running.join(' ')}`;
 }
 
-export const AGENT_COLUMNS = ['AGENT', 'ROLE', 'STATE', 'TASK', 'BEAT', 'MEM', 'TOKENS', 'COST'];
+export const AGENT_COLUMNS = [
+  'AGENT',
+  'ROLE',
+  'STATE',
+  'TASK',
+  'BEAT',
+  'MEM',
+  'SANDBOX',
+  'TOKENS',
+  'COST',
+];
 
 export function agentCells(agent: AgentView, now: number): string[] {
   const [first, ...more] = agent.running;
@@ -119,6 +129,7 @@ export function agentCells(agent: AgentView, now: number): string[] {
     first ? `${first}${more.length ? ` +${more.length}` : ''}` : '-',
     agent.lastHeartbeatAt === null ? '-' : `${formatAge(now - agent.lastHeartbeatAt)} ago`,
     agent.rssBytes === null ? '-' : formatBytes(agent.rssBytes),
+    sandboxCell(agent.sandbox),
     agent.usage ? formatCount(totalTokens(agent.usage)) : '-',
     agent.usage ? `$${agent.usage.cost_usd.toFixed(3)}` : '-',
   ];

@@ -1,4 +1,4 @@
-import type { Usage } from '../protocol/messages.js';
+import type { SandboxReport, Usage } from '../protocol/messages.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
 import type { TaskState } from '../tasks/task-record.js';
 import type { BusEvent } from './bus-event.js';
@@ -49,6 +49,8 @@ export interface AgentView {
   rssBytes: number | null;
   /** Summed over the agent's LLM tasks, from its heartbeats (PROTOCOL §14). */
   usage: Usage | null;
+  /** Its OS sandbox, from register, heartbeat or the hub's snapshot. */
+  sandbox: SandboxReport | null;
 }
 
 export interface ApprovalView {

@@ -1,17 +1,27 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TaskAssigned } from '../protocol/messages.js';
+import type { Moved, StateGuard } from '../tools/protected-files.js';
 import type { Decision, ShellPolicy } from '../tools/shell/policy.js';
 import type { ProcessResult } from '../tools/shell/run-process.js';
+import type { Sandbox } from '../tools/shell/sandbox.js';
 import { isInside } from '../tools/workspace-path.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
 import { runLlmTask, type LlmServices } from './llm-executor.js';
 
 export interface ExecutionContext {
   agentId: string;
-  /** Folder the agent works in; a task's `workspace` must lie inside it. */
+  /** Folder the agent works in (its real path); a task's `workspace` must lie inside it. */
   workspace: string;
+  /** Where commands run: bubblewrap, or bare bash. */
+  sandbox: Sandbox;
+  /** sheri's own files and folders: no command or file tool may touch them. */
+  protectedPaths: readonly string[];
+  /** Moves aside a protected file a command created where no mount could stop it. */
+  guard?: StateGuard;
+  /** Say on the bus that a command created sheri's own files (moved aside). */
+  reportTamper: (command: string, moved: readonly Moved[]) => void;
   timeoutMs: number;
   /** The longest hard timeout a task may ask for; longer requests are cut to it. */
   maxTimeoutMs: number;
@@ -55,7 +65,7 @@ export async function executeTask(
   context: ExecutionContext,
 ): Promise<Outcome> {
   const { task } = assigned;
-  const cwd = resolveWorkspace(context.workspace, task.workspace);
+  const cwd = await resolveWorkspace(context.workspace, task.workspace);
   if (typeof cwd !== 'string') return cwd;
   const commands = task.commands ?? (task.prompt ? undefined : context.runbooks[task.type]);
   if (!commands && task.prompt && !context.llm) {
@@ -76,8 +86,8 @@ export async function executeTask(
   try {
     const inputsFile = inputsDir ? join(inputsDir, 'inputs.json') : undefined;
     if (inputsFile) await writeFile(inputsFile, JSON.stringify(assigned.inputs));
-    if (commands) return await runCommands(commands, cwd, assigned, context, inputsFile);
-    return await runLlmTask(assigned, cwd, context, inputsFile);
+    if (commands) return await runCommands(commands, cwd, assigned, context, inputsFile, inputsDir);
+    return await runLlmTask(assigned, cwd, context, inputsFile, inputsDir);
   } finally {
     if (inputsDir) await rm(inputsDir, { recursive: true, force: true });
   }
@@ -89,13 +99,15 @@ async function runCommands(
   assigned: TaskAssigned,
   context: ExecutionContext,
   inputsFile: string | undefined,
+  inputsDir: string | undefined,
 ): Promise<Outcome> {
   const results: ProcessResult[] = [];
   const env = taskEnvironment(assigned, context, inputsFile);
   const timeoutMs = assigned.task.timeout_ms ?? context.timeoutMs;
+  const readOnlyPaths = inputsDir ? [inputsDir] : [];
   for (const [index, command] of commands.entries()) {
     const step = `${index + 1}/${commands.length}`;
-    const run = await runGuarded(command, { cwd, env, timeoutMs }, context, () =>
+    const run = await runGuarded(command, { cwd, env, timeoutMs, readOnlyPaths }, context, () =>
       context.progress(`running ${step}: ${command}`, (index / commands.length) * 100),
     );
     if (run.kind === 'refused') {
@@ -114,7 +126,8 @@ async function runCommands(
     if (run.failed) {
       return {
         ok: false,
-        retryable: true,
+        // A task that writes sheri's own files would do it again.
+        retryable: run.tampered.length === 0,
         error: `command ${step} \`${command}\` ${run.summary}`,
         result: { commands: results },
       };
@@ -123,15 +136,31 @@ async function runCommands(
   return { ok: true, result: { commands: results } };
 }
 
-function resolveWorkspace(root: string, sub: string | undefined): string | Outcome {
+/**
+ * The task's folder, by its real path and inside the agent's workspace: a `workspace` that is a
+ * symlink to `/` (or through one) is refused, not followed.
+ */
+async function resolveWorkspace(root: string, sub: string | undefined): Promise<string | Outcome> {
   if (!sub) return root;
+  const refuse = (why: string): Outcome => ({
+    ok: false,
+    retryable: false,
+    error: `task workspace "${sub}" ${why}`,
+  });
   const full = resolve(root, sub);
-  if (!isInside(root, full)) {
-    return {
-      ok: false,
-      retryable: false,
-      error: `task workspace "${sub}" lies outside the agent's workspace ${root}`,
-    };
+  if (!isInside(root, full)) return refuse(`lies outside the agent's workspace ${root}`);
+  let real: string;
+  try {
+    real = await realpath(full);
+  } catch (error) {
+    return refuse(
+      `cannot be used: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
-  return full;
+  if (!isInside(root, real)) {
+    return refuse(
+      `leads outside the agent's workspace ${root} through a symbolic link (to ${real})`,
+    );
+  }
+  return real;
 }

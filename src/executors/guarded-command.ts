@@ -1,25 +1,44 @@
 import type { TaskAssigned } from '../protocol/messages.js';
 import { buildEnvironment } from '../tools/shell/environment.js';
 import { decide, type Decision } from '../tools/shell/policy.js';
-import { runProcess, type ProcessResult } from '../tools/shell/run-process.js';
+import { describeLimit, runProcess, type ProcessResult } from '../tools/shell/run-process.js';
+import type { SandboxLimits } from '../tools/shell/sandbox.js';
+import type { Moved } from '../tools/protected-files.js';
 import type { ExecutionContext } from './execute-task.js';
 
 export type GuardedRun =
   | { kind: 'refused'; why: string; verdict: Decision }
-  | { kind: 'ran'; result: ProcessResult; summary: string; failed: boolean };
+  | {
+      kind: 'ran';
+      result: ProcessResult;
+      summary: string;
+      failed: boolean;
+      /** sheri's own files the command created, moved aside: a task that tried is not retried. */
+      tampered: Moved[];
+    };
 
 /**
  * The one path every command takes, runbook or LLM (SPEC §5): the role's policy decides, an
- * "ask" waits for a person, and only then does the runner start it.
+ * "ask" waits for a person, and only then does the runner start it — inside the agent's sandbox,
+ * watched by the guard of sheri's own files.
  */
 export async function runGuarded(
   command: string,
-  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+  options: {
+    cwd: string;
+    env: Record<string, string>;
+    timeoutMs: number;
+    /** Folders bound read-only into the sandbox (the inputs file's). */
+    readOnlyPaths?: readonly string[];
+  },
   context: ExecutionContext,
   /** Called once the command may run, just before it starts. */
   onStart?: () => void,
 ): Promise<GuardedRun> {
-  const verdict = decide(command, context.policy, { workspace: options.cwd });
+  const verdict = decide(command, context.policy, {
+    workspace: options.cwd,
+    protectedPaths: context.protectedPaths,
+  });
   const answer =
     verdict.decision === 'ask' ? await context.requestApproval(command, verdict) : undefined;
   if (verdict.decision === 'deny' || answer?.approved === false) {
@@ -30,16 +49,34 @@ export async function runGuarded(
     return { kind: 'refused', why, verdict };
   }
   onStart?.();
-  const result = await runProcess(command, {
-    cwd: options.cwd,
-    env: options.env,
-    timeoutMs: Math.min(options.timeoutMs, context.maxTimeoutMs),
-    inactivityMs: context.inactivityMs,
-    outputLimit: context.outputLimit,
-    signal: context.signal,
-  });
-  const failed = result.exit_code !== 0 || result.timed_out || result.canceled;
-  return { kind: 'ran', result, summary: describeResult(result), failed };
+  const run = (): Promise<ProcessResult> =>
+    runProcess(command, {
+      cwd: options.cwd,
+      env: options.env,
+      timeoutMs: Math.min(options.timeoutMs, context.maxTimeoutMs),
+      inactivityMs: context.inactivityMs,
+      outputLimit: context.outputLimit,
+      signal: context.signal,
+      sandbox: {
+        sandbox: context.sandbox,
+        workspace: context.workspace,
+        readOnly: context.policy.readOnly,
+        network: context.policy.network,
+        ...(options.readOnlyPaths ? { readOnlyPaths: options.readOnlyPaths } : {}),
+      },
+    });
+  const { value: result, created } = context.guard
+    ? await context.guard.around(run)
+    : { value: await run(), created: [] };
+  let summary = describeResult(result, context.sandbox.limits);
+  if (created.length > 0) {
+    const list = created.map(({ path, to }) => `${path} (moved to ${to})`).join(', ');
+    summary = `created sheri's own ${created.length === 1 ? 'file' : 'files'} ${list}, which tasks may not write; ${summary}`;
+    context.reportTamper(command, created);
+  }
+  const failed =
+    result.exit_code !== 0 || result.timed_out || result.canceled || created.length > 0;
+  return { kind: 'ran', result, summary, failed, tampered: created };
 }
 
 /** What a task's commands see besides the safe environment (PROTOCOL §7). */
@@ -47,7 +84,7 @@ export function taskEnvironment(
   assigned: TaskAssigned,
   context: ExecutionContext,
   inputsFile: string | undefined,
-): NodeJS.ProcessEnv {
+): Record<string, string> {
   return buildEnvironment(context.environment, context.allowedEnv, {
     ...(inputsFile ? { SHERI_INPUTS_FILE: inputsFile } : {}),
     SHERI_TASK_ID: assigned.task_id,
@@ -57,9 +94,13 @@ export function taskEnvironment(
   });
 }
 
-export function describeResult(result: ProcessResult): string {
-  if (result.timed_out) return `timed out after ${result.duration_ms} ms`;
-  if (result.canceled) return 'was canceled';
-  if (result.signal) return `was killed by ${result.signal}`;
-  return `exited ${result.exit_code} in ${result.duration_ms} ms`;
+export function describeResult(result: ProcessResult, limits?: SandboxLimits): string {
+  const base = result.timed_out
+    ? `timed out after ${result.duration_ms} ms`
+    : result.canceled
+      ? 'was canceled'
+      : result.signal
+        ? `was killed by ${result.signal}`
+        : `exited ${result.exit_code} in ${result.duration_ms} ms`;
+  return result.limit ? `${base}: it ran into ${describeLimit(result.limit, limits)}` : base;
 }

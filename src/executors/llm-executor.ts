@@ -57,6 +57,7 @@ export async function runLlmTask(
   cwd: string,
   context: ExecutionContext,
   inputsFile: string | undefined,
+  inputsDir?: string,
 ): Promise<Outcome> {
   const llm = context.llm!;
   const { settings, provider } = llm;
@@ -65,7 +66,7 @@ export async function runLlmTask(
   const tools = llmTools({ canDelegate });
   const definitions = tools.definitions();
   const system = llm.systemPrompt(canDelegate);
-  const toolContext = makeToolContext(assigned, cwd, context, inputsFile, depth);
+  const toolContext = makeToolContext(assigned, cwd, context, inputsFile, inputsDir, depth);
   const messages: ChatMessage[] = [
     { role: 'user', content: [{ type: 'text', text: buildTaskMessage(assigned) }] },
   ];
@@ -191,9 +192,11 @@ function makeToolContext(
   cwd: string,
   context: ExecutionContext,
   inputsFile: string | undefined,
+  inputsDir: string | undefined,
   depth: number,
 ): ToolContext {
   const env = taskEnvironment(assigned, context, inputsFile);
+  const readOnlyPaths = inputsDir ? [inputsDir] : [];
   return {
     workspace: cwd,
     signal: context.signal,
@@ -201,7 +204,12 @@ function makeToolContext(
     async runShell(command, timeoutMs) {
       const run = await runGuarded(
         command,
-        { cwd, env, timeoutMs: timeoutMs ?? assigned.task.timeout_ms ?? context.timeoutMs },
+        {
+          cwd,
+          env,
+          timeoutMs: timeoutMs ?? assigned.task.timeout_ms ?? context.timeoutMs,
+          readOnlyPaths,
+        },
         context,
       );
       return shellToolResult(command, run);

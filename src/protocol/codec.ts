@@ -10,6 +10,7 @@ export type ProtocolErrorCode =
   | 'UNKNOWN_TASK_TYPE'
   | 'DUPLICATE_TASK'
   | 'POLICY_DENIED'
+  | 'SANDBOX_VIOLATION'
   | 'HUB_INTERNAL';
 
 export interface DecodeFailure {

@@ -138,6 +138,17 @@ export type TaskDead = z.infer<typeof TaskDead>;
 
 const Memory = z.looseObject({ rss: z.number(), heapTotal: z.number(), heapUsed: z.number() });
 
+/** How an agent's commands run (PROTOCOL §15): its OS sandbox, as it said at start. */
+export const SandboxReport = z.looseObject({
+  kind: z.enum(['bwrap', 'none']),
+  network: z.boolean(),
+  read_only: z.boolean(),
+  cgroup: z.enum(['v1', 'v2', 'none']),
+  /** Why there is none, or what it lacks. */
+  note: z.string().max(2000).optional(),
+});
+export type SandboxReport = z.infer<typeof SandboxReport>;
+
 export const AgentRegister = z.looseObject({
   role: z.string().min(1).max(100),
   concurrency: z.int().min(1),
@@ -145,6 +156,8 @@ export const AgentRegister = z.looseObject({
   pid: z.int().optional(),
   hostname: z.string().optional(),
   version: z.string().optional(),
+  /** Absent from agents older than the sandbox. */
+  sandbox: SandboxReport.optional(),
 });
 export type AgentRegister = z.infer<typeof AgentRegister>;
 
@@ -167,6 +180,7 @@ export const AgentHeartbeat = z.looseObject({
   free: z.int().min(0),
   /** Since the agent started, over every LLM task it ran; absent before its first. */
   usage: Usage.optional(),
+  sandbox: SandboxReport.optional(),
 });
 export type AgentHeartbeat = z.infer<typeof AgentHeartbeat>;
 

@@ -1,4 +1,4 @@
-import type { TaskRef, Usage } from '../protocol/messages.js';
+import type { SandboxReport, TaskRef, Usage } from '../protocol/messages.js';
 
 export interface AgentView {
   agentId: string;
@@ -15,6 +15,8 @@ export interface AgentView {
   memory: { rss: number; heapUsed: number } | null;
   /** Tokens and cost of the agent's LLM tasks, as its last heartbeat summed them. */
   usage: Usage | null;
+  /** How its commands run, as it said in register or heartbeat. */
+  sandbox: SandboxReport | null;
   /** When the hub last granted this agent a task, to spread work fairly. */
   lastGrantAt: number;
 }
@@ -51,6 +53,7 @@ export class AgentRegistry {
         uptimeS: null,
         memory: null,
         usage: null,
+        sandbox: null,
         lastGrantAt: 0,
       };
       this.agents.set(agentId, agent);

@@ -1,4 +1,4 @@
-import type { HubQuery, HubReply, Usage } from '../protocol/messages.js';
+import type { HubQuery, HubReply, SandboxReport, Usage } from '../protocol/messages.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { Ledger } from './ledger.js';
 import { TASK_STATES, type TaskRecord, type TaskState } from './task-record.js';
@@ -30,6 +30,8 @@ export interface AgentSummary {
   rss_bytes: number | null;
   /** LLM tokens and cost since the agent started (null: it ran no prompt task). */
   usage: Usage | null;
+  /** Its OS sandbox (null: an agent that predates them said nothing). */
+  sandbox: SandboxReport | null;
 }
 
 function summarize(task: TaskRecord): TaskSummary {
@@ -108,6 +110,7 @@ export function answerQuery(
             uptime_s: agent.uptimeS,
             rss_bytes: agent.memory?.rss ?? null,
             usage: agent.usage,
+            sandbox: agent.sandbox,
           };
         })
         .sort((a, b) => a.agent_id.localeCompare(b.agent_id));

@@ -25,6 +25,7 @@ export class Presence {
   recordRegistration(agentId: string, register: AgentRegister): void {
     const agent = this.registry.touch(agentId, register.role, this.now());
     agent.concurrency = register.concurrency;
+    agent.sandbox = register.sandbox ?? agent.sandbox;
     this.logger.info({ agentId: agent.agentId, role: agent.role }, 'agent registered');
   }
 
@@ -44,6 +45,7 @@ export class Presence {
     agent.uptimeS = heartbeat.uptime;
     agent.memory = { rss: heartbeat.memory.rss, heapUsed: heartbeat.memory.heapUsed };
     agent.usage = heartbeat.usage ?? null;
+    agent.sandbox = heartbeat.sandbox ?? agent.sandbox;
   }
 
   recordStatus(agentId: string, status: AgentStatus): void {

@@ -54,7 +54,7 @@ describe('the dashboard panes', () => {
       /^sheri monitor demo {2}agents 1 \(1 busy\) {2}queued 0 {2}running 1 {2}done 0 {2}failed 0 {2}dead 0 {2}0\/min {2}approvals 1 {2}hub: asking\.\.\. {2}mqtt:\/\/127\.0\.0\.1:1883$/,
     );
     expect(plain(drawn.content.agents).split('\n')[1]).toMatch(
-      /^tester +testing +busy +t1 +0s ago +94 MiB +- +-$/,
+      /^tester +testing +busy +t1 +0s ago +94 MiB +- +- +-$/,
     );
     expect(plain(drawn.content.tasks).split('\n')[1]).toMatch(
       /^t1 +testing\.run +running +tester +1 +0s +0% running 1\/1: echo hi$/,

@@ -87,13 +87,14 @@ describe('the dashboard selectors', () => {
     ]);
   });
 
-  it("puts an agent's task, heartbeat age, memory, tokens and cost in its row", () => {
+  it("puts an agent's task, heartbeat age, memory, sandbox, tokens and cost in its row", () => {
     const usage = { input_tokens: 9_000, output_tokens: 3_000, cost_usd: 0.25 };
     const state = fold([
       heartbeat('llm-1', T0, {
         role: 'general',
         usage,
         running: [{ task_id: 'gen-1', attempt: 1 }],
+        sandbox: { kind: 'none', network: false, read_only: false, cgroup: 'none', note: 'x' },
       }),
       { kind: 'tick', at: T0 + 4_200 },
     ]);
@@ -104,6 +105,7 @@ describe('the dashboard selectors', () => {
       'gen-1',
       '4s ago',
       '94 MiB',
+      'NONE',
       '12k',
       '$0.250',
     ]);

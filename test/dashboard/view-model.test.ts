@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reduce, tasksPerMinute } from '../../src/dashboard/reduce.js';
+import { agentCells } from '../../src/dashboard/select.js';
 import { createState, type DashboardEvent } from '../../src/dashboard/view-model.js';
 import type { TaskSummary } from '../../src/tasks/hub-queries.js';
 import { heartbeat, message, raw, taskLife } from '../helpers/dashboard-events.js';
@@ -153,7 +154,7 @@ describe('the dashboard view-model', () => {
     });
   });
 
-  it("shows an agent's tokens and cost from the hub's snapshot, before its next heartbeat", () => {
+  it("shows an agent's tokens, cost and sandbox from the hub's snapshot, before its next heartbeat", () => {
     const usage = {
       input_tokens: 900,
       output_tokens: 100,
@@ -161,6 +162,7 @@ describe('the dashboard view-model', () => {
       cache_read_input_tokens: 0,
       cost_usd: 0.0028,
     };
+    const sandbox = { kind: 'bwrap', network: false, read_only: true, cgroup: 'v2' } as const;
     const state = fold([
       {
         kind: 'snapshot',
@@ -179,11 +181,13 @@ describe('the dashboard view-model', () => {
             uptime_s: 60,
             rss_bytes: 80 * 1048576,
             usage,
+            sandbox,
           },
         ],
       },
     ]);
-    expect(state.agents.get('llm-1')).toMatchObject({ role: 'review', usage });
+    expect(state.agents.get('llm-1')).toMatchObject({ role: 'review', usage, sandbox });
+    expect(agentCells(state.agents.get('llm-1')!, T0)).toContain('bwrap ro');
   });
 
   it('lists an approval until its decision arrives, and drops one whose deadline passed', () => {

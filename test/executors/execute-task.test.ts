@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { executeTask, type ExecutionContext } from '../../src/executors/execute-task.js';
 import { TaskAssigned } from '../../src/protocol/messages.js';
 import { DEFAULT_POLICIES } from '../../src/tools/shell/policy.js';
+import { testSandbox } from '../helpers/sandbox.js';
 
 let root: string;
 beforeEach(() => {
@@ -17,6 +18,9 @@ function context(): ExecutionContext {
   return {
     agentId: 'general-test',
     workspace: root,
+    sandbox: testSandbox(),
+    protectedPaths: [],
+    reportTamper: () => undefined,
     timeoutMs: 10_000,
     maxTimeoutMs: 10_000,
     inactivityMs: 10_000,

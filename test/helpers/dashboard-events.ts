@@ -66,7 +66,12 @@ export function taskLife(
 export function heartbeat(
   agentId: string,
   at: number,
-  extra: { running?: { task_id: string; attempt: number }[]; usage?: unknown; role?: string } = {},
+  extra: {
+    running?: { task_id: string; attempt: number }[];
+    usage?: unknown;
+    role?: string;
+    sandbox?: unknown;
+  } = {},
 ): DashboardEvent {
   return message(
     'agents/heartbeat',
@@ -78,6 +83,7 @@ export function heartbeat(
       running: extra.running ?? [],
       free: extra.running?.length ? 0 : 1,
       ...(extra.usage ? { usage: extra.usage } : {}),
+      ...(extra.sandbox ? { sandbox: extra.sandbox } : {}),
     },
     at,
     agentId,

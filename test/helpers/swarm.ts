@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
+import { prepareSurroundings } from '../../src/agent/agent-setup.js';
 import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
@@ -76,12 +77,19 @@ export class TestSwarm {
     workspace = this.dir,
   ): Promise<Agent> {
     const agentId = `${role}-${Math.random().toString(36).slice(2, 8)}`;
+    const config = this.config(overrides);
     const agent = await Agent.start({
-      config: this.config(overrides),
+      config,
       role,
       agentId,
       concurrency,
-      workspace,
+      surroundings: prepareSurroundings({
+        config,
+        role,
+        workspace,
+        dataDir: join(this.dir, '.sheri'),
+        cwd: this.dir,
+      }),
       logger: silentLogger(),
     });
     this.closers.push(() => agent.stop('test over'));

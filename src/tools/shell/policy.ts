@@ -27,6 +27,10 @@ export interface ShellPolicy {
   allow: string[];
   deny: string[];
   ask: string[];
+  /** No write tools for the LLM; the sandbox mounts the workspace read-only. */
+  readOnly: boolean;
+  /** The sandbox keeps the host's network (else a network namespace with loopback only). */
+  network: boolean;
 }
 
 export interface Decision {
@@ -41,6 +45,8 @@ export interface Decision {
 export interface DecideOptions {
   /** Absolute path; redirects and `cd` must stay inside it. */
   workspace: string;
+  /** sheri's own files and folders (config, data directory): never a command's target. */
+  protectedPaths?: readonly string[];
 }
 
 /** Variables that change which program runs or what it loads; `*_PROXY` reroutes traffic. */
@@ -205,8 +211,19 @@ const ALWAYS_DENY = [
   'date * --set* *',
 ];
 
-function policy(allow: string[], ask: string[] = [], deny: string[] = []): ShellPolicy {
-  return { allow: [...EVERYONE, ...allow], ask, deny: [...ALWAYS_DENY, ...deny] };
+function policy(
+  allow: string[],
+  ask: string[] = [],
+  deny: string[] = [],
+  { readOnly = false, network = false } = {},
+): ShellPolicy {
+  return {
+    allow: [...EVERYONE, ...allow],
+    ask,
+    deny: [...ALWAYS_DENY, ...deny],
+    readOnly,
+    network,
+  };
 }
 
 /**
@@ -251,6 +268,8 @@ export const DEFAULT_POLICIES = {
       'kubectl *',
     ],
     ['kubectl * delete *', 'kubectl * exec *'],
+    [],
+    { network: true },
   ),
   testing: policy([
     ...READ_ONLY,
@@ -262,8 +281,11 @@ export const DEFAULT_POLICIES = {
     'go test *',
     'cargo test *',
   ]),
-  review: policy(READ_ONLY),
-  security: policy([...READ_ONLY, 'npm audit *'], ['npm audit fix *']),
+  review: policy(READ_ONLY, [], [], { readOnly: true }),
+  security: policy([...READ_ONLY, 'npm audit *'], ['npm audit fix *'], [], {
+    readOnly: true,
+    network: true,
+  }),
   monitoring: policy(
     [
       ...READ_FILES,
@@ -279,6 +301,8 @@ export const DEFAULT_POLICIES = {
       'kubectl top *',
     ],
     ['curl *'],
+    [],
+    { readOnly: true, network: true },
   ),
   documentation: policy([...READ_ONLY, 'npm run docs* *', 'npx typedoc *', 'mkdir *']),
   database: policy(READ_ONLY, ['psql *', 'mysql *', 'sqlite3 *'], ['dropdb *']),

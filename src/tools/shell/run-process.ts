@@ -1,10 +1,11 @@
 import { execa } from 'execa';
 import { OutputCapture } from './output-capture.js';
 import { unwatchGroup, watchGroup } from './reaper.js';
+import type { Sandbox, SandboxLimits } from './sandbox.js';
 
 export interface RunProcessOptions {
   cwd: string;
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string>;
   /** Hard limit; the whole process group is killed when it passes. */
   timeoutMs: number;
   /** Killed, likewise, after this long without a byte of output (a hung prompt, a deadlock). */
@@ -13,8 +14,22 @@ export interface RunProcessOptions {
   killGraceMs?: number;
   /** Characters kept of each of stdout and stderr (head and tail). */
   outputLimit: number;
+  /** Killed when stdout and stderr together pass this many characters (a runaway writer). */
+  outputCeiling?: number;
   signal?: AbortSignal;
+  /** Where the command runs: bubblewrap, or bare bash (`none`). Bare bash when absent. */
+  sandbox?: {
+    sandbox: Sandbox;
+    /** Real path of the folder bound read-write (read-only when `readOnly`). */
+    workspace: string;
+    readOnly: boolean;
+    network: boolean;
+    readOnlyPaths?: readonly string[];
+  };
 }
+
+/** Which sandbox limit ended a command. */
+export type LimitHit = 'memory' | 'processes' | 'file-size' | 'cpu-time' | 'output';
 
 export interface ProcessResult {
   command: string;
@@ -28,11 +43,21 @@ export interface ProcessResult {
   stdout: string;
   stderr: string;
   truncated: boolean;
+  /** Ran inside the bubblewrap sandbox. */
+  sandboxed: boolean;
+  /** The sandbox limit the command ran into, if one ended or hobbled it. */
+  limit: LimitHit | null;
 }
 
+/** Exit statuses of bash for a command killed by SIGXCPU / SIGXFSZ (128 + signal number). */
+const EXIT_CPU_LIMIT = 128 + 24;
+const EXIT_FILE_SIZE_LIMIT = 128 + 25;
+const DEFAULT_OUTPUT_CEILING = 64 * 1024 * 1024; // characters of stdout + stderr
+
 /**
- * Run one shell command in its own process group; every failure is a value, never a throw.
- * Timeout and cancellation kill the whole group, so `sh -c 'a & b'` leaves nothing behind.
+ * Run one command with bash (the shell the policy's parser models), in the sandbox when one is
+ * given; every failure is a value, never a throw. Timeout and cancellation kill the whole
+ * process group (and, sandboxed, the PID namespace), so `a & b` leaves nothing behind.
  */
 export async function runProcess(
   command: string,
@@ -41,10 +66,28 @@ export async function runProcess(
   const started = performance.now();
   const stdout = new OutputCapture(options.outputLimit);
   const stderr = new OutputCapture(options.outputLimit);
-  const child = execa(command, {
-    shell: true,
+  const env = options.env ?? {};
+  const prepared = options.sandbox
+    ? options.sandbox.sandbox.prepare({
+        command,
+        cwd: options.cwd,
+        workspace: options.sandbox.workspace,
+        readOnly: options.sandbox.readOnly,
+        network: options.sandbox.network,
+        ...(options.sandbox.readOnlyPaths ? { readOnlyPaths: options.sandbox.readOnlyPaths } : {}),
+        env,
+      })
+    : {
+        file: 'bash',
+        args: ['--noprofile', '--norc', '-c', command],
+        env,
+        sandboxed: false,
+        cgroup: undefined,
+      };
+  const child = execa(prepared.file, prepared.args, {
     cwd: options.cwd,
-    ...(options.env ? { env: options.env, extendEnv: false } : {}),
+    env: prepared.env,
+    extendEnv: false,
     detached: true, // own process group, killed as one
     reject: false,
     stdin: 'ignore',
@@ -55,6 +98,7 @@ export async function runProcess(
 
   let timeoutKind: ProcessResult['timeout_kind'] = null;
   let canceled = false;
+  let overflowed = false;
   let killTimer: NodeJS.Timeout | undefined;
   const killGroup = (): void => {
     signalGroup(child.pid, 'SIGTERM');
@@ -65,7 +109,12 @@ export async function runProcess(
     killGroup();
   }, options.timeoutMs);
   let quietTimer: NodeJS.Timeout | undefined;
+  const ceiling = options.outputCeiling ?? DEFAULT_OUTPUT_CEILING;
   const heardFrom = (): void => {
+    if (!overflowed && stdout.length + stderr.length > ceiling) {
+      overflowed = true;
+      signalGroup(child.pid, 'SIGKILL');
+    }
     if (!options.inactivityMs) return;
     clearTimeout(quietTimer);
     quietTimer = setTimeout(() => {
@@ -75,12 +124,12 @@ export async function runProcess(
   };
   heardFrom();
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    heardFrom();
     stdout.push(chunk);
+    heardFrom();
   });
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    heardFrom();
     stderr.push(chunk);
+    heardFrom();
   });
   // When the shell itself ends, so does the command: whatever it left running in its group (and
   // holding its output open) goes too, rather than keeping the task alive until the timeout.
@@ -100,9 +149,23 @@ export async function runProcess(
   // Anything the command left running in its group goes with it.
   signalGroup(child.pid, 'SIGKILL');
   if (child.pid !== undefined) unwatchGroup(child.pid);
+  const usage = prepared.cgroup?.usage();
+  await prepared.cgroup?.destroy();
+  const exitCode = result.exitCode ?? null;
+  const limit: LimitHit | null = overflowed
+    ? 'output'
+    : usage?.memoryLimitHit
+      ? 'memory'
+      : usage?.processLimitHit
+        ? 'processes'
+        : prepared.sandboxed && exitCode === EXIT_FILE_SIZE_LIMIT
+          ? 'file-size'
+          : prepared.sandboxed && exitCode === EXIT_CPU_LIMIT
+            ? 'cpu-time'
+            : null;
   return {
     command,
-    exit_code: result.exitCode ?? null,
+    exit_code: exitCode,
     signal: result.signal ?? null,
     timed_out: timeoutKind !== null,
     timeout_kind: timeoutKind,
@@ -111,7 +174,25 @@ export async function runProcess(
     stdout: stdout.text(),
     stderr: stderr.text(),
     truncated: stdout.truncated || stderr.truncated,
+    sandboxed: prepared.sandboxed,
+    limit,
   };
+}
+
+/** The limit in words, for a result's summary: "the sandbox's memory limit (2048 MiB)". */
+export function describeLimit(limit: LimitHit, limits: SandboxLimits | undefined): string {
+  switch (limit) {
+    case 'memory':
+      return `the sandbox's memory limit${limits ? ` (${limits.memoryMiB} MiB)` : ''}`;
+    case 'processes':
+      return `the sandbox's process limit${limits ? ` (${limits.processes})` : ''}`;
+    case 'file-size':
+      return `the sandbox's file size limit${limits ? ` (${limits.fileSizeMiB} MiB per file)` : ''}`;
+    case 'cpu-time':
+      return `the sandbox's CPU time limit${limits ? ` (${limits.cpuSeconds} s)` : ''}`;
+    case 'output':
+      return 'the output ceiling (64 MiB of stdout and stderr)';
+  }
 }
 
 function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {

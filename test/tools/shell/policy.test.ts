@@ -678,6 +678,8 @@ describe('decide: commands that stay allowed', () => {
       allow: ['make test', 'make *'],
       deny: [],
       ask: ['make deploy *'],
+      readOnly: false,
+      network: false,
     };
     const options = { workspace: WORKSPACE };
     expect(decide('make test', policy, options)).toMatchObject({

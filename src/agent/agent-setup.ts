@@ -1,0 +1,114 @@
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import type { Config } from '../config/load.js';
+import { EXIT, SheriError } from '../errors.js';
+import { checkGuardMarkers, protectedPathsFor } from '../tools/protected-files.js';
+import { Sandbox, type SandboxMode } from '../tools/shell/sandbox.js';
+import { isInside } from '../tools/workspace-path.js';
+
+/** What an agent's commands run in, settled before it connects (SPEC §5). */
+export interface AgentSurroundings {
+  /** Real path of the workspace. */
+  workspace: string;
+  sandbox: Sandbox;
+  protectedPaths: string[];
+  /** The protected paths a command could create: those inside the workspace. */
+  guardedPaths: string[];
+  dataDir: string;
+}
+
+/** Sandboxes already probed by this process, by mode and protected paths (`sheri up` shares). */
+const sandboxes = new Map<string, Sandbox>();
+
+/**
+ * Check the workspace, the data directory and the guard's markers, and set up the sandbox of a
+ * role; every problem is a SheriError the user can act on, raised before anything connects.
+ */
+export function prepareSurroundings(options: {
+  config: Config;
+  role: string;
+  workspace: string;
+  dataDir: string;
+  cwd?: string;
+}): AgentSurroundings {
+  const { config, role } = options;
+  const workspace = realWorkspace(options.workspace);
+  try {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new SheriError(
+      `cannot create the data directory ${options.dataDir}: ${(error as Error).message}; choose another with --data-dir`,
+      EXIT.config,
+    );
+  }
+  const dataDir = realpathSync(options.dataDir);
+  const tampered = checkGuardMarkers(dataDir);
+  if (tampered) throw new SheriError(`refusing to start: ${tampered}`, EXIT.config);
+  const protectedPaths = protectedPathsFor({
+    cwd: options.cwd ?? process.cwd(),
+    workspace,
+    configFile: config.configFile,
+    dataDir,
+  });
+  const mode: SandboxMode = config.sandbox.roles[role] ?? config.sandbox.mode;
+  const key = `${mode}\n${protectedPaths.join('\n')}`;
+  let sandbox = sandboxes.get(key);
+  if (!sandbox) {
+    try {
+      sandbox = Sandbox.create({
+        mode,
+        limits: config.sandbox.limits,
+        protectedPaths,
+        env: config.environment,
+      });
+    } catch (error) {
+      throw new SheriError(
+        `refusing to start the ${role} agent without its sandbox: ${(error as Error).message}`,
+        EXIT.config,
+      );
+    }
+    sandboxes.set(key, sandbox);
+  }
+  checkBaseUrlSource(config, role, workspace, sandbox);
+  const guardedPaths = protectedPaths.filter((path) => isInside(workspace, path));
+  return { workspace, sandbox, protectedPaths, guardedPaths, dataDir };
+}
+
+function realWorkspace(path: string): string {
+  let real: string;
+  try {
+    real = realpathSync(path);
+    if (!statSync(real).isDirectory()) throw new Error('not a folder');
+  } catch (error) {
+    throw new SheriError(
+      `workspace ${path} is not a usable folder: ${(error as Error).message}`,
+      EXIT.usage,
+    );
+  }
+  if (real === '/') {
+    throw new SheriError(
+      'the workspace may not be / : commands could change the whole system; choose a project folder with --workspace',
+      EXIT.usage,
+    );
+  }
+  return real;
+}
+
+/**
+ * `llm.baseUrl` receives the API key with every request, so it may not come from a config file a
+ * task could write: one inside the workspace of an agent without a sandbox.
+ */
+function checkBaseUrlSource(
+  config: Config,
+  role: string,
+  workspace: string,
+  sandbox: Sandbox,
+): void {
+  const file = config.llm.file;
+  const fromFile = file.roles?.[role]?.baseUrl ?? file.baseUrl;
+  if (!fromFile || config.llm.flags.baseUrl !== undefined || !config.configFile) return;
+  if (sandbox.mode !== 'none' || !isInside(workspace, config.configFile)) return;
+  throw new SheriError(
+    `llm.baseUrl in ${config.configFile} is refused: the file lies in the workspace of an agent that runs commands without a sandbox, so a task could rewrite it and receive the API key. Pass --llm-base-url or SHERI_LLM_BASE_URL, move the file out of the workspace, or install bubblewrap`,
+    EXIT.config,
+  );
+}

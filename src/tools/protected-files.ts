@@ -1,0 +1,180 @@
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+
+/**
+ * sheri's own files — the config file it reads, the data directory (broker state, the hub's
+ * ledger, credentials) — are never a task's to change (SPEC §5): the sandbox hides the ones that
+ * exist, the policy and the file tools refuse them by path. A path that does not exist yet
+ * (`sheri.config.json` before anyone wrote one) cannot be covered by a mount, so the guard
+ * below looks after every sandboxed command whether one appeared, and moves it aside.
+ */
+export const CONFIG_FILE_NAME = 'sheri.config.json';
+export const DATA_DIR_NAME = '.sheri';
+
+/** Absolute paths, symlinks resolved (of the nearest existing parent for a path not there yet). */
+export function protectedPathsFor(options: {
+  cwd: string;
+  workspace: string;
+  configFile: string | undefined;
+  dataDir: string;
+}): string[] {
+  const paths = [
+    options.dataDir,
+    join(options.cwd, CONFIG_FILE_NAME),
+    join(options.workspace, CONFIG_FILE_NAME),
+    join(options.workspace, DATA_DIR_NAME),
+    ...(options.configFile ? [options.configFile] : []),
+  ];
+  return [...new Set(paths.map((path) => realPathOf(resolve(path))))];
+}
+
+export function realPathOf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(realPathOf(parent), basename(path));
+  }
+}
+
+interface Marker {
+  pid: number;
+  agent_id: string;
+  since: string;
+  absent: string[];
+}
+
+/**
+ * Watches the protected paths no mount covers. Before a sandboxed command it writes a marker in
+ * the data directory (hidden from the sandbox) naming them; after, it moves any that appeared to
+ * `<data-dir>/quarantine/` and removes the marker. A marker left by a process that died mid-
+ * command makes the next start refuse (checkGuardMarkers) while such a path exists, so a
+ * crash cannot smuggle a file past the check either.
+ */
+export class StateGuard {
+  private readonly markerFile: string;
+  private running = 0;
+
+  constructor(
+    private readonly paths: readonly string[],
+    private readonly dataDir: string,
+    agentId: string,
+  ) {
+    this.markerFile = join(dataDir, 'guard', `${agentId}.json`);
+  }
+
+  /** Protected paths that do not exist now: the ones a command could create. */
+  absent(): string[] {
+    return this.paths.filter((path) => !exists(path));
+  }
+
+  /** Run `body`; returns what it produced and the protected paths it created (moved aside). */
+  async around<T>(body: () => Promise<T>): Promise<{ value: T; created: Moved[] }> {
+    const absent = this.absent();
+    if (absent.length === 0) return { value: await body(), created: [] };
+    this.running++;
+    this.writeMarker(absent);
+    try {
+      const value = await body();
+      return { value, created: this.quarantine(absent) };
+    } finally {
+      if (--this.running === 0) rmSync(this.markerFile, { force: true });
+    }
+  }
+
+  private writeMarker(absent: string[]): void {
+    mkdirSync(dirname(this.markerFile), { recursive: true, mode: 0o700 });
+    const marker: Marker = {
+      pid: process.pid,
+      agent_id: basename(this.markerFile, '.json'),
+      since: new Date().toISOString(),
+      absent,
+    };
+    writeFileSync(this.markerFile, JSON.stringify(marker), { mode: 0o600 });
+  }
+
+  private quarantine(absent: readonly string[]): Moved[] {
+    const moved: Moved[] = [];
+    for (const path of absent) {
+      if (!exists(path)) continue;
+      const dir = join(this.dataDir, 'quarantine');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const to = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${basename(path)}`);
+      renameSync(path, to);
+      moved.push({ path, to });
+    }
+    return moved;
+  }
+}
+
+export interface Moved {
+  path: string;
+  to: string;
+}
+
+/**
+ * Why this process must not start: a guard marker of a process that is gone names a protected
+ * path that now exists — written by a command while that process died. Undefined when clear;
+ * markers that no longer matter are removed.
+ */
+export function checkGuardMarkers(dataDir: string): string | undefined {
+  const dir = join(dataDir, 'guard');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    const file = join(dir, name);
+    let marker: Marker;
+    try {
+      marker = JSON.parse(readFileSync(file, 'utf8')) as Marker;
+    } catch {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (marker.pid !== process.pid && isAlive(marker.pid)) continue;
+    const appeared = (Array.isArray(marker.absent) ? marker.absent : []).filter(
+      (path) => typeof path === 'string' && exists(path),
+    );
+    if (appeared.length === 0) {
+      rmSync(file, { force: true });
+      continue;
+    }
+    return (
+      `${appeared.join(', ')} appeared while a sandboxed command of agent ${marker.agent_id} ran ` +
+      `(since ${marker.since}), and that agent stopped before it could check: a task may have ` +
+      `written it. Read it; if it is yours, delete ${file} and start again, else delete the file.`
+    );
+  }
+  return undefined;
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

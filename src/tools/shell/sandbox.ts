@@ -1,0 +1,301 @@
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import {
+  createCommandCgroup,
+  detectCgroups,
+  type CgroupSupport,
+  type CommandCgroup,
+} from './cgroup.js';
+import { buildHostView, isWithin, toolRoots, type HostView } from './host-view.js';
+
+/**
+ * The OS boundary around every command (SPEC §5): bubblewrap gives each command its own user,
+ * PID, mount, IPC, UTS, cgroup and (unless the role needs it) network namespace; the system
+ * read-only, the workspace read-write (read-only for read-only roles), $HOME, sheri's own files
+ * and other users' files out of sight, a private /tmp, uid 65534, rlimits (prlimit) on file size,
+ * CPU time, open files and core dumps, and a cgroup for memory and processes where the host
+ * lets the agent create one. When the command's shell ends, its PID namespace ends with it, so
+ * nothing it started outlives it; `--die-with-parent` does the same when the agent dies.
+ */
+export type SandboxMode = 'auto' | 'bwrap' | 'none';
+
+export interface SandboxLimits {
+  memoryMiB: number;
+  processes: number;
+  fileSizeMiB: number;
+  cpuSeconds: number;
+  tmpMiB: number;
+  openFiles: number;
+}
+
+/** What an agent says about its sandbox in register and heartbeat (PROTOCOL §15). */
+export interface SandboxStatus {
+  kind: 'bwrap' | 'none';
+  /** Why there is none, or what is missing (no cgroup: memory by rlimit, processes unbounded). */
+  note?: string;
+  cgroup: 'v1' | 'v2' | 'none';
+}
+
+export interface CommandSpec {
+  command: string;
+  cwd: string;
+  /** Real path; bound read-write, or read-only for a read-only role. */
+  workspace: string;
+  readOnly: boolean;
+  network: boolean;
+  /** Further paths bound read-only at the same place (the inputs file's folder). */
+  readOnlyPaths?: readonly string[];
+  env: Record<string, string>;
+}
+
+export interface PreparedCommand {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  sandboxed: boolean;
+  cgroup?: CommandCgroup;
+  /** Protected paths inside the workspace that do not exist, so no mount can cover them. */
+  unmaskable: string[];
+}
+
+export const SANDBOX_UID = 65534; // nobody, inside the user namespace
+
+interface Tools {
+  bash: string;
+  bwrap?: string;
+  prlimit?: string;
+}
+
+export class Sandbox {
+  private constructor(
+    readonly mode: 'bwrap' | 'none',
+    readonly status: SandboxStatus,
+    private readonly tools: Tools,
+    readonly limits: SandboxLimits,
+    private readonly protectedPaths: readonly string[],
+    private readonly home: string | undefined,
+    private readonly view: HostView | undefined,
+    private readonly cgroups: CgroupSupport | undefined,
+  ) {}
+
+  /**
+   * `auto` uses bubblewrap where it works and says plainly when it does not; `bwrap` refuses
+   * (throws) where it does not. The probe runs a real sandboxed `true`.
+   */
+  static create(options: {
+    mode: SandboxMode;
+    limits: SandboxLimits;
+    protectedPaths: readonly string[];
+    env: Readonly<Record<string, string | undefined>>;
+  }): Sandbox {
+    const path = options.env.PATH;
+    const home = options.env.HOME || undefined;
+    const bash = findProgram('bash', path);
+    if (!bash) throw new Error('bash was not found on PATH: sheri runs every command with bash');
+    const none = (note: string): Sandbox =>
+      new Sandbox(
+        'none',
+        { kind: 'none', note, cgroup: 'none' },
+        { bash },
+        options.limits,
+        options.protectedPaths,
+        home,
+        undefined,
+        undefined,
+      );
+    if (options.mode === 'none') return none('sandbox "none" configured');
+    const bwrap = findProgram('bwrap', path);
+    const prlimit = findProgram('prlimit', path);
+    const missing = !bwrap ? 'bubblewrap (bwrap)' : !prlimit ? 'prlimit (util-linux)' : undefined;
+    if (missing) {
+      const why = `${missing} is not installed`;
+      if (options.mode === 'bwrap')
+        throw new Error(
+          `${why}; install it (Debian: apt-get install bubblewrap) or run with --sandbox none`,
+        );
+      return none(why);
+    }
+    const cgroups = detectCgroups();
+    const view = buildHostView(toolRoots(path, home));
+    const sandbox = new Sandbox(
+      'bwrap',
+      {
+        kind: 'bwrap',
+        cgroup: 'unusable' in cgroups ? 'none' : cgroups.version === 1 ? 'v1' : 'v2',
+        ...('unusable' in cgroups
+          ? {
+              note: `no cgroup (${cgroups.unusable}): memory is limited per process by RLIMIT_AS, the number of processes only by RLIMIT_NPROC, which does not bind a root agent`,
+            }
+          : {}),
+      },
+      { bash, bwrap, prlimit },
+      options.limits,
+      options.protectedPaths,
+      home,
+      view,
+      'unusable' in cgroups ? undefined : cgroups,
+    );
+    const problem = sandbox.probe();
+    if (problem) {
+      const why = `bubblewrap does not work here: ${problem}`;
+      if (options.mode === 'bwrap') throw new Error(why);
+      return none(why);
+    }
+    return sandbox;
+  }
+
+  /** The program and arguments that run `spec.command`, sandboxed or not. */
+  prepare(spec: CommandSpec): PreparedCommand {
+    const shell = [this.tools.bash, '--noprofile', '--norc', '-c', spec.command];
+    if (this.mode === 'none' || !this.view) {
+      return {
+        file: shell[0]!,
+        args: shell.slice(1),
+        env: spec.env,
+        sandboxed: false,
+        unmaskable: [],
+      };
+    }
+    const unmaskable: string[] = [];
+    const args = [
+      '--unshare-all',
+      ...(spec.network ? ['--share-net'] : []),
+      '--uid',
+      String(SANDBOX_UID),
+      '--gid',
+      String(SANDBOX_UID),
+      '--die-with-parent',
+      '--new-session',
+      '--cap-drop',
+      'ALL',
+      '--hostname',
+      'sheri-sandbox',
+      ...this.view.systemArgs,
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--size',
+      String(this.limits.tmpMiB * MIB),
+      '--tmpfs',
+      '/tmp',
+    ];
+    if (this.home && !isWithin(this.home, '/tmp') && this.home !== '/') {
+      args.push('--size', String(this.limits.tmpMiB * MIB), '--tmpfs', this.home);
+    }
+    args.push(spec.readOnly ? '--ro-bind' : '--bind', spec.workspace, spec.workspace);
+    for (const path of spec.readOnlyPaths ?? []) args.push('--ro-bind', path, path);
+    // Hooks and config of the workspace's repository run code on the host's next `git …`.
+    for (const name of ['.git/config', '.git/hooks']) {
+      const path = join(spec.workspace, name);
+      if (exists(path)) args.push('--ro-bind', path, path);
+    }
+    for (const path of this.protectedPaths) {
+      // Outside the workspace and the system folders, a path is not in the sandbox at all.
+      const visible = [spec.workspace, ...this.view.boundRoots].some((root) =>
+        isWithin(root, path),
+      );
+      if (!visible) continue;
+      const kind = kindOf(path);
+      if (kind === 'dir') args.push('--tmpfs', path, '--remount-ro', path);
+      else if (kind === 'file') args.push('--ro-bind', '/dev/null', path);
+      else if (isWithin(spec.workspace, path)) unmaskable.push(path);
+    }
+    args.push('--chdir', spec.cwd, '--');
+    const limits = [
+      this.tools.prlimit!,
+      `--fsize=${this.limits.fileSizeMiB * MIB}`,
+      `--cpu=${this.limits.cpuSeconds}`,
+      `--nofile=${this.limits.openFiles}`,
+      `--nproc=${this.limits.processes}`,
+      '--core=0',
+      // Without a cgroup, address space is the only memory bound there is (it counts mappings,
+      // not use, so it is set higher than the cgroup limit would be).
+      ...(this.cgroups ? [] : [`--as=${this.limits.memoryMiB * MIB}`]),
+      '--',
+    ];
+    const env = { ...spec.env, TMPDIR: '/tmp' };
+    const inner = [this.tools.bwrap!, ...args, ...limits, ...shell];
+    if (!this.cgroups) {
+      return { file: inner[0]!, args: inner.slice(1), env, sandboxed: true, unmaskable };
+    }
+    const cgroup = createCommandCgroup(this.cgroups, {
+      memoryBytes: this.limits.memoryMiB * MIB,
+      processes: this.limits.processes,
+    });
+    // The wrapper joins the cgroup before it becomes bwrap, so every process of the command is
+    // counted from the first; nothing of the command's text reaches this shell.
+    const enter = cgroup.procsFiles.map((_, i) => `echo $$ > "$${i + 1}"`).join(' && ');
+    const script = `${enter} && shift ${cgroup.procsFiles.length} && exec "$@"`;
+    return {
+      file: '/bin/sh',
+      args: ['-c', script, 'sh', ...cgroup.procsFiles, ...inner],
+      env,
+      sandboxed: true,
+      cgroup,
+      unmaskable,
+    };
+  }
+
+  /** Why a sandboxed `true` fails here, or undefined when it runs. */
+  private probe(): string | undefined {
+    const workspace = mkdtempSync(join(tmpdir(), 'sheri-probe-'));
+    const prepared = this.prepare({
+      command: 'true',
+      cwd: workspace,
+      workspace,
+      readOnly: false,
+      network: false,
+      env: { PATH: '/usr/bin:/bin' },
+    });
+    try {
+      const run = spawnSync(prepared.file, prepared.args, {
+        env: prepared.env,
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      if (run.error) return run.error.message;
+      if (run.status !== 0) return (run.stderr || `exit ${run.status}`).trim().split('\n')[0];
+      return undefined;
+    } finally {
+      void prepared.cgroup?.destroy();
+      rmSync(workspace, { recursive: true, force: true });
+    }
+  }
+}
+
+const MIB = 1024 * 1024;
+
+/** `name` on PATH, then in sbin (where Debian keeps some tools and a user's PATH may not look). */
+function findProgram(name: string, pathVariable: string | undefined): string | undefined {
+  const dirs = [
+    ...(pathVariable || '/usr/local/bin:/usr/bin:/bin').split(delimiter),
+    '/usr/sbin',
+    '/sbin',
+  ];
+  for (const dir of dirs.filter(Boolean)) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+function kindOf(path: string): 'dir' | 'file' | undefined {
+  try {
+    const info = lstatSync(path);
+    return info.isDirectory() ? 'dir' : 'file';
+  } catch {
+    return undefined;
+  }
+}
+
+function exists(path: string): boolean {
+  return kindOf(path) !== undefined;
+}
