@@ -8,6 +8,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Agent } from '../dist/src/agent/agent.js';
+import { prepareSurroundings } from '../dist/src/agent/agent-setup.js';
 import { EmbeddedBroker } from '../dist/src/broker/embedded-broker.js';
 import { loadConfig } from '../dist/src/config/load.js';
 import { createLogger, silentLogger } from '../dist/src/logging/logger.js';
@@ -48,7 +49,12 @@ async function run(label, brokerUrl, dir) {
         role: 'testing',
         agentId: `bench-${i}`,
         concurrency: CONCURRENCY,
-        workspace: dir,
+        surroundings: prepareSurroundings({
+          config,
+          role: 'testing',
+          workspace: dir,
+          dataDir: join(dir, '.sheri'),
+        }),
         logger: process.env.BENCH_DEBUG
           ? hubLogger.child({ agentId: `bench-${i}` })
           : silentLogger(),

@@ -10,6 +10,7 @@ import { resolveLlmSettings } from '../llm/settings.js';
 import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import { SANDBOX_OPTION_HELP } from './agent.js';
 import { prepareSurroundings, type AgentSurroundings } from '../agent/agent-setup.js';
+import { checkGuardMarkers } from '../tools/protected-files.js';
 import {
   addSwarmOptions,
   makeConfig,
@@ -100,6 +101,7 @@ Example:
   sheri hub --broker mqtt://mosquitto:1883 --swarm prod`,
       ),
   ).action(async (flags: ServeFlags) => {
+    refuseIfTampered(resolveDataDir(flags.dataDir));
     const config = makeConfig(flags);
     const logger = makeLogger(flags);
     const { Hub } = await import('../tasks/hub.js');
@@ -112,6 +114,12 @@ Example:
     await hub.close();
     logger.info('hub stopped');
   });
+}
+
+/** A process that died while a task created one of sheri's own files: check it before trusting it. */
+function refuseIfTampered(dataDir: string): void {
+  const why = checkGuardMarkers(dataDir);
+  if (why) throw new SheriError(`refusing to start: ${why}`, EXIT.config);
 }
 
 export function ledgerPathFor(dataDir: string | undefined, swarm: string): string {
@@ -136,6 +144,7 @@ async function startBroker(flags: ServeFlags, logger: Logger): Promise<EmbeddedB
 async function runUp(flags: ServeFlags): Promise<void> {
   const logger = makeLogger(flags);
   const roles = parseAgentList(flags.agents);
+  refuseIfTampered(resolveDataDir(flags.dataDir));
   const broker = await startBroker(flags, logger);
   const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
   const roleNames = knownRoles(config.taskTypes);

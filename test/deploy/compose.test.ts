@@ -9,6 +9,7 @@ interface Service {
   command?: string[];
   depends_on?: string[];
   volumes?: string[];
+  security_opt?: string[];
 }
 
 const compose = parse(
@@ -63,6 +64,15 @@ describe('docker-compose.yml', () => {
     const conf = readFileSync(new URL('../../mosquitto.conf', import.meta.url), 'utf8');
     expect(conf).toMatch(/^max_queued_messages 100000$/m);
     expect(conf).toMatch(/^persistence true$/m);
+  });
+
+  it('refuses to run an agent container without its sandbox, and installs bubblewrap', () => {
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile).toMatch(/apt-get install .*bubblewrap/);
+    for (const name of ['testing', 'deployment', 'review']) {
+      const command = compose.services[name]!.command!;
+      expect(command[command.indexOf('--sandbox') + 1], name).toBe('required');
+    }
   });
 
   it('builds an image holding what the agent reads at run time: the role profiles', () => {

@@ -47,6 +47,23 @@ const SECRET_NAMES = [
   /^NPM_TOKEN$|^NODE_AUTH_TOKEN$/i,
 ];
 
+/**
+ * Names that change how bash or a runtime starts — bash reads BASH_ENV before every `-c` script,
+ * exports functions through BASH_FUNC_*, LD_PRELOAD loads code into every program: never passed,
+ * whatever a role's `shellEnv` says.
+ */
+const STARTUP_NAMES = [
+  /^(BASH_ENV|ENV|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND|IFS|CDPATH|GLOBIGNORE|BASH_XTRACEFD)$/,
+  /^BASH_FUNC_/,
+  /^LD_/,
+  /^DYLD_/,
+  /^(NODE_OPTIONS|NODE_PATH|PYTHONSTARTUP|PYTHONPATH|PERL5OPT|PERL5LIB|RUBYOPT)$/,
+];
+
+export function changesStartup(name: string): boolean {
+  return STARTUP_NAMES.some((pattern) => pattern.test(name));
+}
+
 export function looksSecret(name: string): boolean {
   return SECRET_NAMES.some((pattern) => pattern.test(name));
 }
@@ -65,7 +82,7 @@ export function buildEnvironment(
   const prefixes = allowed.filter((name) => name.endsWith('*')).map((name) => name.slice(0, -1));
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
-    if (value === undefined) continue;
+    if (value === undefined || changesStartup(name)) continue;
     const byPrefix = prefixes.some((prefix) => name.startsWith(prefix)) && !looksSecret(name);
     if (exact.has(name) || byPrefix) env[name] = value;
   }

@@ -207,7 +207,8 @@ export class Sandbox {
     const limits = [
       this.tools.prlimit!,
       `--fsize=${this.limits.fileSizeMiB * MIB}`,
-      `--cpu=${this.limits.cpuSeconds}`,
+      // SIGXCPU at the soft limit (a status that names it), SIGKILL a second later.
+      `--cpu=${this.limits.cpuSeconds}:${this.limits.cpuSeconds + 1}`,
       `--nofile=${this.limits.openFiles}`,
       `--nproc=${this.limits.processes}`,
       '--core=0',
