@@ -40,6 +40,7 @@ for (let i = 0; i < RUNS; i++) {
   for (const [name, sandbox] of Object.entries(modes)) times[name].push(await once(sandbox));
 }
 rmSync(workspace, { recursive: true, force: true });
+for (const sandbox of Object.values(modes)) await sandbox.close();
 const row = (name) =>
   `| ${name.padEnd(36)} | ${String(RUNS).padStart(4)} | ${median(times[name]).toFixed(1).padStart(9)} | ${p95(times[name]).toFixed(1).padStart(6)} |`;
 console.log(`sandbox overhead of \`true\`, ${RUNS} runs each, interleaved, ${cpus().length} cores`);

@@ -122,4 +122,5 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   }
   const signal = await stop;
   await agent.stop(`received ${signal}`);
+  await surroundings.sandbox.close();
 }

@@ -199,6 +199,7 @@ async function runUp(flags: ServeFlags): Promise<void> {
   );
   await untilSignal();
   for (const agent of agents) await agent.stop('sheri up stopped');
+  for (const { sandbox } of new Set(surroundings.values())) await sandbox.close();
   await hub.close();
   await broker.close();
   logger.info('swarm stopped');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -25,7 +25,7 @@ export interface CommandCgroup {
   procsFiles: string[];
   /** What the command ran into, read after it ended. */
   usage(): { memoryLimitHit: boolean; processLimitHit: boolean };
-  /** Kill what is left and remove the folders. */
+  /** Kill what is left and give the cgroup back (or remove it). */
   destroy(): Promise<void>;
 }
 
@@ -114,43 +114,134 @@ function canCreateChild(dir: string): boolean {
   }
 }
 
-/** A cgroup (v2) or a pair (v1) for one command, with its limits written. */
-export function createCommandCgroup(support: CgroupSupport, limits: CgroupLimits): CommandCgroup {
-  const name = `sheri-${process.pid}-${++sequence}`;
-  const dirs = [...new Set([support.parents.memory, support.parents.pids])].map((parent) =>
-    join(parent, name),
-  );
-  for (const dir of dirs) mkdirSync(dir);
-  const memoryDir = join(support.parents.memory, name);
-  const pidsDir = join(support.parents.pids, name);
-  try {
-    writeFileSync(join(pidsDir, 'pids.max'), String(limits.processes));
-    if (support.version === 2) {
-      writeFileSync(join(memoryDir, 'memory.max'), String(limits.memoryBytes));
-      writeOptional(join(memoryDir, 'memory.swap.max'), '0');
-    } else {
-      writeFileSync(join(memoryDir, 'memory.limit_in_bytes'), String(limits.memoryBytes));
-      // Swap counts too where the kernel accounts it, so the limit is not just moved to swap.
-      writeOptional(join(memoryDir, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
-    }
-  } catch (error) {
-    void removeDirs(dirs);
-    throw error;
+/**
+ * Cgroups for commands, kept for reuse: making and removing one costs more than the rest of a
+ * sandbox's start. A cgroup goes back to the pool only once it is empty; its event counters
+ * only grow, so each use compares them with their values when it began.
+ */
+export class CgroupPool {
+  private readonly free: PooledCgroup[] = [];
+  private readonly all = new Set<PooledCgroup>();
+
+  constructor(
+    private readonly support: CgroupSupport,
+    private readonly limits: CgroupLimits,
+  ) {
+    removeStale(support);
   }
-  return {
-    procsFiles: dirs.map((dir) => join(dir, 'cgroup.procs')),
-    usage: () => ({
-      memoryLimitHit:
-        support.version === 2
-          ? eventCount(join(memoryDir, 'memory.events'), 'oom_kill') > 0
-          : eventCount(join(memoryDir, 'memory.oom_control'), 'oom_kill') > 0,
-      processLimitHit: eventCount(join(pidsDir, 'pids.events'), 'max') > 0,
-    }),
-    destroy: async () => {
-      for (const dir of dirs) killMembers(dir, support.version);
-      await removeDirs(dirs);
-    },
-  };
+
+  acquire(): CommandCgroup {
+    const cgroup = this.free.pop() ?? this.create();
+    const before = cgroup.counters();
+    return {
+      procsFiles: cgroup.procsFiles,
+      usage: () => {
+        const after = cgroup.counters();
+        return {
+          memoryLimitHit: after.oomKills > before.oomKills,
+          processLimitHit: after.pidsMax > before.pidsMax,
+        };
+      },
+      destroy: async () => {
+        for (const dir of cgroup.dirs) killMembers(dir, this.support.version);
+        if (await waitEmpty(cgroup.dirs)) this.free.push(cgroup);
+        else {
+          this.all.delete(cgroup);
+          await removeDirs(cgroup.dirs);
+        }
+      },
+    };
+  }
+
+  /** Remove every cgroup of the pool (they are empty between commands). */
+  async close(): Promise<void> {
+    this.free.length = 0;
+    for (const cgroup of this.all) await removeDirs(cgroup.dirs);
+    this.all.clear();
+  }
+
+  private create(): PooledCgroup {
+    const { support, limits } = this;
+    const name = `sheri-${process.pid}-${++sequence}`;
+    const dirs = [...new Set([support.parents.memory, support.parents.pids])].map((parent) =>
+      join(parent, name),
+    );
+    for (const dir of dirs) mkdirSync(dir);
+    const memoryDir = join(support.parents.memory, name);
+    const pidsDir = join(support.parents.pids, name);
+    try {
+      writeFileSync(join(pidsDir, 'pids.max'), String(limits.processes));
+      if (support.version === 2) {
+        writeFileSync(join(memoryDir, 'memory.max'), String(limits.memoryBytes));
+        writeOptional(join(memoryDir, 'memory.swap.max'), '0');
+      } else {
+        writeFileSync(join(memoryDir, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+        // Swap counts too where the kernel accounts it, so the limit is not just moved to swap.
+        writeOptional(join(memoryDir, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+      }
+    } catch (error) {
+      void removeDirs(dirs);
+      throw error;
+    }
+    const cgroup: PooledCgroup = {
+      dirs,
+      procsFiles: dirs.map((dir) => join(dir, 'cgroup.procs')),
+      counters: () => ({
+        oomKills: eventCount(
+          join(memoryDir, support.version === 2 ? 'memory.events' : 'memory.oom_control'),
+          'oom_kill',
+        ),
+        pidsMax: eventCount(join(pidsDir, 'pids.events'), 'max'),
+      }),
+    };
+    this.all.add(cgroup);
+    return cgroup;
+  }
+}
+
+interface PooledCgroup {
+  dirs: string[];
+  procsFiles: string[];
+  counters(): { oomKills: number; pidsMax: number };
+}
+
+/** Cgroups a sheri process that is gone left behind (killed before it could remove them). */
+function removeStale(support: CgroupSupport): void {
+  for (const parent of new Set([support.parents.memory, support.parents.pids])) {
+    let names: string[];
+    try {
+      names = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const pid = /^sheri-(\d+)-\d+$/.exec(name)?.[1];
+      if (!pid || isAlive(Number(pid))) continue;
+      try {
+        rmdirSync(join(parent, name));
+      } catch {
+        // Not empty yet, or not ours to remove.
+      }
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether every member of the cgroups is gone (reaped) within a short wait. */
+async function waitEmpty(dirs: readonly string[]): Promise<boolean> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (dirs.every((dir) => (readText(join(dir, 'cgroup.procs')) ?? '').trim() === '')) return true;
+    await sleep(REMOVE_RETRY_MS);
+  }
+  return false;
 }
 
 function killMembers(dir: string, version: 1 | 2): void {

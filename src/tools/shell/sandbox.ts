@@ -2,12 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import {
-  createCommandCgroup,
-  detectCgroups,
-  type CgroupSupport,
-  type CommandCgroup,
-} from './cgroup.js';
+import { CgroupPool, detectCgroups, type CommandCgroup } from './cgroup.js';
 import { buildHostView, isWithin, toolRoots, type HostView } from './host-view.js';
 
 /**
@@ -77,8 +72,13 @@ export class Sandbox {
     private readonly protectedPaths: readonly string[],
     private readonly home: string | undefined,
     private readonly view: HostView | undefined,
-    private readonly cgroups: CgroupSupport | undefined,
+    private readonly cgroups: CgroupPool | undefined,
   ) {}
+
+  /** Remove the cgroups kept for reuse. */
+  async close(): Promise<void> {
+    await this.cgroups?.close();
+  }
 
   /**
    * `auto` uses bubblewrap where it works and says plainly when it does not; `bwrap` refuses
@@ -135,7 +135,12 @@ export class Sandbox {
       options.protectedPaths,
       home,
       view,
-      'unusable' in cgroups ? undefined : cgroups,
+      'unusable' in cgroups
+        ? undefined
+        : new CgroupPool(cgroups, {
+            memoryBytes: options.limits.memoryMiB * MIB,
+            processes: options.limits.processes,
+          }),
     );
     const problem = sandbox.probe();
     if (problem) {
@@ -222,10 +227,7 @@ export class Sandbox {
     if (!this.cgroups) {
       return { file: inner[0]!, args: inner.slice(1), env, sandboxed: true, unmaskable };
     }
-    const cgroup = createCommandCgroup(this.cgroups, {
-      memoryBytes: this.limits.memoryMiB * MIB,
-      processes: this.limits.processes,
-    });
+    const cgroup = this.cgroups.acquire();
     // The wrapper joins the cgroup before it becomes bwrap, so every process of the command is
     // counted from the first; nothing of the command's text reaches this shell.
     const enter = cgroup.procsFiles.map((_, i) => `echo $$ > "$${i + 1}"`).join(' && ');
