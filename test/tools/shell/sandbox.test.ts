@@ -138,6 +138,11 @@ describe.runIf(hasBwrap)('the bubblewrap sandbox', () => {
     expect(leftover('after-bomb')).toEqual([]);
   });
 
+  it('cannot make a user namespace of its own inside (unshare -U)', async () => {
+    const result = await run('unshare -U true');
+    expect(result.exit_code).not.toBe(0);
+  });
+
   it('kills what "setsid -f sleep 603" left when the command ends', async () => {
     const result = await run('setsid -f sleep 603; echo detached');
     expect(result).toMatchObject({ exit_code: 0, timed_out: false, stdout: 'detached\n' });
