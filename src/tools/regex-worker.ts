@@ -11,12 +11,17 @@ import { Worker } from 'node:worker_threads';
  * so terminating it never leaks a descriptor.
  */
 
-/** Runs as CommonJS in the worker (eval). Answers each request with { ok, value | error }. */
+/**
+ * Runs as CommonJS in the worker (eval). Answers each request with { ok, value | error }; before
+ * each text of a batch it stores the text's index in `progress`, so a terminated match can be
+ * named.
+ */
 const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const pattern = new RegExp(workerData.source, workerData.flags);
 const glob = workerData.glob === undefined ? undefined : new RegExp(workerData.glob);
+const progress = new Int32Array(workerData.progress);
 parentPort.on('message', (request) => {
   try {
     if (request.op === 'filter') {
@@ -28,9 +33,14 @@ parentPort.on('message', (request) => {
       return;
     }
     const hits = [];
-    const lines = request.text.split('\\n');
-    for (let index = 0; index < lines.length && hits.length < request.max; index++) {
-      if (pattern.test(lines[index])) hits.push({ line: index + 1, text: lines[index].slice(0, 500) });
+    for (let file = 0; file < request.texts.length && hits.length < request.max; file++) {
+      Atomics.store(progress, 0, file);
+      const lines = request.texts[file].split('\\n');
+      for (let index = 0; index < lines.length && hits.length < request.max; index++) {
+        if (pattern.test(lines[index])) {
+          hits.push({ file, line: index + 1, text: lines[index].slice(0, 500) });
+        }
+      }
     }
     parentPort.postMessage({ ok: true, value: hits });
   } catch (error) {
@@ -39,10 +49,12 @@ parentPort.on('message', (request) => {
 });
 `;
 
-/** A worker's heap stays small: a search holds one file (at most 1 MiB) at a time. */
+/** A worker's heap stays small: a search sends it a batch of a few MiB at a time. */
 const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 16 };
 
 export interface LineHit {
+  /** Index of the text in the batch given to match(). */
+  file: number;
   line: number;
   text: string;
 }
@@ -50,7 +62,14 @@ export interface LineHit {
 /** The search ran out of time: the worker was terminated in the middle of a match. */
 export class PatternTooSlow extends Error {
   override readonly name = 'PatternTooSlow';
-  constructor(readonly limitMs: number) {
+  /**
+   * @param file index, in the batch given to match(), of the text being matched when time ran
+   *   out (undefined when it ran out in filter()).
+   */
+  constructor(
+    readonly limitMs: number,
+    readonly file?: number,
+  ) {
     super(`the pattern took more than ${limitMs} ms`);
   }
 }
@@ -76,17 +95,19 @@ export class RegexWorker {
   private constructor(
     private readonly worker: Worker,
     private readonly options: RegexWorkerOptions,
+    private readonly progress: Int32Array,
   ) {
     this.remainingMs = options.timeLimitMs;
   }
 
   static start(options: RegexWorkerOptions): RegexWorker {
+    const progress = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { source: options.source, flags: options.flags, glob: options.glob },
+      workerData: { source: options.source, flags: options.flags, glob: options.glob, progress },
       resourceLimits: RESOURCE_LIMITS,
     });
-    return new RegexWorker(worker, options);
+    return new RegexWorker(worker, options, new Int32Array(progress));
   }
 
   /** The indexes of `paths` that match the glob (all of them without one). */
@@ -94,16 +115,18 @@ export class RegexWorker {
     return (await this.request({ op: 'filter', paths })) as number[];
   }
 
-  /** The first `max` lines of `text` that match the pattern. */
-  async match(text: string, max: number): Promise<LineHit[]> {
-    return (await this.request({ op: 'match', text, max })) as LineHit[];
+  /** The first `max` lines of `texts`, in order, that match the pattern. */
+  async match(texts: string[], max: number): Promise<LineHit[]> {
+    return (await this.request({ op: 'match', texts, max })) as LineHit[];
   }
 
   async close(): Promise<void> {
     await this.worker.terminate();
   }
 
-  private request(message: object): Promise<unknown> {
+  private request(
+    message: { op: 'filter'; paths: string[] } | { op: 'match'; texts: string[]; max: number },
+  ): Promise<unknown> {
     if (this.dead) return Promise.reject(this.dead);
     const { worker, options } = this;
     return new Promise((resolve, reject) => {
@@ -129,7 +152,10 @@ export class RegexWorker {
       const onExit = () => settle(new Error('the search worker stopped unexpectedly'));
       const onAbort = () => settle(new Error('the search was cancelled'));
       const timer = setTimeout(
-        () => settle(new PatternTooSlow(options.timeLimitMs)),
+        () => {
+          const file = message.op === 'match' ? Atomics.load(this.progress, 0) : undefined;
+          settle(new PatternTooSlow(options.timeLimitMs, file));
+        },
         Math.max(0, this.remainingMs),
       );
       worker.on('message', onMessage);

@@ -241,7 +241,7 @@ export async function readOpened(
     if (again.ino !== stat.ino || again.dev !== stat.dev || !again.isFile()) {
       throw new FileRefusal('the file changed while it was opened; try again');
     }
-    return await readCapped(reader, maxBytes);
+    return await readCapped(reader, maxBytes, again.size);
   } finally {
     await reader.close();
   }
@@ -249,20 +249,25 @@ export async function readOpened(
 
 /**
  * Reads through the descriptor until its end or `maxBytes + 1` bytes, whatever st_size says
- * (a file that grows, /proc, a device): undefined when there are more than `maxBytes`.
+ * (a file that grows, /proc, a device): undefined when there are more than `maxBytes`. With
+ * `regularSize` (a regular file's st_size, a hint only), the first read asks for one byte more
+ * than that, and a short read ends it: on a regular file, a short read is its end.
  */
 export async function readCapped(
   handle: FileHandle,
   maxBytes: number,
+  regularSize?: number,
 ): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let total = 0;
+  let want = Math.min(maxBytes + 1, regularSize === undefined ? READ_CHUNK_BYTES : regularSize + 1);
   while (total <= maxBytes) {
-    const want = Math.min(READ_CHUNK_BYTES, maxBytes + 1 - total);
     const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, null);
     if (bytesRead === 0) break;
     chunks.push(buffer.subarray(0, bytesRead));
     total += bytesRead;
+    if (regularSize !== undefined && bytesRead < want) break;
+    want = Math.min(READ_CHUNK_BYTES, maxBytes + 1 - total);
   }
   return total > maxBytes ? undefined : Buffer.concat(chunks, total);
 }

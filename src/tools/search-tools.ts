@@ -7,6 +7,8 @@ import { listFolder, openSafeRoot, openWorkspaceFolder, readChildFile } from './
 const MAX_ENTRIES = 1_000;
 const MAX_SEARCH_FILE_BYTES = 1024 * 1024;
 const MAX_SEARCH_FILES = 50_000;
+/** Files read at once, and matched in one message to the worker (at most 16 MiB). */
+const READ_BATCH_FILES = 16;
 /** Directory entries one walk looks at, and folder levels it descends, before it stops. */
 const MAX_WALK_ENTRIES = 200_000;
 const MAX_WALK_DEPTH = 64;
@@ -126,30 +128,39 @@ export function createSearchFilesTool(timeLimitMs = SEARCH_TIME_LIMIT_MS): Tool 
         signal: context.signal,
       };
       let searched = 0;
-      let current = '';
+      let batch: string[] = [];
       try {
         walk: for await (const { folder, sub, files } of walkFolders(root, start, limits, report)) {
-          current = '';
           const wanted = await matcher.filter(files.map((name) => (sub ? `${sub}/${name}` : name)));
-          for (const index of wanted) {
+          // Read a few files at once (the checked opens take several system calls each), then
+          // match the batch in one message to the worker.
+          for (let from = 0; from < wanted.length; from += READ_BATCH_FILES) {
             if (hits.length >= max_results || searched >= MAX_SEARCH_FILES) break walk;
-            const name = files[index]!;
-            const data = await readChildFile(root, folder, name, MAX_SEARCH_FILE_BYTES);
-            if (!data || data.includes(0)) continue; // refused, too big, or binary
-            searched++;
-            current = [...folder.rel, name].join('/');
-            for (const hit of await matcher.match(
-              data.toString('utf8'),
-              max_results - hits.length,
-            )) {
-              hits.push(`${current}:${hit.line}: ${hit.text}`);
+            const names = wanted
+              .slice(from, from + READ_BATCH_FILES)
+              .slice(0, MAX_SEARCH_FILES - searched)
+              .map((index) => files[index]!);
+            const read = await Promise.all(
+              names.map((name) => readChildFile(root, folder, name, MAX_SEARCH_FILE_BYTES)),
+            );
+            const texts: string[] = [];
+            batch = [];
+            read.forEach((data, index) => {
+              if (!data || data.includes(0)) return; // refused, too big, or binary
+              texts.push(data.toString('utf8'));
+              batch.push([...folder.rel, names[index]!].join('/'));
+            });
+            searched += texts.length;
+            for (const hit of await matcher.match(texts, max_results - hits.length)) {
+              hits.push(`${batch[hit.file]}:${hit.line}: ${hit.text}`);
             }
           }
         }
       } catch (error) {
         if (!(error instanceof PatternTooSlow)) throw error;
+        const where = error.file === undefined ? undefined : batch[error.file];
         return errorResult(
-          `search_files stopped: /${pattern}/ took more than ${timeLimitMs / 1000} s${current ? ` (in ${current})` : ''}. It probably backtracks catastrophically (nested quantifiers such as (a+)+ or (a|aa)* take exponential time on long lines); use a simpler pattern, or narrow path or glob`,
+          `search_files stopped: /${pattern}/ took more than ${timeLimitMs / 1000} s${where ? ` (in ${where})` : ''}. It probably backtracks catastrophically (nested quantifiers such as (a+)+ or (a|aa)* take exponential time on long lines); use a simpler pattern, or narrow path or glob`,
         );
       } finally {
         await matcher.close();

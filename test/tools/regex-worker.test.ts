@@ -40,8 +40,10 @@ describe('the regex worker', () => {
 
   it('rejects a match that outlives the time limit with PatternTooSlow, and its thread ends', async () => {
     const matcher = start(CATASTROPHIC.source, 300);
-    await expect(matcher.match(CATASTROPHIC.text, 10)).rejects.toBeInstanceOf(PatternTooSlow);
-    await expect(matcher.match('aaa', 10)).rejects.toBeInstanceOf(PatternTooSlow);
+    const slow = matcher.match(['fine', CATASTROPHIC.text], 10);
+    await expect(slow).rejects.toBeInstanceOf(PatternTooSlow);
+    await expect(slow).rejects.toMatchObject({ file: 1 }); // the second text was running
+    await expect(matcher.match(['aaa'], 10)).rejects.toBeInstanceOf(PatternTooSlow);
     await matcher.close();
   });
 
@@ -53,18 +55,18 @@ describe('the regex worker', () => {
       timeLimitMs: 5_000,
       signal: new AbortController().signal,
     });
-    expect(await worker.match('one\nrenewLease()\nLEASE', 10)).toEqual([
-      { line: 2, text: 'renewLease()' },
-      { line: 3, text: 'LEASE' },
+    expect(await worker.match(['one\nrenewLease()', 'none', 'LEASE'], 10)).toEqual([
+      { file: 0, line: 2, text: 'renewLease()' },
+      { file: 2, line: 1, text: 'LEASE' },
     ]);
-    expect(await worker.match('lease\nlease\nlease', 2)).toHaveLength(2);
+    expect(await worker.match(['lease\nlease', 'lease'], 2)).toHaveLength(2);
     expect(await worker.filter(['a.ts', 'b.md', 'c/d.ts'])).toEqual([0, 2]);
   });
 
   it('stops a running match when the task is cancelled', async () => {
     const controller = new AbortController();
     const matcher = start(CATASTROPHIC.source, 60_000, controller.signal);
-    const pending = matcher.match(CATASTROPHIC.text, 10);
+    const pending = matcher.match([CATASTROPHIC.text], 10);
     controller.abort();
     await expect(pending).rejects.toThrow('the search was cancelled');
   });
