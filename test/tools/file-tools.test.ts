@@ -1,10 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
+  closeSync,
   existsSync,
   linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -13,6 +17,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -164,6 +169,34 @@ describe('the file tools under attack', () => {
     expect(readlinkSync(join(workspace, 'alias.ts'))).toBe('src/a.ts');
   });
 
+  it('writes by renaming a complete new file over the name: a reader of the old one sees it whole, the mode stays, no temp file remains', async () => {
+    const path = join(workspace, 'run.sh');
+    writeFileSync(path, 'old content\n');
+    chmodSync(path, 0o755);
+    const reader = openSync(path, 'r');
+    try {
+      expect(await run('write_file', { path: 'run.sh', content: 'new\n' })).toMatchObject({
+        content: 'wrote 4 bytes to run.sh',
+      });
+      expect(readFileSync(reader, 'utf8')).toBe('old content\n');
+    } finally {
+      closeSync(reader);
+    }
+    expect(readFileSync(path, 'utf8')).toBe('new\n');
+    expect(statSync(path).mode & 0o777).toBe(0o755);
+    expect(readdirSync(workspace).filter((name) => name.includes('sheri-write'))).toEqual([]);
+  });
+
+  it('ends a loop of links inside the workspace with a refusal', async () => {
+    symlinkSync('loop-b', join(workspace, 'loop-a'));
+    symlinkSync('loop-a', join(workspace, 'loop-b'));
+    expectRefused(await run('read_file', { path: 'loop-a' }), /goes through more than 40 links/);
+    expectRefused(
+      await run('write_file', { path: 'loop-a', content: 'x' }),
+      /goes through more than 40 links/,
+    );
+  });
+
   it('refuses to read or write through a hard link to a file outside, which stays unchanged', async () => {
     linkSync(join(root, 'secret.txt'), join(workspace, 'hard.txt'));
     const before = statSync(join(root, 'secret.txt')).mtimeMs;
@@ -196,6 +229,18 @@ describe('the file tools under attack', () => {
       expect(lstatSync(join(workspace, 'pipe')).isFIFO()).toBe(true);
     },
   );
+
+  it('refuses a Unix socket in the workspace to read and to write', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(join(workspace, 'sock'), resolve));
+    try {
+      const socket = /is a socket, not a regular file/;
+      expectRefused(await run('read_file', { path: 'sock' }), socket);
+      expectRefused(await run('write_file', { path: 'sock', content: 'x' }), socket);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 
   it('refuses /dev/zero through a link in the workspace, and a device node made in it', async () => {
     symlinkSync('/dev/zero', join(workspace, 'zero-link'));
