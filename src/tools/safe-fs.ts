@@ -44,6 +44,8 @@ export async function readWorkspaceFile(
       );
     }
     return { data, shown };
+  } catch (error) {
+    throw explain(error, path);
   } finally {
     await node?.close();
     await folder.handle.close();
@@ -68,6 +70,8 @@ export async function writeWorkspaceFile(
     if (node && stat) await checkFile(root, node, stat, 'write', shown);
     await replaceIn(folder, name, content, stat);
     return shown;
+  } catch (error) {
+    throw explain(error, path);
   } finally {
     await node?.close();
     await folder.handle.close();
@@ -91,7 +95,10 @@ export async function listFolder(
 ): Promise<{ entries: Dirent[]; truncated: boolean }> {
   const entries: Dirent[] = [];
   let truncated = false;
-  const dir = await opendir(fdPath(folder.handle));
+  const shown = folder.rel.join('/') || '.';
+  const dir = await opendir(fdPath(folder.handle)).catch((error: unknown) => {
+    throw explain(error, shown);
+  });
   try {
     for await (const entry of dir) {
       if (isProtected(root.protectedReal, join(folder.real, entry.name))) continue;
@@ -101,6 +108,8 @@ export async function listFolder(
       }
       entries.push(entry);
     }
+  } catch (error) {
+    throw explain(error, shown);
   } finally {
     // Leaving a for-await closes the Dir; closing it again would throw.
     await dir.close().catch(() => undefined);
@@ -155,7 +164,13 @@ async function replaceIn(
   previous: Stats | undefined,
 ): Promise<void> {
   const temp = `.sheri-write-${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(at(folder, temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
+  const handle = await open(
+    at(folder, temp),
+    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+    0o666,
+  ).catch((error: unknown) => {
+    throw explain(error, showName(folder, name)); // e.g. the folder was removed meanwhile
+  });
   let renamed = false;
   try {
     await handle.writeFile(content);

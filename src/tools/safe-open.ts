@@ -93,6 +93,14 @@ export async function openSafeRoot(
  * any name `.git`.
  */
 export async function locate(root: SafeRoot, path: string, intent: Intent): Promise<Located> {
+  try {
+    return await walkTo(root, path, intent);
+  } catch (error) {
+    throw explain(error, path);
+  }
+}
+
+async function walkTo(root: SafeRoot, path: string, intent: Intent): Promise<Located> {
   let pending = workspaceComponents(root.roots, path);
   // Before any folder is created on the way: a write that ends under .git creates nothing.
   const refuseGit = (names: string[]) => {
