@@ -1,10 +1,11 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { z } from 'zod';
 import { defineTool, errorResult } from './registry.js';
-import { displayPath, resolveInWorkspace } from './workspace-path.js';
+import { openSafeRoot, readWorkspaceFile, writeWorkspaceFile } from './safe-fs.js';
 
-/** Bigger files are read in slices (offset/limit), so one read cannot flood the context. */
+/**
+ * A bigger file is refused (search it instead), so one read stays bounded; the cap holds while
+ * reading, whatever the file's size says (safe-fs readCapped).
+ */
 const MAX_READ_BYTES = 10 * 1024 * 1024;
 const DEFAULT_READ_LINES = 2_000;
 const MAX_LINE_CHARS = 2_000;
@@ -28,15 +29,8 @@ export const readFileTool = defineTool({
       .describe(`lines to read (default ${DEFAULT_READ_LINES})`),
   }),
   async run({ path, offset = 1, limit = DEFAULT_READ_LINES }, context) {
-    const full = await resolveInWorkspace(context.workspace, path);
-    const info = await stat(full);
-    if (info.isDirectory()) return errorResult(`${path} is a directory; use list_files`);
-    if (info.size > MAX_READ_BYTES) {
-      return errorResult(
-        `${path} is ${info.size} bytes, more than ${MAX_READ_BYTES}; search it with search_files`,
-      );
-    }
-    const buffer = await readFile(full);
+    const root = await openSafeRoot(context.workspace, context.protectedPaths);
+    const { data: buffer } = await readWorkspaceFile(root, path, MAX_READ_BYTES);
     if (buffer.includes(0)) return errorResult(`${path} is a binary file`);
     const lines = buffer.toString('utf8').split('\n');
     const numbered: string[] = [];
@@ -63,15 +57,12 @@ export const readFileTool = defineTool({
 export const writeFileTool = defineTool({
   name: 'write_file',
   description:
-    'Create or overwrite a file of the workspace with the given content (folders are created).',
+    'Create or overwrite a file of the workspace with the given content (folders are created). Refused under .git and for hard-linked or special files.',
   input: z.strictObject({ path: Path, content: z.string() }),
   async run({ path, content }, context) {
-    const full = await resolveInWorkspace(context.workspace, path);
-    await mkdir(dirname(full), { recursive: true });
-    await writeFile(full, content);
-    return {
-      content: `wrote ${Buffer.byteLength(content)} bytes to ${displayPath(context.workspace, full)}`,
-    };
+    const root = await openSafeRoot(context.workspace, context.protectedPaths);
+    const shown = await writeWorkspaceFile(root, path, content);
+    return { content: `wrote ${Buffer.byteLength(content)} bytes to ${shown}` };
   },
 });
 
@@ -86,8 +77,10 @@ export const editFileTool = defineTool({
     replace_all: z.boolean().optional(),
   }),
   async run({ path, old_string, new_string, replace_all }, context) {
-    const full = await resolveInWorkspace(context.workspace, path);
-    const text = await readFile(full, 'utf8');
+    const root = await openSafeRoot(context.workspace, context.protectedPaths);
+    const { data } = await readWorkspaceFile(root, path, MAX_READ_BYTES);
+    if (data.includes(0)) return errorResult(`${path} is a binary file; edit_file edits text`);
+    const text = data.toString('utf8');
     const count = text.split(old_string).length - 1;
     if (count === 0)
       return errorResult(
@@ -102,9 +95,7 @@ export const editFileTool = defineTool({
     const updated = replace_all
       ? text.split(old_string).join(new_string)
       : text.replace(old_string, () => new_string);
-    await writeFile(full, updated);
-    return {
-      content: `replaced ${replace_all ? count : 1} occurrence(s) in ${displayPath(context.workspace, full)}`,
-    };
+    const shown = await writeWorkspaceFile(root, path, updated);
+    return { content: `replaced ${replace_all ? count : 1} occurrence(s) in ${shown}` };
   },
 });

@@ -8,13 +8,15 @@ import {
   runShellTool,
 } from './swarm-tools.js';
 
-/** The tools an LLM task gets; delegate_task only while the delegation depth allows it. */
-export function llmTools(options: { canDelegate: boolean }): ToolSet {
+/**
+ * The tools an LLM task gets; delegate_task only while the delegation depth allows it, and no
+ * write_file/edit_file for a read-only role (review, security, monitoring by default).
+ */
+export function llmTools(options: { canDelegate: boolean; readOnly: boolean }): ToolSet {
   const tools: Tool[] = [
     runShellTool,
     readFileTool,
-    writeFileTool,
-    editFileTool,
+    ...(options.readOnly ? [] : [writeFileTool, editFileTool]),
     listFilesTool,
     searchFilesTool,
     publishEventTool,

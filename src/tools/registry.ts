@@ -19,6 +19,11 @@ export interface DelegateRequest {
 /** What tools may touch: the task's workspace and the agent's guarded services. */
 export interface ToolContext {
   workspace: string;
+  /**
+   * Absolute paths (files or folders) of sheri's own state: config file, data dir, ledger,
+   * credentials. The file tools neither read, list, search nor write at or below them.
+   */
+  protectedPaths: readonly string[];
   signal: AbortSignal;
   runShell(command: string, timeoutMs?: number): Promise<ToolResult>;
   publishEvent(topic: string, payload: unknown): Promise<ToolResult>;

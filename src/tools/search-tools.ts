@@ -1,34 +1,19 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
-import { defineTool, errorResult } from './registry.js';
-import { displayPath, resolveInWorkspace } from './workspace-path.js';
+import { SKIPPED, walkFolders, type WalkReport } from './file-walk.js';
+import { defineTool, errorResult, type Tool } from './registry.js';
+import { PatternTooSlow, RegexWorker } from './regex-worker.js';
+import { listFolder, openSafeRoot, openWorkspaceFolder, readChildFile } from './safe-fs.js';
 
-/** Folders nobody means to search: dependencies and version control. */
-const SKIPPED = new Set(['.git', 'node_modules', '.sheri', 'dist', '.venv', '__pycache__']);
 const MAX_ENTRIES = 1_000;
 const MAX_SEARCH_FILE_BYTES = 1024 * 1024;
-
-/** Files under `dir` (relative paths, "/"-separated), skipping SKIPPED folders, at most `max`. */
-async function walk(dir: string, max: number, signal: AbortSignal): Promise<string[]> {
-  const found: string[] = [];
-  const queue = [''];
-  while (queue.length > 0 && found.length < max && !signal.aborted) {
-    const rel = queue.shift()!;
-    const entries = await readdir(join(dir, rel), { withFileTypes: true });
-    entries.sort((a, b) => a.name.localeCompare(b.name));
-    for (const entry of entries) {
-      const path = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        if (!SKIPPED.has(entry.name)) queue.push(path);
-      } else if (entry.isFile()) {
-        found.push(path);
-        if (found.length >= max) break;
-      }
-    }
-  }
-  return found;
-}
+const MAX_SEARCH_FILES = 50_000;
+/** Files read at once, and matched in one message to the worker (at most 16 MiB). */
+const READ_BATCH_FILES = 16;
+/** Directory entries one walk looks at, and folder levels it descends, before it stops. */
+const MAX_WALK_ENTRIES = 200_000;
+const MAX_WALK_DEPTH = 64;
+/** Time the regular expression may take over one search (the worker is terminated then). */
+export const SEARCH_TIME_LIMIT_MS = 5_000;
 
 /** `*.ts`, `src/**\/*.ts`: `*` and `?` stay within a folder, `**\/` spans any number. */
 export function globToRegExp(glob: string): RegExp {
@@ -51,75 +36,149 @@ export function globToRegExp(glob: string): RegExp {
 
 export const listFilesTool = defineTool({
   name: 'list_files',
-  description: `List a folder of the workspace (folders end in "/"). With recursive, every file below it (skipping ${[...SKIPPED].join(', ')}), at most ${MAX_ENTRIES}.`,
+  description: `List a folder of the workspace (folders end in "/"). With recursive, every file below it (skipping ${[...SKIPPED].join(', ')} and symbolic links), at most ${MAX_ENTRIES}.`,
   input: z.strictObject({
     path: z.string().min(1).default('.').describe('folder relative to the workspace'),
     recursive: z.boolean().default(false),
   }),
   async run({ path, recursive }, context) {
-    const full = await resolveInWorkspace(context.workspace, path);
-    if (!(await stat(full)).isDirectory()) return errorResult(`${path} is not a folder`);
-    if (recursive) {
-      const files = await walk(full, MAX_ENTRIES + 1, context.signal);
+    const root = await openSafeRoot(context.workspace, context.protectedPaths);
+    const start = await openWorkspaceFolder(root, path);
+    try {
+      if (!recursive) {
+        const { entries, truncated } = await listFolder(root, start, MAX_ENTRIES);
+        const names = entries
+          .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name))
+          .sort();
+        const cut = truncated
+          ? `\n[more than ${MAX_ENTRIES} entries; the first listed are shown]`
+          : '';
+        return {
+          content: (names.join('\n') || `(${start.rel.join('/') || '.'} is empty)`) + cut,
+        };
+      }
+      const files: string[] = [];
+      const report: WalkReport = { truncated: false };
+      const limits = {
+        maxEntries: MAX_WALK_ENTRIES,
+        maxDepth: MAX_WALK_DEPTH,
+        signal: context.signal,
+      };
+      walk: for await (const { sub, files: names } of walkFolders(root, start, limits, report)) {
+        for (const name of names) {
+          files.push(sub ? `${sub}/${name}` : name);
+          if (files.length > MAX_ENTRIES) break walk;
+        }
+      }
       const cut =
-        files.length > MAX_ENTRIES ? `\n[more than ${MAX_ENTRIES} files; list a subfolder]` : '';
+        files.length > MAX_ENTRIES
+          ? `\n[more than ${MAX_ENTRIES} files; list a subfolder]`
+          : report.truncated
+            ? '\n[the walk stopped at its limit of entries or depth; list a subfolder]'
+            : '';
       return { content: (files.slice(0, MAX_ENTRIES).join('\n') || '(no files)') + cut };
+    } finally {
+      await start.handle.close();
     }
-    const entries = await readdir(full, { withFileTypes: true });
-    const names = entries
-      .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name))
-      .sort()
-      .slice(0, MAX_ENTRIES);
-    return { content: names.join('\n') || `(${displayPath(context.workspace, full)} is empty)` };
   },
 });
 
-export const searchFilesTool = defineTool({
-  name: 'search_files',
-  description:
-    'Search the text files of the workspace for a regular expression (JavaScript syntax); prints "path:line: text" for each match.',
-  input: z.strictObject({
-    pattern: z.string().min(1).describe('regular expression, e.g. "function \\\\w+Lease"'),
-    path: z.string().min(1).default('.').describe('folder to search, relative to the workspace'),
-    glob: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('only files matching this, e.g. "*.ts" or "src/**/*.md"'),
-    ignore_case: z.boolean().default(false),
-    max_results: z.int().min(1).max(1_000).default(200),
-  }),
-  async run({ pattern, path, glob, ignore_case, max_results }, context) {
-    let regex: RegExp;
-    try {
-      regex = new RegExp(pattern, ignore_case ? 'i' : '');
-    } catch (error) {
-      return errorResult(`invalid regular expression: ${(error as Error).message}`);
-    }
-    const full = await resolveInWorkspace(context.workspace, path);
-    const only = glob ? globToRegExp(glob) : undefined;
-    const files = (await walk(full, 50_000, context.signal)).filter(
-      (file) => !only || only.test(file),
-    );
-    const hits: string[] = [];
-    for (const file of files) {
-      if (hits.length >= max_results || context.signal.aborted) break;
-      const absolute = join(full, file);
-      if ((await stat(absolute)).size > MAX_SEARCH_FILE_BYTES) continue;
-      const buffer = await readFile(absolute);
-      if (buffer.includes(0)) continue; // binary
-      const lines = buffer.toString('utf8').split('\n');
-      for (const [index, line] of lines.entries()) {
-        if (!regex.test(line)) continue;
-        hits.push(
-          `${displayPath(context.workspace, absolute)}:${index + 1}: ${line.slice(0, 500)}`,
-        );
-        if (hits.length >= max_results) break;
+/** search_files with its time limit; tests shorten the limit, the agent uses the default. */
+export function createSearchFilesTool(timeLimitMs = SEARCH_TIME_LIMIT_MS): Tool {
+  return defineTool({
+    name: 'search_files',
+    description: `Search the text files of the workspace for a regular expression (JavaScript syntax); prints "path:line: text" for each match. Skips ${[...SKIPPED].join(', ')}, symbolic links and files over 1 MiB; a pattern that takes more than ${timeLimitMs / 1000} s is stopped.`,
+    input: z.strictObject({
+      pattern: z
+        .string()
+        .min(1)
+        .max(2_000)
+        .describe('regular expression, e.g. "function \\\\w+Lease"'),
+      path: z.string().min(1).default('.').describe('folder to search, relative to the workspace'),
+      glob: z
+        .string()
+        .min(1)
+        .max(500)
+        .optional()
+        .describe('only files matching this, e.g. "*.ts" or "src/**/*.md"'),
+      ignore_case: z.boolean().default(false),
+      max_results: z.int().min(1).max(1_000).default(200),
+    }),
+    async run({ pattern, path, glob, ignore_case, max_results }, context) {
+      const flags = ignore_case ? 'i' : '';
+      try {
+        new RegExp(pattern, flags); // compiling is cheap; matching is what may blow up
+      } catch (error) {
+        return errorResult(`invalid regular expression: ${(error as Error).message}`);
       }
-    }
-    if (hits.length === 0)
-      return { content: `no match for /${pattern}/ in ${files.length} file(s)` };
-    const cut = hits.length >= max_results ? `\n[stopped at ${max_results} matches]` : '';
-    return { content: hits.join('\n') + cut };
-  },
-});
+      const root = await openSafeRoot(context.workspace, context.protectedPaths);
+      const start = await openWorkspaceFolder(root, path);
+      const matcher = RegexWorker.start({
+        source: pattern,
+        flags,
+        glob: glob === undefined ? undefined : globToRegExp(glob).source,
+        timeLimitMs,
+        signal: context.signal,
+      });
+      const hits: string[] = [];
+      const report: WalkReport = { truncated: false };
+      const limits = {
+        maxEntries: MAX_WALK_ENTRIES,
+        maxDepth: MAX_WALK_DEPTH,
+        signal: context.signal,
+      };
+      let searched = 0;
+      let batch: string[] = [];
+      try {
+        walk: for await (const { folder, sub, files } of walkFolders(root, start, limits, report)) {
+          const wanted = await matcher.filter(files.map((name) => (sub ? `${sub}/${name}` : name)));
+          // Read a few files at once (the checked opens take several system calls each), then
+          // match the batch in one message to the worker.
+          for (let from = 0; from < wanted.length; from += READ_BATCH_FILES) {
+            if (hits.length >= max_results || searched >= MAX_SEARCH_FILES) break walk;
+            const names = wanted
+              .slice(from, from + READ_BATCH_FILES)
+              .slice(0, MAX_SEARCH_FILES - searched)
+              .map((index) => files[index]!);
+            const read = await Promise.all(
+              names.map((name) => readChildFile(root, folder, name, MAX_SEARCH_FILE_BYTES)),
+            );
+            const texts: string[] = [];
+            batch = [];
+            read.forEach((data, index) => {
+              if (!data || data.includes(0)) return; // refused, too big, or binary
+              texts.push(data.toString('utf8'));
+              batch.push([...folder.rel, names[index]!].join('/'));
+            });
+            searched += texts.length;
+            for (const hit of await matcher.match(texts, max_results - hits.length)) {
+              hits.push(`${batch[hit.file]}:${hit.line}: ${hit.text}`);
+            }
+          }
+        }
+      } catch (error) {
+        if (!(error instanceof PatternTooSlow)) throw error;
+        const where = error.file === undefined ? undefined : batch[error.file];
+        return errorResult(
+          `search_files stopped: /${pattern}/ took more than ${timeLimitMs / 1000} s${where ? ` (in ${where})` : ''}. It probably backtracks catastrophically (nested quantifiers such as (a+)+ or (a|aa)* take exponential time on long lines); use a simpler pattern, or narrow path or glob`,
+        );
+      } finally {
+        await matcher.close();
+        await start.handle.close();
+      }
+      const limited = report.truncated || searched >= MAX_SEARCH_FILES;
+      const note = limited ? ' (the walk stopped at its limit; narrow path or glob)' : '';
+      if (hits.length === 0)
+        return { content: `no match for /${pattern}/ in ${searched} file(s)${note}` };
+      const cut =
+        hits.length >= max_results
+          ? `\n[stopped at ${max_results} matches]`
+          : note
+            ? `\n[${note.trim()}]`
+            : '';
+      return { content: hits.join('\n') + cut };
+    },
+  });
+}
+
+export const searchFilesTool = createSearchFilesTool();

@@ -174,9 +174,7 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     const results = fake.requests[1]!.body.messages[2].content as ToolResultSent[];
     expect(results.map((r) => r.is_error)).toEqual([true, true, true, true]);
     expect(results[0]!.content).toMatch(/^Error: `git status && curl .*` denied by rule "/);
-    expect(results[1]!.content).toBe(
-      'Error: no such file or folder (' + join(repo, 'nope.txt') + ')',
-    );
+    expect(results[1]!.content).toBe('Error: no such file: "nope.txt"');
     expect(results[2]!.content).toContain('lies outside the workspace');
     expect(results[3]!.content).toContain('invalid input for read_file');
     // The refusal is also reported on errors, like any refused command.

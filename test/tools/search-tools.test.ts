@@ -1,0 +1,130 @@
+import { execFileSync } from 'node:child_process';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { llmTools } from '../../src/tools/llm-tools.js';
+import { ToolSet, type ToolContext } from '../../src/tools/registry.js';
+import { openSafeRoot, openWorkspaceFolder, readChildFile } from '../../src/tools/safe-fs.js';
+import { createSearchFilesTool } from '../../src/tools/search-tools.js';
+import { fileToolContext } from '../helpers/tool-context.js';
+import { requireTool } from '../helpers/tools.js';
+
+/** search_files with a 1 s limit, so the slow-pattern tests end soon; the agent's is 5 s. */
+const quickSearch = new ToolSet([createSearchFilesTool(1_000)]);
+const tools = llmTools({ canDelegate: false, readOnly: false });
+let root: string;
+let workspace: string;
+let context: ToolContext;
+let interval: NodeJS.Timeout | undefined;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'sheri-search-'));
+  workspace = join(root, 'ws');
+  mkdirSync(join(workspace, 'src'), { recursive: true });
+  mkdirSync(join(root, 'outside'));
+  writeFileSync(join(workspace, 'src/a.ts'), 'export function renewLease() {}\n');
+  writeFileSync(join(root, 'outside/leak.ts'), 'renewLease OUTSIDE-SECRET\n');
+  context = fileToolContext(workspace);
+});
+
+afterEach(() => {
+  clearInterval(interval);
+  interval = undefined;
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Counts ticks of a timer in this process while `work` runs: ticks mean a free event loop. */
+async function ticksDuring<T>(work: () => Promise<T>): Promise<{ result: T; ticks: number }> {
+  let ticks = 0;
+  interval = setInterval(() => ticks++, 20);
+  const result = await work();
+  clearInterval(interval);
+  return { result, ticks };
+}
+
+describe('search_files against hostile patterns and files', () => {
+  it('stops (a+)+$ on a 50,000-character line with an error result, while the event loop keeps ticking', async () => {
+    writeFileSync(join(workspace, 'long.txt'), `${'a'.repeat(50_000)}!\n`);
+    const { result, ticks } = await ticksDuring(() =>
+      quickSearch.run('search_files', { pattern: '(a+)+$' }, context),
+    );
+    expect(result.isError).toBe(true);
+    expect(result.content).toMatch(/took more than 1 s \(in long\.txt\).*use a simpler pattern/);
+    expect(ticks).toBeGreaterThan(0);
+    // The process is fine afterwards: the next search answers.
+    const next = await quickSearch.run('search_files', { pattern: 'renew\\w+' }, context);
+    expect(next.content).toBe('src/a.ts:1: export function renewLease() {}');
+  });
+
+  it('stops a glob that backtracks catastrophically on a long file name, with an error result', async () => {
+    writeFileSync(join(workspace, `${'a'.repeat(200)}.txt`), 'renewLease\n');
+    const glob = `${'*a'.repeat(14)}*b`;
+    const { result, ticks } = await ticksDuring(() =>
+      quickSearch.run('search_files', { pattern: 'renew', glob }, context),
+    );
+    expect(result).toMatchObject({ isError: true });
+    expect(result.content).toMatch(/took more than 1 s/);
+    expect(ticks).toBeGreaterThan(0);
+  });
+
+  it(
+    'skips a FIFO and a device node in the workspace instead of blocking on them',
+    { timeout: 10_000 },
+    async () => {
+      if (!requireTool('mkfifo')) return;
+      execFileSync('mkfifo', [join(workspace, 'src/pipe.ts')]);
+      if (process.getuid?.() === 0)
+        execFileSync('mknod', [join(workspace, 'src/zero.ts'), 'c', '1', '5']);
+      const result = await tools.run('search_files', { pattern: 'renew' }, context);
+      expect(result.content).toBe('src/a.ts:1: export function renewLease() {}');
+    },
+  );
+
+  it(
+    'reads nothing from a name that turned into a FIFO after the folder was listed',
+    { timeout: 10_000 },
+    async () => {
+      if (!requireTool('mkfifo')) return;
+      const safeRoot = await openSafeRoot(workspace, []);
+      const folder = await openWorkspaceFolder(safeRoot, 'src');
+      try {
+        // The listing said "a regular file"; by the time it is read, it is a FIFO.
+        rmSync(join(workspace, 'src/a.ts'));
+        execFileSync('mkfifo', [join(workspace, 'src/a.ts')]);
+        expect(await readChildFile(safeRoot, folder, 'a.ts', 1024)).toBeUndefined();
+      } finally {
+        await folder.handle.close();
+      }
+    },
+  );
+
+  it('neither follows symbolic links nor hard links out of the workspace while walking', async () => {
+    symlinkSync(join(root, 'outside'), join(workspace, 'linked-dir'));
+    symlinkSync(join(root, 'outside/leak.ts'), join(workspace, 'src/linked.ts'));
+    linkSync(join(root, 'outside/leak.ts'), join(workspace, 'src/hard.ts'));
+    const search = await tools.run('search_files', { pattern: 'renewLease' }, context);
+    expect(search.content).toBe('src/a.ts:1: export function renewLease() {}');
+    const listing = await tools.run('list_files', { recursive: true }, context);
+    expect(listing.content).toBe('src/a.ts\nsrc/hard.ts');
+    expect((await tools.run('read_file', { path: 'src/hard.ts' }, context)).content).toMatch(
+      /hard links/,
+    );
+  });
+
+  it('skips files over 1 MiB instead of reading them whole', async () => {
+    writeFileSync(join(workspace, 'big.txt'), `renewLease\n${'x'.repeat(1024 * 1024)}`);
+    const result = await tools.run('search_files', { pattern: 'renewLease' }, context);
+    expect(result.content).toBe('src/a.ts:1: export function renewLease() {}');
+  });
+
+  it('refuses to search from a folder outside the workspace, or through a link out of it', async () => {
+    symlinkSync(join(root, 'outside'), join(workspace, 'linked-dir'));
+    for (const path of ['..', join(root, 'outside'), 'linked-dir']) {
+      const result = await tools.run('search_files', { pattern: 'renew', path }, context);
+      expect(result).toMatchObject({ isError: true });
+      expect(result.content).toMatch(/outside the workspace/);
+      expect(result.content).not.toContain('OUTSIDE-SECRET');
+    }
+  });
+});
