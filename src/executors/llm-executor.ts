@@ -63,8 +63,8 @@ export async function runLlmTask(
   const { settings, provider } = llm;
   const depth = assigned.task.depth ?? 0;
   const canDelegate = depth < settings.maxDelegationDepth;
-  // The lead wires the role's policy.readOnly here (issue 8); until then every role may write.
-  const tools = llmTools({ canDelegate, readOnly: false });
+  // A read-only role (review, security, monitoring) is not even offered the write tools.
+  const tools = llmTools({ canDelegate, readOnly: context.policy.readOnly });
   const definitions = tools.definitions();
   const system = llm.systemPrompt(canDelegate);
   const toolContext = makeToolContext(assigned, cwd, context, inputsFile, inputsDir, depth);
@@ -200,8 +200,8 @@ function makeToolContext(
   const readOnlyPaths = inputsDir ? [inputsDir] : [];
   return {
     workspace: cwd,
-    // The lead wires sheri's own config, data dir, ledger and credential paths here (issue 8).
-    protectedPaths: [],
+    // sheri's own config, data directory (ledger, credentials): not the model's to read or write.
+    protectedPaths: context.protectedPaths,
     signal: context.signal,
     progress: context.progress,
     async runShell(command, timeoutMs) {

@@ -83,11 +83,10 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     expect(keyOf(first!)).toBe('test-key');
     expect(first!.body.model).toBe('claude-sonnet-5-5');
     expect(first!.body.system).toContain('You are the code reviewer of the swarm');
+    // review is a read-only role: no write_file, no edit_file.
     expect(first!.body.tools.map((tool: { name: string }) => tool.name)).toEqual([
       'run_shell',
       'read_file',
-      'write_file',
-      'edit_file',
       'list_files',
       'search_files',
       'publish_event',
