@@ -135,7 +135,25 @@ describe.runIf(hasBwrap)("sheri's own config and ledger, attacked by a task", ()
     const port = await freePort();
     const first = up(dir, port);
     await first.waitForOutput('is up on');
-    void submit(dir, port, 'tamper-3');
+    // Waits for an outcome that never comes (the swarm dies first); torn down with the rest.
+    processes.push(
+      startSheri(
+        [
+          'task',
+          'submit',
+          '--broker',
+          `mqtt://127.0.0.1:${port}`,
+          '--swarm',
+          'own',
+          '--type',
+          'code.generate',
+          '--command',
+          'npm test',
+          '--wait',
+        ],
+        { cwd: dir },
+      ),
+    );
     const deadline = Date.now() + 20_000;
     while (!existsSync(join(dir, 'sheri.config.json')) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
