@@ -23,16 +23,21 @@ export const ConfigFile = z.strictObject({
    */
   shellEnv: z.record(z.string(), z.array(z.string().min(1))).optional(),
   /**
-   * Per role, rules added to its default shell policy (src/tools/shell/policy.ts):
-   * `{ "testing": { "allow": ["make test *"], "ask": ["make deploy *"] } }`.
+   * Per role, changes to its default shell policy (src/tools/shell/default-policies.json):
+   * `{ "testing": { "allow": ["make test *"], "remove": ["pytest *"], "network": true } }`.
+   * `replace: true` starts from the base policy; the always-deny rules cannot be removed.
    */
   shellPolicies: z
     .record(
       z.string(),
       z.strictObject({
         allow: z.array(z.string().min(1)).optional(),
-        deny: z.array(z.string().min(1)).optional(),
         ask: z.array(z.string().min(1)).optional(),
+        deny: z.array(z.string().min(1)).optional(),
+        remove: z.array(z.string().min(1)).optional(),
+        replace: z.boolean().optional(),
+        readOnly: z.boolean().optional(),
+        network: z.boolean().optional(),
       }),
     )
     .optional(),

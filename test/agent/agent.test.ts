@@ -31,7 +31,9 @@ describe('an agent', () => {
     const hub = await swarm.startHub();
     await swarm.startAgent('testing', {
       environment: { ...process.env, ANTHROPIC_API_KEY: 'sk-ant-123', GITHUB_TOKEN: 'ghp_456' },
-      shellPolicies: { testing: { allow: ['printenv'], deny: [], ask: [] } },
+      shellPolicies: {
+        testing: { allow: ['printenv'], deny: [], ask: [], readOnly: false, network: false },
+      },
     });
     await swarm.submit([
       { task_id: 'show-env', type: 'testing.run', payload: {}, commands: ['printenv'] },

@@ -53,7 +53,9 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
     ]);
     await screen.waitFor((text) => taskRow('watched', 'queued', '-').test(text), 'watched queued');
     const tester = await swarm.startAgent('testing', {
-      shellPolicies: { testing: { allow: ['echo *'], deny: [], ask: ['touch *'] } },
+      shellPolicies: {
+        testing: { allow: ['echo *'], deny: [], ask: ['touch *'], readOnly: false, network: false },
+      },
     });
     await screen.waitFor(
       (text) => taskRow('watched', 'complete', tester.agentId).test(text),
@@ -107,7 +109,9 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
     const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
     swarm.onClose(() => recorder.close());
     await swarm.startAgent('testing', {
-      shellPolicies: { testing: { allow: [], deny: [], ask: ['touch *'] } },
+      shellPolicies: {
+        testing: { allow: [], deny: [], ask: ['touch *'], readOnly: false, network: false },
+      },
     });
     await swarm.submit([
       { task_id: 'early', type: 'testing.run', payload: {}, commands: ['touch early.txt'] },

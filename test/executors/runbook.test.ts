@@ -151,7 +151,9 @@ describe('the runbook executor', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    const policies = { testing: { allow: [], deny: [], ask: ['touch *'] } };
+    const policies = {
+      testing: { allow: [], deny: [], ask: ['touch *'], readOnly: false, network: false },
+    };
     await swarm.startAgent('testing', { shellPolicies: policies });
     const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
     swarm.onClose(() => recorder.close());
@@ -207,7 +209,9 @@ describe('the runbook executor', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    const policies = { testing: { allow: [], deny: [], ask: ['touch *'] } };
+    const policies = {
+      testing: { allow: [], deny: [], ask: ['touch *'], readOnly: false, network: false },
+    };
     const agent = await swarm.startAgent('testing', {
       shellPolicies: policies,
       approvalTimeoutMs: 2_500,
@@ -238,7 +242,9 @@ describe('the runbook executor', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    const policies = { testing: { allow: ['uname *'], deny: [], ask: [] } };
+    const policies = {
+      testing: { allow: ['uname *'], deny: [], ask: [], readOnly: false, network: false },
+    };
     await swarm.startAgent('testing', { shellPolicies: policies });
     await swarm.submit([
       { task_id: 'kernel', type: 'testing.run', payload: {}, commands: ['uname -s'] },
