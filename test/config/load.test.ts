@@ -291,6 +291,31 @@ describe('loadConfig shell policy changes', () => {
   });
 });
 
+describe('loadConfig shellEnv', () => {
+  it.each([
+    ['BASH_ENV', 'BASH_ENV changes how a shell or runtime starts'],
+    ['LD_PRELOAD', 'LD_PRELOAD changes how a shell or runtime starts'],
+    ['BASH_FUNC_ls%%', 'BASH_FUNC_ls%% changes how a shell or runtime starts'],
+    ['NODE_OPTIONS', 'NODE_OPTIONS changes how a shell or runtime starts'],
+    ['LD_*', 'LD_* would pass the LD_* variables'],
+    ['B*', 'B* would pass BASH_ENV'],
+    ['*', '* would pass BASH_ENV'],
+  ])('refuses %s, a name that changes how a shell starts', (name, message) => {
+    const file = writeConfig('sheri.json', { shellEnv: { testing: ['CI_TOKEN', name] } });
+    const error = errorOf(() => load({ config: file }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('shellEnv.testing.1');
+    expect(error.message).toContain(message);
+  });
+
+  it('accepts ordinary names and prefixes', () => {
+    const file = writeConfig('sheri.json', {
+      shellEnv: { deployment: ['KUBECONFIG', 'DEPLOY_*'] },
+    });
+    expect(load({ config: file }).shellEnv.deployment).toEqual(['KUBECONFIG', 'DEPLOY_*']);
+  });
+});
+
 describe('loadConfig errors', () => {
   it.each([
     ['a "/"', 'a/b'],
