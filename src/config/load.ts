@@ -5,7 +5,8 @@ import { formatIssues } from '../protocol/codec.js';
 import { checkSwarmName } from '../protocol/topics.js';
 import type { TaskTypeTable } from '../protocol/task-types.js';
 import { DEFAULTS } from './defaults.js';
-import { BASE_POLICY, DEFAULT_POLICIES, type ShellPolicy } from '../tools/shell/policy.js';
+import { buildShellPolicies, PolicyConfigError } from '../tools/shell/default-policies.js';
+import type { ShellPolicy } from '../tools/shell/policy.js';
 import type { SandboxLimits, SandboxMode } from '../tools/shell/sandbox.js';
 import { ConfigFile } from './schema.js';
 import { buildLlmConfig, type LlmConfig, type LlmFlags } from '../llm/settings.js';
@@ -29,7 +30,7 @@ export interface Config {
   readonly queryTimeoutMs: number;
   readonly taskTypes: TaskTypeTable;
   readonly runbooks: Readonly<Record<string, readonly string[]>>;
-  /** Per role, what its commands may run: the defaults plus the config file's `shellPolicies`. */
+  /** Per role, what its commands may run: the defaults as the config file's `shellPolicies` change them. */
   readonly shellPolicies: Readonly<Record<string, ShellPolicy>>;
   /** Per role, extra variables its commands may see (`shellEnv` in the config file). */
   readonly shellEnv: Readonly<Record<string, readonly string[]>>;
@@ -103,7 +104,7 @@ export function loadConfig(
     taskTypes: copyTable({ ...DEFAULTS.taskTypes, ...file.taskTypes }),
     runbooks: copyTable({ ...DEFAULTS.runbooks, ...file.runbooks }),
     shellEnv: copyTable(file.shellEnv ?? {}),
-    shellPolicies: mergePolicies(DEFAULT_POLICIES, file.shellPolicies ?? {}),
+    shellPolicies: mergePolicies(file.shellPolicies ?? {}, filePath),
     environment: { ...env },
     llm: buildLlmConfig(file.llm, flags, fromEnv),
     profilesDir: file.profilesDir
@@ -124,24 +125,24 @@ export function loadConfig(
   return deepFreeze(config);
 }
 
-/** Each role's defaults with the file's rules appended; a role sheri does not ship starts from BASE_POLICY. */
+/**
+ * Each shipped role's default policy, and each role the file names, changed as the file says
+ * (src/tools/shell/default-policies.ts). A mistake names its key: `shellPolicies.testing.remove.0`.
+ */
 function mergePolicies(
-  defaults: Readonly<Record<string, ShellPolicy>>,
-  extra: NonNullable<ConfigFile['shellPolicies']>,
+  changes: NonNullable<ConfigFile['shellPolicies']>,
+  filePath: string | undefined,
 ): Record<string, ShellPolicy> {
-  const merged: Record<string, ShellPolicy> = {};
-  for (const role of new Set([...Object.keys(defaults), ...Object.keys(extra)])) {
-    const base = defaults[role] ?? BASE_POLICY;
-    const more = extra[role] ?? {};
-    merged[role] = {
-      allow: [...base.allow, ...(more.allow ?? [])],
-      deny: [...base.deny, ...(more.deny ?? [])],
-      ask: [...base.ask, ...(more.ask ?? [])],
-      readOnly: base.readOnly,
-      network: base.network,
-    };
+  try {
+    return buildShellPolicies(changes);
+  } catch (error) {
+    if (!(error instanceof PolicyConfigError)) throw error;
+    const key = ['shellPolicies', ...error.path].join('.');
+    throw new SheriError(
+      `config file ${filePath ?? ''} is invalid: ${key}: ${error.message}`,
+      EXIT.config,
+    );
   }
-  return merged;
 }
 
 /** A fresh copy, so freezing a config never freezes or shares the module's default arrays. */

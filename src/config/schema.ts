@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LlmFileSettings } from '../llm/settings.js';
+import { startupVariableProblem } from '../tools/shell/startup-variables.js';
 
 /** The config file (`sheri.config.json`, or --config / SHERI_CONFIG). Every key is optional. */
 export const ConfigFile = z.strictObject({
@@ -19,20 +20,39 @@ export const ConfigFile = z.strictObject({
   taskTypes: z.record(z.string(), z.array(z.string().min(1))).optional(),
   /**
    * Per role, environment variables its commands may see beyond the safe defaults: exact names, or
-   * prefixes ending in `*`. A secret-looking name passes only when named exactly.
+   * prefixes ending in `*`. A secret-looking name passes only when named exactly. Names that change
+   * how a shell or runtime starts (BASH_ENV, LD_PRELOAD, NODE_OPTIONS, …) are refused.
    */
-  shellEnv: z.record(z.string(), z.array(z.string().min(1))).optional(),
+  shellEnv: z
+    .record(
+      z.string(),
+      z.array(
+        z
+          .string()
+          .min(1)
+          .superRefine((name, context) => {
+            const problem = startupVariableProblem(name);
+            if (problem) context.addIssue({ code: 'custom', message: problem });
+          }),
+      ),
+    )
+    .optional(),
   /**
-   * Per role, rules added to its default shell policy (src/tools/shell/policy.ts):
-   * `{ "testing": { "allow": ["make test *"], "ask": ["make deploy *"] } }`.
+   * Per role, changes to its default shell policy (src/tools/shell/default-policies.json):
+   * `{ "testing": { "allow": ["make test *"], "remove": ["pytest *"], "network": true } }`.
+   * `replace: true` starts from the base policy; the always-deny rules cannot be removed.
    */
   shellPolicies: z
     .record(
       z.string(),
       z.strictObject({
         allow: z.array(z.string().min(1)).optional(),
-        deny: z.array(z.string().min(1)).optional(),
         ask: z.array(z.string().min(1)).optional(),
+        deny: z.array(z.string().min(1)).optional(),
+        remove: z.array(z.string().min(1)).optional(),
+        replace: z.boolean().optional(),
+        readOnly: z.boolean().optional(),
+        network: z.boolean().optional(),
       }),
     )
     .optional(),

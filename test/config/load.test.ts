@@ -200,6 +200,122 @@ describe('loadConfig shell policies', () => {
   });
 });
 
+describe('loadConfig shell policy changes', () => {
+  const judge = (config: Config, role: string, command: string) =>
+    decide(command, config.shellPolicies[role]!, { workspace: dir }).decision;
+  const configWith = (shellPolicies: unknown) =>
+    load({ config: writeConfig('sheri.json', { shellPolicies }) });
+
+  it('removes a default rule, so what it allowed is denied', () => {
+    const config = configWith({ testing: { remove: ['pytest *'] } });
+    expect(judge(config, 'testing', 'pytest -q')).toBe('deny');
+    expect(judge(config, 'testing', 'npm test')).toBe('allow');
+    expect(config.shellPolicies.testing!.allow).not.toContain('pytest *');
+  });
+
+  it('removes an ask rule and allows the command instead (override)', () => {
+    const config = configWith({ general: { remove: ['rm *'], allow: ['rm build/*'] } });
+    expect(judge(config, 'general', 'rm build/out.js')).toBe('allow');
+    expect(judge(config, 'general', 'rm src/a.ts')).toBe('deny');
+  });
+
+  it('removes a whole group of rules named with @', () => {
+    const config = configWith({ review: { remove: ['@read-only'] } });
+    expect(judge(config, 'review', 'git log')).toBe('deny');
+    expect(judge(config, 'review', 'echo hi')).toBe('allow');
+  });
+
+  it('adds rules that name a group', () => {
+    const config = configWith({ monitoring: { allow: ['@read-only'] } });
+    expect(judge(config, 'monitoring', 'git log --oneline')).toBe('allow');
+  });
+
+  it('starts from the base policy with replace, keeping the always-deny rules', () => {
+    const config = configWith({ testing: { replace: true, allow: ['make test *'] } });
+    expect(judge(config, 'testing', 'make test')).toBe('allow');
+    expect(judge(config, 'testing', 'npm test')).toBe('deny');
+    expect(judge(config, 'testing', 'echo ok')).toBe('allow');
+    expect(judge(config, 'testing', 'make test && sudo id')).toBe('deny');
+  });
+
+  it('sets readOnly and network per role, over the defaults', () => {
+    const config = configWith({ testing: { network: true }, review: { readOnly: false } });
+    expect(config.shellPolicies.testing).toMatchObject({ network: true, readOnly: false });
+    expect(config.shellPolicies.review).toMatchObject({ readOnly: false });
+    expect(judge(config, 'review', 'echo x > out.txt')).toBe('allow');
+    expect(config.shellPolicies.security).toMatchObject({ readOnly: true, network: true });
+  });
+
+  it('keeps the shipped flags of a role the file does not change', () => {
+    const config = load();
+    expect(config.shellPolicies.review).toMatchObject({ readOnly: true, network: false });
+    expect(config.shellPolicies.deployment).toMatchObject({ readOnly: false, network: true });
+  });
+
+  it('refuses to remove an always-deny rule, naming the key and why (exit 4)', () => {
+    const error = errorOf(() => configWith({ general: { remove: ['npm test *', 'sudo *'] } }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('shellPolicies.general.remove.1');
+    expect(error.message).toContain('`sudo *` is an always-deny rule');
+  });
+
+  it('refuses to remove the always-deny group', () => {
+    const error = errorOf(() => configWith({ general: { remove: ['@always-deny'] } }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('always-deny rule');
+  });
+
+  it('refuses to remove a rule the role does not have, naming the key', () => {
+    const error = errorOf(() => configWith({ review: { remove: ['npm test *'] } }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('shellPolicies.review.remove.0');
+    expect(error.message).toContain('not a rule of the defaults of review');
+  });
+
+  it('refuses an unknown rule group, listing the groups', () => {
+    const error = errorOf(() => configWith({ testing: { allow: ['@nope'] } }));
+    expect(error.message).toContain('shellPolicies.testing.allow.0: unknown rule group `@nope`');
+    expect(error.message).toContain('@read-only');
+  });
+
+  it('refuses a malformed rule', () => {
+    const error = errorOf(() => configWith({ testing: { deny: ['make  test'] } }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('shellPolicies.testing.deny.0');
+  });
+
+  it('refuses an unknown key in a role policy', () => {
+    const error = errorOf(() => configWith({ testing: { alow: ['x'] } }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('shellPolicies.testing');
+  });
+});
+
+describe('loadConfig shellEnv', () => {
+  it.each([
+    ['BASH_ENV', 'BASH_ENV changes how a shell or runtime starts'],
+    ['LD_PRELOAD', 'LD_PRELOAD changes how a shell or runtime starts'],
+    ['BASH_FUNC_ls%%', 'BASH_FUNC_ls%% changes how a shell or runtime starts'],
+    ['NODE_OPTIONS', 'NODE_OPTIONS changes how a shell or runtime starts'],
+    ['LD_*', 'LD_* would pass the LD_* variables'],
+    ['B*', 'B* would pass BASH_ENV'],
+    ['*', '* would pass BASH_ENV'],
+  ])('refuses %s, a name that changes how a shell starts', (name, message) => {
+    const file = writeConfig('sheri.json', { shellEnv: { testing: ['CI_TOKEN', name] } });
+    const error = errorOf(() => load({ config: file }));
+    expect(error.exitCode).toBe(EXIT.config);
+    expect(error.message).toContain('shellEnv.testing.1');
+    expect(error.message).toContain(message);
+  });
+
+  it('accepts ordinary names and prefixes', () => {
+    const file = writeConfig('sheri.json', {
+      shellEnv: { deployment: ['KUBECONFIG', 'DEPLOY_*'] },
+    });
+    expect(load({ config: file }).shellEnv.deployment).toEqual(['KUBECONFIG', 'DEPLOY_*']);
+  });
+});
+
 describe('loadConfig errors', () => {
   it.each([
     ['a "/"', 'a/b'],

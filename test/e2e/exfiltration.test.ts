@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BusRecorder } from '../helpers/bus-recorder.js';
@@ -126,7 +126,6 @@ describe.runIf(hasBwrap)(
       console.info(
         `exfiltration: ${ATTEMPTS.length} attempts, ${refused} refused by the policy, ${ATTEMPTS.length - refused} ran in the sandbox; 0 canaries leaked`,
       );
-      expect(statSync(join(workspace, 'leak.txt')).isFile()).toBe(true);
     });
   },
 );

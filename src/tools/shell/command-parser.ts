@@ -1,14 +1,19 @@
 /**
- * Splits a POSIX sh command line into every simple command that would run (SPEC §5), so the
- * policy can judge each one: commands joined by `&&` `||` `;` `|` `&` and newlines, inside
- * subshells, brace groups and `if`/`while`/`until` bodies, and inside `$( … )`, backticks and
+ * The grammar of the commands sheri runs: splits a command line, as `bash --noprofile --norc -c`
+ * reads it, into every simple command that would run (SPEC §5), so the policy can judge each
+ * one: commands joined by `&&` `||` `;` `|` `|&` `&` and newlines, inside subshells, brace groups,
+ * `if`/`while`/`until` bodies and after `!` / `time [-p]`, and inside `$( … )`, backticks and
  * `<( … )` / `>( … )`, whose contents run too.
  *
- * Pure: no I/O. It over-approximates (every command written is reported, whether or not it would
- * be reached) and refuses what it cannot analyse rather than guessing: heredocs, `case`/`for`/
- * function definitions, arithmetic, `eval` and friends, shells given a script string, command
- * names that come from an expansion, and characters that only look like ASCII.
+ * Pure: no I/O, and no opinion on what may run (that is command-rules.ts and policy.ts). It
+ * over-approximates (every command written is reported, whether or not it would be reached) and
+ * refuses what it cannot model rather than guessing: heredocs, `case`/`for`/`select`/function
+ * definitions, `[[ … ]]`, arithmetic, `${…}` forms that evaluate or assign, `$"…"`, named
+ * descriptors (`{fd}>`), and characters that are hidden or only look like ASCII.
+ * test/tools/shell/parser-shell-agreement.test.ts holds it to what bash really executes.
  */
+import { readAnsiC } from './ansi-c-string.js';
+import { checkParameterExpansion } from './parameter-expansion.js';
 
 export interface Redirect {
   /** Operator with its descriptor prefix as written: `>`, `>>`, `2>`, `&>`, `>|`, `2>&`, `<<<`. */
@@ -20,7 +25,7 @@ export interface Redirect {
 }
 
 export interface SimpleCommand {
-  /** Words after quote removal; `$VAR`, `${VAR}` and `$( … )` are kept as written. */
+  /** Words after quote removal; `$VAR`, `${VAR}`, `$( … )` and `<( … )` are kept as written. */
   argv: string[];
   /** Per argv word: it holds an expansion, substitution, glob, brace or tilde. */
   argExpands: boolean[];
@@ -36,56 +41,9 @@ export interface SimpleCommand {
 
 export type ParseResult = { ok: true; commands: SimpleCommand[] } | { ok: false; reason: string };
 
-export type UnwrapResult =
-  | { ok: true; start: number; assignments: string[]; wrappers: string[] }
-  | { ok: false; reason: string };
-
 /** Longer input is refused unread. */
 export const MAX_COMMAND_LENGTH = 10_000; // characters
 const MAX_NESTING = 16; // levels of ( … ), $( … ) and backticks
-
-/** Builtins and tools that run a string, or change what later names mean, which no policy can see. */
-const REFUSED_COMMANDS: Record<string, string> = {
-  eval: 'runs a string as a script',
-  exec: 'replaces the shell and can open descriptors',
-  source: 'runs a script file',
-  '.': 'runs a script file',
-  xargs: 'runs commands built from its input',
-  trap: 'runs a string as a script on a signal',
-  alias: 'changes what later command names mean',
-  hash: 'changes which file a command name runs',
-  enable: 'loads or changes builtins',
-  fc: 'runs commands from history',
-  compgen: 'can run commands (-C)',
-  complete: 'can run commands (-C)',
-  let: 'evaluates arithmetic that can run commands',
-  declare: 'can assign any variable and evaluate subscripts',
-  typeset: 'can assign any variable and evaluate subscripts',
-  local: 'can assign any variable and evaluate subscripts',
-  readonly: 'can assign any variable',
-  export: 'can assign any variable, PATH included',
-  mapfile: 'can run a callback (-C)',
-  readarray: 'can run a callback (-C)',
-};
-
-/** Shells: given a script string (`-c`), what they would run cannot be analysed here. */
-export const SHELLS: ReadonlySet<string> = new Set([
-  'sh',
-  'bash',
-  'rbash',
-  'zsh',
-  'dash',
-  'ksh',
-  'mksh',
-  'pdksh',
-  'ash',
-  'fish',
-  'csh',
-  'tcsh',
-]);
-
-/** Builtins that evaluate `name[subscript]` arguments, where bash runs `$( … )` in the subscript. */
-const SUBSCRIPT_BUILTINS = new Set(['test', '[', 'printf', 'read', 'unset', 'wait', 'getopts']);
 
 const REFUSED_KEYWORDS: Record<string, string> = {
   case: '`case` is not supported',
@@ -100,6 +58,7 @@ const REFUSED_KEYWORDS: Record<string, string> = {
 
 const OPENERS: Record<string, string> = { '{': '}', if: 'fi', while: 'done', until: 'done' };
 const CLOSERS = new Set(['}', 'fi', 'done']);
+/** Reserved words after which a command follows; `time` only where a pipeline starts. */
 const MIDDLES = new Set(['then', 'elif', 'else', 'do', '!']);
 
 const WORD_END = ' \t\n;&|()<>';
@@ -121,6 +80,7 @@ interface WordAccumulator {
 
 interface Word {
   text: string;
+  /** As written, line continuations removed. */
   raw: string;
   expands: boolean;
   quoted: boolean;
@@ -154,7 +114,7 @@ function checkHidden(text: string): void {
   );
 }
 
-function codePoint(code: number): string {
+export function codePoint(code: number): string {
   return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
@@ -220,7 +180,9 @@ class Parser {
         needSeparator = true;
         continue;
       }
-      const keyword = this.readSimpleCommand();
+      // Bash reads `time` as a reserved word where a pipeline starts, not after `|`.
+      const timeAllowed = afterOperator !== '|' && afterOperator !== '|&';
+      const keyword = this.readSimpleCommand(timeAllowed);
       if (keyword === undefined) {
         afterOperator = undefined;
         needSeparator = true;
@@ -257,6 +219,7 @@ class Parser {
     }
   }
 
+  /** A comment ends at the newline, even after a backslash (bash discards it unread). */
   private skipComment(): void {
     const end = this.src.indexOf('\n', this.pos);
     this.pos = end === -1 ? this.src.length : end;
@@ -280,7 +243,7 @@ class Parser {
   }
 
   /** Reads one simple command; returns a reserved word instead when one stands in its place. */
-  private readSimpleCommand(): string | undefined {
+  private readSimpleCommand(timeAllowed: boolean): string | undefined {
     const start = this.pos;
     const command: SimpleCommand = {
       argv: [],
@@ -307,6 +270,7 @@ class Parser {
       }
       if (';&|'.includes(c)) break;
       const word = this.readWord();
+      this.checkWordBeforeRedirect(word);
       const first =
         command.argv.length === 0 &&
         command.assignments.length === 0 &&
@@ -316,6 +280,10 @@ class Parser {
         if (refused) throw new Refusal(refused);
         if (word.text in OPENERS || CLOSERS.has(word.text) || MIDDLES.has(word.text))
           return word.text;
+        if (word.text === 'time' && timeAllowed) {
+          this.skipTimeOptions();
+          return 'time';
+        }
       }
       if (command.argv.length === 0 && ASSIGNMENT.test(word.raw)) {
         if (/^[^=]*\[/.test(word.raw))
@@ -328,9 +296,36 @@ class Parser {
     }
     command.text = this.src.slice(start, this.pos).trim();
     command.hasExpansion = command.argExpands.some(Boolean);
-    checkCommand(command);
     this.out.push(command);
     return undefined;
+  }
+
+  /** `time -p -- cmd`: bash takes `-p` and then `--` as part of the reserved word. */
+  private skipTimeOptions(): void {
+    for (const option of ['-p', '--']) {
+      this.skipBlanks();
+      const end = this.pos + option.length;
+      const after = this.src[end];
+      if (
+        this.src.startsWith(option, this.pos) &&
+        (after === undefined || WORD_END.includes(after))
+      )
+        this.pos = end;
+    }
+  }
+
+  /**
+   * A word glued to a `<` or `>` that bash would read as part of the redirect: a descriptor
+   * number split by a line continuation (`2\⏎>x` is `2>x`), or a named descriptor `{fd}>x`,
+   * which assigns a variable.
+   */
+  private checkWordBeforeRedirect(word: Word): void {
+    const next = this.src[this.pos];
+    if (next !== '<' && next !== '>') return;
+    if (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(word.raw))
+      throw new Refusal(`named descriptor redirect \`${word.raw}${next}\` is refused`);
+    if (/^[0-9]+$/.test(word.raw) && !word.quoted)
+      throw new Refusal(`descriptor \`${word.raw}\` split from its redirect is refused`);
   }
 
   /** Redirects after `)`, `}`, `fi` or `done` apply to every command of the group. */
@@ -345,38 +340,42 @@ class Parser {
 
   private readRedirect(): Redirect | undefined {
     const rest = this.src.slice(this.pos, this.pos + 24);
-    if (rest.startsWith('<(') || rest.startsWith('>(')) return undefined; // process substitution
     const match = REDIRECT.exec(rest);
     if (!match) return undefined;
     const op = match[0];
+    // `<(…)` and `>(…)` are process substitutions, and `2>(…)` is the word `2/dev/fd/63`.
+    if ((match[2] === '<' || match[2] === '>') && rest[op.length] === '(') return undefined;
     if (match[2] === '<<' || match[2] === '<<-') throw new Refusal('heredocs (`<<`) are refused');
     this.pos += op.length;
     this.skipBlanks();
     const c = this.src[this.pos];
     if (
       c === undefined ||
-      '\n;&|)'.includes(c) ||
+      '\n;&|()'.includes(c) ||
       ('<>'.includes(c) && this.src[this.pos + 1] !== '(')
     ) {
       throw new Refusal(`redirect \`${op}\` has no target`);
     }
     const word = this.readWord();
+    if (word.raw === '') throw new Refusal(`redirect \`${op}\` has no target`);
+    this.checkWordBeforeRedirect(word);
     return { op, target: word.text, targetExpands: word.expands };
   }
 
   private readWord(): Word {
     const start = this.pos;
-    const rest = this.src.slice(this.pos, this.pos + 2);
-    if (rest === '<(' || rest === '>(') {
-      this.pos += 2;
-      this.parseList(true);
-      const text = this.src.slice(start, this.pos);
-      return { text, raw: text, expands: true, quoted: false };
-    }
     const acc: WordAccumulator = { text: '', pattern: '', expands: false, quoted: false };
     for (;;) {
       const c = this.src[this.pos];
-      if (c === undefined || WORD_END.includes(c)) break;
+      if (c === undefined) break;
+      if ((c === '<' || c === '>') && this.src[this.pos + 1] === '(') {
+        const from = this.pos;
+        this.pos += 2;
+        this.parseList(true);
+        this.addExpansion(acc, this.src.slice(from, this.pos));
+        continue;
+      }
+      if (WORD_END.includes(c)) break;
       if (c === '\\') {
         const next = this.src[this.pos + 1];
         if (next === undefined) throw new Refusal('trailing backslash');
@@ -407,16 +406,9 @@ class Parser {
         this.pos++;
       }
     }
-    const pattern = acc.pattern;
-    if (/[*?]/.test(pattern) || /\[.*\]/.test(pattern) || /\{.*\}/.test(pattern))
-      acc.expands = true;
-    if (pattern.startsWith('~')) acc.expands = true;
-    return {
-      text: acc.text,
-      raw: this.src.slice(start, this.pos),
-      expands: acc.expands,
-      quoted: acc.quoted,
-    };
+    const raw = this.src.slice(start, this.pos).replaceAll('\\\n', '');
+    if (expandsAtRunTime(acc.pattern, acc.text, raw)) acc.expands = true;
+    return { text: acc.text, raw, expands: acc.expands, quoted: acc.quoted };
   }
 
   /** Outside quotes only ASCII: `；` `＆` `｜` look like operators but are word characters. */
@@ -480,13 +472,22 @@ class Parser {
           `parameter expansion \`\${${inner}}\` with nested expansion or quotes is refused`,
         );
       }
+      const refused = checkParameterExpansion(inner);
+      if (refused) throw new Refusal(refused);
       this.pos = end + 1;
       this.addExpansion(acc, this.src.slice(start, this.pos));
     } else if (next === "'" && !inDouble) {
-      this.readAnsiC(acc);
+      const read = readAnsiC(this.src, this.pos);
+      if (!read.ok) throw new Refusal(read.reason);
+      this.pos = read.end;
+      acc.text += read.text;
+      acc.pattern += '_'.repeat(read.text.length);
+      acc.quoted = true;
     } else if (next === '"' && !inDouble) {
-      this.pos++;
-      this.readDoubleQuoted(acc);
+      throw new Refusal('`$"…"` is refused: bash translates it through the locale');
+    } else if (next === '\\' && this.src[this.pos + 2] === '\n') {
+      // Bash joins the lines first, so `$\⏎HOME` is `$HOME`.
+      throw new Refusal('a line continuation right after `$` is refused');
     } else if (/[A-Za-z_]/.test(next)) {
       const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(this.src.slice(this.pos + 1))?.[0] ?? next;
       this.pos += 1 + name.length;
@@ -507,60 +508,6 @@ class Parser {
     acc.expands = true;
   }
 
-  /** `$'…'`: decoded, so `$'\x72m'` is seen as `rm`. */
-  private readAnsiC(acc: WordAccumulator): void {
-    this.pos += 2;
-    let text = '';
-    for (;;) {
-      const c = this.src[this.pos];
-      if (c === undefined) throw new Refusal("unbalanced `$'`");
-      this.pos++;
-      if (c === "'") break;
-      if (c !== '\\') {
-        text += c;
-        continue;
-      }
-      const esc = this.src[this.pos] ?? '';
-      this.pos++;
-      const simple: Record<string, string> = {
-        n: '\n',
-        t: '\t',
-        r: '\r',
-        a: '\x07',
-        b: '\b',
-        e: '\x1b',
-        E: '\x1b',
-        f: '\f',
-        v: '\v',
-        '\\': '\\',
-        "'": "'",
-        '"': '"',
-        '?': '?',
-      };
-      const digits = (pattern: RegExp, radix: number): void => {
-        const found = pattern.exec(this.src.slice(this.pos))?.[0] ?? '';
-        this.pos += found.length;
-        text += found === '' ? `\\${esc}` : String.fromCodePoint(parseInt(found, radix));
-      };
-      if (esc in simple) text += simple[esc];
-      else if (esc === 'x') digits(/^[0-9a-fA-F]{1,2}/, 16);
-      else if (esc === 'u') digits(/^[0-9a-fA-F]{1,4}/, 16);
-      else if (esc === 'U') digits(/^[0-9a-fA-F]{1,8}/, 16);
-      else if (/[0-7]/.test(esc)) {
-        this.pos--;
-        digits(/^[0-7]{1,3}/, 8);
-      } else if (esc === 'c') {
-        const ch = this.src[this.pos] ?? '';
-        this.pos++;
-        text += String.fromCharCode((ch.charCodeAt(0) || 0) & 0x1f);
-      } else text += `\\${esc}`;
-    }
-    checkHidden(text);
-    acc.text += text;
-    acc.pattern += '_'.repeat(text.length);
-    acc.quoted = true;
-  }
-
   private readBackticks(acc: WordAccumulator, inDouble: boolean): void {
     const start = this.pos;
     let i = this.pos + 1;
@@ -572,7 +519,10 @@ class Parser {
       if (c === '\\') {
         const next = this.src[i + 1];
         if (next === undefined) throw new Refusal('unbalanced backtick');
-        inner += '$`\\'.includes(next) || (inDouble && next === '"') ? next : `\\${next}`;
+        // Bash reads the text between backticks without its quotes, so a line continuation
+        // goes even where the inner command has it inside single quotes.
+        if (next !== '\n')
+          inner += '$`\\'.includes(next) || (inDouble && next === '"') ? next : `\\${next}`;
         i += 2;
       } else {
         inner += c;
@@ -585,106 +535,14 @@ class Parser {
   }
 }
 
-/** Refuses a command whose name, or the name a wrapper runs, cannot be judged by its words. */
-function checkCommand(command: SimpleCommand): void {
-  const { argv, argExpands } = command;
-  if (argv.length === 0) return;
-  checkName(argv[0] ?? '', argExpands[0] ?? false);
-  const unwrapped = unwrapCommand(argv);
-  if (!unwrapped.ok) throw new Refusal(unwrapped.reason);
-  const { start } = unwrapped;
-  const name = argv[start] ?? '';
-  checkName(name, argExpands[start] ?? false);
-  if (argExpands.slice(0, start).some(Boolean)) {
-    throw new Refusal(`\`${argv[0]}\` is given an expansion, so the command it runs is unknown`);
-  }
-  const base = name.slice(name.lastIndexOf('/') + 1);
-  const args = argv.slice(start + 1);
-  const refused = REFUSED_COMMANDS[base];
-  if (refused) throw new Refusal(`\`${base}\` is refused: it ${refused}`);
-  if (
-    SHELLS.has(base) &&
-    args.some((arg) => /^[-+][A-Za-z]*c/.test(arg) && !arg.startsWith('--'))
-  ) {
-    throw new Refusal(`\`${base} -c\` is refused: the script string cannot be analysed`);
-  }
-  if (SUBSCRIPT_BUILTINS.has(base) && args.some((arg) => /\[.*[$`]/.test(arg))) {
-    throw new Refusal(`\`${base}\` with a \`[ … $ … ]\` subscript is refused: bash runs it`);
-  }
-}
-
-function checkName(name: string, expands: boolean): void {
-  if (expands) throw new Refusal(`command name \`${name}\` comes from an expansion`);
-  if (name === '') throw new Refusal('empty command name');
-  if (!/^[\x21-\x7e]+$/.test(name)) {
-    const bad = [...name].find((c) => !/[\x21-\x7e]/.test(c)) ?? '';
-    throw new Refusal(
-      `command name \`${name}\` contains ${codePoint(bad.codePointAt(0) ?? 0)}: names must be printable ASCII`,
-    );
-  }
-}
-
 /**
- * Finds the command that wrappers run: `command`, `builtin`, `nohup`, `time`, `timeout [opts] N`,
- * `nice [-n N]` and `env [-i] [-u NAME] [NAME=value…]`. `start` indexes that command in argv;
- * `assignments` are those `env` makes. Only bare names are wrappers: `./env` is a script.
+ * Globs, braces and tildes, seen in the unquoted characters: `*`, `?`, an unquoted `[` with a `]`
+ * after it (quoted or not), `{…}`, a leading `~`, and in a word shaped like an assignment
+ * (`a=~/x`, which bash expands even as an argument) a `~` after `=` or `:`.
  */
-export function unwrapCommand(argv: readonly string[]): UnwrapResult {
-  const assignments: string[] = [];
-  const wrappers: string[] = [];
-  let i = 0;
-  const skip = (pattern: RegExp): void => {
-    while (i < argv.length && pattern.test(argv[i] ?? '')) i++;
-  };
-  for (;;) {
-    const name = argv[i];
-    if (name === undefined)
-      return { ok: false, reason: `\`${wrappers.join(' ')}\` runs no command` };
-    const at = i;
-    i++;
-    if (name === 'command') skip(/^(-[pvV]+|--)$/);
-    else if (name === 'builtin' || name === 'nohup') skip(/^--$/);
-    else if (name === 'time') skip(/^(-p|--)$/);
-    else if (name === 'nice') {
-      for (;;) {
-        const arg = argv[i] ?? '';
-        if (arg === '-n' || arg === '--adjustment') i += 2;
-        else if (/^(-n-?\d+|--adjustment=-?\d+|-\d+|--)$/.test(arg)) i++;
-        else break;
-      }
-    } else if (name === 'timeout') {
-      for (;;) {
-        const arg = argv[i] ?? '';
-        if (/^(-s|-k|--signal|--kill-after)$/.test(arg)) i += 2;
-        else if (
-          /^(-s.+|-k.+|--signal=.+|--kill-after=.+|--preserve-status|--foreground|-v|--verbose|--)$/.test(
-            arg,
-          )
-        )
-          i++;
-        else break;
-      }
-      if (!/^\d+(\.\d+)?[smhd]?$/.test(argv[i] ?? '')) {
-        return { ok: false, reason: '`timeout` needs a plain duration before its command' };
-      }
-      i++;
-    } else if (name === 'env') {
-      for (;;) {
-        const arg = argv[i] ?? '';
-        if (arg === '-u' || arg === '--unset') i += 2;
-        else if (/^(-i|-|--ignore-environment|-u.+|--unset=.+|--)$/.test(arg)) i++;
-        else if (arg.startsWith('-')) {
-          return {
-            ok: false,
-            reason: `\`env ${arg}\` is refused: the command it runs cannot be determined`,
-          };
-        } else if (/^[^=]+=/.test(arg)) {
-          assignments.push(arg);
-          i++;
-        } else break;
-      }
-      if (i >= argv.length) return { ok: true, start: at, assignments, wrappers }; // prints the environment
-    } else return { ok: true, start: at, assignments, wrappers };
-    wrappers.push(name);
-  }
+function expandsAtRunTime(pattern: string, text: string, raw: string): boolean {
+  if (/[*?]/.test(pattern) || /\{.*\}/.test(pattern)) return true;
+  if (pattern.includes('[') && text.slice(text.indexOf('[')).includes(']')) return true;
+  if (pattern.startsWith('~')) return true;
+  return ASSIGNMENT.test(raw) && /[=:]~/.test(pattern);
 }

@@ -3,6 +3,7 @@
  * environment, so API keys and tokens the agent holds do not reach commands that arrive over the
  * network. A role may name more variables in the config file (`shellEnv`).
  */
+import { isStartupVariable } from './startup-variables.js';
 
 /** Passed to every command: what tools need to behave, nothing that grants access. */
 export const SAFE_VARIABLES: readonly string[] = [
@@ -47,23 +48,6 @@ const SECRET_NAMES = [
   /^NPM_TOKEN$|^NODE_AUTH_TOKEN$/i,
 ];
 
-/**
- * Names that change how bash or a runtime starts — bash reads BASH_ENV before every `-c` script,
- * exports functions through BASH_FUNC_*, LD_PRELOAD loads code into every program: never passed,
- * whatever a role's `shellEnv` says.
- */
-const STARTUP_NAMES = [
-  /^(BASH_ENV|ENV|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND|IFS|CDPATH|GLOBIGNORE|BASH_XTRACEFD)$/,
-  /^BASH_FUNC_/,
-  /^LD_/,
-  /^DYLD_/,
-  /^(NODE_OPTIONS|NODE_PATH|PYTHONSTARTUP|PYTHONPATH|PERL5OPT|PERL5LIB|RUBYOPT)$/,
-];
-
-export function changesStartup(name: string): boolean {
-  return STARTUP_NAMES.some((pattern) => pattern.test(name));
-}
-
 export function looksSecret(name: string): boolean {
   return SECRET_NAMES.some((pattern) => pattern.test(name));
 }
@@ -82,9 +66,17 @@ export function buildEnvironment(
   const prefixes = allowed.filter((name) => name.endsWith('*')).map((name) => name.slice(0, -1));
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
-    if (value === undefined || changesStartup(name)) continue;
+    // Whatever a role's shellEnv says: these run code before the command does.
+    if (value === undefined || isStartupVariable(name)) continue;
     const byPrefix = prefixes.some((prefix) => name.startsWith(prefix)) && !looksSecret(name);
     if (exact.has(name) || byPrefix) env[name] = value;
+  }
+  // bash cuts words by the locale's characters; in a multibyte charset other than UTF-8 (Big5,
+  // GBK, Shift_JIS…) a byte that reads as `;` or `|` to the policy's parser may be part of a
+  // character to bash. Such a locale is replaced, so parser and shell read the same words.
+  const locale = [env.LC_ALL, env.LC_CTYPE, env.LANG].find(Boolean) ?? '';
+  if (/big5|gbk|gb18030|gb2312|sjis|shift_?jis|euc|cp9[34][69]|uhc|johab/i.test(locale)) {
+    env.LC_ALL = 'C.UTF-8';
   }
   return { ...env, ...extra };
 }

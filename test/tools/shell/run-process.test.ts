@@ -102,6 +102,23 @@ describe('buildEnvironment', () => {
     expect(env).not.toHaveProperty('NPM_CONFIG_TOKEN');
   });
 
+  it('never passes BASH_ENV, BASH_FUNC_* or LD_PRELOAD, even when a role names them', () => {
+    const env = buildEnvironment(
+      { ...agentEnv, BASH_ENV: '/tmp/evil.sh', 'BASH_FUNC_ls%%': '() { id; }', LD_PRELOAD: 'x.so' },
+      ['BASH_ENV', 'BASH_FUNC_ls%%', 'LD_PRELOAD'],
+    );
+    expect(Object.keys(env).sort()).toEqual(['HOME', 'PATH']);
+  });
+
+  it('replaces a multibyte locale other than UTF-8, in which bash would cut words differently', () => {
+    expect(buildEnvironment({ PATH: '/usr/bin', LANG: 'zh_TW.Big5' }, [])).toMatchObject({
+      LC_ALL: 'C.UTF-8',
+    });
+    expect(buildEnvironment({ PATH: '/usr/bin', LANG: 'de_DE.UTF-8' })).not.toHaveProperty(
+      'LC_ALL',
+    );
+  });
+
   it('adds the task variables on top', () => {
     expect(buildEnvironment(agentEnv, [], { SHERI_TASK_ID: 't1' })).toMatchObject({
       SHERI_TASK_ID: 't1',

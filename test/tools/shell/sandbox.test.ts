@@ -9,6 +9,7 @@ import { DEFAULTS } from '../../../src/config/defaults.js';
 import { runProcess, type ProcessResult } from '../../../src/tools/shell/run-process.js';
 import { Sandbox, type SandboxLimits } from '../../../src/tools/shell/sandbox.js';
 import { requireTool } from '../../helpers/tools.js';
+import { ATTEMPTS, CANARY, VICTIM_FILES } from '../../fixtures/exfiltration.js';
 
 const hasBwrap = requireTool('bwrap');
 
@@ -178,6 +179,43 @@ describe.runIf(hasBwrap)('the bubblewrap sandbox', () => {
     const result = await run('while :; do :; done');
     expect(result.limit).toBe('cpu-time');
     expect(result.timed_out).toBe(false);
+  });
+
+  it(`keeps every secret from ${ATTEMPTS.length} exfiltration attempts on its own, without the policy`, async () => {
+    // This process stands for the agent: the secrets are in its environment, its $HOME and in
+    // sheri's own files, and the commands run straight through the sandboxed runner.
+    const saved = { ...process.env };
+    process.env.ANTHROPIC_API_KEY = CANARY.anthropic;
+    process.env.GITHUB_TOKEN = CANARY.github;
+    process.env.AWS_SECRET_ACCESS_KEY = CANARY.aws;
+    const home = join(root, 'home');
+    mkdirSync(join(home, '.aws'), { recursive: true });
+    writeFileSync(join(home, '.aws', 'credentials'), CANARY.home);
+    writeFileSync(join(workspace, '.sheri', 'credentials.json'), CANARY.data);
+    writeFileSync(join(workspace, 'sheri.config.json'), CANARY.config);
+    const ledger = join(secretDir, 'ledger.sqlite');
+    writeFileSync(ledger, CANARY.data);
+    for (const [name, text] of Object.entries(VICTIM_FILES))
+      writeFileSync(join(workspace, name), text);
+    try {
+      const outputs: string[] = [];
+      for (const attempt of ATTEMPTS) {
+        const result = await runProcess(attempt.replaceAll('$L', ledger), {
+          cwd: workspace,
+          env: { PATH: '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
+          timeoutMs: 30_000,
+          outputLimit: 100_000,
+          sandbox: { sandbox, workspace, readOnly: false, network: false },
+        });
+        outputs.push(result.stdout, result.stderr);
+      }
+      const everything = outputs.join('\n');
+      for (const [name, canary] of Object.entries(CANARY)) {
+        expect(everything.includes(canary), `canary ${name} leaked`).toBe(false);
+      }
+    } finally {
+      process.env = saved;
+    }
   });
 
   describe('network', () => {
