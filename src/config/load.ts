@@ -9,6 +9,8 @@ import { BASE_POLICY, DEFAULT_POLICIES, type ShellPolicy } from '../tools/shell/
 import type { SandboxLimits, SandboxMode } from '../tools/shell/sandbox.js';
 import { ConfigFile } from './schema.js';
 import { buildLlmConfig, type LlmConfig, type LlmFlags } from '../llm/settings.js';
+import type { McpFileSettings } from '../tools/mcp/mcp-config.js';
+import type { BudgetFileSettings } from '../tasks/budget.js';
 
 export interface Config {
   readonly broker: string;
@@ -37,6 +39,10 @@ export interface Config {
   readonly environment: Readonly<Record<string, string | undefined>>;
   /** Prompt tasks: the layers of LLM settings, resolved per role (resolveLlmSettings). */
   readonly llm: LlmConfig;
+  /** MCP servers and the roles that get them (`mcp` in the config file). */
+  readonly mcp: McpFileSettings;
+  /** The swarm-wide LLM budget the hub enforces (`budget` in the config file). */
+  readonly budget: BudgetFileSettings;
   /** Where role profiles that replace the shipped ones live, if the config file names a folder. */
   readonly profilesDir: string | undefined;
   /** The config file read (absolute), if any: one of sheri's own files, kept from tasks. */
@@ -106,6 +112,8 @@ export function loadConfig(
     shellPolicies: mergePolicies(DEFAULT_POLICIES, file.shellPolicies ?? {}),
     environment: { ...env },
     llm: buildLlmConfig(file.llm, flags, fromEnv),
+    mcp: file.mcp ?? {},
+    budget: file.budget ?? {},
     profilesDir: file.profilesDir
       ? resolve(filePath ? dirname(filePath) : '.', file.profilesDir)
       : undefined,

@@ -21,8 +21,14 @@ async function endpoint(reply: (res: ServerResponse) => void): Promise<string> {
   return `http://127.0.0.1:${(server!.address() as AddressInfo).port}/v1`;
 }
 
-const ask = (baseUrl: string, timeoutMs = 5_000) =>
-  new OpenAiProvider({ baseUrl, model: 'local', timeoutMs }).complete({
+const ask = (baseUrl: string, timeoutMs = 5_000, stream = false) =>
+  new OpenAiProvider({
+    baseUrl,
+    model: 'local',
+    timeoutMs,
+    idleTimeoutMs: timeoutMs,
+    stream,
+  }).complete({
     system: 'be brief',
     messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
     tools: [],

@@ -117,7 +117,8 @@ describe('retries', () => {
     const options = {
       maxRetries: 4,
       baseMs: 1,
-      maxMs: 5,
+      maxBackoffMs: 5,
+      maxWaitMs: 1_000,
       signal,
       onRetry: (_: LlmError, ms: number) => waits.push(ms),
     };
