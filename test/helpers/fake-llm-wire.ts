@@ -125,8 +125,7 @@ export function anthropicEvents(reply: Reply, model: string, id: string, toolId:
       }),
     );
     let json = JSON.stringify(call.input);
-    if (cut(reply) && position === calls.length - 1)
-      json = json.slice(0, Math.max(1, json.length - 3));
+    if (cut(reply) && position === calls.length - 1) json = json.slice(0, -1); // the arguments end where the output did
     for (const partial_json of pieces(json)) {
       events.push(
         sse('content_block_delta', {
@@ -224,8 +223,7 @@ export function openaiChunks(
       ]),
     );
     let json = JSON.stringify(call.input);
-    if (cut(reply) && index === calls.length - 1)
-      json = json.slice(0, Math.max(1, json.length - 3));
+    if (cut(reply) && index === calls.length - 1) json = json.slice(0, -1); // the arguments end where the output did
     for (const piece of pieces(json)) {
       out.push(
         chunk([
