@@ -15,6 +15,11 @@ export const McpServer = z.union([
     command: z.string().min(1).max(10_000),
     /** Variables of the agent's environment the server may see beyond the safe ones. */
     env: z.array(z.string().min(1)).optional(),
+    /**
+     * Folders bound read-only into its sandbox, where its program lives: beyond the system
+     * folders, node's, PATH's and the workspace, nothing of the host is there ($HOME is empty).
+     */
+    paths: z.array(z.string().regex(/^\//, 'must be an absolute path')).optional(),
     /** Longest wait for one tool call, in ms. */
     timeoutMs: z.int().min(100).optional(),
   }),

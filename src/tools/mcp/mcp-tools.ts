@@ -4,6 +4,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ToolDefinition } from '../../llm/types.js';
 import { errorResult, type ToolContext, type ToolResult, type ToolSet } from '../registry.js';
 import { buildEnvironment } from '../shell/environment.js';
+import { isWithin } from '../shell/host-view.js';
 import type { Sandbox } from '../shell/sandbox.js';
 import { mcpVerdict, type McpRoleTools, type McpServer } from './mcp-config.js';
 import { SandboxedStdioTransport } from './sandboxed-stdio.js';
@@ -30,6 +31,8 @@ export interface McpRunPlace {
     environment: Readonly<Record<string, string | undefined>>;
     allowedEnv: readonly string[];
     policy: { readOnly: boolean; network: boolean };
+    /** sheri's own files: no folder bound for a server may hold one (or lie in one). */
+    protectedPaths: readonly string[];
     signal: AbortSignal;
     progress: (message: string) => void;
   };
@@ -180,6 +183,14 @@ function makeTransport(config: McpServer, place: McpRunPlace): Transport {
     );
     return new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers } });
   }
+  for (const path of config.paths ?? []) {
+    const mine = context.protectedPaths.find((own) => isWithin(path, own) || isWithin(own, path));
+    if (mine) {
+      throw new Error(
+        `mcp.servers: the folder ${path} would show the server sheri's own ${mine}; bind a folder that holds only the server`,
+      );
+    }
+  }
   // The same scrubbing as the task's commands, plus the names this server's entry lists.
   const env = {
     ...buildEnvironment(context.environment, [...context.allowedEnv, ...(config.env ?? [])]),
@@ -191,6 +202,7 @@ function makeTransport(config: McpServer, place: McpRunPlace): Transport {
     workspace: context.workspace,
     readOnly: context.policy.readOnly,
     network: context.policy.network,
+    ...(config.paths ? { readOnlyPaths: config.paths } : {}),
     env,
   });
   return new SandboxedStdioTransport(prepared, place.cwd);
