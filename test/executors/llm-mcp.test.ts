@@ -10,6 +10,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { callTools, say, type RecordedRequest } from '../helpers/fake-llm-server.js';
 import { LlmTaskHarness } from '../helpers/llm-task.js';
 import { requireTool, withoutLlmSettings } from '../helpers/tools.js';
+import { FakeLlmServer } from '../helpers/fake-llm-server.js';
+import { startSheri } from '../helpers/sheri-process.js';
+import { TestSwarm } from '../helpers/swarm.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
 
 const FIXTURES = dirname(
   fileURLToPath(new URL('../fixtures/mcp-notes-server.mjs', import.meta.url)),
@@ -39,8 +43,14 @@ interface ResultSent {
 }
 
 describe('MCP tools for prompt tasks', () => {
-  let harness: LlmTaskHarness;
-  afterEach(async () => harness.close());
+  let harness: LlmTaskHarness | undefined;
+  let closeLast: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await harness?.close();
+    await closeLast?.();
+    harness = undefined;
+    closeLast = undefined;
+  });
 
   const notesConfig = (command = `node ${SERVER}`) => ({
     mcp: {
@@ -194,4 +204,60 @@ describe('MCP tools for prompt tasks', () => {
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.every((headers) => headers.authorization === 'Bearer tok-77')).toBe(true);
   });
+
+  it('leaves no MCP server running when its agent is killed (kill -9) in the middle of a task', async () => {
+    if (!requireTool('bwrap')) return;
+    const swarm = new TestSwarm();
+    closeLast = () => swarm.close();
+    await swarm.startBroker();
+    await swarm.startHub();
+    // The model never answers: the task is mid-way, its MCP server up, when the agent dies.
+    const fake = await FakeLlmServer.start([], {
+      whenDone: { kind: 'reply', text: 'x', stall: true },
+    });
+    swarm.onClose(() => fake.close());
+    const workspace = join(swarm.dir, 'ws');
+    mkdirSync(workspace);
+    const configFile = join(swarm.dir, 'sheri.config.json');
+    writeFileSync(configFile, JSON.stringify({ mcp: notesConfig().mcp }));
+    const agent = startSheri(
+      [
+        'agent',
+        '--role',
+        'general',
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+        '--workspace',
+        workspace,
+        '--data-dir',
+        join(swarm.dir, '.sheri'),
+        '--config',
+        configFile,
+      ],
+      {
+        cwd: swarm.dir,
+        env: { ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: fake.anthropicBaseUrl },
+      },
+    );
+    swarm.onClose(() => agent.kill('SIGKILL'));
+    await agent.waitForOutput('joined swarm');
+    await swarm.submit([{ task_id: 'doomed', type: 'code.generate', payload: {}, prompt: 'Go' }]);
+    await until(() => fake.requests.length === 1 && processesWith(SERVER).length > 0);
+    expect(processesWith('sleep 301').length).toBeGreaterThan(0);
+    await agent.kill('SIGKILL');
+    await until(
+      () => processesWith(SERVER).length === 0 && processesWith('sleep 301').length === 0,
+    );
+  });
 });
+
+/** Resolve once `check` holds, looking every 50 ms; fail after 10 s (processes have no event to await). */
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not so after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
