@@ -14,7 +14,12 @@ import {
 } from '../llm/types.js';
 import type { DelegateRequest, ToolContext, ToolResult } from '../tools/registry.js';
 import { llmTools } from '../tools/llm-tools.js';
-import { openMcpTools, withMcpTools, type McpRoleTools } from '../tools/mcp/mcp-tools.js';
+import {
+  McpConfigError,
+  openMcpTools,
+  withMcpTools,
+  type McpRoleTools,
+} from '../tools/mcp/mcp-tools.js';
 import type { ExecutionContext, Outcome } from './execute-task.js';
 import { buildTaskMessage, describeCall, shellToolResult } from './llm-messages.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
@@ -65,7 +70,9 @@ export async function runLlmTask(
   try {
     mcp = llm.mcp ? await openMcpTools(llm.mcp, { cwd, env, context }) : undefined;
   } catch (error) {
-    return { ok: false, retryable: true, error: (error as Error).message };
+    // A server that did not start may start next time; a config mistake will not go away.
+    const retryable = !(error instanceof McpConfigError);
+    return { ok: false, retryable, error: (error as Error).message };
   }
   try {
     const tools = withMcpTools(llmTools({ canDelegate }), mcp);

@@ -154,6 +154,7 @@ describe('MCP tools for prompt tasks', () => {
     await harness.submit({ task_id: 'peek', type: 'code.generate', max_attempts: 1 });
     const { failed } = await harness.outcomeOf('peek');
     expect(failed[0]).toMatchObject({
+      retryable: false,
       error: expect.stringContaining(
         `mcp.servers: the folder ${harness.swarm.dir} would show the server sheri's own`,
       ),

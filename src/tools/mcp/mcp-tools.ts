@@ -20,6 +20,11 @@ const MAX_RESULT_CHARS = 100_000;
 /** The APIs take tool names of letters, digits, `_` and `-`, at most 64 of them. */
 const MAX_NAME = 64;
 
+/** A mistake in the `mcp` config that every attempt would meet again: not worth a retry. */
+export class McpConfigError extends Error {
+  override name = 'McpConfigError';
+}
+
 /** Where a task's MCP servers run: as its commands do (guarded-command.ts). */
 export interface McpRunPlace {
   cwd: string;
@@ -186,7 +191,7 @@ function makeTransport(config: McpServer, place: McpRunPlace): Transport {
   for (const path of config.paths ?? []) {
     const mine = context.protectedPaths.find((own) => isWithin(path, own) || isWithin(own, path));
     if (mine) {
-      throw new Error(
+      throw new McpConfigError(
         `mcp.servers: the folder ${path} would show the server sheri's own ${mine}; bind a folder that holds only the server`,
       );
     }
