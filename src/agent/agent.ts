@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { EXIT, SheriError } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { randomBytes } from 'node:crypto';
 import { executeTask, type ApprovalAnswer, type Outcome } from '../executors/execute-task.js';
@@ -76,6 +77,8 @@ export class Agent {
   private readonly delegations: Delegations | undefined;
   /** Every LLM task's tokens and cost since the agent started, for heartbeats. */
   private usage: Usage | undefined;
+  /** What each running prompt task has cost so far, for the hub's swarm budget (§14.5). */
+  private readonly taskCost = new Map<string, number>();
   private readonly guard: StateGuard;
 
   private constructor(
@@ -83,9 +86,10 @@ export class Agent {
     readonly bus: Bus,
   ) {
     this.logger = options.logger;
-    const llm = createLlmServices(options, bus, (tokens, costUsd) => {
+    const llm = createLlmServices(options, bus, (tokens, costUsd, taskId) => {
       const before = this.usage ?? { ...NO_TOKENS, cost_usd: 0 };
       this.usage = { ...addTokens(before, tokens), cost_usd: before.cost_usd + costUsd };
+      this.taskCost.set(taskId, (this.taskCost.get(taskId) ?? 0) + costUsd);
     });
     this.llm = llm?.services;
     this.delegations = llm?.delegations;
@@ -135,6 +139,8 @@ export class Agent {
       if (agent.joined && !agent.draining) void agent.announce();
     });
     try {
+      // Before joining: a provider that cannot answer would fail every prompt task it got.
+      await agent.checkProvider(signal);
       await bus.ready(signal);
     } catch (error) {
       await bus.destroy();
@@ -174,6 +180,21 @@ export class Agent {
 
   get agentId(): string {
     return this.options.agentId;
+  }
+
+  /** Ask the provider for the model (llm.checkAtStart): wrong key, model or address end the start. */
+  private async checkProvider(signal?: AbortSignal): Promise<void> {
+    if (!this.llm?.settings.checkAtStart) return;
+    const { provider } = this.llm;
+    const check = await provider.check(signal ?? new AbortController().signal);
+    if (!check.ok) {
+      throw new SheriError(
+        `the ${this.options.role} agent cannot use its model ${provider.name} ${provider.model}: ${check.message} (set llm.checkAtStart false to skip this check)`,
+        check.unreachable ? EXIT.unavailable : EXIT.config,
+      );
+    }
+    if (check.message)
+      this.logger.warn({ event: 'llm-check' }, `${provider.name}: ${check.message}`);
   }
 
   private get statusTopic(): string {
@@ -315,6 +336,7 @@ export class Agent {
     this.running.set(taskId, entry);
     entry.done = this.run(assigned, abort.signal).finally(() => {
       if (this.running.get(taskId) === entry) this.running.delete(taskId);
+      this.taskCost.delete(taskId);
       this.remember(`${taskId}#${attempt}`);
       if (!this.draining) void this.claim();
     });
@@ -442,7 +464,10 @@ export class Agent {
   }
 
   private runningRefs(): TaskRef[] {
-    return [...this.running].map(([task_id, { attempt }]) => ({ task_id, attempt }));
+    return [...this.running].map(([task_id, { attempt }]) => {
+      const cost = this.taskCost.get(task_id);
+      return { task_id, attempt, ...(cost === undefined ? {} : { cost_usd: roundUsd(cost) }) };
+    });
   }
 
   private get free(): number {

@@ -3,6 +3,7 @@ import { createProvider } from '../llm/create-provider.js';
 import { buildSystemPrompt, loadProfile } from '../llm/profiles.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import type { TokenCounts } from '../llm/types.js';
+import { resolveMcpRole } from '../tools/mcp/mcp-config.js';
 import type { Bus } from '../transport/bus.js';
 import type { AgentOptions } from './agent.js';
 import { Delegations } from './delegation.js';
@@ -18,7 +19,7 @@ const EVENT_ENVELOPE_ROOM = 4_096;
 export function createLlmServices(
   options: AgentOptions,
   bus: Bus,
-  onUsage: (tokens: TokenCounts, costUsd: number) => void,
+  onUsage: (tokens: TokenCounts, costUsd: number, taskId: string) => void,
 ): { services: LlmServices; delegations: Delegations } | undefined {
   const { config, role, agentId, logger } = options;
   const { workspace } = options.surroundings;
@@ -27,10 +28,12 @@ export function createLlmServices(
   if (!provider) return undefined;
   const delegations = new Delegations(bus, config, settings.delegateTimeoutMs, logger);
   const profile = loadProfile(role, config.profilesDir);
+  const mcp = resolveMcpRole(config.mcp, role);
   const services: LlmServices = {
     provider,
     settings,
     prices: config.llm.prices,
+    ...(mcp ? { mcp } : {}),
     systemPrompt: (canDelegate) =>
       buildSystemPrompt(profile, {
         agentId,

@@ -24,7 +24,7 @@ export function addLlmOptions(command: Command): Command {
     )
     .option(
       '--max-cost <usd>',
-      `stop a prompt task once it has cost this many US dollars (default ${LLM_DEFAULTS.maxCostUsd})`,
+      `stop a prompt task once it has cost this many US dollars (default ${LLM_DEFAULTS.maxCostUsd}); a model with no known price is refused at start (price it in llm.prices)`,
       parseUsd,
     );
 }
@@ -58,4 +58,11 @@ Prompt tasks (a task with a prompt) run through an LLM that works with tools in 
   export ANTHROPIC_API_KEY=sk-ant-…        Claude (--model to choose; ANTHROPIC_BASE_URL honoured)
   --llm openai --model llama3.1            a local model through Ollama (default ${DEFAULT_OPENAI_BASE_URL})
   --llm openai --llm-base-url http://localhost:8080/v1 --model qwen3   llama.cpp, vLLM, …
-Without a provider, prompt tasks fail at once, saying so; tasks with commands need none.`;
+Without a provider, prompt tasks fail at once, saying so; tasks with commands need none.
+The agent asks its server for the model before it joins (exit 3 unreachable, 4 refused or unknown
+model; llm.checkAtStart false skips it). Answers stream; one silent for llm.idleTimeoutMs (120 s)
+is retried. An answer cut at its output limit is never run: it is asked again with twice the
+limit, up to llm.maxOutputTokens (32768), then the task fails. Old tool results are cleared past
+llm.contextTokens (150000). Claude requests carry prompt-cache breakpoints (llm.promptCaching).
+MCP servers (stdio, run in the sandbox, or streamable HTTP) are given per role under "mcp" in
+sheri.config.json; see README "Prompt tasks".`;

@@ -7,6 +7,7 @@ import type { ApprovalView } from '../dashboard/view-model.js';
 import type { HubTaskDetail } from '../dashboard/task-detail.js';
 import { approvalDecisionLocal } from '../protocol/topics.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
+import type { BudgetStatus } from '../tasks/budget.js';
 import type { Bus } from '../transport/bus.js';
 import { queryHub } from './hub-client.js';
 import { addSwarmOptions, connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
@@ -124,7 +125,10 @@ async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
     }) as Promise<TaskList>;
   try {
     const [agents, recent, ...active] = await Promise.all([
-      queryHub(bus, config, { kind: 'agents' }) as Promise<{ agents: AgentSummary[] }>,
+      queryHub(bus, config, { kind: 'agents' }) as Promise<{
+        agents: AgentSummary[];
+        budget?: BudgetStatus;
+      }>,
       list(),
       list('assigned'),
       list('queued'),
@@ -142,6 +146,7 @@ async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
       tasks: ordered,
       counts: recent.counts,
       agents: agents.agents,
+      ...(agents.budget ? { budget: agents.budget } : {}),
     };
   } catch (error) {
     return { kind: 'snapshot-failed', at: Date.now(), reason: (error as Error).message };

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
+import { describeBudget } from '../dashboard/format.js';
+import type { BudgetStatus } from '../tasks/budget.js';
 import { sandboxCell } from '../dashboard/format.js';
 import { queryHub } from './hub-client.js';
 import {
@@ -123,8 +125,13 @@ export function registerQueryCommands(program: Command, task: Command): void {
       .description('live agents: role, state, running tasks, last heartbeat')
       .option('--json', 'print JSON'),
   ).action(async (flags: GlobalFlags) => {
-    const data = (await ask(flags, { kind: 'agents' })) as { agents: AgentSummary[] };
+    const data = (await ask(flags, { kind: 'agents' })) as {
+      agents: AgentSummary[];
+      budget?: BudgetStatus;
+    };
     if (flags.json) return printJson(data);
+    // PROTOCOL §14.5: where the hub enforces a swarm budget, say how much of it is left.
+    if (data.budget) process.stdout.write(`${describeBudget(data.budget)}\n\n`);
     if (data.agents.length === 0) {
       process.stdout.write('no agents — start one with: sheri agent --role testing\n');
       return;

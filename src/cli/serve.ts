@@ -95,7 +95,9 @@ Examples:
         'after',
         `
 Run exactly one hub per swarm. It records every task in SQLite (<data-dir>/hub-<swarm>.sqlite)
-before granting it, so tasks and their state survive a restart.
+before granting it, so tasks and their state survive a restart. With "budget": { "dailyUsd": 20,
+"flowUsd": 2 } in its sheri.config.json, it grants prompt tasks only while the swarm's LLM spending
+(results and running tasks' heartbeats, all agents) leaves room, and refuses the rest (tasks/dead).
 
 Example:
   sheri hub --broker mqtt://mosquitto:1883 --swarm prod`,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { EXIT, SheriError } from '../errors.js';
 import { formatIssues } from '../protocol/codec.js';
@@ -5,7 +6,7 @@ import { TaskSpec } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
 import { readHubStatus } from './hub-client.js';
-import { TaskWatcher } from './task-watcher.js';
+import { TaskWatcher, type WatchOptions } from './task-watcher.js';
 import type { Bus } from '../transport/bus.js';
 import {
   addSwarmOptions,
@@ -149,25 +150,39 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
   const bus = await connectCli(config, logger);
   try {
     if (flags.hubCheck !== false) await checkHub(bus, config);
-    const watcher = flags.wait
-      ? await TaskWatcher.start(bus, spec.task_id, {
-          json: Boolean(flags.json),
-          roles: rolesForType(config.taskTypes, spec.type),
-          ...(flags.waitTimeout ? { waitTimeoutS: flags.waitTimeout } : {}),
-        })
-      : undefined;
-    const messageId = await bus.publish(TOPIC.tasksNew, spec, { type: spec.type });
-    if (!watcher) {
+    if (!flags.wait) {
+      await bus.publish(TOPIC.tasksNew, spec, { type: spec.type });
       if (flags.json) printJson(spec);
       else process.stdout.write(`${spec.task_id}\n`);
       return;
     }
-    process.stderr.write(
-      `submitted ${spec.task_id} (${spec.type}, ${spec.priority ?? 'normal'}) to swarm ${config.swarm}\n`,
-    );
-    const code = await watcher.outcome(messageId);
+    const code = await submitAndWait(bus, spec, {
+      swarm: config.swarm,
+      json: Boolean(flags.json),
+      roles: rolesForType(config.taskTypes, spec.type),
+      ...(flags.waitTimeout ? { waitTimeoutS: flags.waitTimeout } : {}),
+    });
     if (code !== EXIT.ok) process.exitCode = code;
   } finally {
     await bus.close();
   }
+}
+
+/**
+ * `--wait`: listen first, then publish, then wait for the outcome — which counts even when it
+ * arrives before the broker acknowledged the publish (task-watcher.ts). Resolves with the exit
+ * code.
+ */
+export async function submitAndWait(
+  bus: Bus,
+  spec: TaskSpec,
+  options: WatchOptions & { swarm: string },
+): Promise<number> {
+  const messageId = randomUUID();
+  const watcher = await TaskWatcher.start(bus, spec.task_id, messageId, options);
+  await bus.publish(TOPIC.tasksNew, spec, { type: spec.type, id: messageId });
+  (options.err ?? ((text: string) => process.stderr.write(text)))(
+    `submitted ${spec.task_id} (${spec.type}, ${spec.priority ?? 'normal'}) to swarm ${options.swarm}\n`,
+  );
+  return watcher.outcome();
 }

@@ -11,7 +11,6 @@ import {
 } from '../protocol/messages.js';
 import { TOPIC } from '../protocol/topics.js';
 import type { Bus } from '../transport/bus.js';
-import { printJson } from './common.js';
 
 export interface WatchOptions {
   json: boolean;
@@ -19,6 +18,9 @@ export interface WatchOptions {
   waitTimeoutS?: number;
   /** Roles that may run the task, to say whom to start when nobody claims it. */
   roles: readonly string[];
+  /** Where lines go: the result to `out`, the task's steps to `err` (stdout, stderr). */
+  out?: (text: string) => void;
+  err?: (text: string) => void;
 }
 
 const QUIET_NOTICE_MS = 5_000;
@@ -26,21 +28,36 @@ const QUIET_NOTICE_MS = 5_000;
 /**
  * Follows one task on the bus for `sheri task submit --wait`: prints its steps to stderr and its
  * result to stdout, and resolves with the exit code — 0 complete, 1 dead, 2 rejected, 3 timeout.
- * Subscribes before the task is published, so no step can be missed.
+ * It is listening before the task is published (it knows the envelope id the submission will
+ * carry), and an outcome counts whenever it arrives: one that comes before `outcome()` is called
+ * — a task done before its publisher heard the broker's acknowledgement — settles it at once.
  */
 export class TaskWatcher {
+  /** The highest attempt heard of: results of lower ones are stale (PROTOCOL §4.6). */
   private attempt = 0;
-  private messageId = '';
   private quietTimer: NodeJS.Timeout | undefined;
-  private finish: (code: number) => void = () => undefined;
+  private code: number | undefined;
+  private settle: (code: number) => void = () => undefined;
+  private readonly out: (text: string) => void;
+  private readonly err: (text: string) => void;
 
   private constructor(
     private taskId: string,
+    private readonly messageId: string,
     private readonly options: WatchOptions,
-  ) {}
+  ) {
+    this.out = options.out ?? ((text) => process.stdout.write(text));
+    this.err = options.err ?? ((text) => process.stderr.write(text));
+  }
 
-  static async start(bus: Bus, taskId: string, options: WatchOptions): Promise<TaskWatcher> {
-    const watcher = new TaskWatcher(taskId, options);
+  /** Subscribe, for the task `taskId` whose submission will carry the envelope id `messageId`. */
+  static async start(
+    bus: Bus,
+    taskId: string,
+    messageId: string,
+    options: WatchOptions,
+  ): Promise<TaskWatcher> {
+    const watcher = new TaskWatcher(taskId, messageId, options);
     bus.onMessage((topic, bytes) => watcher.handle(topic, bytes));
     await bus.subscribe({
       [TOPIC.tasksAssigned]: 1,
@@ -53,9 +70,9 @@ export class TaskWatcher {
     return watcher;
   }
 
-  /** Wait for the outcome of the task published in the message `messageId`. */
-  outcome(messageId: string): Promise<number> {
-    this.messageId = messageId;
+  /** The exit code, once the task's outcome is (or was already) seen. */
+  outcome(): Promise<number> {
+    if (this.code !== undefined) return Promise.resolve(this.code);
     return new Promise<number>((resolve) => {
       const quiet = setTimeout(
         () =>
@@ -73,21 +90,27 @@ export class TaskWatcher {
             this.finish(EXIT.unavailable);
           }, waitTimeoutS * 1000)
         : undefined;
-      this.finish = (code) => {
+      this.quietTimer = quiet;
+      this.settle = (code) => {
         clearTimeout(quiet);
         clearTimeout(deadline);
-        this.finish = () => undefined;
         resolve(code);
       };
-      this.quietTimer = quiet;
     });
   }
 
+  private finish(code: number): void {
+    if (this.code !== undefined) return;
+    this.code = code;
+    this.settle(code);
+  }
+
   private handle(topic: string, bytes: Buffer): void {
+    if (this.code !== undefined) return;
     switch (topic) {
       case TOPIC.errors:
         return this.on(bytes, ErrorReport, (report) => {
-          if (report.message_id !== this.messageId || !this.messageId) return;
+          if (report.message_id !== this.messageId) return;
           if (report.code === 'DUPLICATE_TASK' && typeof report.task_id === 'string') {
             // Submitted before (or this very message delivered twice): its outcome is ours.
             this.taskId = report.task_id;
@@ -104,33 +127,35 @@ export class TaskWatcher {
         });
       case TOPIC.tasksAssigned:
         return this.onTask(bytes, TaskAssigned, (grant) => {
+          if (grant.attempt < this.attempt) return;
           this.attempt = grant.attempt;
           clearTimeout(this.quietTimer);
           this.say(`assigned to ${grant.agent_id} (attempt ${grant.attempt})`);
         });
       case TOPIC.tasksProgress:
         return this.onTask(bytes, TaskProgress, (progress) => {
-          if (progress.attempt === this.attempt) this.say(`  ${progress.message}`);
+          if (progress.attempt >= this.attempt) this.say(`  ${progress.message}`);
         });
       case TOPIC.tasksFailed:
         return this.onTask(bytes, TaskFailed, (failed) => {
-          if (failed.attempt === this.attempt) {
+          if (failed.attempt >= this.attempt) {
             this.say(`attempt ${failed.attempt} failed: ${failed.error}`);
           }
         });
       case TOPIC.tasksComplete:
         return this.onTask(bytes, TaskComplete, (done) => {
-          // A stale attempt's result is not the task's outcome (PROTOCOL §4).
-          if (done.attempt !== this.attempt) return;
+          // A stale attempt's result is not the task's outcome (PROTOCOL §4.6); one of an attempt
+          // whose grant has not reached us yet is newer than any we know, so it counts.
+          if (done.attempt < this.attempt) return;
           this.say(`complete in ${done.duration_ms} ms`);
-          if (this.options.json) printJson(done);
-          else printResult(done.result);
+          if (this.options.json) this.out(`${JSON.stringify(done, null, 2)}\n`);
+          else printResult(done.result, this.out, this.err);
           this.finish(EXIT.ok);
         });
       case TOPIC.tasksDead:
         return this.onTask(bytes, TaskDead, (dead) => {
           this.say(`dead after ${dead.attempts} attempt(s): ${dead.error}`);
-          if (this.options.json) printJson(dead);
+          if (this.options.json) this.out(`${JSON.stringify(dead, null, 2)}\n`);
           this.finish(EXIT.taskFailed);
         });
     }
@@ -157,12 +182,16 @@ export class TaskWatcher {
   }
 
   private say(line: string): void {
-    process.stderr.write(`${line}\n`);
+    this.err(`${line}\n`);
   }
 }
 
 /** The tail of each command's output, or a model's answer: the part a user looks at first. */
-function printResult(result: unknown): void {
+function printResult(
+  result: unknown,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): void {
   const answer = result as {
     text?: unknown;
     model?: string;
@@ -170,10 +199,10 @@ function printResult(result: unknown): void {
     usage?: { input_tokens: number; output_tokens: number; cost_usd: number };
   };
   if (typeof answer?.text === 'string') {
-    process.stdout.write(`${answer.text}\n`);
+    out(`${answer.text}\n`);
     const usage = answer.usage;
     if (usage) {
-      process.stderr.write(
+      err(
         `(${answer.model}: ${answer.turns} turns, ${usage.input_tokens} in / ${usage.output_tokens} out tokens, $${usage.cost_usd.toFixed(4)})\n`,
       );
     }
@@ -185,12 +214,12 @@ function printResult(result: unknown): void {
     }
   )?.commands;
   if (!Array.isArray(commands)) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    out(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
   for (const command of commands) {
-    process.stdout.write(`$ ${command.command}  (exit ${command.exit_code})\n`);
+    out(`$ ${command.command}  (exit ${command.exit_code})\n`);
     const output = [command.stdout, command.stderr].filter(Boolean).join('\n').trimEnd();
-    if (output) process.stdout.write(`${output}\n`);
+    if (output) out(`${output}\n`);
   }
 }

@@ -10,6 +10,8 @@ import type { ShellPolicy } from '../tools/shell/policy.js';
 import type { SandboxLimits, SandboxMode } from '../tools/shell/sandbox.js';
 import { ConfigFile } from './schema.js';
 import { buildLlmConfig, type LlmConfig, type LlmFlags } from '../llm/settings.js';
+import type { McpFileSettings } from '../tools/mcp/mcp-config.js';
+import type { BudgetFileSettings } from '../tasks/budget.js';
 
 export interface Config {
   readonly broker: string;
@@ -38,6 +40,10 @@ export interface Config {
   readonly environment: Readonly<Record<string, string | undefined>>;
   /** Prompt tasks: the layers of LLM settings, resolved per role (resolveLlmSettings). */
   readonly llm: LlmConfig;
+  /** MCP servers and the roles that get them (`mcp` in the config file). */
+  readonly mcp: McpFileSettings;
+  /** The swarm-wide LLM budget the hub enforces (`budget` in the config file). */
+  readonly budget: BudgetFileSettings;
   /** Where role profiles that replace the shipped ones live, if the config file names a folder. */
   readonly profilesDir: string | undefined;
   /** The config file read (absolute), if any: one of sheri's own files, kept from tasks. */
@@ -107,6 +113,8 @@ export function loadConfig(
     shellPolicies: mergePolicies(file.shellPolicies ?? {}, filePath),
     environment: { ...env },
     llm: buildLlmConfig(file.llm, flags, fromEnv),
+    mcp: file.mcp ?? {},
+    budget: file.budget ?? {},
     profilesDir: file.profilesDir
       ? resolve(filePath ? dirname(filePath) : '.', file.profilesDir)
       : undefined,

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { LlmFileSettings } from '../llm/settings.js';
 import { startupVariableProblem } from '../tools/shell/startup-variables.js';
+import { McpFileSettings } from '../tools/mcp/mcp-config.js';
+import { BudgetFileSettings } from '../tasks/budget.js';
 
 /** The config file (`sheri.config.json`, or --config / SHERI_CONFIG). Every key is optional. */
 export const ConfigFile = z.strictObject({
@@ -81,6 +83,10 @@ export const ConfigFile = z.strictObject({
   runbooks: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
   /** How prompt tasks run: provider, model, limits, per-role overrides, prices (src/llm/settings.ts). */
   llm: LlmFileSettings.optional(),
+  /** MCP servers, and per role which it gets and which of their tools it may call (src/tools/mcp/). */
+  mcp: McpFileSettings.optional(),
+  /** The swarm's spending limit on LLM tasks, enforced by the hub (src/tasks/budget.ts). */
+  budget: BudgetFileSettings.optional(),
   /** Folder of `<role>.md` role profiles that replace the shipped ones; relative to this file. */
   profilesDir: z.string().min(1).optional(),
 });

@@ -22,6 +22,7 @@ import {
   type Envelope,
 } from '../protocol/messages.js';
 import { agentIdOfStatusTopic, TOPIC } from '../protocol/topics.js';
+import { BudgetStatus } from '../tasks/budget.js';
 
 /**
  * Every message trace and monitor understand, by kind. Kinds with a parameter in the topic
@@ -41,6 +42,7 @@ const SCHEMAS = {
   [TOPIC.agentsShutdown]: AgentShutdown,
   [TOPIC.hubStatus]: HubStatus,
   [TOPIC.hubQuery]: HubQuery,
+  [TOPIC.hubBudget]: BudgetStatus,
   [TOPIC.approvalsRequest]: ApprovalRequest,
   [TOPIC.errors]: ErrorReport,
   'agents/status': AgentStatus,

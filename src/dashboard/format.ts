@@ -1,6 +1,7 @@
 import type { SandboxReport } from '../protocol/messages.js';
 import { totalTokens } from '../llm/pricing.js';
 import type { Usage } from '../protocol/messages.js';
+import type { BudgetStatus } from '../tasks/budget.js';
 
 // Short human units for narrow columns: trace lines and the dashboard's tables.
 
@@ -46,4 +47,31 @@ export function sandboxCell(sandbox: SandboxReport | null | undefined): string {
   if (!sandbox) return '-';
   if (sandbox.kind === 'none') return 'NONE';
   return `${sandbox.kind}${sandbox.network ? '+net' : ''}${sandbox.read_only ? ' ro' : ''}`;
+}
+
+/**
+ * The swarm budget in one line (PROTOCOL §14.5), for `sheri agents`: "budget  today (2026-11-21
+ * UTC) $0.0300 of $0.05 spent, $0.0200 left (running tasks $0.0100); per flow $1; 1 prompt task
+ * refused".
+ */
+export function describeBudget(budget: BudgetStatus): string {
+  const parts = [
+    budget.daily_usd === null
+      ? `today (${budget.day} UTC) $${budget.spent_today_usd.toFixed(4)} spent`
+      : `today (${budget.day} UTC) $${budget.spent_today_usd.toFixed(4)} of $${budget.daily_usd} spent, $${Math.max(0, budget.daily_usd - budget.spent_today_usd).toFixed(4)} left`,
+  ];
+  if (budget.running_usd > 0) parts[0] += ` (running tasks $${budget.running_usd.toFixed(4)})`;
+  if (budget.flow_usd !== null) parts.push(`per flow $${budget.flow_usd}`);
+  if (budget.refused > 0) {
+    parts.push(`${budget.refused} prompt task${budget.refused === 1 ? '' : 's'} refused`);
+  }
+  return `budget  ${parts.join('; ')}`;
+}
+
+/** The budget in the dashboard's header: "budget $0.030/$0.05". */
+export function budgetCell(budget: BudgetStatus): string {
+  const spent = `$${budget.spent_today_usd.toFixed(3)}`;
+  return budget.daily_usd === null
+    ? `budget ${spent} today, $${budget.flow_usd}/flow`
+    : `budget ${spent}/$${budget.daily_usd}`;
 }

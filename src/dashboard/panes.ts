@@ -1,5 +1,6 @@
 import { formatColumns } from './columns.js';
-import { clock } from './format.js';
+import { budgetCell, clock } from './format.js';
+import type { BudgetStatus } from '../tasks/budget.js';
 import type { Layout } from './layout.js';
 import {
   AGENT_COLUMNS,
@@ -219,6 +220,12 @@ export interface Where {
   broker: string;
 }
 
+/** The budget, red once nothing is left for new prompt tasks. */
+function budgetHeader(budget: BudgetStatus): string {
+  const spent = budget.daily_usd !== null && budget.spent_today_usd >= budget.daily_usd;
+  return spent ? `{red-fg}${budgetCell(budget)} spent{/red-fg}` : budgetCell(budget);
+}
+
 /** Counters first: on a narrow terminal the line is cut at the right, where the broker is. */
 function headerLine(state: DashboardState, where: Where, filter: string): string {
   const c = selectCounters(state);
@@ -238,6 +245,7 @@ function headerLine(state: DashboardState, where: Where, filter: string): string
     `{red-fg}dead ${c.dead}{/red-fg}`,
     `${c.perMinute}/min`,
     ...(c.approvals ? [`{yellow-fg}approvals ${c.approvals}{/yellow-fg}`] : []),
+    ...(state.budget ? [budgetHeader(state.budget)] : []),
     ...(filter ? [`filter "${escapeTags(filter)}"`] : []),
     hub,
     state.broker === 'connected'

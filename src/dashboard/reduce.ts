@@ -14,6 +14,8 @@ const NOT_IN_FEED = new Set<BusEvent['kind'] | EventKind>([
   // The retained twin of approvals/request (PROTOCOL §13), and its clearing.
   'approvals/pending',
   'approval-cleared',
+  // Shown in the header; a new state after every priced result.
+  'hub/budget',
 ]);
 
 const MINUTE_MS = 60_000;
@@ -31,6 +33,7 @@ export function reduce(state: DashboardState, event: DashboardEvent): DashboardS
       break;
     case 'snapshot':
       applySnapshot(state, event.tasks, event.counts, event.agents, event.at);
+      state.budget = event.budget ?? state.budget;
       break;
     case 'snapshot-failed':
       state.hub.snapshot = 'unavailable';
@@ -74,6 +77,9 @@ function applyMessage(state: DashboardState, event: BusEvent, at: number): void 
       state.counters.invalid += 1;
       return;
     case 'other':
+      return;
+    case 'hub/budget':
+      state.budget = event.payload;
       return;
   }
   if (applyAgentMessage(state, event, at)) return;

@@ -1,6 +1,6 @@
 import type { Usage } from '../protocol/messages.js';
 import type { BusEvent } from './bus-event.js';
-import { clock, formatBytes, formatMs, formatUsage } from './format.js';
+import { clock, describeBudget, formatBytes, formatMs, formatUsage } from './format.js';
 
 export type Level = 'info' | 'warn' | 'error';
 
@@ -106,6 +106,10 @@ export function summarizeEvent(event: BusEvent): Summary {
       const hub = event.payload;
       const reason = hub.reason ? ` (${hub.reason})` : '';
       return info(`hub ${hub.state}${reason}`, hub.state === 'online' ? 'info' : 'warn');
+    }
+    case 'hub/budget': {
+      const budget = event.payload;
+      return info(describeBudget(budget), budget.refused > 0 ? 'warn' : 'info');
     }
     case 'hub/query':
       return info(

@@ -1,5 +1,6 @@
 import type { SandboxReport, Usage } from '../protocol/messages.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
+import type { BudgetStatus } from '../tasks/budget.js';
 import type { TaskState } from '../tasks/task-record.js';
 import type { BusEvent } from './bus-event.js';
 import { Queue } from './queue.js';
@@ -121,6 +122,8 @@ export interface DashboardState {
   approvals: Map<string, ApprovalView>;
   feed: Queue<FeedLine>;
   counters: { complete: number; failed: number; dead: number; invalid: number };
+  /** The swarm budget, from the hub's snapshot and its retained `hub/budget` (PROTOCOL §14.5). */
+  budget: BudgetStatus | null;
   /** Times of completions in the last minute, for tasks/min. */
   completions: Queue<number>;
 }
@@ -133,6 +136,7 @@ export type DashboardEvent =
       tasks: TaskSummary[];
       counts: Partial<Record<TaskState, number>>;
       agents: AgentSummary[];
+      budget?: BudgetStatus;
     }
   | { kind: 'snapshot-failed'; at: number; reason: string }
   | { kind: 'broker'; at: number; connected: boolean }
@@ -160,6 +164,7 @@ export function createState(limits: Partial<Limits> = {}, now = 0): DashboardSta
     approvals: new Map(),
     feed: new Queue(all.feedLines),
     counters: { complete: 0, failed: 0, dead: 0, invalid: 0 },
+    budget: null,
     completions: new Queue(),
   };
 }

@@ -10,6 +10,9 @@ export function createProvider(settings: LlmSettings): LlmProvider | undefined {
       apiKey: settings.apiKey ?? '',
       model: settings.model,
       timeoutMs: settings.requestTimeoutMs,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      promptCaching: settings.promptCaching,
+      stream: settings.stream,
       ...(settings.baseUrl ? { baseUrl: settings.baseUrl } : {}),
     });
   }
@@ -18,6 +21,8 @@ export function createProvider(settings: LlmSettings): LlmProvider | undefined {
       baseUrl: settings.baseUrl ?? '',
       model: settings.model,
       timeoutMs: settings.requestTimeoutMs,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      stream: settings.stream,
       ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
     });
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EXIT, SheriError } from '../errors.js';
-import { DEFAULT_PRICES, type ModelPrice } from './pricing.js';
+import { DEFAULT_PRICES, priceOf, type ModelPrice } from './pricing.js';
 
 export const PROVIDERS = ['anthropic', 'openai', 'none'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -10,26 +10,40 @@ export interface LlmLimits {
   model?: string;
   baseUrl?: string;
   maxTurns: number; // model requests per task
-  maxTokens: number; // per model response
+  maxTokens: number; // output tokens a model response may have at first
+  maxOutputTokens: number; // a response cut at its limit is asked again with twice it, up to this
   maxTaskTokens: number; // all tokens of one task, input included
+  contextTokens: number; // the conversation's size budget; old tool results are cleared past it
   maxCostUsd: number; // per task
   delegateTimeoutMs: number; // how long delegate_task waits for a subtask
   maxDelegationDepth: number; // a subtask of a subtask of … stops here
-  requestTimeoutMs: number; // one model request
+  requestTimeoutMs: number; // one model request, from sending to its last byte
+  idleTimeoutMs: number; // a streamed answer silent this long is given up (and retried)
   maxRetries: number; // of one request on 429 / 5xx / network errors
   retryBaseMs: number; // first wait before a retry when the server names none; doubles each time
+  maxRetryWaitMs: number; // longest retry-after honoured; beyond it the task goes back to the hub
+  promptCaching: boolean; // Anthropic: cache breakpoints on tools, system prompt, conversation
+  stream: boolean; // stream answers (needed past ~21k output tokens by the SDK); false: one JSON reply
+  checkAtStart: boolean; // ask the server for the model before joining the swarm
 }
 
 export const LLM_DEFAULTS: LlmLimits = {
   maxTurns: 30,
   maxTokens: 8_192,
+  maxOutputTokens: 32_768,
   maxTaskTokens: 2_000_000,
+  contextTokens: 150_000,
   maxCostUsd: 5,
   delegateTimeoutMs: 600_000,
   maxDelegationDepth: 3,
-  requestTimeoutMs: 600_000,
+  requestTimeoutMs: 3_600_000,
+  idleTimeoutMs: 120_000,
   maxRetries: 4,
   retryBaseMs: 1_000,
+  maxRetryWaitMs: 300_000,
+  promptCaching: true,
+  stream: true,
+  checkAtStart: true,
 };
 
 export const DEFAULT_MODEL = 'claude-sonnet-5-5';
@@ -42,13 +56,20 @@ const Limits = {
   baseUrl: z.url().optional(),
   maxTurns: z.int().min(1).max(1000).optional(),
   maxTokens: z.int().min(1).optional(),
+  maxOutputTokens: z.int().min(1).optional(),
   maxTaskTokens: z.int().min(1).optional(),
+  contextTokens: z.int().min(1_000).optional(),
   maxCostUsd: z.number().min(0).optional(),
   delegateTimeoutMs: z.int().min(100).optional(),
   maxDelegationDepth: z.int().min(0).max(20).optional(),
   requestTimeoutMs: z.int().min(100).optional(),
+  idleTimeoutMs: z.int().min(100).optional(),
   maxRetries: z.int().min(0).max(20).optional(),
   retryBaseMs: z.int().min(0).optional(),
+  maxRetryWaitMs: z.int().min(0).optional(),
+  promptCaching: z.boolean().optional(),
+  stream: z.boolean().optional(),
+  checkAtStart: z.boolean().optional(),
 };
 
 /** `llm` in sheri.config.json: settings for every role, `roles` for one, `prices` per model. */
@@ -94,6 +115,8 @@ export interface LlmSettings extends LlmLimits {
   provider: ProviderName;
   model: string;
   apiKey?: string;
+  /** The model's price (default table, else `llm.prices`); undefined: unpriced, cost not counted. */
+  price?: ModelPrice;
 }
 
 export function buildLlmConfig(
@@ -145,12 +168,15 @@ export function resolveLlmSettings(config: LlmConfig, role: string): LlmSettings
         EXIT.config,
       );
     }
+    const model = merged.model ?? DEFAULT_MODEL;
     return {
       ...merged,
       provider,
-      model: merged.model ?? DEFAULT_MODEL,
+      model,
       apiKey: config.anthropicApiKey,
       ...defined('baseUrl', merged.baseUrl ?? config.anthropicBaseUrl),
+      // Claude always costs money: the cap (default $5) is always set, so a price is needed.
+      price: requirePrice(model, config, role, true),
     };
   }
   if (provider === 'openai') {
@@ -160,15 +186,55 @@ export function resolveLlmSettings(config: LlmConfig, role: string): LlmSettings
         EXIT.usage,
       );
     }
+    // A local server is free and its models unpriced; only a cap someone set needs a price.
+    const price = requirePrice(merged.model, config, role, capSetFor(config, role));
     return {
       ...merged,
       provider,
       model: merged.model,
       baseUrl: merged.baseUrl ?? DEFAULT_OPENAI_BASE_URL,
       ...defined('apiKey', config.openaiApiKey),
+      ...defined('price', price),
     };
   }
   return { ...merged, provider, model: merged.model ?? '' };
+}
+
+/** Was a cost cap given (flag, file, or the role's entry), rather than left at its default? */
+function capSetFor(config: LlmConfig, role: string): boolean {
+  return (
+    config.flags.maxCostUsd !== undefined ||
+    config.file.roles?.[role]?.maxCostUsd !== undefined ||
+    config.file.maxCostUsd !== undefined
+  );
+}
+
+/**
+ * The model's price; when a cost cap must hold and there is none, a refusal (SheriError) that
+ * says how to add one — an unpriced model would cost "$0" and never reach the cap.
+ */
+function requirePrice(
+  model: string,
+  config: LlmConfig,
+  role: string,
+  capSet: boolean,
+): ModelPrice | undefined {
+  const price = priceOf(model, config.prices);
+  if (price || !capSet) return price;
+  const cap = resolveCap(config, role);
+  throw new SheriError(
+    `no price is known for the model "${model}", so the cost cap ($${cap} per task, --max-cost / llm.maxCostUsd) could not be enforced: add its price in US dollars per million tokens to sheri.config.json, e.g. "llm": { "prices": { "${model}": { "input": 3, "output": 15 } } } (0 and 0 for a free local model)`,
+    EXIT.config,
+  );
+}
+
+function resolveCap(config: LlmConfig, role: string): number {
+  return (
+    config.flags.maxCostUsd ??
+    config.file.roles?.[role]?.maxCostUsd ??
+    config.file.maxCostUsd ??
+    LLM_DEFAULTS.maxCostUsd
+  );
 }
 
 function defined<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

@@ -67,7 +67,12 @@ export const TaskSpec = z
   });
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
-const TaskRef = z.looseObject({ task_id: Id, attempt: z.int().min(1) });
+const TaskRef = z.looseObject({
+  task_id: Id,
+  attempt: z.int().min(1),
+  /** In heartbeats: what a running prompt task has cost so far (PROTOCOL §14.5). */
+  cost_usd: z.number().min(0).optional(),
+});
 export type TaskRef = z.infer<typeof TaskRef>;
 
 /** Agent → hub: "I have `free` slots; these are the attempts I am running." */
@@ -89,6 +94,8 @@ export const TaskAssigned = z.looseObject({
   task: TaskSpec,
   /** Results of the tasks this one needs, by task id. */
   inputs: z.record(z.string(), z.unknown()).default({}),
+  /** What the swarm budget leaves a prompt task, in US dollars (PROTOCOL §14.5). */
+  max_cost_usd: z.number().min(0).optional(),
 });
 export type TaskAssigned = z.infer<typeof TaskAssigned>;
 

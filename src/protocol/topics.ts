@@ -13,6 +13,8 @@ export const TOPIC = {
   agentsShutdown: 'agents/shutdown',
   hubStatus: 'hub/status',
   hubQuery: 'hub/query',
+  /** Retained: the swarm budget's state (PROTOCOL §14.5), where one is configured. */
+  hubBudget: 'hub/budget',
   approvalsRequest: 'approvals/request',
   broadcast: 'broadcast',
   errors: 'errors',

@@ -164,6 +164,7 @@ export class HubHandlers {
     const message = this.bus.decode(topic, bytes, TaskComplete);
     if (!message) return;
     const { payload, envelope } = message;
+    this.scheduler.recordSpend(payload, envelope.agent_id);
     const task = this.scheduler.findLiveAttempt(payload, envelope.agent_id, 'complete');
     if (task) this.scheduler.complete(task, payload.result, envelope.agent_id);
   }
@@ -172,6 +173,7 @@ export class HubHandlers {
     const message = this.bus.decode(topic, bytes, TaskFailed);
     if (!message) return;
     const { payload, envelope } = message;
+    this.scheduler.recordSpend(payload, envelope.agent_id);
     const task = this.scheduler.findLiveAttempt(payload, envelope.agent_id, 'failed');
     if (task) this.scheduler.fail(task, payload, envelope.agent_id);
   }
@@ -199,7 +201,13 @@ export class HubHandlers {
         reason: `payload.reply_to must be under ${replies}`,
       });
     }
-    const reply = answerQuery(message.payload, this.ledger, this.registry, this.now());
+    const reply = answerQuery(
+      message.payload,
+      this.ledger,
+      this.registry,
+      this.now(),
+      this.scheduler.budgetStatus(),
+    );
     const replyTopic = message.payload.reply_to.slice(this.config.swarm.length + 1);
     this.bus.publish(replyTopic, reply, { qos: 0 }).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'could not answer a query');

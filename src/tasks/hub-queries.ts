@@ -1,5 +1,6 @@
 import type { HubQuery, HubReply, SandboxReport, Usage } from '../protocol/messages.js';
 import type { AgentRegistry } from './agent-registry.js';
+import type { BudgetStatus } from './budget.js';
 import type { Ledger } from './ledger.js';
 import { TASK_STATES, type TaskRecord, type TaskState } from './task-record.js';
 
@@ -56,6 +57,8 @@ export function answerQuery(
   ledger: Ledger,
   registry: AgentRegistry,
   now: number,
+  /** The swarm budget, where one is configured (PROTOCOL §14.5). */
+  budget?: BudgetStatus,
 ): HubReply {
   const reply = (data: unknown): HubReply => ({ query_id: query.query_id, ok: true, data });
   const fail = (error: string): HubReply => ({ query_id: query.query_id, ok: false, error });
@@ -114,7 +117,7 @@ export function answerQuery(
           };
         })
         .sort((a, b) => a.agent_id.localeCompare(b.agent_id));
-      return reply({ now: new Date(now).toISOString(), agents });
+      return reply({ now: new Date(now).toISOString(), agents, ...(budget ? { budget } : {}) });
     }
   }
 }

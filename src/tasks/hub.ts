@@ -149,6 +149,7 @@ export class Hub {
   private async announce(): Promise<void> {
     const status = { state: 'online', since: new Date(this.now()).toISOString(), host: hostname() };
     await this.bus.publish(TOPIC.hubStatus, status, { retain: true });
+    this.scheduler.publishBudget();
   }
 
   /** One message from the bus. Synchronous, so every decision runs before the next message. */

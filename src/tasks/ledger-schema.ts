@@ -41,4 +41,15 @@ CREATE TABLE IF NOT EXISTS task_events (
   detail TEXT
 );
 CREATE INDEX IF NOT EXISTS task_events_task ON task_events (task_id, id);
+CREATE TABLE IF NOT EXISTS llm_spend (
+  task_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  agent_id TEXT NOT NULL,
+  flow_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  cost_usd REAL NOT NULL,
+  PRIMARY KEY (task_id, attempt, agent_id)
+);
+CREATE INDEX IF NOT EXISTS llm_spend_day ON llm_spend (day);
+CREATE INDEX IF NOT EXISTS llm_spend_flow ON llm_spend (flow_id);
 `;

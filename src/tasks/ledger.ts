@@ -302,6 +302,52 @@ export class Ledger {
     }));
   }
 
+  /**
+   * What one attempt of a prompt task cost (the swarm budget, budget.ts); a redelivered result
+   * of the same attempt is counted once.
+   */
+  recordSpend(spend: {
+    taskId: string;
+    attempt: number;
+    agentId: string;
+    flowId: string;
+    day: string;
+    costUsd: number;
+  }): void {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO llm_spend (task_id, attempt, agent_id, flow_id, day, cost_usd)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(spend.taskId, spend.attempt, spend.agentId, spend.flowId, spend.day, spend.costUsd);
+  }
+
+  /** Dollars recorded for a UTC day (`2026-11-21`), or for a flow (its root task id). */
+  spent(filter: { day: string } | { flowId: string }): number {
+    const row =
+      'day' in filter
+        ? this.db
+            .prepare<[string], { total: number | null }>(
+              'SELECT SUM(cost_usd) AS total FROM llm_spend WHERE day = ?',
+            )
+            .get(filter.day)
+        : this.db
+            .prepare<[string], { total: number | null }>(
+              'SELECT SUM(cost_usd) AS total FROM llm_spend WHERE flow_id = ?',
+            )
+            .get(filter.flowId);
+    return row?.total ?? 0;
+  }
+
+  /** Whether the attempt's cost is recorded already (so its heartbeat figure is not counted too). */
+  hasSpend(taskId: string, attempt: number): boolean {
+    return (
+      this.db
+        .prepare('SELECT 1 FROM llm_spend WHERE task_id = ? AND attempt = ? LIMIT 1')
+        .get(taskId, attempt) !== undefined
+    );
+  }
+
   counts(): Record<TaskState, number> {
     const counts: Record<TaskState, number> = {
       blocked: 0,

@@ -7,6 +7,7 @@ import { TOPIC } from '../protocol/topics.js';
 import type { Bus } from '../transport/bus.js';
 import { demandOf, type AgentRegistry, type AgentView } from './agent-registry.js';
 import { retryDelayMs } from './backoff.js';
+import { SwarmBudget, type BudgetStatus } from './budget.js';
 import type { InsertOutcome, Ledger } from './ledger.js';
 import type { TaskRecord } from './task-record.js';
 
@@ -19,6 +20,8 @@ import type { TaskRecord } from './task-record.js';
 const MAX_UNCOUNTED_GRANTS = 10;
 
 export class Scheduler {
+  private readonly budget: SwarmBudget;
+
   constructor(
     private readonly bus: Bus,
     private readonly ledger: Ledger,
@@ -26,7 +29,30 @@ export class Scheduler {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.budget = new SwarmBudget(config.budget, ledger, registry);
+  }
+
+  /** What a result says its attempt cost, for the swarm budget (PROTOCOL §14.5). */
+  recordSpend(
+    result: { task_id: string; attempt: number; result?: unknown },
+    agentId: string,
+  ): void {
+    if (this.budget.record(result, agentId, this.now())) this.publishBudget();
+  }
+
+  budgetStatus(): BudgetStatus | undefined {
+    return this.budget.configured ? this.budget.status(this.now()) : undefined;
+  }
+
+  /** Retained on `hub/budget`, for the dashboard; only where a budget is configured. */
+  publishBudget(): void {
+    const status = this.budgetStatus();
+    if (!status) return;
+    this.bus
+      .publish(TOPIC.hubBudget, status, { retain: true })
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not publish the budget'));
+  }
 
   /** Record a submitted task; a duplicate is left to the caller to report. */
   admit(spec: TaskSpec, submittedBy: string): InsertOutcome {
@@ -144,8 +170,16 @@ export class Scheduler {
       const demand = demandOf(agent, this.assignedRefs(agent));
       if (demand === 0) continue;
       const types = typesForRole(this.config.taskTypes, agent.role);
-      for (const task of this.ledger.nextClaimable(types, now, demand))
-        this.grant(task, agent, now);
+      for (const task of this.ledger.nextClaimable(types, now, demand)) {
+        const allowance = this.budget.allowance(task.spec, now);
+        if (!allowance.ok) {
+          // PROTOCOL §14.5: no room left in the swarm budget; said on tasks/dead, not retried.
+          this.deadLetter(task, `not started: ${allowance.reason}`, task.attempt);
+          this.publishBudget();
+          continue;
+        }
+        this.grant(task, agent, now, allowance.maxCostUsd);
+      }
     }
   }
 
@@ -155,7 +189,7 @@ export class Scheduler {
       .map((task) => ({ task_id: task.taskId, attempt: task.attempt }));
   }
 
-  private grant(task: TaskRecord, agent: AgentView, now: number): void {
+  private grant(task: TaskRecord, agent: AgentView, now: number, maxCostUsd?: number): void {
     const granted = this.ledger.grant(task.taskId, agent.agentId, now, this.config.leaseMs);
     agent.lastGrantAt = now;
     const results: Record<string, unknown> = {};
@@ -172,6 +206,7 @@ export class Scheduler {
       lease_expires_at: new Date(granted.leaseExpiresAt!).toISOString(),
       task: task.spec,
       inputs,
+      ...(maxCostUsd === undefined ? {} : { max_cost_usd: maxCostUsd }),
     };
     this.logger.info(
       { taskId: task.taskId, agentId: agent.agentId, attempt: granted.attempt },

@@ -169,9 +169,10 @@ export class Bus {
   async publish(
     topic: string,
     payload: unknown,
-    options: { qos?: QoS; retain?: boolean; type?: string } = {},
+    /** `id`: the envelope's id, when the caller must know it before the message goes out. */
+    options: { qos?: QoS; retain?: boolean; type?: string; id?: string } = {},
   ): Promise<string> {
-    const id = randomUUID();
+    const id = options.id ?? randomUUID();
     const body = encodeMessage(this.options.sender, payload, { type: options.type, id });
     await this.publishRaw(topic, body, options);
     return id;

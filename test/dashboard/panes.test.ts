@@ -26,6 +26,29 @@ function plain(text: string): string {
 }
 
 describe('the dashboard panes', () => {
+  it('shows the swarm budget in the header from the hub’s retained hub/budget, red once spent', () => {
+    const state = createState({}, T0);
+    const budget = (spent: number, refused: number) =>
+      message(
+        'hub/budget',
+        {
+          day: '2026-11-21',
+          daily_usd: 5,
+          spent_today_usd: spent,
+          running_usd: 0,
+          flow_usd: null,
+          refused,
+        },
+        T0,
+      );
+    reduce(state, budget(1.25, 0));
+    let header = renderPanes(state, view(), layoutFor(200, 50, state), WHERE).content.header;
+    expect(plain(header)).toContain('  budget $1.250/$5  ');
+    reduce(state, budget(5, 1));
+    header = renderPanes(state, view(), layoutFor(200, 50, state), WHERE).content.header;
+    expect(header).toContain('{red-fg}budget $5.000/$5 spent{/red-fg}');
+  });
+
   it('draws the counters, an agent, a task and an approval as text', () => {
     const state = createState({}, T0);
     const life = taskLife('t1', 'tester', T0);

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BusRecorder } from '../helpers/bus-recorder.js';
+import { FakeLlmServer } from '../helpers/fake-llm-server.js';
 import { startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import { requireTool } from '../helpers/tools.js';
@@ -52,6 +53,9 @@ describe.runIf(hasBwrap)(
       );
       for (const [name, text] of Object.entries(VICTIM_FILES))
         writeFileSync(join(workspace, name), text);
+      // The agent checks its model at start: on the fake Messages API, never a real one.
+      const fake = await FakeLlmServer.start([]);
+      swarm.onClose(() => fake.close());
       agent = startSheri(
         [
           'agent',
@@ -79,6 +83,7 @@ describe.runIf(hasBwrap)(
           env: {
             HOME: home,
             ANTHROPIC_API_KEY: CANARY.anthropic,
+            ANTHROPIC_BASE_URL: fake.anthropicBaseUrl,
             GITHUB_TOKEN: CANARY.github,
             AWS_SECRET_ACCESS_KEY: CANARY.aws,
           },

@@ -2,7 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusRecorder } from '../helpers/bus-recorder.js';
-import { callTools, fail, FakeLlmServer, keyOf, say } from '../helpers/fake-llm-server.js';
+import {
+  callTools,
+  fail,
+  FakeLlmServer,
+  keyOf,
+  say,
+  systemText,
+} from '../helpers/fake-llm-server.js';
 import { fakeLlm, makeReviewRepo } from '../helpers/llm-swarm.js';
 import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -82,7 +89,11 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     const [first, second] = fake.requests;
     expect(keyOf(first!)).toBe('test-key');
     expect(first!.body.model).toBe('claude-sonnet-5-5');
-    expect(first!.body.system).toContain('You are the code reviewer of the swarm');
+    expect(systemText(first!.body)).toContain('You are the code reviewer of the swarm');
+    // Streamed, as the SDK wants for long answers, with prompt-cache breakpoints.
+    expect(first!.body.stream).toBe(true);
+    expect(first!.body.system[0].cache_control).toEqual({ type: 'ephemeral' });
+    expect(first!.body.tools.at(-1).cache_control).toEqual({ type: 'ephemeral' });
     // review is a read-only role: no write_file, no edit_file.
     expect(first!.body.tools.map((tool: { name: string }) => tool.name)).toEqual([
       'run_shell',
@@ -268,7 +279,7 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     expect(failed[0]).toMatchObject({
       retryable: false,
       error:
-        'stopped: the task cost $0.6000, reaching its cap of $0.5 (llm.maxCostUsd, --max-cost)',
+        'stopped: the task cost $0.6000, reaching its cap of $0.5 (llm.maxCostUsd, --max-cost, or what the swarm budget left)',
       result: { usage: { cost_usd: 0.6 } },
     });
   });
@@ -294,9 +305,25 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     );
   });
 
-  it('fails at once, without retrying, when the API refuses the key', async () => {
+  it('refuses to join when the API refuses the key at start, naming the variable to fix', async () => {
+    const fake = await setUp([], { apiKey: 'the-right-key' });
+    const error = await swarm
+      .startAgent('review', fakeLlm(fake, {}, { apiKey: 'a-wrong-key' }), 1, repo)
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({
+      exitCode: 4,
+      message: expect.stringMatching(
+        /^the review agent cannot use its model anthropic claude-sonnet-5-5: the Anthropic API refused the key \(401 .*\): check ANTHROPIC_API_KEY/,
+      ),
+    });
+    expect(fake.checks.map((check) => check.path)).toEqual(['/v1/models/claude-sonnet-5-5']);
+    expect(fake.requests).toEqual([]);
+  });
+
+  it('fails a task at once, without retrying, when the API refuses the key mid-run', async () => {
     const fake = await setUp([say('never sent')], { apiKey: 'the-right-key' });
-    await swarm.startAgent('review', fakeLlm(fake, {}, { apiKey: 'a-wrong-key' }), 1, repo);
+    const settings = { checkAtStart: false };
+    await swarm.startAgent('review', fakeLlm(fake, settings, { apiKey: 'a-wrong-key' }), 1, repo);
     await swarm.submit([{ task_id: 'locked', type: 'code.review', payload: {}, prompt: 'Go' }]);
     const { failed } = await outcomeOf('locked');
     expect(fake.requests).toHaveLength(1);
@@ -341,6 +368,6 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     await outcomeOf('deep');
     const names = fake.requests[0]!.body.tools.map((tool: { name: string }) => tool.name);
     expect(names).not.toContain('delegate_task');
-    expect(fake.requests[0]!.body.system).toContain('do not delegate further');
+    expect(systemText(fake.requests[0]!.body)).toContain('do not delegate further');
   });
 });

@@ -1,8 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusRecorder } from '../helpers/bus-recorder.js';
-import { callTools, FakeLlmServer, say } from '../helpers/fake-llm-server.js';
+import { callTools, FakeLlmServer, say, stopWith } from '../helpers/fake-llm-server.js';
+import { LlmTaskHarness } from '../helpers/llm-task.js';
 import { makeReviewRepo } from '../helpers/llm-swarm.js';
 import { runSheri, startSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -123,5 +124,106 @@ describe('prompt tasks on an OpenAI-compatible server (sheri agent --llm openai)
     expect(bogus).toMatchObject({ code: 2 });
     expect(bogus.stderr).toContain('--llm must be one of anthropic, openai, none, got "gpt"');
     for (const run of [noKey, noModel, bogus]) expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('refuses at start a server that does not serve the model, naming the ones it does', async () => {
+    swarm = new TestSwarm();
+    const fake = await FakeLlmServer.start([], { models: ['qwen3', 'llama3.1'] });
+    swarm.onClose(() => fake.close());
+    const run = await runSheri([
+      'agent',
+      '--role',
+      'review',
+      '--broker',
+      'mqtt://127.0.0.1:9',
+      '--llm',
+      'openai',
+      '--llm-base-url',
+      fake.openaiBaseUrl,
+      '--model',
+      'llama-test',
+    ]);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain(
+      'does not serve the model "llama-test"; it serves "qwen3", "llama3.1" (for Ollama: ollama pull llama-test)',
+    );
+    expect(fake.requests).toEqual([]);
+  });
+
+  it('refuses at start, exit 3, an OpenAI-compatible server that does not answer', async () => {
+    swarm = new TestSwarm();
+    const run = await runSheri([
+      'agent',
+      '--role',
+      'review',
+      '--broker',
+      'mqtt://127.0.0.1:9',
+      '--llm',
+      'openai',
+      '--llm-base-url',
+      'http://127.0.0.1:9/v1',
+      '--model',
+      'llama-test',
+    ]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain('no OpenAI-compatible server answers at http://127.0.0.1:9/v1');
+  });
+});
+
+describe('stop reasons of an OpenAI-compatible server', () => {
+  let harness: LlmTaskHarness;
+  afterEach(async () => harness.close());
+
+  it('fails the review task clearly on finish_reason "length" instead of completing it', async () => {
+    harness = await LlmTaskHarness.start([], {
+      api: 'openai',
+      fake: { whenDone: stopWith('length', { text: '# Review\n\nVerdict: requ' }) },
+    });
+    await harness.submit({ task_id: 'local-cut', prompt: 'Review the change' });
+    const { complete, failed } = await harness.outcomeOf('local-cut');
+    expect(complete).toBeUndefined();
+    expect(harness.fake.requests.map((r) => r.body.max_tokens)).toEqual([8_192, 16_384, 32_768]);
+    expect(failed).toEqual([
+      expect.objectContaining({
+        retryable: false,
+        error:
+          "the model's answer was cut at its output limit of 32768 tokens in its answer, again, at the largest limit allowed (llm.maxOutputTokens 32768); nothing of it was run or kept",
+        result: expect.objectContaining({
+          provider: 'openai',
+          stopped_by: 'truncated',
+          stop_reason: 'max_tokens',
+          provider_stop_reason: 'length',
+        }),
+      }),
+    ]);
+  });
+
+  it('never runs tool calls whose arguments were cut by finish_reason "length"', async () => {
+    harness = await LlmTaskHarness.start(
+      [
+        stopWith('length', {
+          calls: [{ name: 'write_file', input: { path: 'out.md', content: 'half' } }],
+        }),
+        say('Done.'),
+      ],
+      { api: 'openai', role: 'general' },
+    );
+    await harness.submit({ task_id: 'local-cut-call', type: 'code.generate' });
+    const { complete } = await harness.outcomeOf('local-cut-call');
+    expect(existsSync(`${harness.repo}/out.md`)).toBe(false);
+    expect(complete).toMatchObject({ result: { text: 'Done.', tool_calls: 0 } });
+  });
+
+  it('fails a content_filter stop as a refusal', async () => {
+    harness = await LlmTaskHarness.start([stopWith('content_filter', { text: '' })], {
+      api: 'openai',
+    });
+    await harness.submit({ task_id: 'filtered' });
+    const { failed } = await harness.outcomeOf('filtered');
+    expect(failed[0]).toMatchObject({
+      retryable: false,
+      error: 'the model refused the task (category content_filter)',
+      result: { stopped_by: 'refusal' },
+    });
   });
 });

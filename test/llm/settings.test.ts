@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT, SheriError } from '../../src/errors.js';
-import { LlmError, parseRetryAfter } from '../../src/llm/llm-error.js';
+import { kindOfStatus, LlmError, parseRetryAfter } from '../../src/llm/llm-error.js';
 import { costOf, priceOf, DEFAULT_PRICES } from '../../src/llm/pricing.js';
 import { buildLlmConfig, resolveLlmSettings } from '../../src/llm/settings.js';
 import { withRetries } from '../../src/llm/retry.js';
@@ -77,6 +77,46 @@ describe('LLM settings', () => {
   });
 });
 
+describe('models without a price under a cost cap', () => {
+  const refusal = (run: () => unknown): SheriError | undefined => {
+    try {
+      run();
+    } catch (caught) {
+      return caught as SheriError;
+    }
+    return undefined;
+  };
+
+  it('refuses an unpriced Claude model, since the default $5 cap is a cap too', () => {
+    const config = buildLlmConfig(
+      undefined,
+      { model: 'claude-mythos-5-2' },
+      env({ ANTHROPIC_API_KEY: 'k' }),
+    );
+    const error = refusal(() => resolveLlmSettings(config, 'review'));
+    expect(error).toBeInstanceOf(SheriError);
+    expect(error?.exitCode).toBe(EXIT.config);
+    expect(error?.message).toBe(
+      'no price is known for the model "claude-mythos-5-2", so the cost cap ($5 per task, --max-cost / llm.maxCostUsd) could not be enforced: add its price in US dollars per million tokens to sheri.config.json, e.g. "llm": { "prices": { "claude-mythos-5-2": { "input": 3, "output": 15 } } } (0 and 0 for a free local model)',
+    );
+  });
+
+  it('refuses an unpriced local model when --max-cost is given, and takes it once llm.prices prices it', () => {
+    const flags = { llm: 'openai', model: 'qwen3', maxCost: 0.01 };
+    expect(
+      refusal(() => resolveLlmSettings(buildLlmConfig(undefined, flags, env({})), 'general'))
+        ?.message,
+    ).toContain('no price is known for the model "qwen3", so the cost cap ($0.01 per task');
+    const priced = buildLlmConfig({ prices: { qwen3: { input: 0, output: 0 } } }, flags, env({}));
+    expect(resolveLlmSettings(priced, 'general').price).toEqual({ input: 0, output: 0 });
+  });
+
+  it('runs an unpriced local model when no cap was set, its cost not counted', () => {
+    const config = buildLlmConfig(undefined, { llm: 'openai', model: 'qwen3' }, env({}));
+    expect(resolveLlmSettings(config, 'general').price).toBeUndefined();
+  });
+});
+
 describe('prices', () => {
   it('prices a dated model id as its family, and cache tokens at their own rates', () => {
     expect(priceOf('claude-haiku-4-5-20251001', DEFAULT_PRICES)).toEqual({ input: 1, output: 5 });
@@ -117,7 +157,8 @@ describe('retries', () => {
     const options = {
       maxRetries: 4,
       baseMs: 1,
-      maxMs: 5,
+      maxBackoffMs: 5,
+      maxWaitMs: 1_000,
       signal,
       onRetry: (_: LlmError, ms: number) => waits.push(ms),
     };
@@ -138,5 +179,42 @@ describe('retries', () => {
     };
     await expect(withRetries(always, { ...options, maxRetries: 2 })).rejects.toThrow('slow down');
     expect(calls).toBe(3);
+  });
+
+  it('gives up on a 5xx that repeats its message, and on a retry-after past the longest wait', async () => {
+    const signal = new AbortController().signal;
+    const options = { maxRetries: 4, baseMs: 1, maxBackoffMs: 5, maxWaitMs: 1_000, signal };
+    let calls = 0;
+    const same = async (): Promise<string> => {
+      calls++;
+      throw new LlmError('server', 'Anthropic API: 500 boom', 500);
+    };
+    await expect(withRetries(same, options)).rejects.toMatchObject({
+      kind: 'deterministic',
+      retryable: false,
+      message: 'Anthropic API: 500 boom (the same answer twice: retrying will not help)',
+    });
+    expect(calls).toBe(2);
+    calls = 0;
+    const patient = async (): Promise<string> => {
+      calls++;
+      throw new LlmError('rate_limit', '429 slow down', 429, 120_000);
+    };
+    await expect(withRetries(patient, options)).rejects.toMatchObject({
+      kind: 'rate_limit',
+      retryable: true,
+    });
+    expect(calls).toBe(1);
+  });
+
+  it('tells deterministic server answers and context overflows from transient ones', () => {
+    expect(kindOfStatus(500, 'tools param requires --jinja flag')).toBe('deterministic');
+    expect(kindOfStatus(500, 'internal error')).toBe('server');
+    expect(kindOfStatus(400, 'prompt is too long: 210000 tokens > 200000 maximum')).toBe('context');
+    expect(
+      kindOfStatus(400, 'the request exceeds the available context size, try increasing it'),
+    ).toBe('context');
+    expect(kindOfStatus(400, "This model's maximum context length is 8192 tokens")).toBe('context');
+    expect(kindOfStatus(400, 'max_tokens: must be at most 64000')).toBe('bad_request');
   });
 });
