@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What the sandbox costs a command: `true` run 200 times through the agent's process runner bare
 // (bash, `--sandbox none`) and in bubblewrap, interleaved, medians compared. `npm run bench`.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../dist/src/config/defaults.js';
@@ -9,8 +9,11 @@ import { runProcess } from '../dist/src/tools/shell/run-process.js';
 import { Sandbox } from '../dist/src/tools/shell/sandbox.js';
 
 const RUNS = Number(process.env.BENCH_SANDBOX_RUNS ?? 200);
-const workspace = mkdtempSync(join(tmpdir(), 'sheri-bench-sandbox-'));
-const env = { PATH: '/usr/bin:/bin', HOME: workspace, LANG: 'C.UTF-8' };
+const root = mkdtempSync(join(tmpdir(), 'sheri-bench-sandbox-'));
+const workspace = join(root, 'ws');
+mkdirSync(workspace);
+// As an agent's commands get it: a $HOME of their own (the sandbox hides it), the workspace.
+const env = { PATH: '/usr/bin:/bin', HOME: join(root, 'home'), LANG: 'C.UTF-8' };
 const make = (mode) =>
   Sandbox.create({ mode, limits: DEFAULTS.sandboxLimits, protectedPaths: [], env: process.env });
 const modes = { none: make('none'), bwrap: make('bwrap') };
@@ -39,7 +42,7 @@ for (let i = 0; i < 10; i++) for (const sandbox of Object.values(modes)) await o
 for (let i = 0; i < RUNS; i++) {
   for (const [name, sandbox] of Object.entries(modes)) times[name].push(await once(sandbox));
 }
-rmSync(workspace, { recursive: true, force: true });
+rmSync(root, { recursive: true, force: true });
 for (const sandbox of Object.values(modes)) await sandbox.close();
 const row = (name) =>
   `| ${name.padEnd(36)} | ${String(RUNS).padStart(4)} | ${median(times[name]).toFixed(1).padStart(9)} | ${p95(times[name]).toFixed(1).padStart(6)} |`;

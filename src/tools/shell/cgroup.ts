@@ -32,8 +32,8 @@ export interface CommandCgroup {
   procsFiles: string[];
   /** What the command ran into, read after it ended. */
   usage(): { memoryLimitHit: boolean; processLimitHit: boolean };
-  /** Kill what is left and give the cgroup back (or remove it). */
-  destroy(): Promise<void>;
+  /** Kill what is left; the cgroup goes back to the pool (or away) once it is empty. */
+  destroy(): void;
 }
 
 let sequence = 0;
@@ -129,6 +129,7 @@ function canCreateChild(dir: string): boolean {
 export class CgroupPool {
   private readonly free: PooledCgroup[] = [];
   private readonly all = new Set<PooledCgroup>();
+  private readonly returning = new Set<Promise<void>>();
 
   constructor(
     private readonly support: CgroupSupport,
@@ -149,19 +150,28 @@ export class CgroupPool {
           processLimitHit: after.pidsMax > before.pidsMax,
         };
       },
-      destroy: async () => {
+      destroy: () => {
         for (const dir of cgroup.dirs) killMembers(dir, this.support.version);
-        if (await waitEmpty(cgroup.dirs)) this.free.push(cgroup);
-        else {
-          this.all.delete(cgroup);
-          await removeDirs(cgroup.dirs);
-        }
+        // Back to the pool once the kernel has let go of the last member, which may lag the
+        // command's end by a few milliseconds: nobody waits for that.
+        const returned = this.recycle(cgroup).finally(() => this.returning.delete(returned));
+        this.returning.add(returned);
       },
     };
   }
 
+  private async recycle(cgroup: PooledCgroup): Promise<void> {
+    if (await waitEmpty(cgroup.dirs)) {
+      this.free.push(cgroup);
+      return;
+    }
+    this.all.delete(cgroup);
+    await removeDirs(cgroup.dirs);
+  }
+
   /** Remove every cgroup of the pool (they are empty between commands). */
   async close(): Promise<void> {
+    await Promise.all(this.returning);
     this.free.length = 0;
     for (const cgroup of this.all) await removeDirs(cgroup.dirs);
     this.all.clear();

@@ -150,7 +150,7 @@ export async function runProcess(
   signalGroup(child.pid, 'SIGKILL');
   if (child.pid !== undefined) unwatchGroup(child.pid);
   const usage = prepared.cgroup?.usage();
-  await prepared.cgroup?.destroy();
+  prepared.cgroup?.destroy();
   const exitCode = result.exitCode ?? null;
   const limit: LimitHit | null = overflowed
     ? 'output'

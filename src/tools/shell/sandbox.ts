@@ -266,7 +266,7 @@ export class Sandbox {
       if (run.status !== 0) return (run.stderr || `exit ${run.status}`).trim().split('\n')[0];
       return undefined;
     } finally {
-      void prepared.cgroup?.destroy();
+      prepared.cgroup?.destroy();
       rmSync(workspace, { recursive: true, force: true });
     }
   }
