@@ -4,6 +4,7 @@ import { EXIT, SheriError } from '../errors.js';
 import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
+import { credentialIdentity } from '../auth/load-keyring.js';
 import {
   addSwarmOptions,
   makeConfig,
@@ -58,7 +59,15 @@ ${LLM_HELP}`,
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
   const config = makeConfig(flags);
-  const role = flags.role ?? 'general';
+  // A credential file names the agent and fixes its role (PROTOCOL §15.2).
+  const credential = credentialIdentity(config);
+  if (credential && credential.kind !== 'agent') {
+    throw new SheriError(
+      `${config.credentialsFile} is the credential of ${credential.kind} "${credential.name}", not of an agent`,
+      EXIT.usage,
+    );
+  }
+  const role = flags.role ?? credential?.role ?? 'general';
   const roles = knownRoles(config.taskTypes);
   if (!roles.includes(role)) {
     throw new SheriError(
@@ -69,7 +78,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   if (flags.concurrency === 0) throw new SheriError('--concurrency must be at least 1', EXIT.usage);
   // A wrong LLM setting is a mistake to report now, not after a broker answers.
   resolveLlmSettings(config.llm, role);
-  const agentId = flags.agentId ?? `${role}-${shortId()}`;
+  const agentId = flags.agentId ?? credential?.name ?? `${role}-${shortId()}`;
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(agentId)) {
     throw new SheriError(
       `--agent-id "${agentId}" must be 1-100 letters, digits, ".", "_" or "-"`,

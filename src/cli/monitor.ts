@@ -5,7 +5,7 @@ import { silentLogger } from '../logging/logger.js';
 import type { DashboardEvent } from '../dashboard/view-model.js';
 import type { ApprovalView } from '../dashboard/view-model.js';
 import type { HubTaskDetail } from '../dashboard/task-detail.js';
-import { approvalDecisionLocal } from '../protocol/topics.js';
+import { TOPIC } from '../protocol/topics.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
 import type { Bus } from '../transport/bus.js';
 import { queryHub } from './hub-client.js';
@@ -156,7 +156,8 @@ async function decide(
 ): Promise<void> {
   const verb = approved ? 'approved' : 'denied';
   try {
-    await bus.publish(approvalDecisionLocal(approval.approvalId), {
+    // To the hub, which checks it, records who answered, and forwards it (PROTOCOL §13).
+    await bus.publish(TOPIC.approvalsAnswer, {
       approval_id: approval.approvalId,
       approved,
       reason: `${verb} from sheri monitor`,

@@ -29,4 +29,22 @@ export const DEFAULTS = {
     'security.scan': ['npm audit --json'],
   } as Readonly<Record<string, readonly string[]>>,
   maxTaskTimeoutMs: 3_600_000, // the longest hard timeout a task may ask for (`timeout_ms`)
+  maxJsonDepth: 64, // arrays and objects nested deeper are rejected (TOO_DEEP)
+  // PROTOCOL §15: signed envelopes, freshness, and what one identity may submit.
+  security: {
+    signing: true, // sign every envelope and refuse unsigned ones
+    maxClockSkewMs: 300_000, // a message's timestamp further from the receiver's clock is STALE
+    replayCacheSize: 500_000, // message ids a receiver remembers to refuse replays
+    rateLimit: {
+      tasksPerSecond: 100, // tasks/new per identity, sustained
+      taskBurst: 1_000, // tasks/new per identity at once
+      bytesPerSecond: 4 * 1024 * 1024, // bytes of tasks/new per identity, sustained
+      byteBurst: 16 * 1024 * 1024, // bytes of tasks/new per identity at once
+    },
+    maxQueuedPerSubmitter: 10_000, // one identity's tasks blocked, queued or assigned at once
+  },
+  retention: {
+    finishedMaxAgeMs: 7 * 24 * 3_600_000, // complete and dead tasks older than this are pruned; 0: never
+    pruneEveryMs: 3_600_000, // how often the hub prunes
+  },
 } as const;

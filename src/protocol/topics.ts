@@ -14,6 +14,7 @@ export const TOPIC = {
   hubStatus: 'hub/status',
   hubQuery: 'hub/query',
   approvalsRequest: 'approvals/request',
+  approvalsAnswer: 'approvals/answer',
   broadcast: 'broadcast',
   errors: 'errors',
 } as const;
