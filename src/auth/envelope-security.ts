@@ -1,4 +1,5 @@
 import {
+  envelopeRoleOf,
   identityFromEnvelope,
   publishRefusal,
   type Identity,
@@ -152,7 +153,10 @@ export class EnvelopeSecurity {
       sender = identityFromEnvelope(envelope.agent_id, envelope.role);
     }
     if (match) {
-      const claim = { agentId: envelope.agent_id, role: envelope.role };
+      // Unsigned, the sender is what the envelope says: only the topic is left to check.
+      const claim = signer
+        ? { agentId: envelope.agent_id, role: envelope.role }
+        : { agentId: sender.name, role: envelopeRoleOf(sender) };
       const refusal = publishRefusal(sender, local, claim);
       if (refusal) return fail('NOT_AUTHORIZED', refusal);
     }

@@ -111,7 +111,6 @@ export async function connectCli(
 ): Promise<Bus> {
   const { Bus, isRefusedLogin } = await import('../transport/bus.js');
   const keyring = loadKeyring(config, { kind: as });
-  if (as === 'operator') requireSigningKey(config, keyring, 'this command');
   const login = keyring.mqttLogin;
   const bus = Bus.open({
     url: config.broker,
@@ -133,7 +132,6 @@ export async function connectCli(
   });
   try {
     await bus.ready(AbortSignal.timeout(waitMs), true);
-    return bus;
   } catch {
     if (refused) {
       throw new SheriError(
@@ -143,6 +141,16 @@ export async function connectCli(
     }
     throw unreachable(config.broker);
   }
+  // Said once a broker answered, so "no broker" is told first: it is the likelier mistake.
+  if (as === 'operator') {
+    try {
+      requireSigningKey(config, keyring, 'this command');
+    } catch (error) {
+      await bus.destroy();
+      throw error;
+    }
+  }
+  return bus;
 }
 
 export function printJson(value: unknown): void {

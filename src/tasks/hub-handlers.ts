@@ -112,6 +112,8 @@ export class HubHandlers {
     // A retained status emptied: the agent's Last Will, or its goodbye (PROTOCOL §4.3).
     if (key === 'agentStatus' && bytes.length === 0) return this.presence.noteWill(params.agent!);
     const message = this.bus.decode(topic, bytes, TOPICS[key].schema);
+    // A status refused (forged, unsigned, unreadable) may now be the retained one: set it right.
+    if (!message && key === 'hubStatus') return this.self.reannounce();
     if (!message) return;
     (this.handlers[key] as (t: string, m: typeof message, p: typeof params) => void)(
       topic,

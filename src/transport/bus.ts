@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { z } from 'zod';
-import type { EnvelopeSecurity } from '../auth/envelope-security.js';
+import type { Admitted, EnvelopeSecurity } from '../auth/envelope-security.js';
 import type { Recipient } from '../auth/keyring.js';
 import { identityFromEnvelope, matchTopic, type Identity } from '../protocol/access.js';
 import {
@@ -72,6 +72,11 @@ const NOTICE_EVERY_MS = 30_000;
  */
 export class Bus {
   private readonly handlers: MessageHandler[] = [];
+  /**
+   * Who sent each message being handled: several handlers may decode one message (the CLI's
+   * do), and its freshness check must count it once, not as a replay of itself.
+   */
+  private readonly admitted = new WeakMap<Buffer, Admitted>();
   private lastNoticeAt = 0;
 
   private constructor(
@@ -259,8 +264,10 @@ export class Bus {
       const sender = identityFromEnvelope(result.envelope.agent_id, result.envelope.role);
       return { ...result, sender, verified: false };
     }
-    const admitted = security.admit(topic, matchTopic(topic), result.envelope, opened);
+    const admitted =
+      this.admitted.get(bytes) ?? security.admit(topic, matchTopic(topic), result.envelope, opened);
     if (!admitted.ok) return refuse(admitted.code, admitted.reason, result.envelope.id);
+    this.admitted.set(bytes, admitted);
     return { ...result, sender: admitted.sender, verified: admitted.verified };
   }
 

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { callTools, FakeLlmServer, say } from '../helpers/fake-llm-server.js';
 import { makeReviewRepo } from '../helpers/llm-swarm.js';
 import { runSheri, startSheri } from '../helpers/sheri-process.js';
@@ -15,8 +14,7 @@ describe('prompt tasks on an OpenAI-compatible server (sheri agent --llm openai)
     swarm = new TestSwarm();
     await swarm.startBroker();
     await swarm.startHub();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     const fake = await FakeLlmServer.start([
       callTools([
         { name: 'read_file', input: { path: 'src/lease.ts' } },
@@ -40,6 +38,8 @@ describe('prompt tasks on an OpenAI-compatible server (sheri agent --llm openai)
         swarm.brokerUrl,
         '--swarm',
         swarm.swarm,
+        '--data-dir',
+        swarm.dataDir,
         '--llm',
         'openai',
         '--llm-base-url',
