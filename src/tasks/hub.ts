@@ -43,6 +43,7 @@ export class Hub {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private announcedAt = 0;
+  private reannounceTimer: NodeJS.Timeout | undefined;
   private prunedAt: number;
 
   private constructor(
@@ -123,6 +124,7 @@ export class Hub {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.reannounceTimer);
     if (this.bus.connected) {
       const status = {
         state: 'offline',
@@ -151,13 +153,21 @@ export class Hub {
     await this.bus.publish(TOPIC.hubStatus, status, { retain: true });
   }
 
-  /** Our retained status says offline while we run (PROTOCOL §2.2): set it right, not in a loop. */
+  /**
+   * Our retained status says otherwise while we run (PROTOCOL §2.2): set it right — at most once
+   * a second, so a stream of forged statuses makes no stream of announcements.
+   */
   private reannounce(): void {
-    if (this.closed || this.now() - this.announcedAt < REANNOUNCE_MIN_MS) return;
-    this.logger.info('hub/status said offline while the hub runs; announcing again');
-    this.announce().catch((error: unknown) =>
-      this.logger.warn({ err: error }, 'could not announce'),
-    );
+    if (this.closed || this.reannounceTimer) return;
+    const wait = Math.max(0, this.announcedAt + REANNOUNCE_MIN_MS - this.now());
+    this.reannounceTimer = setTimeout(() => {
+      this.reannounceTimer = undefined;
+      if (this.closed) return;
+      this.logger.info('hub/status did not say this hub is online; announcing again');
+      this.announce().catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'could not announce'),
+      );
+    }, wait);
   }
 
   /** One message from the bus. Synchronous, so every decision runs before the next message. */
