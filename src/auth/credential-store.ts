@@ -233,8 +233,8 @@ export class CredentialStore {
    * Re-read the file if it changed, at most once a second: how a long-running hub or broker learns
    * of revocations. True when it changed.
    */
-  refresh(now = Date.now()): boolean {
-    if (now - this.checkedAt < REFRESH_MS) return false;
+  refresh(now = Date.now(), force = false): boolean {
+    if (!force && now - this.checkedAt < REFRESH_MS) return false;
     this.checkedAt = now;
     const stamp = stampOf(this.file);
     if (stamp === this.stamp) return false;

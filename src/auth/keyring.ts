@@ -110,7 +110,12 @@ export class Keyring {
     }
     if (alg !== 'hs256') return { refused: 'only the hub signs with ed25519' };
     if (this.store) {
-      const refusal = this.store.refusal(ref);
+      let refusal = this.store.refusal(ref);
+      // Perhaps issued in the last second, after our last look at the file.
+      if (refusal && this.store.refresh(Date.now(), true)) {
+        this.derived.clear();
+        refusal = this.store.refusal(ref);
+      }
       return refusal ? { refused: refusal } : { key: { alg, key: this.keyOf(ref) } };
     }
     if (this.self && kidOf(ref) === this.self.kid)

@@ -112,7 +112,8 @@ export class BrokerAuth {
     username: string | undefined,
     password: Buffer | undefined,
   ): true | Error {
-    this.store.refresh();
+    // A connection is rare enough to look at the file each time: an identity just added works.
+    if (this.store.refresh(Date.now(), true)) this.dropRevoked();
     const remote = (client.conn as { remoteAddress?: string }).remoteAddress;
     const will = (client as unknown as { _will?: { topic: string; payload: Buffer } })._will;
     if (!username) {

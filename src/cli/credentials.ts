@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -209,10 +209,28 @@ A leaked credential: sheri credentials rotate deploy-box (new file), or revoke d
     writeFileSync(join(dir, 'acl'), mosquittoAcl(store, config.swarm), { mode: 0o644 });
     writeFileSync(join(dir, 'mosquitto.conf'), mosquittoConf(shippedConf(), dir));
     mkdirSync(join(dir, 'data'), { recursive: true });
+    const owner = giveToMosquitto(dir);
     process.stdout.write(
-      `wrote ${join(dir, 'passwords')}, ${join(dir, 'acl')} (swarm ${config.swarm}) and ${join(dir, 'mosquitto.conf')}\nrun: mosquitto -c ${join(dir, 'mosquitto.conf')}   (after a change: kill -HUP <mosquitto pid>)\n`,
+      `wrote ${join(dir, 'passwords')}, ${join(dir, 'acl')} (swarm ${config.swarm}) and ${join(dir, 'mosquitto.conf')}${owner}\nrun: mosquitto -c ${join(dir, 'mosquitto.conf')}   (after a change: kill -HUP <mosquitto pid>)\n`,
     );
   });
+}
+
+/**
+ * mosquitto started as root drops to its own user (`mosquitto`), which must read the password
+ * file and write `data/`: when we are root and that user exists, the folder becomes its own.
+ */
+function giveToMosquitto(dir: string): string {
+  if (process.getuid?.() !== 0) return '';
+  const line = (existsSync('/etc/passwd') ? readFileSync('/etc/passwd', 'utf8') : '')
+    .split('\n')
+    .find((entry) => entry.startsWith('mosquitto:'));
+  if (!line) return '';
+  const [, , uid, gid] = line.split(':').map(Number) as [number, number, number, number];
+  for (const name of ['', 'passwords', 'acl', 'mosquitto.conf', 'data']) {
+    chownSync(join(dir, name), uid, gid);
+  }
+  return ' (owned by user mosquitto, which mosquitto runs as when started as root)';
 }
 
 /** The repository's mosquitto.conf, shipped in the package (package.json "files"). */

@@ -89,8 +89,8 @@ export class TestSwarm {
     overrides: Partial<Config> = {},
     concurrency = 1,
     workspace = this.dir,
+    agentId = `${role}-${Math.random().toString(36).slice(2, 8)}`,
   ): Promise<Agent> {
-    const agentId = `${role}-${Math.random().toString(36).slice(2, 8)}`;
     const agent = await Agent.start({
       config: this.config(overrides),
       role,
