@@ -99,6 +99,23 @@ export function decodeMessage<S extends z.ZodType>(
   return { ok: true, envelope: envelope.data, payload: payload.data as z.output<S> };
 }
 
+/** The payload schema on an envelope already decoded (decodeMessage with `z.unknown()`). */
+export function decodePayload<S extends z.ZodType>(
+  envelope: Envelope,
+  payloadSchema: S,
+): DecodeResult<z.output<S>> {
+  const payload = payloadSchema.safeParse(envelope.payload);
+  if (!payload.success) {
+    return {
+      ok: false,
+      code: 'SCHEMA_INVALID',
+      reason: formatIssues(payload.error, 'payload'),
+      messageId: envelope.id,
+    };
+  }
+  return { ok: true, envelope, payload: payload.data as z.output<S> };
+}
+
 function messageIdOf(json: unknown): { messageId?: string } {
   if (json && typeof json === 'object' && 'id' in json && typeof json.id === 'string') {
     return { messageId: json.id.slice(0, 200) };

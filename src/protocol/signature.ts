@@ -88,7 +88,18 @@ function isHeader(value: unknown): value is SignatureHeader {
     kid.length <= 400 &&
     (alg === 'hs256' || alg === 'ed25519') &&
     typeof mac === 'string' &&
-    mac.length <= 200
+    mac.length <= 200 &&
+    isCanonicalBase64url(mac)
+  );
+}
+
+/**
+ * Decoding base64url skips stray characters and the spare bits of the last one: only the one
+ * spelling of each signature is taken, so an altered signature can never still match.
+ */
+function isCanonicalBase64url(text: string): boolean {
+  return (
+    /^[A-Za-z0-9_-]*$/.test(text) && Buffer.from(text, 'base64url').toString('base64url') === text
   );
 }
 

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Admitted, EnvelopeSecurity } from '../auth/envelope-security.js';
 import type { Recipient } from '../auth/keyring.js';
 import { identityFromEnvelope, matchTopic, type Identity } from '../protocol/access.js';
 import {
   DEFAULT_MAX_JSON_DEPTH,
   decodeMessage,
+  decodePayload,
   encodeMessage,
   type Decoded,
   type ProtocolErrorCode,
@@ -258,17 +259,24 @@ export class Bus {
     const opened = security ? security.open(full, bytes) : { ok: true as const, body: bytes };
     if (!opened.ok) return refuse(opened.code, opened.reason, messageIdIn(bytes));
     const depth = this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
-    const result = decodeMessage(opened.body, schema, maxPayloadBytes, depth);
-    if (!result.ok) return refuse(result.code, result.reason, result.messageId);
+    const parsed = decodeMessage(opened.body, z.unknown(), maxPayloadBytes, depth);
+    if (!parsed.ok) return refuse(parsed.code, parsed.reason, parsed.messageId);
+    const { envelope } = parsed;
+    let sender: Identity;
+    let verified = false;
     if (!security) {
-      const sender = identityFromEnvelope(result.envelope.agent_id, result.envelope.role);
-      return { ...result, sender, verified: false };
+      sender = identityFromEnvelope(envelope.agent_id, envelope.role);
+    } else {
+      // Who sent it, and may they, before what they sent is looked at (PROTOCOL §15.6).
+      const admitted =
+        this.admitted.get(bytes) ?? security.admit(topic, matchTopic(topic), envelope, opened);
+      if (!admitted.ok) return refuse(admitted.code, admitted.reason, envelope.id);
+      this.admitted.set(bytes, admitted);
+      ({ sender, verified } = admitted);
     }
-    const admitted =
-      this.admitted.get(bytes) ?? security.admit(topic, matchTopic(topic), result.envelope, opened);
-    if (!admitted.ok) return refuse(admitted.code, admitted.reason, result.envelope.id);
-    this.admitted.set(bytes, admitted);
-    return { ...result, sender: admitted.sender, verified: admitted.verified };
+    const result = decodePayload(envelope, schema);
+    if (!result.ok) return refuse(result.code, result.reason, result.messageId);
+    return { ...result, sender, verified };
   }
 
   private refused(
