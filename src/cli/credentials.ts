@@ -190,10 +190,15 @@ A leaked credential: sheri credentials rotate deploy-box (new file), or revoke d
         'also make sure agent NAME of ROLE exists and write <dir>/NAME.credentials.json (repeatable)',
         (value: string, previous: string[]) => [...previous, value],
         [],
+      )
+      .option(
+        '--owner <uid:gid>',
+        "give the folder to this user (the mosquitto container's 1883:1883)",
       ),
-  ).action((flags: StoreFlags & { out: string; issue: string[] }) => {
+  ).action((flags: StoreFlags & { out: string; issue: string[]; owner?: string }) => {
     const config = makeConfig(flags);
-    const store = openStore(flags);
+    // The swarm's setup step (docker-compose runs it first): the store is made if need be.
+    const store = CredentialStore.openOrCreate(config.dataDir);
     const dir = resolve(flags.out);
     mkdirSync(dir, { recursive: true });
     for (const spec of flags.issue) {
@@ -209,7 +214,7 @@ A leaked credential: sheri credentials rotate deploy-box (new file), or revoke d
     writeFileSync(join(dir, 'acl'), mosquittoAcl(store, config.swarm), { mode: 0o644 });
     writeFileSync(join(dir, 'mosquitto.conf'), mosquittoConf(shippedConf(), dir));
     mkdirSync(join(dir, 'data'), { recursive: true });
-    const owner = giveToMosquitto(dir);
+    const owner = flags.owner ? giveTo(dir, flags.owner) : giveToMosquitto(dir);
     process.stdout.write(
       `wrote ${join(dir, 'passwords')}, ${join(dir, 'acl')} (swarm ${config.swarm}) and ${join(dir, 'mosquitto.conf')}${owner}\nrun: mosquitto -c ${join(dir, 'mosquitto.conf')}   (after a change: kill -HUP <mosquitto pid>)\n`,
     );
@@ -226,11 +231,18 @@ function giveToMosquitto(dir: string): string {
     .split('\n')
     .find((entry) => entry.startsWith('mosquitto:'));
   if (!line) return '';
-  const [, , uid, gid] = line.split(':').map(Number) as [number, number, number, number];
-  for (const name of ['', 'passwords', 'acl', 'mosquitto.conf', 'data']) {
-    chownSync(join(dir, name), uid, gid);
-  }
+  const [, , uid, gid] = line.split(':');
+  giveTo(dir, `${uid}:${gid}`);
   return ' (owned by user mosquitto, which mosquitto runs as when started as root)';
+}
+
+function giveTo(dir: string, owner: string): string {
+  const match = /^(\d+):(\d+)$/.exec(owner);
+  if (!match) throw new SheriError(`--owner takes UID:GID, got "${owner}"`);
+  for (const name of ['', 'passwords', 'acl', 'mosquitto.conf', 'data']) {
+    chownSync(join(dir, name), Number(match[1]), Number(match[2]));
+  }
+  return ` (owned by ${owner})`;
 }
 
 /** The repository's mosquitto.conf, shipped in the package (package.json "files"). */
