@@ -1,6 +1,7 @@
 import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
+import { credentialPaths } from '../auth/credential-paths.js';
 import { checkGuardMarkers, protectedPathsFor } from '../tools/protected-files.js';
 import { Sandbox, type SandboxMode } from '../tools/shell/sandbox.js';
 import { isInside } from '../tools/workspace-path.js';
@@ -27,20 +28,22 @@ export function prepareSurroundings(options: {
   config: Config;
   role: string;
   workspace: string;
-  dataDir: string;
+  /** Default: the config's (--data-dir, SHERI_DATA_DIR, ./.sheri). */
+  dataDir?: string;
   cwd?: string;
 }): AgentSurroundings {
   const { config, role } = options;
   const workspace = realWorkspace(options.workspace);
+  const chosen = options.dataDir ?? config.dataDir;
   try {
-    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    mkdirSync(chosen, { recursive: true, mode: 0o700 });
   } catch (error) {
     throw new SheriError(
-      `cannot create the data directory ${options.dataDir}: ${(error as Error).message}; choose another with --data-dir`,
+      `cannot create the data directory ${chosen}: ${(error as Error).message}; choose another with --data-dir`,
       EXIT.config,
     );
   }
-  const dataDir = realpathSync(options.dataDir);
+  const dataDir = realpathSync(chosen);
   const tampered = checkGuardMarkers(dataDir);
   if (tampered) throw new SheriError(`refusing to start: ${tampered}`, EXIT.config);
   const protectedPaths = protectedPathsFor({
@@ -48,6 +51,8 @@ export function prepareSurroundings(options: {
     workspace,
     configFile: config.configFile,
     dataDir,
+    // The credential store lives in the data directory; a credential file may be anywhere.
+    extra: credentialPaths(config),
   });
   const mode: SandboxMode = config.sandbox.roles[role] ?? config.sandbox.mode;
   const key = `${mode}\n${protectedPaths.join('\n')}`;

@@ -24,7 +24,11 @@ import {
   TOPIC,
 } from '../protocol/topics.js';
 import { Bus } from '../transport/bus.js';
+import { tlsOf } from '../transport/tls-files.js';
 import { withTimeout } from '../util/with-timeout.js';
+import { busSecurity } from '../auth/bus-security.js';
+import type { Keyring } from '../auth/keyring.js';
+import { loadKeyring, requireSigningKey } from '../auth/load-keyring.js';
 import { addTokens, NO_TOKENS, roundUsd } from '../llm/pricing.js';
 import type { LlmServices } from '../executors/llm-executor.js';
 import type { Usage } from '../protocol/messages.js';
@@ -50,6 +54,8 @@ export interface AgentOptions {
   surroundings: AgentSurroundings;
   logger: Logger;
   version?: string;
+  /** Its identity and keys (PROTOCOL §15.2); default: from --credentials or the data directory. */
+  keyring?: Keyring;
 }
 
 interface Running {
@@ -116,15 +122,25 @@ export class Agent {
   static async start(options: AgentOptions, signal?: AbortSignal): Promise<Agent> {
     const { config } = options;
     const statusTopic = agentStatusLocal(options.agentId);
+    const keyring =
+      options.keyring ??
+      loadKeyring(config, { kind: 'agent', name: options.agentId, role: options.role });
+    requireSigningKey(config, keyring, `agent ${options.agentId}`);
+    const login = keyring.mqttLogin;
     const bus = Bus.open({
       url: config.broker,
       swarm: config.swarm,
       sender: { agentId: options.agentId, role: options.role },
+      // The embedded broker holds an agent to its name as client id (PROTOCOL §15.1).
       clientId: options.agentId,
       // The Last Will clears the retained presence; the hub requeues what this agent held.
       will: { topic: statusTopic, payload: '', retain: true },
       logger: options.logger,
       maxPayloadBytes: config.maxPayloadBytes,
+      maxJsonDepth: config.maxJsonDepth,
+      security: busSecurity(config, keyring, true),
+      ...(login ? { username: login.username, password: login.password } : {}),
+      ...tlsOf(config),
     });
     let agent: Agent;
     try {
@@ -146,7 +162,8 @@ export class Agent {
       await bus.destroy();
       throw error;
     }
-    await bus.subscribe({ [TOPIC.tasksAssigned]: 1, [TOPIC.hubStatus]: 1, [statusTopic]: 1 });
+    // Grants are addressed: this agent reads its own only (SPEC §2, PROTOCOL §15.3).
+    await bus.subscribe({ [agent.grantTopic]: 1, [TOPIC.hubStatus]: 1, [statusTopic]: 1 });
     await agent.announce();
     agent.joined = true;
     agent.heartbeatTimer = setInterval(() => void agent.heartbeat(), config.heartbeatMs);
@@ -199,6 +216,10 @@ export class Agent {
 
   private get statusTopic(): string {
     return agentStatusLocal(this.agentId);
+  }
+
+  private get grantTopic(): string {
+    return `${TOPIC.tasksAssigned}/${this.agentId}`;
   }
 
   /** Register, mark presence, and ask for work; again after every reconnect. */
@@ -289,7 +310,8 @@ export class Agent {
     if (approval) {
       const message = this.bus.decode(topic, bytes, ApprovalDecision);
       if (message) {
-        const by = message.envelope.agent_id;
+        // The hub forwards an operator's answer, naming the approver it verified (§13).
+        const by = message.payload.approver ?? message.envelope.agent_id;
         const why = message.payload.reason ? `: ${message.payload.reason}` : '';
         approval({
           approved: message.payload.approved,
@@ -307,11 +329,13 @@ export class Agent {
     }
     if (topic === TOPIC.hubStatus) {
       // The hub is back (or we just joined): ask again, since a new hub knows no one's capacity.
-      if (this.bus.decode(topic, bytes, HubStatus)?.payload.state === 'online') void this.claim();
+      // A bad status is the hub's to report (it reads its own), not every agent's.
+      const status = this.bus.decode(topic, bytes, HubStatus, { report: false });
+      if (status?.payload.state === 'online') void this.claim();
       return;
     }
     if (this.delegations?.handle(topic, bytes)) return;
-    if (topic !== TOPIC.tasksAssigned) return;
+    if (topic !== this.grantTopic) return;
     const message = this.bus.decode(topic, bytes, TaskAssigned);
     if (!message || message.payload.agent_id !== this.agentId) return;
     this.accept(message.payload);

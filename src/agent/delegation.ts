@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import { ErrorReport, TaskComplete, TaskDead, type TaskSpec } from '../protocol/messages.js';
+import { DelegatedOutcome, type TaskSpec } from '../protocol/messages.js';
 import { fitJson } from '../protocol/fit-json.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
@@ -10,7 +10,6 @@ import type { Bus } from '../transport/bus.js';
 
 /** A subtask's result handed back to the model is cut to this, keeping its shape. */
 const RESULT_BYTES = 40_000;
-const WATCHED = [TOPIC.tasksComplete, TOPIC.tasksDead, TOPIC.errors];
 
 interface Waiter {
   messageId?: string;
@@ -18,20 +17,25 @@ interface Waiter {
 }
 
 /**
- * delegate_task on the bus (PROTOCOL §14): submit a subtask with the parent's id through the
- * hub like any task, then wait for its complete or dead message — or the hub's rejection on
- * errors. The agent listens on those topics only while some delegation waits.
+ * delegate_task on the bus (PROTOCOL §14.3): submit a subtask with the parent's id through the
+ * hub like any task, then wait for the hub to say on `tasks/delegated/<agent>` — the agent's own
+ * topic, signed for it — how it ended, or why it was refused. Agents do not read others'
+ * results; the agent subscribes there once its first delegation waits.
  */
 export class Delegations {
   private readonly waiting = new Map<string, Waiter>();
   private subscribed: Promise<void> | undefined;
+  private readonly topic: string;
 
   constructor(
     private readonly bus: Bus,
     private readonly config: Config,
     private readonly timeoutMs: number,
     private readonly logger: Logger,
-  ) {}
+    agentId: string,
+  ) {
+    this.topic = `tasks/delegated/${agentId}`;
+  }
 
   async delegate(
     parent: { taskId: string; depth: number },
@@ -88,41 +92,39 @@ export class Delegations {
 
   /** Route a message; true when it was one of ours. */
   handle(topic: string, bytes: Buffer): boolean {
-    if (this.waiting.size === 0 || !(WATCHED as string[]).includes(topic)) return false;
-    if (topic === TOPIC.tasksComplete) {
-      const message = this.bus.decode(topic, bytes, TaskComplete);
-      const waiter = message && this.waiting.get(message.payload.task_id);
-      if (!message || !waiter) return true;
-      const result = fitJson(message.payload.result, RESULT_BYTES).value;
+    if (topic !== this.topic) return false;
+    const message = this.bus.decode(topic, bytes, DelegatedOutcome);
+    if (!message) return true;
+    const outcome = message.payload;
+    const waiter =
+      this.waiting.get(outcome.task_id) ??
+      [...this.waiting.values()].find(
+        (w) => outcome.message_id && w.messageId === outcome.message_id,
+      );
+    if (!waiter) return true;
+    if (outcome.state === 'complete') {
+      const result = fitJson(outcome.result, RESULT_BYTES).value;
+      const by = outcome.agent_id ? ` by ${outcome.agent_id}` : '';
       waiter.settle({
-        content: `subtask ${message.payload.task_id} completed by ${message.envelope.agent_id} in ${message.payload.duration_ms} ms; result:\n${JSON.stringify(result, null, 2)}`,
+        content: `subtask ${outcome.task_id} completed${by}; result:\n${JSON.stringify(result, null, 2)}`,
       });
-    } else if (topic === TOPIC.tasksDead) {
-      const message = this.bus.decode(topic, bytes, TaskDead);
-      const waiter = message && this.waiting.get(message.payload.task_id);
-      if (message && waiter) {
-        waiter.settle(
-          errorResult(
-            `subtask ${message.payload.task_id} failed after ${message.payload.attempts} attempt(s): ${message.payload.error}`,
-          ),
-        );
-      }
+    } else if (outcome.state === 'dead') {
+      waiter.settle(
+        errorResult(
+          `subtask ${outcome.task_id} failed after ${outcome.attempts ?? 0} attempt(s): ${outcome.error ?? 'no error given'}`,
+        ),
+      );
     } else {
-      const message = this.bus.decode(topic, bytes, ErrorReport);
-      const id = message?.payload.message_id;
-      const waiter = [...this.waiting.values()].find((w) => id && w.messageId === id);
-      waiter?.settle(errorResult(`the hub rejected the subtask: ${message!.payload.reason}`));
+      waiter.settle(errorResult(`the hub rejected the subtask: ${outcome.error ?? outcome.code}`));
     }
     return true;
   }
 
   private async watch(): Promise<void> {
-    this.subscribed ??= this.bus
-      .subscribe(Object.fromEntries(WATCHED.map((topic) => [topic, 1 as const])))
-      .catch((error: unknown) => {
-        this.subscribed = undefined;
-        throw error;
-      });
+    this.subscribed ??= this.bus.subscribe({ [this.topic]: 1 }).catch((error: unknown) => {
+      this.subscribed = undefined;
+      throw error;
+    });
     await this.subscribed;
   }
 }

@@ -26,7 +26,7 @@ export function createLlmServices(
   const settings = resolveLlmSettings(config.llm, role);
   const provider = createProvider(settings);
   if (!provider) return undefined;
-  const delegations = new Delegations(bus, config, settings.delegateTimeoutMs, logger);
+  const delegations = new Delegations(bus, config, settings.delegateTimeoutMs, logger, agentId);
   const profile = loadProfile(role, config.profilesDir);
   const mcp = resolveMcpRole(config.mcp, role);
   const services: LlmServices = {

@@ -2,9 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import { Aedes, type AedesOptions, type Client } from 'aedes';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type Client } from 'aedes';
 import { Level } from 'level';
+import type { CredentialStore } from '../auth/credential-store.js';
 import type { Logger } from '../logging/logger.js';
+import { BrokerAuth, isLoopbackHost } from './broker-auth.js';
 
 const require = createRequire(import.meta.url);
 // The async persistence class is what aedes 1.x wants (its setup() must be async); the package's
@@ -29,11 +32,15 @@ export interface EmbeddedBrokerOptions {
   /** Folder for retained messages, persistent sessions and queued QoS 1 messages; none: memory. */
   dataDir?: string;
   logger: Logger;
-  /** Policy hooks (SPEC §6); aedes' defaults allow everything but `$SYS` publishes. */
-  hooks?: Pick<
-    AedesOptions,
-    'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'
-  >;
+  /**
+   * Authenticate against this credential store and enforce the topic table (PROTOCOL §15.3);
+   * none: an open broker, where anyone may do anything.
+   */
+  auth?: CredentialStore;
+  /** Let an open broker listen beyond loopback (refused otherwise, PROTOCOL §15.3). */
+  insecure?: boolean;
+  /** A TLS listener too (mqtts://): its port (0: any), certificate and key (PEM). */
+  tls?: { port: number; cert: Buffer; key: Buffer };
 }
 
 /**
@@ -55,13 +62,22 @@ function keepEveryDelivery(client: Client): void {
 export class EmbeddedBroker {
   private constructor(
     readonly aedes: Aedes,
-    private readonly server: Server,
+    private readonly servers: Server[],
     private readonly db: Level<string, Buffer> | undefined,
     readonly port: number,
     readonly host: string,
+    /** The TLS listener's port, when there is one. */
+    readonly tlsPort: number | undefined,
+    private readonly auth: BrokerAuth | undefined,
   ) {}
 
   static async start(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+    if (!options.auth && !options.insecure && !isLoopbackHost(options.host)) {
+      throw new Error(
+        `an open broker (--no-auth) would let anyone on the network run commands on the agents; it listens on ${options.host} only with --insecure (or drop --no-auth, or listen on 127.0.0.1)`,
+      );
+    }
+    const auth = options.auth ? new BrokerAuth(options.auth, options.logger) : undefined;
     let db: Level<string, Buffer> | undefined;
     let persistence: unknown;
     if (options.dataDir) {
@@ -70,30 +86,33 @@ export class EmbeddedBroker {
       await db.open();
       persistence = new GuardedLevelPersistence(db);
     }
-    const userPreConnect = options.hooks?.preConnect;
     const aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),
-      ...options.hooks,
-      preConnect(client, packet, callback) {
+      ...auth?.hooks(),
+      preConnect(client, _packet, callback) {
         keepEveryDelivery(client);
-        if (userPreConnect) userPreConnect(client, packet, callback);
-        else callback(null, true);
+        callback(null, true);
       },
     });
+    auth?.attach(aedes);
     aedes.on('clientError', (client, error) =>
       options.logger.debug({ clientId: client.id, err: error.message }, 'client error'),
     );
     // Small MQTT packets must not wait for Nagle and delayed ACKs (~40 ms a hop on Linux).
     const server = createServer({ noDelay: true }, aedes.handle);
+    const servers: Server[] = [server];
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port, options.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listen(server, options.port, options.host);
+      if (options.tls) {
+        const { cert, key, port } = options.tls;
+        const secure = createTlsServer({ cert, key }, aedes.handle);
+        secure.on('secureConnection', (socket) => socket.setNoDelay(true));
+        servers.push(secure);
+        await listen(secure, port, options.host);
+      }
     } catch (error) {
+      auth?.close();
+      for (const open of servers) if (open.listening) open.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await db?.close();
       const code = (error as NodeJS.ErrnoException).code;
@@ -105,8 +124,18 @@ export class EmbeddedBroker {
       throw error;
     }
     const { port } = server.address() as AddressInfo;
-    options.logger.info({ port, host: options.host, dataDir: options.dataDir }, 'broker listening');
-    return new EmbeddedBroker(aedes, server, db, port, options.host);
+    const tlsPort = servers[1] ? (servers[1].address() as AddressInfo).port : undefined;
+    options.logger.info(
+      {
+        port,
+        host: options.host,
+        dataDir: options.dataDir,
+        ...(tlsPort ? { tlsPort } : {}),
+        auth: auth ? 'credentials' : 'none (open broker)',
+      },
+      'broker listening',
+    );
+    return new EmbeddedBroker(aedes, servers, db, port, options.host, tlsPort, auth);
   }
 
   get url(): string {
@@ -115,9 +144,22 @@ export class EmbeddedBroker {
 
   /** Stop accepting, disconnect every client, flush and close the store. */
   async close(): Promise<void> {
-    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.auth?.close();
+    const serversClosed = this.servers.map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
-    await serverClosed;
+    await Promise.all(serversClosed);
     await this.db?.close();
   }
+}
+
+async function listen(server: Server, port: number, host: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

@@ -5,12 +5,12 @@ import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
 import { prepareSurroundings } from '../agent/agent-setup.js';
+import { credentialIdentity } from '../auth/load-keyring.js';
 import {
   addSwarmOptions,
   makeConfig,
   makeLogger,
   parsePositiveInt,
-  resolveDataDir,
   shortId,
   untilSignal,
   type GlobalFlags,
@@ -21,7 +21,6 @@ export interface AgentFlags extends GlobalFlags {
   agentId?: string;
   concurrency?: number;
   workspace?: string;
-  dataDir?: string;
 }
 
 /** --sandbox, shared by `agent` and `up`. */
@@ -37,11 +36,7 @@ export function addAgentOptions(command: Command): Command {
     .option('--agent-id <id>', 'unique id in the swarm (default <role>-<6 random hex>)')
     .option('--concurrency <n>', 'tasks run at once', parsePositiveInt('--concurrency'), 1)
     .option('--workspace <dir>', 'directory tasks run in (default: the current directory)')
-    .option('--sandbox <mode>', SANDBOX_OPTION_HELP)
-    .option(
-      '--data-dir <dir>',
-      "folder of the agent's own state, hidden from its commands (default ./.sheri/)",
-    );
+    .option('--sandbox <mode>', SANDBOX_OPTION_HELP);
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -73,7 +68,15 @@ ${LLM_HELP}`,
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
   const config = makeConfig(flags);
-  const role = flags.role ?? 'general';
+  // A credential file names the agent and fixes its role (PROTOCOL §15.2).
+  const credential = credentialIdentity(config);
+  if (credential && credential.kind !== 'agent') {
+    throw new SheriError(
+      `${config.credentialsFile} is the credential of ${credential.kind} "${credential.name}", not of an agent`,
+      EXIT.usage,
+    );
+  }
+  const role = flags.role ?? credential?.role ?? 'general';
   const roles = knownRoles(config.taskTypes);
   if (!roles.includes(role)) {
     throw new SheriError(
@@ -84,7 +87,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   if (flags.concurrency === 0) throw new SheriError('--concurrency must be at least 1', EXIT.usage);
   // A wrong LLM setting is a mistake to report now, not after a broker answers.
   resolveLlmSettings(config.llm, role);
-  const agentId = flags.agentId ?? `${role}-${shortId()}`;
+  const agentId = flags.agentId ?? credential?.name ?? `${role}-${shortId()}`;
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(agentId)) {
     throw new SheriError(
       `--agent-id "${agentId}" must be 1-100 letters, digits, ".", "_" or "-"`,
@@ -96,7 +99,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     config,
     role,
     workspace: flags.workspace ?? process.cwd(),
-    dataDir: resolveDataDir(flags.dataDir),
+    dataDir: config.dataDir,
   });
   logger.info(`connecting to ${config.broker} (swarm ${config.swarm})`);
   const stop = untilSignal();

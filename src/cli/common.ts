@@ -5,7 +5,10 @@ import { loadConfig, type CommonFlags, type Config } from '../config/load.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import { busSecurity } from '../auth/bus-security.js';
+import { loadKeyring, requireSigningKey } from '../auth/load-keyring.js';
 import type { Bus } from '../transport/bus.js';
+import { tlsOf } from '../transport/tls-files.js';
 
 export interface GlobalFlags extends CommonFlags {
   logLevel?: string;
@@ -29,6 +32,20 @@ export function addSwarmOptions(command: Command): Command {
       '--config <file>',
       'config file (env SHERI_CONFIG; default ./sheri.config.json if present)',
     )
+    .option(
+      '--data-dir <dir>',
+      `folder of the swarm's state and credential store (env SHERI_DATA_DIR; default ./${DEFAULTS.dataDir})`,
+    )
+    .option(
+      '--credentials <file>',
+      'credential file from `sheri credentials add` (env SHERI_CREDENTIALS; default: the store in --data-dir)',
+    )
+    .option('--username <name>', 'MQTT user name, overriding the credential (env SHERI_USERNAME)')
+    .option('--password <password>', 'MQTT password (env SHERI_PASSWORD)')
+    .option('--ca <file>', 'for mqtts://: CA certificate to trust (env SHERI_CA)')
+    .option('--cert <file>', 'for mqtts://: client certificate (env SHERI_CERT)')
+    .option('--key <file>', 'for mqtts://: client key (env SHERI_KEY)')
+    .option('--no-signing', 'neither sign messages nor check signatures (env SHERI_SIGNING=off)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
     .option('--log-format <format>', 'pretty (default on a terminal) or json')
     .option('--log-file <path>', 'also append JSON log lines to this file (secrets redacted)');
@@ -81,25 +98,59 @@ export function unreachable(url: string): SheriError {
   );
 }
 
-/** A short-lived client for a CLI command: gives up with a plain message after `waitMs`. */
-export async function connectCli(config: Config, logger: Logger, waitMs = 5_000): Promise<Bus> {
-  const { Bus } = await import('../transport/bus.js');
+/**
+ * A short-lived client for a CLI command, logged in as the local operator (or `--credentials`;
+ * PROTOCOL §15.2): gives up with a plain message after `waitMs`. `reader` commands (trace) also
+ * work without credentials, as an anonymous loopback reader.
+ */
+export async function connectCli(
+  config: Config,
+  logger: Logger,
+  waitMs = 5_000,
+  as: 'operator' | 'reader' = 'operator',
+): Promise<Bus> {
+  const { Bus, isRefusedLogin } = await import('../transport/bus.js');
+  const keyring = loadKeyring(config, { kind: as });
+  const login = keyring.mqttLogin;
+  const bus = Bus.open({
+    url: config.broker,
+    swarm: config.swarm,
+    sender: { agentId: keyring.self?.ref.name ?? `cli-${shortId()}`, role: 'operator' },
+    clientId: `sheri-cli-${shortId()}`,
+    logger: logger.child({}, { level: 'error' }),
+    maxPayloadBytes: config.maxPayloadBytes,
+    maxJsonDepth: config.maxJsonDepth,
+    // A reader checks what it can and never reports (PROTOCOL §9.2, §15.4).
+    security: busSecurity(config, keyring, false),
+    report: false,
+    ...(login ? { username: login.username, password: login.password } : {}),
+    ...tlsOf(config),
+  });
+  let refused: Error | undefined;
+  bus.client.once('error', (error) => {
+    if (isRefusedLogin(error)) refused = error;
+  });
   try {
-    return await Bus.connect(
-      {
-        url: config.broker,
-        swarm: config.swarm,
-        sender: { agentId: `cli-${shortId()}`, role: 'cli' },
-        clientId: `sheri-cli-${shortId()}`,
-        logger: logger.child({}, { level: 'error' }),
-        maxPayloadBytes: config.maxPayloadBytes,
-      },
-      AbortSignal.timeout(waitMs),
-      true,
-    );
+    await bus.ready(AbortSignal.timeout(waitMs), true);
   } catch {
+    if (refused) {
+      throw new SheriError(
+        `the broker at ${config.broker} refused ${login ? `the login of "${login.username}"` : 'an anonymous connection'} (${refused.message}) — ${login ? 'check --credentials / --username, or sheri credentials list where the broker runs' : "pass --credentials, or run this where the swarm's data directory is (--data-dir)"}`,
+        EXIT.unavailable,
+      );
+    }
     throw unreachable(config.broker);
   }
+  // Said once a broker answered, so "no broker" is told first: it is the likelier mistake.
+  if (as === 'operator') {
+    try {
+      requireSigningKey(config, keyring, 'this command');
+    } catch (error) {
+      await bus.destroy();
+      throw error;
+    }
+  }
+  return bus;
 }
 
 export function printJson(value: unknown): void {

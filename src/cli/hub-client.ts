@@ -1,10 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
-import { decodeMessage } from '../protocol/codec.js';
 import { HubReply, HubStatus, type HubQuery } from '../protocol/messages.js';
 import { hubReplyTopic, localTopic, TOPIC } from '../protocol/topics.js';
-import type { Bus } from '../transport/bus.js';
+import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
+
+/** Signing on, a reader trusts only what the hub signed (PROTOCOL §15.4); a forgery is ignored. */
+export function trusted(
+  bus: Bus,
+  message: { verified: boolean; sender: { kind: string } },
+): boolean {
+  if (!bus.security?.signing) return true;
+  return message.verified && message.sender.kind === 'hub';
+}
 
 /** Ask the hub over the bus (request/reply on MQTT 3.1.1: a reply topic of our own). */
 export async function queryHub(
@@ -28,8 +36,8 @@ export async function queryHub(
     );
     bus.onMessage((topic, bytes) => {
       if (topic !== local) return;
-      const decoded = decodeMessage(bytes, HubReply, Number.MAX_SAFE_INTEGER);
-      if (!decoded.ok || decoded.payload.query_id !== queryId) return;
+      const decoded = bus.decode(topic, bytes, HubReply, { maxBytes: MAX_REPLY_BYTES });
+      if (!decoded || decoded.payload.query_id !== queryId || !trusted(bus, decoded)) return;
       clearTimeout(timer);
       resolve(decoded.payload);
     });
@@ -54,8 +62,9 @@ export async function readHubStatus(bus: Bus, waitMs = 1_500): Promise<HubStatus
     const timer = setTimeout(() => resolve(undefined), waitMs);
     bus.onMessage((topic, bytes) => {
       if (topic !== TOPIC.hubStatus) return;
-      const decoded = decodeMessage(bytes, HubStatus);
-      if (!decoded.ok) return;
+      const decoded = bus.decode(topic, bytes, HubStatus);
+      // A forged status (signing on, an open broker) must not tell the submitter anything.
+      if (!decoded || !trusted(bus, decoded)) return;
       clearTimeout(timer);
       resolve(decoded.payload);
     });

@@ -5,7 +5,7 @@ import { silentLogger } from '../logging/logger.js';
 import type { DashboardEvent } from '../dashboard/view-model.js';
 import type { ApprovalView } from '../dashboard/view-model.js';
 import type { HubTaskDetail } from '../dashboard/task-detail.js';
-import { approvalDecisionLocal } from '../protocol/topics.js';
+import { TOPIC } from '../protocol/topics.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
 import type { BudgetStatus } from '../tasks/budget.js';
 import type { Bus } from '../transport/bus.js';
@@ -43,7 +43,11 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
   }
   makeLogger(flags); // validates --log-format like every command; nothing may log over the screen
   const config = makeConfig(flags);
-  const bus = await connectCli(config, silentLogger());
+  // An operator's credential (the local store's), an observer's, or none (loopback, redacted).
+  const bus = await connectCli(config, silentLogger(), 5_000, 'reader');
+  // Only an operator may ask the hub and answer approvals (PROTOCOL §15.3).
+  const operator =
+    bus.security?.keyring.identity?.kind === 'operator' || bus.security?.signing === false;
   // Lazily: blessed and the dashboard load only for this command, so `sheri --help` stays fast.
   const { DashboardScreen } = await import('../dashboard/screen.js');
   const { createState } = await import('../dashboard/view-model.js');
@@ -59,7 +63,15 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
   const screen = new DashboardScreen(state, {
     where: { swarm: config.swarm, broker: config.broker },
     actions: {
-      decide: (approval, approved) => void decide(bus, approval, approved, dispatch),
+      decide: (approval, approved) =>
+        operator
+          ? void decide(bus, approval, approved, dispatch)
+          : dispatch({
+              kind: 'note',
+              at: Date.now(),
+              level: 'error',
+              text: 'only an operator answers approvals: run sheri monitor with an operator credential',
+            }),
       openTask: (taskId) => {
         if (state.hub.snapshot === 'unavailable') {
           screen.showHubDetail(taskId, 'no hub answered at start');
@@ -100,7 +112,13 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     await bus.subscribe({ '#': 1 });
-    const snapshot = await loadSnapshot(bus, config);
+    const snapshot: DashboardEvent = operator
+      ? await loadSnapshot(bus, config)
+      : {
+          kind: 'snapshot-failed',
+          at: Date.now(),
+          reason: 'not an operator, so not asking the hub',
+        };
     const heldEvents = held;
     held = null;
     dispatch(snapshot);
@@ -161,7 +179,8 @@ async function decide(
 ): Promise<void> {
   const verb = approved ? 'approved' : 'denied';
   try {
-    await bus.publish(approvalDecisionLocal(approval.approvalId), {
+    // To the hub, which checks it, records who answered, and forwards it (PROTOCOL §13).
+    await bus.publish(TOPIC.approvalsAnswer, {
       approval_id: approval.approvalId,
       approved,
       reason: `${verb} from sheri monitor`,

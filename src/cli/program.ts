@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { addAgentOptions, registerAgentCommand, runAgent, type AgentFlags } from './agent.js';
 import { registerApprovalCommands } from './approvals.js';
+import { registerCredentialsCommands } from './credentials.js';
 import { addSwarmOptions } from './common.js';
 import { registerMonitorCommand } from './monitor.js';
 import { registerQueryCommands } from './queries.js';
@@ -45,5 +46,6 @@ Start here:
   registerTraceCommand(program);
   registerMonitorCommand(program);
   registerSwarmCommands(program);
+  registerCredentialsCommands(program);
   return program;
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { SheriError } from '../errors.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
 import { describeBudget } from '../dashboard/format.js';
 import type { BudgetStatus } from '../tasks/budget.js';
@@ -31,10 +32,46 @@ async function ask(flags: GlobalFlags, query: Parameters<typeof queryHub>[2]): P
   }
 }
 
+/** "7d", "12h", "30m", "45s" or milliseconds → milliseconds. */
+export function parseDuration(name: string) {
+  return (value: string): number => {
+    const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
+    if (!match) {
+      throw new SheriError(
+        `${name} must be a duration like 7d, 12h, 30m, 45s or 5000 (ms), got "${value}"`,
+      );
+    }
+    const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 'ms']!;
+    return Number(match[1]) * unit;
+  };
+}
+
 export function registerQueryCommands(program: Command, task: Command): void {
+  const tasks = program.command('tasks');
   addSwarmOptions(
-    program
-      .command('tasks')
+    tasks
+      .command('prune')
+      .description(
+        'delete finished tasks (complete, dead) older than --older-than from the ledger (PROTOCOL §15.5)',
+      )
+      .option(
+        '--older-than <duration>',
+        'e.g. 7d, 12h, 30m (default: retention.finishedMaxAgeMs of the hub, 7 days)',
+        parseDuration('--older-than'),
+      )
+      .option('--json', 'print JSON'),
+  ).action(async (flags: GlobalFlags & { olderThan?: number }) => {
+    const data = (await ask(flags, {
+      kind: 'prune',
+      ...(flags.olderThan !== undefined ? { older_than_ms: flags.olderThan } : {}),
+    })) as { pruned: number; older_than_ms: number };
+    if (flags.json) return printJson(data);
+    process.stdout.write(
+      `pruned ${data.pruned} finished task(s) older than ${Math.round(data.older_than_ms / 3_600_000)} h\n`,
+    );
+  });
+  addSwarmOptions(
+    tasks
       .description("list tasks from the hub's ledger, newest first")
       .option(
         '--state <state>',

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { CredentialStore } from '../auth/credential-store.js';
+import type { Config } from '../config/load.js';
 import type { Agent } from '../agent/agent.js';
 import type { EmbeddedBroker } from '../broker/embedded-broker.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -16,7 +19,6 @@ import {
   makeConfig,
   makeLogger,
   parsePositiveInt,
-  resolveDataDir,
   shortId,
   untilSignal,
   type GlobalFlags,
@@ -25,17 +27,43 @@ import {
 interface ServeFlags extends GlobalFlags {
   port: number;
   host: string;
-  dataDir?: string;
   memory?: boolean;
   agents?: string;
   workspace?: string;
+  /** false with --no-auth: an open broker. */
+  auth: boolean;
+  insecure?: boolean;
+  tlsPort?: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
-const DATA_DIR_HELP = `folder for broker state and the hub's ledger (default ./${DEFAULTS.dataDir}/ in the working directory)`;
+/** The embedded broker's security options (PROTOCOL §15.3), for `up` and `broker`. */
+function addBrokerOptions(command: Command): Command {
+  return command
+    .option(
+      '--no-auth',
+      'an open broker: no credentials asked, anyone may publish anything (loopback only unless --insecure)',
+    )
+    .option('--insecure', 'let an open broker (--no-auth) listen beyond 127.0.0.1')
+    .option(
+      '--tls-port <port>',
+      'also listen for mqtts:// on this port',
+      parsePositiveInt('--tls-port'),
+    )
+    .option('--tls-cert <file>', 'certificate (PEM) of the mqtts:// listener')
+    .option('--tls-key <file>', 'private key (PEM) of the mqtts:// listener');
+}
+
+const SECURITY_HELP = `
+Security (docs/PROTOCOL.md §15): on first start the credential store is created in the data
+directory (credentials.json, mode 0600); local commands use it with no flag. Clients must log
+in, except anonymous readers on loopback (mosquitto_sub -t '<swarm>/#' -v), who see redacted
+copies. For another machine: sheri credentials add --kind agent --role testing --name box-1`;
 
 export function registerServeCommands(program: Command): void {
   addSwarmOptions(
-    addLlmOptions(program.command('up'))
+    addBrokerOptions(addLlmOptions(program.command('up')))
       .description('start the embedded broker and the hub in one process (optionally local agents)')
       .option(
         '--port <port>',
@@ -44,7 +72,6 @@ export function registerServeCommands(program: Command): void {
         DEFAULTS.port,
       )
       .option('--host <host>', 'interface to listen on (0.0.0.0 for other machines)', DEFAULTS.host)
-      .option('--data-dir <dir>', DATA_DIR_HELP)
       .option(
         '--agents <roles>',
         'also run local agents, e.g. "testing=3,deployment" (role[=count],…)',
@@ -55,6 +82,7 @@ export function registerServeCommands(program: Command): void {
       )
       .option('--sandbox <mode>', SANDBOX_OPTION_HELP)
       .addHelpText('after', LLM_HELP)
+      .addHelpText('after', SECURITY_HELP)
       .addHelpText(
         'after',
         `
@@ -69,16 +97,21 @@ Examples:
   ).action(async (flags: ServeFlags) => runUp(flags));
 
   addSwarmOptions(
-    program
-      .command('broker')
-      .description('run the embedded MQTT broker only (aedes; persistent sessions on disk)')
-      .option('--port <port>', 'TCP port', parsePositiveInt('--port'), DEFAULTS.port)
-      .option('--host <host>', 'interface to listen on (0.0.0.0 for other machines)', DEFAULTS.host)
-      .option('--data-dir <dir>', DATA_DIR_HELP)
-      .option('--memory', 'keep no state on disk'),
+    addBrokerOptions(
+      program
+        .command('broker')
+        .description('run the embedded MQTT broker only (aedes; persistent sessions on disk)')
+        .option('--port <port>', 'TCP port', parsePositiveInt('--port'), DEFAULTS.port)
+        .option(
+          '--host <host>',
+          'interface to listen on (0.0.0.0 for other machines)',
+          DEFAULTS.host,
+        )
+        .option('--memory', 'keep no state on disk'),
+    ).addHelpText('after', SECURITY_HELP),
   ).action(async (flags: ServeFlags) => {
     const logger = makeLogger(flags);
-    const broker = await startBroker(flags, logger);
+    const broker = await startBroker(flags, makeConfig(flags), logger);
     await untilSignal();
     await broker.close();
     logger.info('broker stopped');
@@ -90,27 +123,29 @@ Examples:
       .description(
         "run the swarm's coordinator against any broker: ledger, claims, leases, retries",
       )
-      .option('--data-dir <dir>', DATA_DIR_HELP)
       .addHelpText(
         'after',
         `
 Run exactly one hub per swarm. It records every task in SQLite (<data-dir>/hub-<swarm>.sqlite)
-before granting it, so tasks and their state survive a restart. With "budget": { "dailyUsd": 20,
-"flowUsd": 2 } in its sheri.config.json, it grants prompt tasks only while the swarm's LLM spending
-(results and running tasks' heartbeats, all agents) leaves room, and refuses the rest (tasks/dead).
+before granting it, so tasks and their state survive a restart. It holds the swarm's credential
+store (<data-dir>/credentials.json, created on first start): issue the other machines'
+credentials where it runs (sheri credentials add), and give mosquitto its files
+(sheri credentials mosquitto --out DIR). With "budget": { "dailyUsd": 20, "flowUsd": 2 } in its
+sheri.config.json, it grants prompt tasks only while the swarm's LLM spending (results and running
+tasks' heartbeats, all agents) leaves room, and refuses the rest (tasks/dead).
 
 Example:
   sheri hub --broker mqtt://mosquitto:1883 --swarm prod`,
       ),
   ).action(async (flags: ServeFlags) => {
-    refuseIfTampered(resolveDataDir(flags.dataDir));
     const config = makeConfig(flags);
+    refuseIfTampered(config.dataDir);
     const logger = makeLogger(flags);
     const { Hub } = await import('../tasks/hub.js');
     const hub = await Hub.start({
       config,
       logger,
-      ledgerPath: ledgerPathFor(flags.dataDir, config.swarm),
+      ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
     });
     await untilSignal();
     await hub.close();
@@ -124,19 +159,40 @@ function refuseIfTampered(dataDir: string): void {
   if (why) throw new SheriError(`refusing to start: ${why}`, EXIT.config);
 }
 
-export function ledgerPathFor(dataDir: string | undefined, swarm: string): string {
-  return join(resolveDataDir(dataDir), `hub-${swarm}.sqlite`);
+export function ledgerPathFor(dataDir: string, swarm: string): string {
+  return join(dataDir, `hub-${swarm}.sqlite`);
 }
 
-async function startBroker(flags: ServeFlags, logger: Logger): Promise<EmbeddedBroker> {
+async function startBroker(
+  flags: ServeFlags,
+  config: Config,
+  logger: Logger,
+): Promise<EmbeddedBroker> {
   // Imported when needed, so commands that do not serve start fast.
   const { EmbeddedBroker } = await import('../broker/embedded-broker.js');
+  if ((flags.tlsPort !== undefined) !== Boolean(flags.tlsCert && flags.tlsKey)) {
+    throw new SheriError('--tls-port, --tls-cert and --tls-key go together', EXIT.usage);
+  }
+  // The store is created on first start (PROTOCOL §15.2), even for an open broker, so that the
+  // hub and local commands of this data directory can sign.
+  const store = CredentialStore.openOrCreate(config.dataDir);
   try {
     return await EmbeddedBroker.start({
       port: flags.port,
       host: flags.host,
       logger,
-      ...(flags.memory ? {} : { dataDir: join(resolveDataDir(flags.dataDir), 'broker') }),
+      ...(flags.memory ? {} : { dataDir: join(config.dataDir, 'broker') }),
+      ...(flags.auth === false ? {} : { auth: store }),
+      ...(flags.insecure ? { insecure: true } : {}),
+      ...(flags.tlsPort !== undefined
+        ? {
+            tls: {
+              port: flags.tlsPort,
+              cert: readFileSync(flags.tlsCert!),
+              key: readFileSync(flags.tlsKey!),
+            },
+          }
+        : {}),
     });
   } catch (error) {
     throw new SheriError(`cannot start the broker: ${(error as Error).message}`, EXIT.unavailable);
@@ -146,8 +202,9 @@ async function startBroker(flags: ServeFlags, logger: Logger): Promise<EmbeddedB
 async function runUp(flags: ServeFlags): Promise<void> {
   const logger = makeLogger(flags);
   const roles = parseAgentList(flags.agents);
-  refuseIfTampered(resolveDataDir(flags.dataDir));
-  const broker = await startBroker(flags, logger);
+  const startConfig = makeConfig(flags);
+  refuseIfTampered(startConfig.dataDir);
+  const broker = await startBroker(flags, startConfig, logger);
   const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
   const roleNames = knownRoles(config.taskTypes);
   const unknown = roles.find((role) => !roleNames.includes(role));
@@ -167,7 +224,7 @@ async function runUp(flags: ServeFlags): Promise<void> {
           config,
           role,
           workspace: flags.workspace ?? process.cwd(),
-          dataDir: resolveDataDir(flags.dataDir),
+          dataDir: config.dataDir,
         }),
       );
     }
@@ -180,7 +237,7 @@ async function runUp(flags: ServeFlags): Promise<void> {
   const hub = await Hub.start({
     config,
     logger,
-    ledgerPath: ledgerPathFor(flags.dataDir, config.swarm),
+    ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
   });
   const agents: Agent[] = [];
   for (const role of roles) {
@@ -197,7 +254,7 @@ async function runUp(flags: ServeFlags): Promise<void> {
     );
   }
   logger.info(
-    `swarm "${config.swarm}" is up on ${broker.url} — submit a task: sheri task submit --swarm ${config.swarm} --broker ${broker.url} --type testing.run --command "npm test" --wait`,
+    `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — submit a task: sheri task submit --swarm ${config.swarm} --broker ${broker.url} --type testing.run --command "npm test" --wait`,
   );
   await untilSignal();
   for (const agent of agents) await agent.stop('sheri up stopped');

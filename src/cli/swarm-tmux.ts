@@ -35,8 +35,10 @@ export async function handleSwarmTmux(flags: SwarmTmuxFlags): Promise<void> {
       ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),
       ...(flags.logFormat ? { logFormat: flags.logFormat } : {}),
       ...(logFile ? { logFile } : {}),
+      // Panes find the credentials where this command did (PROTOCOL §15.2).
+      ...(flags.dataDir ? { dataDir: config.dataDir } : {}),
+      ...(config.credentialsFile ? { credentials: config.credentialsFile } : {}),
     },
-    ...(flags.dataDir ? { dataDir: resolveIf(flags.dataDir)! } : {}),
     monitor: flags.monitor,
     waitMs: flags.wait * 1000,
     say,

@@ -63,7 +63,6 @@ export function registerSwarmCommands(program: Command): void {
         .option('--no-attach', 'start the session and return (for scripts)')
         .option('--no-monitor', 'no dashboard window')
         .option('--workspace <dir>', 'directory tasks run in (default: the current directory)')
-        .option('--data-dir <dir>', 'state of the `sheri up` started when no broker answers')
         .option('--wait <seconds>', 'time agents get to register', parsePositiveInt('--wait'), 60)
         .option(
           '--per-window <n>',

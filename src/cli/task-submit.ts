@@ -5,8 +5,8 @@ import { formatIssues } from '../protocol/codec.js';
 import { TaskSpec } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
-import { readHubStatus } from './hub-client.js';
-import { TaskWatcher, type WatchOptions } from './task-watcher.js';
+import { queryHub, readHubStatus } from './hub-client.js';
+import { TaskWatcher, type LedgerView, type WatchOptions } from './task-watcher.js';
 import type { Bus } from '../transport/bus.js';
 import {
   addSwarmOptions,
@@ -161,6 +161,8 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
       json: Boolean(flags.json),
       roles: rolesForType(config.taskTypes, spec.type),
       ...(flags.waitTimeout ? { waitTimeoutS: flags.waitTimeout } : {}),
+      confirm: async (taskId) =>
+        (await queryHub(bus, config, { kind: 'task', task_id: taskId })) as LedgerView,
     });
     if (code !== EXIT.ok) process.exitCode = code;
   } finally {

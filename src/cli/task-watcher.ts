@@ -1,6 +1,5 @@
 import type { z } from 'zod';
 import { EXIT } from '../errors.js';
-import { decodeMessage } from '../protocol/codec.js';
 import {
   ErrorReport,
   TaskAssigned,
@@ -10,7 +9,16 @@ import {
   TaskProgress,
 } from '../protocol/messages.js';
 import { TOPIC } from '../protocol/topics.js';
-import type { Bus } from '../transport/bus.js';
+import { MAX_REPLY_BYTES, type Bus, type Received } from '../transport/bus.js';
+import { trusted } from './hub-client.js';
+
+/** What the hub's ledger says of the task (`sheri task show`), the verdict of `--wait`. */
+export interface LedgerView {
+  state: string;
+  attempt: number;
+  result: unknown;
+  last_error: string | null;
+}
 
 export interface WatchOptions {
   json: boolean;
@@ -18,12 +26,19 @@ export interface WatchOptions {
   waitTimeoutS?: number;
   /** Roles that may run the task, to say whom to start when nobody claims it. */
   roles: readonly string[];
+  /**
+   * Ask the hub what its ledger says of a task. The bus only hints that a task finished: an
+   * agent's message cannot be checked by the CLI, so the hub's signed answer decides (§15.4).
+   */
+  confirm: (taskId: string) => Promise<LedgerView>;
   /** Where lines go: the result to `out`, the task's steps to `err` (stdout, stderr). */
   out?: (text: string) => void;
   err?: (text: string) => void;
 }
 
 const QUIET_NOTICE_MS = 5_000;
+/** Pauses between asking the hub to confirm an outcome the bus announced. */
+const CONFIRM_DELAYS_MS = [0, 50, 100, 200, 400, 800, 1_600, 3_200];
 
 /**
  * Follows one task on the bus for `sheri task submit --wait`: prints its steps to stderr and its
@@ -37,14 +52,19 @@ export class TaskWatcher {
   private attempt = 0;
   private quietTimer: NodeJS.Timeout | undefined;
   private code: number | undefined;
-  private settle: (code: number) => void = () => undefined;
+  private settleOutcome: (code: number) => void = () => undefined;
   private readonly out: (text: string) => void;
   private readonly err: (text: string) => void;
+
+  private confirming = false;
+  /** What the bus said the finishing attempt took, for the closing line. */
+  private durationMs: number | undefined;
 
   private constructor(
     private taskId: string,
     private readonly messageId: string,
     private readonly options: WatchOptions,
+    private readonly bus: Bus,
   ) {
     this.out = options.out ?? ((text) => process.stdout.write(text));
     this.err = options.err ?? ((text) => process.stderr.write(text));
@@ -57,10 +77,10 @@ export class TaskWatcher {
     messageId: string,
     options: WatchOptions,
   ): Promise<TaskWatcher> {
-    const watcher = new TaskWatcher(taskId, messageId, options);
+    const watcher = new TaskWatcher(taskId, messageId, options, bus);
     bus.onMessage((topic, bytes) => watcher.handle(topic, bytes));
     await bus.subscribe({
-      [TOPIC.tasksAssigned]: 1,
+      [`${TOPIC.tasksAssigned}/+`]: 1,
       [TOPIC.tasksProgress]: 1,
       [TOPIC.tasksComplete]: 1,
       [TOPIC.tasksFailed]: 1,
@@ -91,7 +111,7 @@ export class TaskWatcher {
           }, waitTimeoutS * 1000)
         : undefined;
       this.quietTimer = quiet;
-      this.settle = (code) => {
+      this.settleOutcome = (code) => {
         clearTimeout(quiet);
         clearTimeout(deadline);
         resolve(code);
@@ -102,21 +122,24 @@ export class TaskWatcher {
   private finish(code: number): void {
     if (this.code !== undefined) return;
     this.code = code;
-    this.settle(code);
+    this.settleOutcome(code);
   }
 
   private handle(topic: string, bytes: Buffer): void {
     if (this.code !== undefined) return;
-    switch (topic) {
+    const local = topic.startsWith(`${TOPIC.tasksAssigned}/`) ? TOPIC.tasksAssigned : topic;
+    switch (local) {
       case TOPIC.errors:
-        return this.on(bytes, ErrorReport, (report) => {
+        return this.on(topic, bytes, ErrorReport, (report, message) => {
           if (report.message_id !== this.messageId) return;
+          // Only the hub's own word counts; a replay report means the original was handled.
+          if (!trusted(this.bus, message) || report.code === 'REPLAYED') return;
           if (report.code === 'DUPLICATE_TASK' && typeof report.task_id === 'string') {
             // Submitted before (or this very message delivered twice): its outcome is ours.
             this.taskId = report.task_id;
             if (report.state === 'complete' || report.state === 'dead') {
               this.say(`${report.reason} (sheri task show ${report.task_id})`);
-              this.finish(report.state === 'complete' ? EXIT.ok : EXIT.taskFailed);
+              void this.settle();
             } else {
               this.say(`${report.reason}; following task ${report.task_id}`);
             }
@@ -126,63 +149,106 @@ export class TaskWatcher {
           this.finish(EXIT.usage);
         });
       case TOPIC.tasksAssigned:
-        return this.onTask(bytes, TaskAssigned, (grant) => {
+        return this.onTask(topic, bytes, TaskAssigned, (grant) => {
           if (grant.attempt < this.attempt) return;
           this.attempt = grant.attempt;
           clearTimeout(this.quietTimer);
           this.say(`assigned to ${grant.agent_id} (attempt ${grant.attempt})`);
         });
       case TOPIC.tasksProgress:
-        return this.onTask(bytes, TaskProgress, (progress) => {
+        return this.onTask(topic, bytes, TaskProgress, (progress) => {
           if (progress.attempt >= this.attempt) this.say(`  ${progress.message}`);
         });
       case TOPIC.tasksFailed:
-        return this.onTask(bytes, TaskFailed, (failed) => {
+        return this.onTask(topic, bytes, TaskFailed, (failed) => {
           if (failed.attempt >= this.attempt) {
             this.say(`attempt ${failed.attempt} failed: ${failed.error}`);
           }
         });
       case TOPIC.tasksComplete:
-        return this.onTask(bytes, TaskComplete, (done) => {
+        return this.onTask(topic, bytes, TaskComplete, (done) => {
           // A stale attempt's result is not the task's outcome (PROTOCOL §4.6); one of an attempt
           // whose grant has not reached us yet is newer than any we know, so it counts.
           if (done.attempt < this.attempt) return;
-          this.say(`complete in ${done.duration_ms} ms`);
-          if (this.options.json) this.out(`${JSON.stringify(done, null, 2)}\n`);
-          else printResult(done.result, this.out, this.err);
-          this.finish(EXIT.ok);
+          this.durationMs = done.duration_ms;
+          void this.settle();
         });
       case TOPIC.tasksDead:
-        return this.onTask(bytes, TaskDead, (dead) => {
-          this.say(`dead after ${dead.attempts} attempt(s): ${dead.error}`);
-          if (this.options.json) this.out(`${JSON.stringify(dead, null, 2)}\n`);
-          this.finish(EXIT.taskFailed);
-        });
+        return this.onTask(topic, bytes, TaskDead, () => void this.settle());
+    }
+  }
+
+  /**
+   * The bus says the task finished: ask the hub, whose ledger is the truth, and print what it
+   * recorded. A forged `tasks/complete` (the hub still has the task assigned) changes nothing.
+   */
+  private async settle(): Promise<void> {
+    if (this.confirming) return;
+    this.confirming = true;
+    try {
+      // The hub may not have recorded it yet (delivery to its persistent session can lag the
+      // bus, PROTOCOL §8.4): ask again a few times before waiting on.
+      for (const delayMs of CONFIRM_DELAYS_MS) {
+        if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+        const view = await this.options.confirm(this.taskId);
+        if (view.state === 'complete' || view.state === 'dead') return this.conclude(view);
+      }
+      this.say(`the bus said ${this.taskId} finished, but the hub has not recorded it; waiting on`);
+    } catch (error) {
+      this.say(`the hub did not confirm the outcome: ${(error as Error).message}`);
+    } finally {
+      this.confirming = false;
+    }
+  }
+
+  private conclude(view: LedgerView): void {
+    if (view.state === 'complete') {
+      this.say(
+        this.durationMs !== undefined && view.attempt === this.attempt
+          ? `complete in ${this.durationMs} ms`
+          : `complete (attempt ${view.attempt})`,
+      );
+      if (this.options.json) {
+        this.printJson({ task_id: this.taskId, state: view.state, result: view.result });
+      } else printResult(view.result, this.out, this.err);
+      this.finish(EXIT.ok);
+    } else {
+      this.say(`dead after ${view.attempt} attempt(s): ${view.last_error ?? 'no error recorded'}`);
+      if (this.options.json) {
+        this.printJson({ task_id: this.taskId, state: view.state, error: view.last_error });
+      }
+      this.finish(EXIT.taskFailed);
     }
   }
 
   private on<S extends z.ZodType>(
+    topic: string,
     bytes: Buffer,
     schema: S,
-    act: (payload: z.output<S>) => void,
+    act: (payload: z.output<S>, message: Received<z.output<S>>) => void,
   ): void {
     // The CLI reads what the swarm says; it is not the place to police its size.
-    const decoded = decodeMessage(bytes, schema, Number.MAX_SAFE_INTEGER);
-    if (decoded.ok) act(decoded.payload);
+    const decoded = this.bus.decode(topic, bytes, schema, { maxBytes: MAX_REPLY_BYTES });
+    if (decoded) act(decoded.payload, decoded);
   }
 
   private onTask<S extends z.ZodType<{ task_id: string }>>(
+    topic: string,
     bytes: Buffer,
     schema: S,
     act: (payload: z.output<S>) => void,
   ): void {
-    this.on(bytes, schema, (payload) => {
+    this.on(topic, bytes, schema, (payload) => {
       if (payload.task_id === this.taskId) act(payload);
     });
   }
 
   private say(line: string): void {
     this.err(`${line}\n`);
+  }
+
+  private printJson(value: unknown): void {
+    this.out(`${JSON.stringify(value, null, 2)}\n`);
   }
 }
 

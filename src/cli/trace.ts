@@ -92,7 +92,8 @@ Examples:
     }
     makeLogger(flags); // validates --log-format like every command
     const config = makeConfig(flags);
-    const bus = await connectCli(config, silentLogger());
+    // Without credentials, an anonymous loopback reader: it sees redacted copies (§15.3).
+    const bus = await connectCli(config, silentLogger(), 5_000, 'reader');
     const format = flags.raw ? formatRawLine : formatTraceLine;
     // `sheri trace | head` closes the pipe: stop quietly rather than die on EPIPE.
     const pipeClosed = new Promise<void>((resolve) =>

@@ -39,4 +39,22 @@ export const DEFAULTS = {
     tmpMiB: 512, // size of the private /tmp and of the empty $HOME
     openFiles: 4_096, // RLIMIT_NOFILE
   },
+  maxJsonDepth: 64, // arrays and objects nested deeper are rejected (TOO_DEEP)
+  // PROTOCOL §15: signed envelopes, freshness, and what one identity may submit.
+  security: {
+    signing: true, // sign every envelope and refuse unsigned ones
+    maxClockSkewMs: 300_000, // a message's timestamp further from the receiver's clock is STALE
+    replayCacheSize: 500_000, // message ids a receiver remembers to refuse replays
+    rateLimit: {
+      tasksPerSecond: 100, // tasks/new per identity, sustained
+      taskBurst: 1_000, // tasks/new per identity at once
+      bytesPerSecond: 4 * 1024 * 1024, // bytes of tasks/new per identity, sustained
+      byteBurst: 16 * 1024 * 1024, // bytes of tasks/new per identity at once
+    },
+    maxQueuedPerSubmitter: 10_000, // one identity's tasks blocked, queued or assigned at once
+  },
+  retention: {
+    finishedMaxAgeMs: 7 * 24 * 3_600_000, // complete and dead tasks older than this are pruned; 0: never
+    pruneEveryMs: 3_600_000, // how often the hub prunes
+  },
 } as const;

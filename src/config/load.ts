@@ -54,7 +54,34 @@ export interface Config {
     readonly roles: Readonly<Record<string, SandboxMode>>;
     readonly limits: SandboxLimits;
   };
+  /** Where broker state, the ledger and the credential store live (absolute). */
+  readonly dataDir: string;
+  /** A credential file of another machine (`sheri credentials add`); else the store in dataDir. */
+  readonly credentialsFile: string | undefined;
+  /** MQTT login that overrides the credential's (--username/--password). */
+  readonly mqttLogin: { readonly username: string; readonly password: string } | undefined;
+  /** Files for mqtts:// (paths): the CA to trust, and a client certificate and key. */
+  readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  readonly maxJsonDepth: number;
+  readonly security: SecurityConfig;
+  readonly retention: { readonly finishedMaxAgeMs: number; readonly pruneEveryMs: number };
 }
+
+export interface SecurityConfig {
+  readonly signing: boolean;
+  readonly maxClockSkewMs: number;
+  readonly replayCacheSize: number;
+  readonly rateLimit: {
+    readonly tasksPerSecond: number;
+    readonly taskBurst: number;
+    readonly bytesPerSecond: number;
+    readonly byteBurst: number;
+  };
+  readonly maxQueuedPerSubmitter: number;
+}
+
+/** Kinds' own envelope roles (PROTOCOL §15.1): no agent role may take one. */
+const RESERVED_ROLES = ['hub', 'operator', 'observer'];
 
 export interface CommonFlags extends LlmFlags {
   broker?: string;
@@ -62,6 +89,15 @@ export interface CommonFlags extends LlmFlags {
   config?: string;
   /** `auto`, `bwrap` (or its alias `required`), `none`; beats env SHERI_SANDBOX and the file. */
   sandbox?: string;
+  dataDir?: string;
+  credentials?: string;
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** false with --no-signing. */
+  signing?: boolean;
 }
 
 const DEFAULT_CONFIG_FILE = 'sheri.config.json';
@@ -90,6 +126,15 @@ export function loadConfig(
     file.broker ??
     DEFAULTS.broker;
   checkBrokerUrl(broker);
+  for (const [type, roles] of Object.entries(file.taskTypes ?? {})) {
+    const reserved = roles.find((role) => RESERVED_ROLES.includes(role));
+    if (reserved) {
+      throw new SheriError(
+        `taskTypes.${type}: "${reserved}" is not an agent role (it names a kind of client: ${RESERVED_ROLES.join(', ')})`,
+        EXIT.config,
+      );
+    }
+  }
   const config: Config = {
     broker,
     swarm,
@@ -128,9 +173,64 @@ export function loadConfig(
       roles: (flags.sandbox ?? fromEnv('SHERI_SANDBOX')) ? {} : { ...file.sandbox?.roles },
       limits: { ...DEFAULTS.sandboxLimits, ...file.sandbox?.limits },
     },
+    ...loadSecurity(flags, fromEnv, file),
     ...overrides,
   };
   return deepFreeze(config);
+}
+
+type SecurityKeys =
+  'dataDir' | 'credentialsFile' | 'mqttLogin' | 'tls' | 'maxJsonDepth' | 'security' | 'retention';
+
+/** Credentials, TLS files, signing and limits (PROTOCOL §15): flags, then env, then file. */
+function loadSecurity(
+  flags: CommonFlags,
+  fromEnv: (name: string) => string | undefined,
+  file: ConfigFile,
+): Pick<Config, SecurityKeys> {
+  const username = flags.username ?? fromEnv('SHERI_USERNAME');
+  const password = flags.password ?? fromEnv('SHERI_PASSWORD');
+  if ((username === undefined) !== (password === undefined)) {
+    throw new SheriError(
+      '--username and --password (or SHERI_USERNAME and SHERI_PASSWORD) go together',
+      EXIT.usage,
+    );
+  }
+  const credentials = flags.credentials ?? fromEnv('SHERI_CREDENTIALS');
+  const signingEnv = fromEnv('SHERI_SIGNING');
+  if (signingEnv !== undefined && !['on', 'off', 'true', 'false', '1', '0'].includes(signingEnv)) {
+    throw new SheriError(`SHERI_SIGNING must be "on" or "off", got "${signingEnv}"`, EXIT.usage);
+  }
+  const tls = {
+    ca: flags.ca ?? fromEnv('SHERI_CA'),
+    cert: flags.cert ?? fromEnv('SHERI_CERT'),
+    key: flags.key ?? fromEnv('SHERI_KEY'),
+  };
+  const security = file.security ?? {};
+  const rate = DEFAULTS.security.rateLimit;
+  return {
+    dataDir: resolve(flags.dataDir ?? fromEnv('SHERI_DATA_DIR') ?? DEFAULTS.dataDir),
+    credentialsFile: credentials ? resolve(credentials) : undefined,
+    mqttLogin: username !== undefined ? { username, password: password! } : undefined,
+    tls: Object.fromEntries(
+      Object.entries(tls).flatMap(([name, path]) => (path ? [[name, resolve(path)]] : [])),
+    ),
+    maxJsonDepth: file.maxJsonDepth ?? DEFAULTS.maxJsonDepth,
+    security: {
+      signing:
+        flags.signing === false
+          ? false
+          : signingEnv !== undefined
+            ? ['on', 'true', '1'].includes(signingEnv)
+            : (security.signing ?? DEFAULTS.security.signing),
+      maxClockSkewMs: security.maxClockSkewMs ?? DEFAULTS.security.maxClockSkewMs,
+      replayCacheSize: security.replayCacheSize ?? DEFAULTS.security.replayCacheSize,
+      rateLimit: { ...rate, ...security.rateLimit },
+      maxQueuedPerSubmitter:
+        security.maxQueuedPerSubmitter ?? DEFAULTS.security.maxQueuedPerSubmitter,
+    },
+    retention: { ...DEFAULTS.retention, ...file.retention },
+  };
 }
 
 /**

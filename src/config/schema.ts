@@ -89,5 +89,30 @@ export const ConfigFile = z.strictObject({
   budget: BudgetFileSettings.optional(),
   /** Folder of `<role>.md` role profiles that replace the shipped ones; relative to this file. */
   profilesDir: z.string().min(1).optional(),
+  maxJsonDepth: z.int().min(4).max(10_000).optional(),
+  /** Signed envelopes and per-identity limits (PROTOCOL §15). */
+  security: z
+    .strictObject({
+      signing: z.boolean().optional(),
+      maxClockSkewMs: z.int().min(1_000).optional(),
+      replayCacheSize: z.int().min(1_000).optional(),
+      rateLimit: z
+        .strictObject({
+          tasksPerSecond: z.number().positive().optional(),
+          taskBurst: z.int().min(1).optional(),
+          bytesPerSecond: z.number().positive().optional(),
+          byteBurst: z.int().min(1024).optional(),
+        })
+        .optional(),
+      maxQueuedPerSubmitter: z.int().min(1).optional(),
+    })
+    .optional(),
+  /** How long the hub keeps finished tasks (PROTOCOL §15.5). */
+  retention: z
+    .strictObject({
+      finishedMaxAgeMs: z.int().min(0).optional(),
+      pruneEveryMs: z.int().min(1_000).optional(),
+    })
+    .optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFile>;

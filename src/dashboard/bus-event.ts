@@ -22,7 +22,7 @@ import {
   type Envelope,
 } from '../protocol/messages.js';
 import { agentIdOfStatusTopic, TOPIC } from '../protocol/topics.js';
-import { BudgetStatus } from '../tasks/budget.js';
+import { BudgetStatus } from '../protocol/messages.js';
 
 /**
  * Every message trace and monitor understand, by kind. Kinds with a parameter in the topic
@@ -83,6 +83,10 @@ const LITERAL = new Set<string>(Object.values(TOPIC));
 
 function kindOf(local: string): { kind: EventKind; subject?: string } | undefined {
   if (LITERAL.has(local) && Object.hasOwn(SCHEMAS, local)) return { kind: local as EventKind };
+  // Grants are addressed to their agent (PROTOCOL §3.5): one kind for every agent's topic.
+  if (local.startsWith(`${TOPIC.tasksAssigned}/`)) {
+    return { kind: TOPIC.tasksAssigned, subject: local.slice(TOPIC.tasksAssigned.length + 1) };
+  }
   const agentId = agentIdOfStatusTopic(local);
   if (agentId) return { kind: 'agents/status', subject: agentId };
   const approval = APPROVAL_DECISION.exec(local);
@@ -109,6 +113,8 @@ export function decodeBusEvent(local: string, bytes: Buffer): BusEvent {
   if (!known) return decodeOther(local, bytes);
   const decoded = decodeMessage(bytes, SCHEMAS[known.kind], Number.MAX_SAFE_INTEGER);
   if (!decoded.ok) {
+    const redacted = redactedCopy(local, bytes);
+    if (redacted) return redacted;
     return {
       kind: 'invalid',
       local,
@@ -124,6 +130,20 @@ export function decodeBusEvent(local: string, bytes: Buffer): BusEvent {
     payload: decoded.payload,
     ...(known.subject ? { subject: known.subject } : {}),
   } as KnownEvent;
+}
+
+/**
+ * An anonymous reader of the embedded broker gets redacted copies (PROTOCOL §15.3): shown for
+ * what they are — the public fields, and the names of those left out — not as unreadable.
+ */
+function redactedCopy(local: string, bytes: Buffer): BusEvent | undefined {
+  const decoded = decodeMessage(bytes, z.unknown(), Number.MAX_SAFE_INTEGER);
+  if (!decoded.ok) return undefined;
+  const left = (decoded.envelope as { redacted?: unknown }).redacted;
+  if (!Array.isArray(left)) return undefined;
+  const shown = JSON.stringify(decoded.payload ?? {});
+  const text = `${shown} (redacted for anonymous readers: ${left.join(', ') || 'nothing'})`;
+  return { kind: 'other', local, envelope: decoded.envelope, text };
 }
 
 /** Domain topics carry any payload; an envelope, when there is one, still names the sender. */

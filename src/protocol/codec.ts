@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
+import { jsonDepthExceeds } from './json-depth.js';
 import { Envelope } from './messages.js';
 
 /** Stable protocol error codes, reported on `<swarm>/errors` (docs/PROTOCOL.md §errors). */
@@ -11,7 +12,15 @@ export type ProtocolErrorCode =
   | 'DUPLICATE_TASK'
   | 'POLICY_DENIED'
   | 'SANDBOX_VIOLATION'
-  | 'HUB_INTERNAL';
+  | 'HUB_INTERNAL'
+  // PROTOCOL §15.6
+  | 'TOO_DEEP'
+  | 'BAD_SIGNATURE'
+  | 'STALE'
+  | 'REPLAYED'
+  | 'NOT_AUTHORIZED'
+  | 'RATE_LIMITED'
+  | 'QUEUE_FULL';
 
 export interface DecodeFailure {
   ok: false;
@@ -27,6 +36,7 @@ export interface Decoded<T> {
 export type DecodeResult<T> = Decoded<T> | DecodeFailure;
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 /** "payload.task_id: Invalid input: expected string, received undefined; …" */
 export function formatIssues(error: z.ZodError, prefix = ''): string {
@@ -40,19 +50,27 @@ export function formatIssues(error: z.ZodError, prefix = ''): string {
 }
 
 /**
- * Decode untrusted bytes from the bus: size limit, JSON, envelope, then the payload schema.
- * Never throws.
+ * Decode untrusted bytes from the bus: size and depth limits, JSON, envelope, then the payload
+ * schema. Never throws.
  */
 export function decodeMessage<S extends z.ZodType>(
   bytes: Buffer,
   payloadSchema: S,
   maxBytes = DEFAULT_MAX_PAYLOAD_BYTES,
+  maxDepth = DEFAULT_MAX_JSON_DEPTH,
 ): DecodeResult<z.output<S>> {
   if (bytes.length > maxBytes) {
     return {
       ok: false,
       code: 'TOO_LARGE',
       reason: `message is ${bytes.length} bytes, over the limit of ${maxBytes} bytes`,
+    };
+  }
+  if (jsonDepthExceeds(bytes, maxDepth)) {
+    return {
+      ok: false,
+      code: 'TOO_DEEP',
+      reason: `message nests arrays and objects more than ${maxDepth} levels deep (maxJsonDepth)`,
     };
   }
   let json: unknown;
@@ -80,6 +98,23 @@ export function decodeMessage<S extends z.ZodType>(
     };
   }
   return { ok: true, envelope: envelope.data, payload: payload.data as z.output<S> };
+}
+
+/** The payload schema on an envelope already decoded (decodeMessage with `z.unknown()`). */
+export function decodePayload<S extends z.ZodType>(
+  envelope: Envelope,
+  payloadSchema: S,
+): DecodeResult<z.output<S>> {
+  const payload = payloadSchema.safeParse(envelope.payload);
+  if (!payload.success) {
+    return {
+      ok: false,
+      code: 'SCHEMA_INVALID',
+      reason: formatIssues(payload.error, 'payload'),
+      messageId: envelope.id,
+    };
+  }
+  return { ok: true, envelope, payload: payload.data as z.output<S> };
 }
 
 function messageIdOf(json: unknown): { messageId?: string } {

@@ -145,7 +145,7 @@ export type TaskDead = z.infer<typeof TaskDead>;
 
 const Memory = z.looseObject({ rss: z.number(), heapTotal: z.number(), heapUsed: z.number() });
 
-/** How an agent's commands run (PROTOCOL §15): its OS sandbox, as it said at start. */
+/** How an agent's commands run (PROTOCOL §16): its OS sandbox, as it said at start. */
 export const SandboxReport = z.looseObject({
   kind: z.enum(['bwrap', 'none']),
   network: z.boolean(),
@@ -229,10 +229,12 @@ export type ErrorReport = z.infer<typeof ErrorReport>;
 export const HubQuery = z.looseObject({
   query_id: z.string().min(1).max(200),
   reply_to: z.string().min(1).max(500),
-  kind: z.enum(['tasks', 'task', 'agents']),
+  kind: z.enum(['tasks', 'task', 'agents', 'prune']),
   task_id: Id.optional(),
   state: z.string().max(50).optional(),
   limit: z.int().min(1).max(100_000).optional(),
+  /** `prune`: finished tasks not updated for this long go (PROTOCOL §15.5). */
+  older_than_ms: z.int().min(0).optional(),
 });
 export type HubQuery = z.infer<typeof HubQuery>;
 
@@ -256,10 +258,51 @@ export const ApprovalRequest = z.looseObject({
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
 
-/** A person → the asking agent, on `approvals/<id>/decision`. */
+/** The hub → the asking agent, on `approvals/<id>/decision`: an operator's verified answer. */
 export const ApprovalDecision = z.looseObject({
   approval_id: Id,
   approved: z.boolean(),
   reason: z.string().max(2_000).optional(),
+  /** The operator who answered, as the hub verified it (recorded in the task's history). */
+  approver: z.string().max(200).optional(),
 });
 export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+
+/** An operator → the hub, on `approvals/answer`: the hub checks and forwards it (PROTOCOL §13). */
+export const ApprovalAnswer = z.looseObject({
+  approval_id: Id,
+  approved: z.boolean(),
+  reason: z.string().max(2_000).optional(),
+});
+export type ApprovalAnswer = z.infer<typeof ApprovalAnswer>;
+
+/**
+ * The hub → the agent that delegated a subtask, on `tasks/delegated/<agent>` (PROTOCOL §14.3):
+ * its outcome, or why the hub refused it.
+ */
+export const DelegatedOutcome = z.looseObject({
+  task_id: Id,
+  parent_task_id: Id.optional(),
+  state: z.enum(['complete', 'dead', 'rejected']),
+  agent_id: z.string().max(200).optional(),
+  duration_ms: z.number().min(0).optional(),
+  attempts: z.int().min(0).optional(),
+  result: z.unknown().optional(),
+  error: z.string().max(100_000).optional(),
+  code: z.string().max(100).optional(),
+  message_id: z.string().max(200).optional(),
+});
+export type DelegatedOutcome = z.infer<typeof DelegatedOutcome>;
+
+/** The budget as `sheri agents`, the dashboard and the retained `hub/budget` show it. */
+export const BudgetStatus = z.looseObject({
+  day: z.string(),
+  daily_usd: z.number().nullable(),
+  /** Recorded results of the day, plus what running tasks reported in heartbeats. */
+  spent_today_usd: z.number(),
+  running_usd: z.number(),
+  flow_usd: z.number().nullable(),
+  /** Prompt tasks refused since the hub started, for want of budget. */
+  refused: z.int().min(0),
+});
+export type BudgetStatus = z.infer<typeof BudgetStatus>;

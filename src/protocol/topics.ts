@@ -16,6 +16,7 @@ export const TOPIC = {
   /** Retained: the swarm budget's state (PROTOCOL §14.5), where one is configured. */
   hubBudget: 'hub/budget',
   approvalsRequest: 'approvals/request',
+  approvalsAnswer: 'approvals/answer',
   broadcast: 'broadcast',
   errors: 'errors',
 } as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TaskSpec } from '../protocol/messages.js';
+import { BudgetStatus, type TaskSpec } from '../protocol/messages.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { Ledger } from './ledger.js';
 
@@ -14,18 +14,7 @@ export const BudgetFileSettings = z.strictObject({
 });
 export type BudgetFileSettings = z.infer<typeof BudgetFileSettings>;
 
-/** The budget as `sheri agents`, the dashboard and the retained `hub/budget` show it. */
-export const BudgetStatus = z.looseObject({
-  day: z.string(),
-  daily_usd: z.number().nullable(),
-  /** Recorded results of the day, plus what running tasks reported in heartbeats. */
-  spent_today_usd: z.number(),
-  running_usd: z.number(),
-  flow_usd: z.number().nullable(),
-  /** Prompt tasks refused since the hub started, for want of budget. */
-  refused: z.int().min(0),
-});
-export type BudgetStatus = z.infer<typeof BudgetStatus>;
+export { BudgetStatus };
 
 export type Allowance = { ok: true; maxCostUsd?: number } | { ok: false; reason: string };
 

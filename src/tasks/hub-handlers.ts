@@ -1,52 +1,92 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
+import { matchTopic } from '../protocol/access.js';
 import type { ProtocolErrorCode } from '../protocol/codec.js';
-import {
-  AgentHeartbeat,
-  AgentRegister,
-  AgentShutdown,
-  AgentStatus,
-  ClaimRequest,
-  HubQuery,
-  TaskComplete,
-  TaskFailed,
-  TaskProgress,
-  TaskRelease,
-  TaskSpec,
-} from '../protocol/messages.js';
+import type { DelegatedOutcome, TaskSpec } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
-import { agentIdOfStatusTopic, buildTopic, TOPIC } from '../protocol/topics.js';
-import type { Bus } from '../transport/bus.js';
+import { TOPICS, type PayloadOf, type TopicKey } from '../protocol/topic-table.js';
+import { buildTopic } from '../protocol/topics.js';
+import type { Bus, Received } from '../transport/bus.js';
 import type { AgentRegistry } from './agent-registry.js';
+import { ApprovalDesk } from './approval-desk.js';
 import { answerQuery } from './hub-queries.js';
 import type { Ledger } from './ledger.js';
 import type { Presence } from './presence.js';
 import type { Scheduler } from './scheduler.js';
+import { SubmissionLimits } from './submission-limits.js';
 
 /** Room a grant needs beyond its task: envelope, lease fields and (trimmed) inputs. */
 const GRANT_ROOM_BYTES = 16_384;
 
-type Handler = (topic: string, bytes: Buffer) => void;
+/** The topics the hub reads, each with its handler (the table says schema, QoS and who sends). */
+export const HUB_TOPICS = [
+  'tasksNew',
+  'tasksClaim',
+  'tasksRelease',
+  'tasksComplete',
+  'tasksFailed',
+  'tasksProgress',
+  'agentsRegister',
+  'agentsShutdown',
+  'agentsHeartbeat',
+  'agentStatus',
+  'hubStatus',
+  'hubQuery',
+  'approvalsRequest',
+  'approvalsAnswer',
+] as const satisfies readonly TopicKey[];
+type HubTopic = (typeof HUB_TOPICS)[number];
+
+type Handlers = {
+  [K in HubTopic]: (
+    topic: string,
+    message: Received<PayloadOf<K>>,
+    params: Readonly<Record<string, string>>,
+  ) => void;
+};
+
+/** What the hub does when it reads its own status (HubHandlers.onHubStatus). */
+export interface HubSelf {
+  /** Say again that it is online (its own Will, or a stale status, says otherwise). */
+  reannounce(): void;
+}
 
 /**
- * The hub's side of the protocol, one handler per message kind: each decodes its message, refuses
- * what it cannot act on (said on `<swarm>/errors`), and leaves the decision to the Scheduler
+ * The hub's side of the protocol, one handler per topic of the table: the bus has decoded each
+ * message and checked who sent it (PROTOCOL §15.3); each handler refuses what only the hub can
+ * judge (said on `<swarm>/errors`, never recorded) and leaves the decision to the Scheduler
  * (tasks) or Presence (agents).
  */
 export class HubHandlers {
-  /** The handler of each topic the hub subscribes to, but agents' status (a wildcard). */
-  private readonly routes = new Map<string, Handler>([
-    [TOPIC.tasksNew, (topic, bytes) => this.onNewTask(topic, bytes)],
-    [TOPIC.tasksClaim, (topic, bytes) => this.onClaim(topic, bytes)],
-    [TOPIC.agentsHeartbeat, (topic, bytes) => this.onHeartbeat(topic, bytes)],
-    [TOPIC.agentsRegister, (topic, bytes) => this.onRegister(topic, bytes)],
-    [TOPIC.agentsShutdown, (topic, bytes) => this.onShutdown(topic, bytes)],
-    [TOPIC.tasksRelease, (topic, bytes) => this.onRelease(topic, bytes)],
-    [TOPIC.tasksComplete, (topic, bytes) => this.onComplete(topic, bytes)],
-    [TOPIC.tasksFailed, (topic, bytes) => this.onFailed(topic, bytes)],
-    [TOPIC.tasksProgress, (topic, bytes) => this.onProgress(topic, bytes)],
-    [TOPIC.hubQuery, (topic, bytes) => this.onQuery(topic, bytes)],
-  ]);
+  private readonly limits: SubmissionLimits;
+  private readonly approvals: ApprovalDesk;
+  private readonly handlers: Handlers = {
+    tasksNew: (topic, message) => this.onNewTask(topic, message),
+    tasksClaim: (topic, message) => this.onClaim(topic, message),
+    tasksRelease: (topic, message) => this.onRelease(topic, message),
+    tasksComplete: (topic, message) => this.onComplete(topic, message),
+    tasksFailed: (topic, message) => this.onFailed(topic, message),
+    tasksProgress: (topic, message) => this.onProgress(topic, message),
+    agentsRegister: (_topic, message) =>
+      this.presence.recordRegistration(message.sender.name, message.payload),
+    agentsShutdown: (_topic, message) =>
+      this.presence.markGone(
+        message.sender.name,
+        `agent shut down: ${message.payload.reason}`,
+        false,
+      ),
+    agentsHeartbeat: (_topic, message) => {
+      this.presence.recordHeartbeat(message.sender.name, message.payload);
+      this.scheduler.renewLeases(message.sender.name, message.payload.running);
+      this.scheduler.dispatch();
+    },
+    agentStatus: (_topic, message, params) =>
+      this.presence.recordStatus(params.agent!, message.payload),
+    hubStatus: (_topic, message) => this.onHubStatus(message),
+    hubQuery: (topic, message) => this.onQuery(topic, message),
+    approvalsRequest: (topic, message) => this.onApprovalRequest(topic, message),
+    approvalsAnswer: (topic, message) => this.onApprovalAnswer(topic, message),
+  };
 
   constructor(
     private readonly bus: Bus,
@@ -57,99 +97,106 @@ export class HubHandlers {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly now: () => number,
-  ) {}
-
-  route(topic: string, bytes: Buffer): void {
-    const handler = this.routes.get(topic);
-    if (handler) return handler(topic, bytes);
-    const statusOf = agentIdOfStatusTopic(topic);
-    if (statusOf !== undefined) this.onAgentStatus(topic, statusOf, bytes);
+    private readonly self: HubSelf,
+  ) {
+    this.limits = new SubmissionLimits(config.security.rateLimit);
+    this.approvals = new ApprovalDesk(ledger, now);
+    this.approvals.restore();
   }
 
-  private onNewTask(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, TaskSpec);
+  route(topic: string, bytes: Buffer): void {
+    const match = matchTopic(topic);
+    if (!match || !(HUB_TOPICS as readonly string[]).includes(match.key)) return;
+    const key = match.key as HubTopic;
+    const params = match.params;
+    // A retained status emptied: the agent's Last Will, or its goodbye (PROTOCOL §4.3).
+    if (key === 'agentStatus' && bytes.length === 0) return this.presence.noteWill(params.agent!);
+    const message = this.bus.decode(topic, bytes, TOPICS[key].schema);
+    // A status refused (forged, unsigned, unreadable) may now be the retained one: set it right.
+    if (!message && key === 'hubStatus') return this.self.reannounce();
     if (!message) return;
-    const { envelope } = message;
+    (this.handlers[key] as (t: string, m: typeof message, p: typeof params) => void)(
+      topic,
+      message,
+      params,
+    );
+  }
+
+  private onNewTask(topic: string, message: Received<TaskSpec>): void {
+    const { envelope, sender } = message;
     const spec = {
       ...message.payload,
       // The envelope's metadata.priority is the origin's way to say it.
       priority: message.payload.priority ?? envelope.metadata?.priority,
     } as TaskSpec;
+    const refuse = (code: ProtocolErrorCode, reason: string, extra = {}): void =>
+      this.rejectTask(topic, message, spec, code, reason, extra);
+    // An agent submits only subtasks of an attempt it holds (PROTOCOL §14.3, §15.3).
+    if (sender.kind === 'agent') {
+      const parent = spec.parent_task_id ? this.ledger.get(spec.parent_task_id) : undefined;
+      if (!parent || parent.state !== 'assigned' || parent.agentId !== sender.name) {
+        return refuse(
+          'NOT_AUTHORIZED',
+          `an agent submits only subtasks of a task it runs: ${sender.name} does not hold ${spec.parent_task_id ? `task ${spec.parent_task_id}` : 'a parent_task_id'}`,
+        );
+      }
+    }
     if (rolesForType(this.config.taskTypes, spec.type).length === 0) {
       const known = Object.keys(this.config.taskTypes).join(', ');
-      return this.reject(topic, envelope.id, 'UNKNOWN_TASK_TYPE', {
-        reason: `payload.type: unknown task type "${spec.type}"; known types: ${known} (add it under "taskTypes" in sheri.config.json)`,
-      });
+      return refuse(
+        'UNKNOWN_TASK_TYPE',
+        `payload.type: unknown task type "${spec.type}"; known types: ${known} (add it under "taskTypes" in sheri.config.json)`,
+      );
     }
     // Its grant carries the task plus envelope and inputs: keep room so the grant fits the limit.
     const size = Buffer.byteLength(JSON.stringify(spec));
     const limit = this.config.maxPayloadBytes - GRANT_ROOM_BYTES;
     if (size > limit) {
-      return this.reject(topic, envelope.id, 'TOO_LARGE', {
-        reason: `task is ${size} bytes; a task may be at most ${limit} bytes, so that its grant fits the ${this.config.maxPayloadBytes}-byte message limit`,
-      });
+      return refuse(
+        'TOO_LARGE',
+        `task is ${size} bytes; a task may be at most ${limit} bytes, so that its grant fits the ${this.config.maxPayloadBytes}-byte message limit`,
+      );
     }
-    const outcome = this.scheduler.admit(spec, envelope.agent_id);
+    const cap = this.config.security.maxQueuedPerSubmitter;
+    if (this.ledger.unfinishedBy(sender.name, cap) >= cap) {
+      return refuse(
+        'QUEUE_FULL',
+        `${sender.name} already has ${cap} tasks blocked, queued or assigned (security.maxQueuedPerSubmitter); submit more when some finish`,
+      );
+    }
+    const overRate = this.limits.take(sender.name, size, this.now());
+    if (overRate) return refuse('RATE_LIMITED', overRate);
+    const outcome = this.scheduler.admit(spec, sender.name);
     if (outcome.inserted) return;
     // A no-op by design (SPEC §3), but said on errors so a waiting submitter is not left hanging.
     const what =
       outcome.reason === 'duplicate task_id'
         ? `task_id "${spec.task_id}" was already submitted`
         : `idempotency_key "${spec.idempotency_key}" was already used by task "${outcome.task.taskId}"`;
-    this.reject(topic, envelope.id, 'DUPLICATE_TASK', {
-      reason: `${what} (now ${outcome.task.state}); this submission is ignored`,
+    refuse('DUPLICATE_TASK', `${what} (now ${outcome.task.state}); this submission is ignored`, {
       task_id: outcome.task.taskId,
       state: outcome.task.state,
     });
   }
 
-  private onClaim(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, ClaimRequest);
-    if (!message) return;
-    const { agent_id, role, id } = message.envelope;
+  private onClaim(topic: string, message: Received<PayloadOf<'tasksClaim'>>): void {
+    const { sender, envelope } = message;
+    const role = sender.role ?? envelope.role;
     if (!role) {
-      return this.reject(topic, id, 'SCHEMA_INVALID', {
+      return this.reject(topic, envelope.id, 'SCHEMA_INVALID', {
         reason: 'role: required on claims, so the hub knows which task types the agent may run',
       });
     }
     const { free, running } = message.payload;
-    this.presence.recordCapacity(agent_id, role, free, running);
-    this.scheduler.renewLeases(agent_id, running);
+    this.presence.recordCapacity(sender.name, role, free, running);
+    this.scheduler.renewLeases(sender.name, running);
     this.scheduler.dispatch();
   }
 
-  private onHeartbeat(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, AgentHeartbeat);
-    if (!message) return;
-    this.presence.recordHeartbeat(message.envelope.agent_id, message.payload);
-    this.scheduler.renewLeases(message.envelope.agent_id, message.payload.running);
-    this.scheduler.dispatch();
-  }
-
-  private onRegister(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, AgentRegister);
-    if (message) this.presence.recordRegistration(message.envelope.agent_id, message.payload);
-  }
-
-  private onShutdown(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, AgentShutdown);
-    if (!message) return;
-    const reason = `agent shut down: ${message.payload.reason}`;
-    this.presence.markGone(message.envelope.agent_id, reason, false);
-  }
-
-  private onAgentStatus(topic: string, agentId: string, bytes: Buffer): void {
-    if (bytes.length === 0) return this.presence.noteWill(agentId);
-    const message = this.bus.decode(topic, bytes, AgentStatus);
-    if (message) this.presence.recordStatus(agentId, message.payload);
-  }
-
-  private onRelease(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, TaskRelease);
-    if (!message) return;
-    const { payload, envelope } = message;
-    const task = this.scheduler.findLiveAttempt(payload, envelope.agent_id, 'release');
+  private onRelease(topic: string, message: Received<PayloadOf<'tasksRelease'>>): void {
+    const task = this.liveAttemptOf(topic, message, 'release');
     if (!task) return;
+    const { payload } = message;
     const kind = payload.refused ? 'refused' : 'released';
     this.scheduler.requeue(
       task,
@@ -160,58 +207,167 @@ export class HubHandlers {
     this.scheduler.dispatch();
   }
 
-  private onComplete(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, TaskComplete);
-    if (!message) return;
-    const { payload, envelope } = message;
-    this.scheduler.recordSpend(payload, envelope.agent_id);
-    const task = this.scheduler.findLiveAttempt(payload, envelope.agent_id, 'complete');
-    if (task) this.scheduler.complete(task, payload.result, envelope.agent_id);
+  private onComplete(topic: string, message: Received<PayloadOf<'tasksComplete'>>): void {
+    this.scheduler.recordSpend(message.payload, message.sender.name);
+    const task = this.liveAttemptOf(topic, message, 'complete');
+    if (task) this.scheduler.complete(task, message.payload.result, message.sender.name);
   }
 
-  private onFailed(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, TaskFailed);
-    if (!message) return;
-    const { payload, envelope } = message;
-    this.scheduler.recordSpend(payload, envelope.agent_id);
-    const task = this.scheduler.findLiveAttempt(payload, envelope.agent_id, 'failed');
-    if (task) this.scheduler.fail(task, payload, envelope.agent_id);
+  private onFailed(topic: string, message: Received<PayloadOf<'tasksFailed'>>): void {
+    this.scheduler.recordSpend(message.payload, message.sender.name);
+    const task = this.liveAttemptOf(topic, message, 'failed');
+    if (task) this.scheduler.fail(task, message.payload, message.sender.name);
   }
 
-  private onProgress(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, TaskProgress);
-    if (!message) return;
-    const { payload, envelope } = message;
+  private onProgress(topic: string, message: Received<PayloadOf<'tasksProgress'>>): void {
+    const { payload, sender } = message;
     const task = this.ledger.get(payload.task_id);
-    if (!this.ledger.isCurrent(task, payload.attempt, envelope.agent_id)) return;
+    if (!this.ledger.isCurrent(task, payload.attempt, sender.name)) {
+      // Progress of an old attempt is dropped (PROTOCOL §4.6); of one never granted, refused.
+      if (task && !this.ledger.wasGranted(payload.task_id, payload.attempt, sender.name)) {
+        this.refuseForeign(topic, message, 'progress');
+      }
+      return;
+    }
     const detail = {
       message: payload.message,
       ...(payload.percent === undefined ? {} : { percent: payload.percent }),
     };
     const { task_id, attempt } = payload;
-    this.ledger.addEvent(task_id, this.now(), 'progress', envelope.agent_id, attempt, detail);
+    this.ledger.addEvent(task_id, this.now(), 'progress', sender.name, attempt, detail);
   }
 
-  private onQuery(topic: string, bytes: Buffer): void {
-    const message = this.bus.decode(topic, bytes, HubQuery);
-    if (!message) return;
+  /**
+   * The live attempt a result or release is about, when its sender holds it. An attempt the
+   * sender held once is stale (recorded, §4.6); one never granted to it is refused, not recorded.
+   */
+  private liveAttemptOf(
+    topic: string,
+    message: Received<{ task_id: string; attempt: number }>,
+    what: string,
+  ): ReturnType<Scheduler['findLiveAttempt']> {
+    const { payload, sender } = message;
+    const task = this.ledger.get(payload.task_id);
+    if (task && !this.ledger.isCurrent(task, payload.attempt, sender.name)) {
+      if (!this.ledger.wasGranted(payload.task_id, payload.attempt, sender.name)) {
+        this.refuseForeign(topic, message, what);
+        return undefined;
+      }
+    }
+    return this.scheduler.findLiveAttempt(payload, sender.name, what);
+  }
+
+  private refuseForeign(
+    topic: string,
+    message: Received<{ task_id: string; attempt: number }>,
+    what: string,
+  ): void {
+    const { payload, sender, envelope } = message;
+    this.reject(topic, envelope.id, 'NOT_AUTHORIZED', {
+      reason: `${what} refused: attempt ${payload.attempt} of task ${payload.task_id} was never granted to ${sender.name}`,
+      task_id: payload.task_id,
+    });
+  }
+
+  private onHubStatus(message: Received<PayloadOf<'hubStatus'>>): void {
+    // Our own status said offline while we run: our Will from a connection the broker dropped
+    // late, or a status left by an earlier run. Say again that we are online (PROTOCOL §2.2).
+    if (message.payload.state === 'offline' && message.sender.kind === 'hub')
+      this.self.reannounce();
+  }
+
+  private onQuery(topic: string, message: Received<PayloadOf<'hubQuery'>>): void {
+    const { payload, envelope, sender } = message;
     const replies = `${this.config.swarm}/hub/replies/`;
-    if (!message.payload.reply_to.startsWith(replies)) {
-      return this.reject(topic, message.envelope.id, 'SCHEMA_INVALID', {
+    if (!payload.reply_to.startsWith(replies)) {
+      return this.reject(topic, envelope.id, 'SCHEMA_INVALID', {
         reason: `payload.reply_to must be under ${replies}`,
       });
     }
-    const reply = answerQuery(
-      message.payload,
-      this.ledger,
-      this.registry,
-      this.now(),
-      this.scheduler.budgetStatus(),
-    );
-    const replyTopic = message.payload.reply_to.slice(this.config.swarm.length + 1);
-    this.bus.publish(replyTopic, reply, { qos: 0 }).catch((error: unknown) => {
-      this.logger.warn({ err: error }, 'could not answer a query');
-    });
+    const reply =
+      payload.kind === 'prune'
+        ? this.prune(payload)
+        : answerQuery(
+            payload,
+            this.ledger,
+            this.registry,
+            this.now(),
+            this.scheduler.budgetStatus(),
+          );
+    const replyTopic = payload.reply_to.slice(this.config.swarm.length + 1);
+    this.bus
+      .publish(replyTopic, reply, { qos: 0, recipient: { name: sender.name } })
+      .catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'could not answer a query');
+      });
+  }
+
+  /** `sheri tasks prune`: finished tasks older than the query's age, or the configured one. */
+  private prune(query: PayloadOf<'hubQuery'>): PayloadOf<'hubReply'> {
+    const age = query.older_than_ms ?? this.config.retention.finishedMaxAgeMs;
+    const pruned = this.ledger.prune(this.now() - age);
+    this.logger.info({ pruned, olderThanMs: age }, 'pruned finished tasks');
+    return { query_id: query.query_id, ok: true, data: { pruned, older_than_ms: age } };
+  }
+
+  private onApprovalRequest(topic: string, message: Received<PayloadOf<'approvalsRequest'>>): void {
+    const verdict = this.approvals.request(message.sender.name, message.payload);
+    if (!verdict.ok) {
+      this.reject(topic, message.envelope.id, verdict.code, {
+        reason: verdict.reason,
+        task_id: message.payload.task_id,
+      });
+    }
+  }
+
+  private onApprovalAnswer(topic: string, message: Received<PayloadOf<'approvalsAnswer'>>): void {
+    const { payload, sender, envelope } = message;
+    const verdict = this.approvals.answer(sender.name, payload);
+    if (!verdict.ok)
+      return this.reject(topic, envelope.id, verdict.code, { reason: verdict.reason });
+    const decision = {
+      approval_id: payload.approval_id,
+      approved: payload.approved,
+      approver: sender.name,
+      ...(payload.reason ? { reason: payload.reason } : {}),
+    };
+    const agent = this.registry.get(verdict.pending.agentId);
+    this.bus
+      .publish(`approvals/${payload.approval_id}/decision`, decision, {
+        recipient: { name: verdict.pending.agentId, ...(agent ? { role: agent.role } : {}) },
+      })
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not forward a decision'));
+  }
+
+  /** A refused submission: on errors, and to the delegating agent, which waits for it (§14.3). */
+  private rejectTask(
+    topic: string,
+    message: Received<TaskSpec>,
+    spec: TaskSpec,
+    code: ProtocolErrorCode,
+    reason: string,
+    extra: { task_id?: string; state?: string },
+  ): void {
+    this.reject(topic, message.envelope.id, code, { reason, ...extra });
+    const { sender } = message;
+    if (sender.kind !== 'agent') return;
+    const outcome: DelegatedOutcome = {
+      task_id: spec.task_id,
+      ...(spec.parent_task_id ? { parent_task_id: spec.parent_task_id } : {}),
+      state: code === 'DUPLICATE_TASK' && extra.state === 'complete' ? 'complete' : 'rejected',
+      code,
+      error: reason,
+      message_id: message.envelope.id,
+    };
+    // A duplicate of a task that finished: its outcome is the one the agent waits for.
+    if (outcome.state === 'complete') {
+      outcome.result = this.ledger.get(extra.task_id ?? spec.task_id)?.result;
+    }
+    this.bus
+      .publish(`tasks/delegated/${sender.name}`, outcome, {
+        recipient: { name: sender.name, ...(sender.role ? { role: sender.role } : {}) },
+      })
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not tell a delegator'));
   }
 
   /** Report a message the hub will not act on, with how to fix it, on `<swarm>/errors`. */
@@ -230,4 +386,15 @@ export class HubHandlers {
       ...extra,
     });
   }
+}
+
+/** The hub's subscriptions, from the table: its topics with `+` for each parameter level. */
+export function hubSubscriptions(): Record<string, 0 | 1> {
+  const subscriptions: Record<string, 0 | 1> = {};
+  for (const key of HUB_TOPICS) {
+    const spec = TOPICS[key];
+    const filter = spec.pattern.replace(/\{\w+\}/g, '+');
+    subscriptions[filter] = 'hubQos' in spec ? spec.hubQos : spec.qos;
+  }
+  return subscriptions;
 }

@@ -119,5 +119,8 @@ export function answerQuery(
         .sort((a, b) => a.agent_id.localeCompare(b.agent_id));
       return reply({ now: new Date(now).toISOString(), agents, ...(budget ? { budget } : {}) });
     }
+    case 'prune':
+      // A change, not a question: the hub's handlers do it (hub-handlers.ts prune).
+      return fail('prune is handled by the hub, not answered from its state');
   }
 }

@@ -1,12 +1,15 @@
 import { hostname } from 'node:os';
+import { busSecurity } from '../auth/bus-security.js';
+import type { Keyring } from '../auth/keyring.js';
+import { loadKeyring, requireSigningKey } from '../auth/load-keyring.js';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import { encodeMessage } from '../protocol/codec.js';
 import { buildTopic, TOPIC } from '../protocol/topics.js';
-import { Bus, type Subscriptions } from '../transport/bus.js';
+import { Bus } from '../transport/bus.js';
+import { tlsOf } from '../transport/tls-files.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { AgentRegistry } from './agent-registry.js';
-import { HubHandlers } from './hub-handlers.js';
+import { HubHandlers, hubSubscriptions } from './hub-handlers.js';
 import { Ledger } from './ledger.js';
 import { Presence } from './presence.js';
 import { Scheduler } from './scheduler.js';
@@ -18,25 +21,13 @@ export interface HubOptions {
   logger: Logger;
   /** Injected clock, for tests of leases and retries. */
   now?: () => number;
+  /** Its keys; default: the credential store of `config.dataDir`, created on first start. */
+  keyring?: Keyring;
 }
 
 const HUB_ID = 'hub';
-
-// The hub's persistent session queues these while it is down (SPEC §3); heartbeats and queries
-// are only useful live.
-const SUBSCRIPTIONS: Subscriptions = {
-  [TOPIC.tasksNew]: 1,
-  [TOPIC.tasksClaim]: 1,
-  [TOPIC.tasksRelease]: 1,
-  [TOPIC.tasksComplete]: 1,
-  [TOPIC.tasksFailed]: 1,
-  [TOPIC.tasksProgress]: 0,
-  [TOPIC.agentsRegister]: 1,
-  [TOPIC.agentsShutdown]: 1,
-  [TOPIC.agentsHeartbeat]: 0,
-  'agents/+/status': 1,
-  [TOPIC.hubQuery]: 0,
-};
+/** The hub says it is online again at most this often when it reads otherwise (§2.2). */
+const REANNOUNCE_MIN_MS = 1_000;
 
 /**
  * The swarm's one arbiter of claims (SPEC §3): records every task durably before granting it,
@@ -51,6 +42,9 @@ export class Hub {
   private readonly handlers: HubHandlers;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private announcedAt = 0;
+  private reannounceTimer: NodeJS.Timeout | undefined;
+  private prunedAt: number;
 
   private constructor(
     readonly bus: Bus,
@@ -70,15 +64,20 @@ export class Hub {
       config,
       logger,
       now,
+      { reannounce: () => this.reannounce() },
     );
+    this.prunedAt = now();
   }
 
   static async start(options: HubOptions, signal?: AbortSignal): Promise<Hub> {
     const { config, logger } = options;
     const now = options.now ?? Date.now;
+    const keyring = options.keyring ?? loadKeyring(config, { kind: 'hub' }, { create: true });
+    requireSigningKey(config, keyring, 'the hub');
     const ledger = new Ledger(options.ledgerPath);
     // No one renewed leases while the hub was down: give running attempts a fresh lease.
     ledger.extendAllLeases(now() + config.leaseMs);
+    const login = keyring.mqttLogin;
     const bus = Bus.open({
       url: config.broker,
       swarm: config.swarm,
@@ -88,15 +87,16 @@ export class Hub {
       clean: false,
       will: {
         topic: TOPIC.hubStatus,
-        payload: encodeMessage(
-          { agentId: HUB_ID, role: 'hub' },
-          // No `since`: a will is written when the hub connects, not when it dies.
-          { state: 'offline', reason: 'connection lost' },
-        ),
+        // No `since`: a will is written when the hub connects, not when it dies.
+        envelope: { state: 'offline', reason: 'connection lost' },
         retain: true,
       },
       logger,
       maxPayloadBytes: config.maxPayloadBytes,
+      maxJsonDepth: config.maxJsonDepth,
+      security: busSecurity(config, keyring, true, now),
+      ...(login ? { username: login.username, password: login.password } : {}),
+      ...tlsOf(config),
     });
     // Wired before the first CONNACK: the session's queued messages may come in the same packet.
     const hub = new Hub(bus, ledger, config, logger, now);
@@ -110,7 +110,7 @@ export class Hub {
       ledger.close();
       throw error;
     }
-    await bus.subscribe(SUBSCRIPTIONS);
+    await bus.subscribe(hubSubscriptions());
     await hub.announce();
     hub.timer = setInterval(() => hub.tick(), config.leaseCheckMs);
     logger.info(
@@ -124,6 +124,7 @@ export class Hub {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.reannounceTimer);
     if (this.bus.connected) {
       const status = {
         state: 'offline',
@@ -147,9 +148,27 @@ export class Hub {
   }
 
   private async announce(): Promise<void> {
+    this.announcedAt = this.now();
     const status = { state: 'online', since: new Date(this.now()).toISOString(), host: hostname() };
     await this.bus.publish(TOPIC.hubStatus, status, { retain: true });
     this.scheduler.publishBudget();
+  }
+
+  /**
+   * Our retained status says otherwise while we run (PROTOCOL §2.2): set it right — at most once
+   * a second, so a stream of forged statuses makes no stream of announcements.
+   */
+  private reannounce(): void {
+    if (this.closed || this.reannounceTimer) return;
+    const wait = Math.max(0, this.announcedAt + REANNOUNCE_MIN_MS - this.now());
+    this.reannounceTimer = setTimeout(() => {
+      this.reannounceTimer = undefined;
+      if (this.closed) return;
+      this.logger.info('hub/status did not say this hub is online; announcing again');
+      this.announce().catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'could not announce'),
+      );
+    }, wait);
   }
 
   /** One message from the bus. Synchronous, so every decision runs before the next message. */
@@ -177,7 +196,17 @@ export class Hub {
     this.scheduler.expireLeases(now);
     this.presence.settleWills(now);
     this.presence.pruneGone(now);
+    this.pruneFinished(now);
     this.scheduler.dispatch();
+  }
+
+  /** Retention (PROTOCOL §15.5): finished tasks older than the configured age go. */
+  private pruneFinished(now: number): void {
+    const { finishedMaxAgeMs, pruneEveryMs } = this.config.retention;
+    if (finishedMaxAgeMs === 0 || now - this.prunedAt < pruneEveryMs) return;
+    this.prunedAt = now;
+    const pruned = this.ledger.prune(now - finishedMaxAgeMs);
+    if (pruned > 0) this.logger.info({ pruned }, 'pruned finished tasks past retention');
   }
 
   /** Grant queued tasks to agents with free capacity, least recently served agent first. */

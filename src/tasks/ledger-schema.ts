@@ -52,4 +52,13 @@ CREATE TABLE IF NOT EXISTS llm_spend (
 );
 CREATE INDEX IF NOT EXISTS llm_spend_day ON llm_spend (day);
 CREATE INDEX IF NOT EXISTS llm_spend_flow ON llm_spend (flow_id);
+-- PROTOCOL §15.3: was this attempt ever granted to this agent (stale, or never its own)?
+CREATE INDEX IF NOT EXISTS task_events_grants ON task_events (task_id, attempt, agent_id)
+  WHERE kind = 'assigned';
+-- PROTOCOL §15.5: a submitter's unfinished tasks, counted against its cap.
+CREATE INDEX IF NOT EXISTS tasks_unfinished_by ON tasks (submitted_by)
+  WHERE state IN ('blocked', 'queued', 'assigned');
+-- PROTOCOL §15.5: finished tasks by age, for retention.
+CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (updated_at)
+  WHERE state IN ('complete', 'dead');
 `;

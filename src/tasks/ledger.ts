@@ -116,6 +116,31 @@ export class Ledger {
       counts: db.prepare<[], { state: TaskState; n: number }>(
         'SELECT state, COUNT(*) AS n FROM tasks GROUP BY state',
       ),
+      granted: db.prepare<[string, number, string], { one: number }>(
+        `SELECT 1 AS one FROM task_events WHERE kind = 'assigned' AND task_id = ? AND attempt = ?
+           AND agent_id = ? LIMIT 1`,
+      ),
+      unfinishedBy: db.prepare<[string, number], { n: number }>(
+        `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE submitted_by = ?
+           AND state IN ('blocked', 'queued', 'assigned') LIMIT ?)`,
+      ),
+      prunable: db.prepare<[number, number], { task_id: string }>(
+        `SELECT t.task_id FROM tasks t WHERE t.state IN ('complete', 'dead') AND t.updated_at < ?
+           AND NOT EXISTS (SELECT 1 FROM task_needs n JOIN tasks d ON d.task_id = n.task_id
+             WHERE n.need_id = t.task_id AND d.state IN ('blocked', 'queued', 'assigned'))
+           LIMIT ?`,
+      ),
+      deleteTask: db.prepare('DELETE FROM tasks WHERE task_id = ?'),
+      deleteEvents: db.prepare('DELETE FROM task_events WHERE task_id = ?'),
+      deleteNeeds: db.prepare('DELETE FROM task_needs WHERE task_id = ?'),
+      approvalEvents: db.prepare<
+        [],
+        { task_id: string; attempt: number; agent_id: string; kind: string; detail: string }
+      >(
+        `SELECT e.task_id, e.attempt, e.agent_id, e.kind, e.detail FROM task_events e
+           JOIN tasks t ON t.task_id = e.task_id AND t.state = 'assigned' AND t.attempt = e.attempt
+           WHERE e.kind IN ('approval_requested', 'approved', 'denied') ORDER BY e.id`,
+      ),
     };
   }
 
@@ -205,6 +230,49 @@ export class Ledger {
 
   expiredLeases(now: number): TaskRecord[] {
     return this.statements.expired.all(now).map(toRecord);
+  }
+
+  /** Whether this attempt of the task was ever granted to `agentId` (PROTOCOL §15.3). */
+  wasGranted(taskId: string, attempt: number, agentId: string): boolean {
+    return this.statements.granted.get(taskId, attempt, agentId) !== undefined;
+  }
+
+  /** A submitter's tasks blocked, queued or assigned, counted up to `cap` (PROTOCOL §15.5). */
+  unfinishedBy(submitter: string, cap: number): number {
+    return this.statements.unfinishedBy.get(submitter, cap)?.n ?? 0;
+  }
+
+  /**
+   * Delete up to `limit` finished tasks last updated before `before`, with their history, except
+   * those an unfinished task needs (PROTOCOL §15.5). One transaction; returns how many went.
+   */
+  prune(before: number, limit = 10_000): number {
+    return this.db.transaction(() => {
+      const ids = this.statements.prunable.all(before, limit).map((row) => row.task_id);
+      for (const id of ids) {
+        this.statements.deleteEvents.run(id);
+        this.statements.deleteNeeds.run(id);
+        this.statements.deleteTask.run(id);
+      }
+      return ids.length;
+    })();
+  }
+
+  /** Approval requests and answers of live attempts, oldest first: the hub's pending set at start. */
+  approvalEvents(): {
+    taskId: string;
+    attempt: number;
+    agentId: string;
+    kind: string;
+    detail: unknown;
+  }[] {
+    return this.statements.approvalEvents.all().map((row) => ({
+      taskId: row.task_id,
+      attempt: row.attempt,
+      agentId: row.agent_id,
+      kind: row.kind,
+      detail: JSON.parse(row.detail) as unknown,
+    }));
   }
 
   /** True when `attempt` by `agentId` is the task's live attempt; anything else is stale. */

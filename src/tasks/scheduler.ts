@@ -1,6 +1,12 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import type { TaskAssigned, TaskDead, TaskFailed, TaskSpec } from '../protocol/messages.js';
+import type {
+  DelegatedOutcome,
+  TaskAssigned,
+  TaskDead,
+  TaskFailed,
+  TaskSpec,
+} from '../protocol/messages.js';
 import { typesForRole } from '../protocol/task-types.js';
 import { fitJson } from '../protocol/fit-json.js';
 import { TOPIC } from '../protocol/topics.js';
@@ -82,6 +88,7 @@ export class Scheduler {
   complete(task: TaskRecord, result: unknown, agentId: string): void {
     this.ledger.complete(task, result, this.now());
     this.logger.info({ taskId: task.taskId, agentId, attempt: task.attempt }, 'task complete');
+    this.tellDelegator(task, { state: 'complete', agent_id: agentId, result });
     for (const dependent of this.ledger.blockedDependents(task.taskId)) this.settleNeeds(dependent);
     this.dispatch();
   }
@@ -212,7 +219,10 @@ export class Scheduler {
       { taskId: task.taskId, agentId: agent.agentId, attempt: granted.attempt },
       'task granted',
     );
-    this.bus.publish(TOPIC.tasksAssigned, assigned).catch((err: unknown) => {
+    // Addressed (SPEC §2): only this agent reads it, signed with its key (PROTOCOL §15.4).
+    const topic = `${TOPIC.tasksAssigned}/${agent.agentId}`;
+    const recipient = { name: agent.agentId, role: agent.role };
+    this.bus.publish(topic, assigned, { recipient }).catch((err: unknown) => {
       this.logger.error(
         { err, taskId: task.taskId },
         'could not publish a grant; its lease will lapse',
@@ -240,9 +250,44 @@ export class Scheduler {
     this.bus
       .publish(TOPIC.tasksDead, dead)
       .catch((err: unknown) => this.logger.error({ err }, 'publish failed'));
+    const task = this.ledger.get(taskId);
+    if (task) this.tellDelegator(task, { state: 'dead', attempts, error });
     for (const dependent of this.ledger.blockedDependents(taskId)) {
       this.deadLetter(dependent, `needed task ${taskId} is dead: ${error}`, dependent.attempt);
     }
+  }
+
+  /**
+   * A subtask's outcome goes to the agent that delegated it, on its own topic (PROTOCOL §14.3):
+   * agents do not read others' results.
+   */
+  private tellDelegator(
+    task: TaskRecord,
+    outcome: {
+      state: DelegatedOutcome['state'];
+      agent_id?: string;
+      result?: unknown;
+      attempts?: number;
+      error?: string;
+    },
+  ): void {
+    if (!task.parentTaskId) return;
+    const delegator = this.registry.get(task.submittedBy);
+    if (!delegator) return; // submitted by an operator, or an agent long gone
+    const message: DelegatedOutcome = {
+      task_id: task.taskId,
+      parent_task_id: task.parentTaskId,
+      ...outcome,
+    };
+    if (outcome.result !== undefined) {
+      // Room for the envelope: the result itself was under the limit when the agent sent it.
+      message.result = fitJson(outcome.result, this.config.maxPayloadBytes - 8_192).value;
+    }
+    this.bus
+      .publish(`tasks/delegated/${delegator.agentId}`, message, {
+        recipient: { name: delegator.agentId, role: delegator.role },
+      })
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not tell a delegator'));
   }
 
   /** A blocked task becomes queued when all it needs is complete, dead when one need is dead. */

@@ -28,8 +28,6 @@ export interface LaunchOptions {
   /** Of a detached session; an attaching terminal resizes it. */
   size: { width: number; height: number };
   panes: PaneSettings;
-  /** For the `sheri up` started when no broker answers. */
-  dataDir?: string;
   monitor: boolean;
   /** How long agents have to register before the launch fails. */
   waitMs: number;
@@ -84,10 +82,7 @@ export async function launchSwarm(options: LaunchOptions): Promise<LaunchReport>
         EXIT.unavailable,
       );
     }
-    const command = upArgv(sheri, options.panes, {
-      ...listen,
-      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    });
+    const command = upArgv(sheri, options.panes, listen);
     const up = await tmux.newSession(session, options.size, {
       name: 'up',
       cwd: options.cwd,

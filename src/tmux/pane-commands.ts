@@ -18,6 +18,9 @@ export interface PaneSettings {
   logLevel?: string;
   logFormat?: string;
   logFile?: string;
+  /** Where the credential store is (PROTOCOL §15.2), or the credential file to use. */
+  dataDir?: string;
+  credentials?: string;
 }
 
 /** `[node, …/dist/bin/sheri.js]`; `entry` is for callers that know better (tests). */
@@ -45,6 +48,8 @@ function common(settings: PaneSettings): string[] {
     '--swarm',
     settings.swarm,
     ...(settings.configFile ? ['--config', settings.configFile] : []),
+    ...(settings.dataDir ? ['--data-dir', settings.dataDir] : []),
+    ...(settings.credentials ? ['--credentials', settings.credentials] : []),
     ...(settings.logLevel ? ['--log-level', settings.logLevel] : []),
     ...(settings.logFormat ? ['--log-format', settings.logFormat] : []),
     ...(settings.logFile ? ['--log-file', settings.logFile] : []),
@@ -72,23 +77,25 @@ export function agentArgv(
 export function upArgv(
   sheri: readonly string[],
   settings: PaneSettings,
-  listen: { host: string; port: number; dataDir?: string },
+  listen: { host: string; port: number },
 ): string[] {
-  return [
-    ...sheri,
-    'up',
-    '--host',
-    listen.host,
-    '--port',
-    String(listen.port),
-    ...(listen.dataDir ? ['--data-dir', listen.dataDir] : []),
-    ...common(settings),
-  ];
+  // `up` runs as itself from the store: a credential file is another machine's (§15.2).
+  const own = { ...settings, credentials: undefined };
+  return [...sheri, 'up', '--host', listen.host, '--port', String(listen.port), ...common(own)];
 }
 
 export function monitorArgv(sheri: readonly string[], settings: PaneSettings): string[] {
-  const { broker, swarm, configFile } = settings;
-  return [...sheri, 'monitor', ...common({ broker, swarm, ...(configFile ? { configFile } : {}) })];
+  const { broker, swarm, configFile, dataDir } = settings;
+  return [
+    ...sheri,
+    'monitor',
+    ...common({
+      broker,
+      swarm,
+      ...(configFile ? { configFile } : {}),
+      ...(dataDir ? { dataDir } : {}),
+    }),
+  ];
 }
 
 /**

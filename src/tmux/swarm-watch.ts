@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { connectCli, shortId } from '../cli/common.js';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import { decodeMessage } from '../protocol/codec.js';
 import { HubStatus } from '../protocol/messages.js';
 import { TOPIC } from '../protocol/topics.js';
 import type { Bus } from '../transport/bus.js';
@@ -22,7 +21,7 @@ export class SwarmWatch {
   private constructor(private readonly bus: Bus) {}
 
   static async start(config: Config, logger: Logger): Promise<SwarmWatch> {
-    const bus = await connectCli(config, logger);
+    const bus = await connectCli(config, logger, 5_000, 'reader');
     const watch = new SwarmWatch(bus);
     bus.onMessage((topic, bytes) => watch.hear(topic, bytes));
     await bus.subscribe({
@@ -35,12 +34,12 @@ export class SwarmWatch {
 
   private hear(topic: string, bytes: Buffer): void {
     if (topic === TOPIC.hubStatus) {
-      const status = decodeMessage(bytes, HubStatus);
-      if (status.ok) this.hubOnline = status.payload.state === 'online';
+      const status = this.bus.decode(topic, bytes, HubStatus);
+      if (status) this.hubOnline = status.payload.state === 'online';
     } else {
       // Presence only needs the envelope's sender; the payload is the agents' business.
-      const message = decodeMessage(bytes, z.unknown());
-      if (!message.ok || this.agents.has(message.envelope.agent_id)) return;
+      const message = this.bus.decode(topic, bytes, z.unknown());
+      if (!message || this.agents.has(message.envelope.agent_id)) return;
       this.agents.set(message.envelope.agent_id, Date.now());
     }
     for (const wake of this.changed.splice(0)) wake();

@@ -26,8 +26,11 @@ export function protectedPathsFor(options: {
   workspace: string;
   configFile: string | undefined;
   dataDir: string;
+  /** More of sheri's own files: a credential file outside the data directory. */
+  extra?: readonly string[];
 }): string[] {
   const paths = [
+    ...(options.extra ?? []),
     options.dataDir,
     join(options.cwd, CONFIG_FILE_NAME),
     join(options.workspace, CONFIG_FILE_NAME),

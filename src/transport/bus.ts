@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { z } from 'zod';
+import { z } from 'zod';
+import type { Admitted, EnvelopeSecurity } from '../auth/envelope-security.js';
+import type { Recipient } from '../auth/keyring.js';
+import { identityFromEnvelope, matchTopic, type Identity } from '../protocol/access.js';
 import {
+  DEFAULT_MAX_JSON_DEPTH,
   decodeMessage,
+  decodePayload,
   encodeMessage,
-  type DecodeResult,
+  type Decoded,
   type ProtocolErrorCode,
   type Sender,
 } from '../protocol/codec.js';
@@ -22,12 +27,25 @@ export interface BusOptions {
   maxPayloadBytes: number;
   /** false: a persistent session, so the broker queues QoS 1 messages while we are away. */
   clean?: boolean;
-  /** Published by the broker when this client dies without saying goodbye (local topic). */
-  will?: { topic: string; payload: string; retain: boolean };
+  /**
+   * Published by the broker when this client dies without saying goodbye (local topic): a raw
+   * payload (`''` clears a retained message), or an envelope's payload, encoded and signed here.
+   */
+  will?: { topic: string; retain: boolean } & ({ payload: string } | { envelope: unknown });
   username?: string;
   password?: string;
   reconnectPeriodMs?: number;
+  /** Signing and checking (PROTOCOL §15.4); none: unsigned, and every sender taken at its word. */
+  security?: EnvelopeSecurity;
+  /** mqtts:// material: CA to trust, client certificate and key (PEM). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  maxJsonDepth?: number;
+  /** false (CLI readers): a message that does not decode is dropped without a report. */
+  report?: boolean;
 }
+
+/** A decoded message with who sent it (verified, or what its envelope says: `verified` false). */
+export type Received<T> = Decoded<T> & { sender: Identity; verified: boolean };
 
 export type QoS = 0 | 1 | 2;
 
@@ -55,6 +73,11 @@ const NOTICE_EVERY_MS = 30_000;
  */
 export class Bus {
   private readonly handlers: MessageHandler[] = [];
+  /**
+   * Who sent each message being handled: several handlers may decode one message (the CLI's
+   * do), and its freshness check must count it once, not as a replay of itself.
+   */
+  private readonly admitted = new WeakMap<Buffer, Admitted>();
   private lastNoticeAt = 0;
 
   private constructor(
@@ -96,18 +119,28 @@ export class Bus {
       connectTimeout: 10_000,
       keepalive: 15,
       ...(options.username ? { username: options.username, password: options.password } : {}),
-      ...(options.will
-        ? {
-            will: {
-              topic: buildTopic(options.swarm, options.will.topic),
-              payload: Buffer.from(options.will.payload),
-              qos: 1,
-              retain: options.will.retain,
-            },
-          }
-        : {}),
+      ...(options.tls ?? {}),
+      ...(options.will ? { will: Bus.willOf(options, options.will) } : {}),
     };
     return new Bus(mqtt.connect(options.url, clientOptions), options);
+  }
+
+  private static willOf(
+    options: BusOptions,
+    will: NonNullable<BusOptions['will']>,
+  ): NonNullable<IClientOptions['will']> {
+    const topic = buildTopic(options.swarm, will.topic);
+    const payload =
+      'payload' in will
+        ? will.payload
+        : Bus.seal(options, will.topic, encodeMessage(options.sender, will.envelope));
+    return { topic, payload: Buffer.from(payload), qos: 1, retain: will.retain };
+  }
+
+  private static seal(options: BusOptions, local: string, body: string, to?: Recipient): string {
+    if (!options.security) return body;
+    const full = buildTopic(options.swarm, local);
+    return options.security.seal(full, matchTopic(local)?.spec, body, to);
   }
 
   /**
@@ -170,12 +203,22 @@ export class Bus {
     topic: string,
     payload: unknown,
     /** `id`: the envelope's id, when the caller must know it before the message goes out. */
-    options: { qos?: QoS; retain?: boolean; type?: string; id?: string } = {},
+    options: {
+      qos?: QoS;
+      retain?: boolean;
+      type?: string;
+      recipient?: Recipient;
+      id?: string;
+    } = {},
   ): Promise<string> {
     const id = options.id ?? randomUUID();
     const body = encodeMessage(this.options.sender, payload, { type: options.type, id });
-    await this.publishRaw(topic, body, options);
+    await this.publishRaw(topic, Bus.seal(this.options, topic, body, options.recipient), options);
     return id;
+  }
+
+  get security(): EnvelopeSecurity | undefined {
+    return this.options.security;
   }
 
   async publishRaw(
@@ -190,25 +233,73 @@ export class Bus {
   }
 
   /**
-   * Decode a message; a bad one is reported on `<swarm>/errors` with the reason and topic, and
-   * undefined is returned so the caller just moves on.
+   * Decode a message: size, signature (PROTOCOL §15.4), depth, JSON, envelope, payload schema,
+   * freshness, and whether its sender may publish there (§15.3). A bad one is reported on
+   * `<swarm>/errors` with the reason and topic (unless this bus does not report), and undefined
+   * is returned so the caller just moves on.
    */
   decode<S extends z.ZodType>(
     topic: string,
     bytes: Buffer,
     schema: S,
-  ): (DecodeResult<z.output<S>> & { ok: true }) | undefined {
-    const result = decodeMessage(bytes, schema, this.options.maxPayloadBytes);
-    if (result.ok) return result;
+    options: { report?: boolean; maxBytes?: number } = {},
+  ): Received<z.output<S>> | undefined {
+    const { security } = this.options;
+    const maxPayloadBytes = options.maxBytes ?? this.options.maxPayloadBytes;
+    const full = buildTopic(this.options.swarm, topic);
+    const refuse = (code: ProtocolErrorCode, reason: string, messageId?: string): undefined => {
+      this.refused(topic, bytes, code, reason, messageId, options.report);
+      return undefined;
+    };
+    if (bytes.length > maxPayloadBytes) {
+      return refuse(
+        'TOO_LARGE',
+        `message is ${bytes.length} bytes, over the limit of ${maxPayloadBytes} bytes`,
+      );
+    }
+    const opened = security ? security.open(full, bytes) : { ok: true as const, body: bytes };
+    if (!opened.ok) return refuse(opened.code, opened.reason, messageIdIn(bytes));
+    const depth = this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+    const parsed = decodeMessage(opened.body, z.unknown(), maxPayloadBytes, depth);
+    if (!parsed.ok) return refuse(parsed.code, parsed.reason, parsed.messageId);
+    const { envelope } = parsed;
+    let sender: Identity;
+    let verified = false;
+    if (!security) {
+      sender = identityFromEnvelope(envelope.agent_id, envelope.role);
+    } else {
+      // Who sent it, and may they, before what they sent is looked at (PROTOCOL §15.6).
+      const admitted =
+        this.admitted.get(bytes) ?? security.admit(topic, matchTopic(topic), envelope, opened);
+      if (!admitted.ok) return refuse(admitted.code, admitted.reason, envelope.id);
+      this.admitted.set(bytes, admitted);
+      ({ sender, verified } = admitted);
+    }
+    const result = decodePayload(envelope, schema);
+    if (!result.ok) return refuse(result.code, result.reason, result.messageId);
+    return { ...result, sender, verified };
+  }
+
+  private refused(
+    topic: string,
+    bytes: Buffer,
+    code: ProtocolErrorCode,
+    reason: string,
+    messageId: string | undefined,
+    report = this.options.report,
+  ): void {
+    if (report === false) {
+      this.options.logger.debug({ code, topic }, `ignored message: ${reason}`);
+      return;
+    }
     this.reportError({
-      code: result.code,
-      reason: result.reason,
+      code,
+      reason,
       topic: buildTopic(this.options.swarm, topic),
-      ...(result.messageId ? { message_id: result.messageId } : {}),
+      ...(messageId ? { message_id: messageId } : {}),
       sample: bytes.subarray(0, 200).toString('utf8'),
       size: bytes.length,
     });
-    return undefined;
   }
 
   /** Publish on `<swarm>/errors`; never throws (a report that cannot be sent is logged). */
@@ -236,6 +327,15 @@ export class Bus {
   }
 
   private noticeUnreachable(error?: Error): void {
+    if (error && isRefusedLogin(error)) {
+      // Retrying will not help: say so once, plainly.
+      if (this.lastNoticeAt === -1) return;
+      this.lastNoticeAt = -1;
+      this.options.logger.error(
+        `the broker at ${this.options.url} refused our login (${error.message}): check --credentials, or the broker's credential store (sheri credentials list)`,
+      );
+      return;
+    }
     const now = Date.now();
     if (this.client.connected || now - this.lastNoticeAt < NOTICE_EVERY_MS) return;
     this.lastNoticeAt = now;
@@ -244,4 +344,19 @@ export class Bus {
       `no MQTT broker at ${this.options.url}${detail} — start one with \`sheri up\` or point --broker at yours; retrying`,
     );
   }
+}
+
+/** Hub replies can list thousands of tasks: the one message allowed past `maxPayloadBytes`. */
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+
+/** The envelope id of a message whose body could not be opened, for the report. */
+function messageIdIn(bytes: Buffer): string | undefined {
+  const match = /"id"\s*:\s*"([^"\\]{1,200})"/.exec(bytes.subarray(0, 400).toString('utf8'));
+  return match?.[1];
+}
+
+/** CONNACK 4 (bad user name or password) or 5 (not authorized). */
+export function isRefusedLogin(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 4 || code === 5;
 }

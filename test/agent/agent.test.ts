@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { waitForComplete } from '../helpers/scenarios.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
@@ -12,13 +11,15 @@ describe('an agent', () => {
     await swarm.startBroker();
     const hub = await swarm.startHub();
     await swarm.startAgent('testing');
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     await swarm.submit([swarm.taskAppending('once', 'testing.run')]);
     await waitForComplete(hub, 1, 10_000);
 
-    // The same grant again, byte for byte, as a QoS 1 redelivery would bring it.
-    await recorder.publish('tasks/assigned', recorder.on('tasks/assigned')[0]!.raw);
+    // The same grant again, byte for byte, as a QoS 1 redelivery (or a replay) would bring it:
+    // only the hub may publish there, so it comes from a client with the hub's credential.
+    const grant = recorder.on('tasks/assigned')[0]!;
+    const hubClient = await swarm.connectAs({ kind: 'hub' });
+    await hubClient.publishRaw(grant.local, grant.raw);
     // Messages reach the agent in order: once the next task is done, the replay was handled.
     await swarm.submit([swarm.taskAppending('next', 'testing.run')]);
     await waitForComplete(hub, 2, 10_000);

@@ -95,7 +95,12 @@ describe('the embedded broker', () => {
       () => seen.join(),
     );
     expect(seen).toEqual([6, 0]);
-    expect(broker.aedes.connectedClients).toBe(1);
+    // aedes counts the client gone once it has torn the connection down, just after the Will.
+    await waitUntil(
+      () => broker.aedes.connectedClients === 1,
+      5_000,
+      () => String(broker.aedes.connectedClients),
+    );
   });
 });
 

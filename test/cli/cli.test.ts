@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeMessage } from '../../src/protocol/codec.js';
+import { CredentialStore } from '../../src/auth/credential-store.js';
+import { connectAs } from '../helpers/identities.js';
 import { freePort } from '../helpers/tools.js';
 import { runSheri, startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 
@@ -69,15 +69,20 @@ describe('the sheri command', () => {
 
   it('keeps an agent retrying while no broker answers, and lets Ctrl-C stop it', async () => {
     const port = await freePort();
-    const agent = startSheri([
-      '--mqtt',
-      '--role',
-      'deployment',
-      '--broker',
-      `mqtt://127.0.0.1:${port}`,
-      '--log-format',
-      'json',
-    ]);
+    const dir = tempDir();
+    CredentialStore.openOrCreate(join(dir, '.sheri'));
+    const agent = startSheri(
+      [
+        '--mqtt',
+        '--role',
+        'deployment',
+        '--broker',
+        `mqtt://127.0.0.1:${port}`,
+        '--log-format',
+        'json',
+      ],
+      { cwd: dir },
+    );
     processes.push(agent);
     await agent.waitForOutput(`no MQTT broker at mqtt://127.0.0.1:${port}`);
     expect(agent.child.exitCode).toBeNull();
@@ -89,56 +94,67 @@ describe('the sheri command', () => {
     const dir = tempDir();
     const { process: swarm, broker } = await up(dir);
     const common = ['--broker', broker, '--swarm', 'clitest'];
-    const agent = startSheri([
-      '--mqtt',
-      '--role',
-      'testing',
-      '--agent-id',
-      'tester-1',
-      ...common,
-      '--log-format',
-      'json',
-      '--workspace',
-      dir,
-    ]);
+    // Every command below runs in `dir`: it finds the credentials `sheri up` made in ./.sheri.
+    const agent = startSheri(
+      [
+        '--mqtt',
+        '--role',
+        'testing',
+        '--agent-id',
+        'tester-1',
+        ...common,
+        '--log-format',
+        'json',
+        '--workspace',
+        dir,
+      ],
+      { cwd: dir },
+    );
     processes.push(agent);
     await agent.waitForOutput('joined swarm clitest');
+    const here = { cwd: dir };
 
-    const ok = await runSheri([
-      'task',
-      'submit',
-      '--type',
-      'testing.run',
-      '--task-id',
-      'walk-1',
-      '--command',
-      'echo all 3 tests passed',
-      '--wait',
-      ...common,
-    ]);
+    const ok = await runSheri(
+      [
+        'task',
+        'submit',
+        '--type',
+        'testing.run',
+        '--task-id',
+        'walk-1',
+        '--command',
+        'echo all 3 tests passed',
+        '--wait',
+        ...common,
+      ],
+      here,
+    );
     expect(ok.stderr).toContain('assigned to tester-1 (attempt 1)');
     expect(ok.stderr).toMatch(/complete in \d+ ms/);
     expect(ok.stdout).toContain('all 3 tests passed');
     expect(ok.code).toBe(0);
 
-    const bad = await runSheri([
-      'task',
-      'submit',
-      '--type',
-      'testing.run',
-      '--task-id',
-      'walk-2',
-      '--command',
-      'exit 4',
-      '--max-attempts',
-      '1',
-      '--wait',
-      ...common,
-    ]);
+    const bad = await runSheri(
+      [
+        'task',
+        'submit',
+        '--type',
+        'testing.run',
+        '--task-id',
+        'walk-2',
+        '--command',
+        'exit 4',
+        '--max-attempts',
+        '1',
+        '--wait',
+        ...common,
+      ],
+      here,
+    );
     expect(bad.stderr).toContain('dead after 1 attempt(s)');
     expect(bad.code).toBe(1);
 
-    const tasks = await runSheri(['tasks', '--json', ...common]);
+    const tasks = await runSheri(['tasks', '--json', ...common], here);
     const listed = JSON.parse(tasks.stdout) as {
       counts: Record<string, number>;
       tasks: { task_id: string; state: string }[];
@@ -149,16 +165,16 @@ describe('the sheri command', () => {
       ['walk-1', 'complete'],
     ]);
 
-    const show = await runSheri(['task', 'show', 'walk-1', ...common]);
+    const show = await runSheri(['task', 'show', 'walk-1', ...common], here);
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(/state\s+complete \(tester-1\)/);
     expect(show.stdout).toMatch(/submitted[\s\S]*assigned[\s\S]*complete/);
 
-    const missing = await runSheri(['task', 'show', 'nope', ...common]);
+    const missing = await runSheri(['task', 'show', 'nope', ...common], here);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no task "nope" in the ledger');
 
-    const agents = await runSheri(['agents', '--json', ...common]);
+    const agents = await runSheri(['agents', '--json', ...common], here);
     expect(
       (JSON.parse(agents.stdout) as { agents: { agent_id: string; role: string }[] }).agents,
     ).toMatchObject([{ agent_id: 'tester-1', role: 'testing' }]);
@@ -171,14 +187,10 @@ describe('the sheri command', () => {
 
     // The ledger outlives the process: a new `sheri up` on the same data dir knows both tasks.
     const again = await up(dir);
-    const after = await runSheri([
-      'tasks',
-      '--json',
-      '--broker',
-      again.broker,
-      '--swarm',
-      'clitest',
-    ]);
+    const after = await runSheri(
+      ['tasks', '--json', '--broker', again.broker, '--swarm', 'clitest'],
+      here,
+    );
     expect((JSON.parse(after.stdout) as { counts: Record<string, number> }).counts).toMatchObject({
       complete: 1,
       dead: 1,
@@ -193,44 +205,53 @@ describe('the sheri command', () => {
     processes.push(broker);
     await broker.waitForOutput('broker listening');
     const port = /"port":(\d+)/.exec(broker.output())![1];
-    const { code, stderr } = await runSheri(['agents', '--broker', `mqtt://127.0.0.1:${port}`]);
+    const here = { cwd: dir };
+    const { code, stderr } = await runSheri(
+      ['agents', '--broker', `mqtt://127.0.0.1:${port}`],
+      here,
+    );
     expect(code).toBe(3);
     expect(stderr).toContain('no hub answered on swarm "opencto-dev"');
 
-    const submit = await runSheri([
-      'task',
-      'submit',
-      '--type',
-      'testing.run',
-      '--command',
-      'true',
-      '--broker',
-      `mqtt://127.0.0.1:${port}`,
-    ]);
+    const submit = await runSheri(
+      [
+        'task',
+        'submit',
+        '--type',
+        'testing.run',
+        '--command',
+        'true',
+        '--broker',
+        `mqtt://127.0.0.1:${port}`,
+      ],
+      here,
+    );
     expect(submit.code).toBe(3);
     expect(submit.stderr).toContain('no hub has run on swarm "opencto-dev"');
     expect(submit.stderr).toContain('a task published now would reach no one');
 
     // A hub that ran and is down (its Last Will says offline): the task waits in its session.
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 });
-    const offline = encodeMessage(
-      { agentId: 'hub', role: 'hub' },
-      { state: 'offline', since: '2026-11-21T10:00:00Z' },
+    // Only the hub may say so, signed (PROTOCOL §15.3): its credential, from the store.
+    const store = CredentialStore.open(join(dir, '.sheri'))!;
+    const hub = await connectAs(`mqtt://127.0.0.1:${port}`, 'opencto-dev', store, { kind: 'hub' });
+    const offline = { state: 'offline', since: '2026-11-21T10:00:00Z' };
+    await hub.publish('hub/status', offline, { retain: true });
+    await hub.close();
+    const waiting = await runSheri(
+      [
+        'task',
+        'submit',
+        '--type',
+        'testing.run',
+        '--task-id',
+        'later',
+        '--command',
+        'true',
+        '--broker',
+        `mqtt://127.0.0.1:${port}`,
+      ],
+      here,
     );
-    await client.publishAsync('opencto-dev/hub/status', offline, { qos: 1, retain: true });
-    await client.endAsync();
-    const waiting = await runSheri([
-      'task',
-      'submit',
-      '--type',
-      'testing.run',
-      '--task-id',
-      'later',
-      '--command',
-      'true',
-      '--broker',
-      `mqtt://127.0.0.1:${port}`,
-    ]);
     expect(waiting.code).toBe(0);
     expect(waiting.stdout.trim()).toBe('later');
     expect(waiting.stderr).toContain(

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { queryHub } from '../../src/cli/hub-client.js';
 import { submitAndWait } from '../../src/cli/task-submit.js';
-import { TaskWatcher } from '../../src/cli/task-watcher.js';
+import { TaskWatcher, type LedgerView } from '../../src/cli/task-watcher.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { TOPIC } from '../../src/protocol/topics.js';
 import { Bus } from '../../src/transport/bus.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
-/** A CLI's own connection, as `sheri task submit` opens one. */
-async function cliBus(swarm: TestSwarm): Promise<Bus> {
-  return Bus.connect({
+/** An unsigned connection to an open broker: enough to play the hub's part to a watcher. */
+async function openBus(swarm: TestSwarm): Promise<Bus> {
+  const bus = await Bus.connect({
     url: swarm.brokerUrl,
     swarm: swarm.swarm,
     sender: { agentId: `cli-${randomUUID().slice(0, 6)}`, role: 'cli' },
@@ -17,9 +18,31 @@ async function cliBus(swarm: TestSwarm): Promise<Bus> {
     logger: silentLogger(),
     maxPayloadBytes: 1 << 20,
   });
+  swarm.onClose(() => bus.close());
+  return bus;
 }
 
 const quiet = { out: () => undefined, err: () => undefined };
+const grant = (taskId: string, attempt: number) => ({
+  task_id: taskId,
+  agent_id: `testing-${attempt}`,
+  attempt,
+  lease_ms: 30_000,
+  lease_expires_at: new Date().toISOString(),
+  task: { task_id: taskId, type: 'testing.run', payload: {}, commands: ['true'] },
+});
+const done = (taskId: string, attempt: number) => ({
+  task_id: taskId,
+  attempt,
+  duration_ms: 3,
+  result: { commands: [{ command: 'true', exit_code: 0, stdout: '', stderr: '' }] },
+});
+const complete = (attempt: number): LedgerView => ({
+  state: 'complete',
+  attempt,
+  result: { commands: [{ command: 'true', exit_code: 0, stdout: '', stderr: '' }] },
+  last_error: null,
+});
 
 describe('sheri task submit --wait', () => {
   let swarm: TestSwarm;
@@ -27,63 +50,45 @@ describe('sheri task submit --wait', () => {
 
   it('counts an outcome that arrived before the submitter heard the broker acknowledge its task', async () => {
     swarm = new TestSwarm();
-    await swarm.startBroker();
-    const bus = await cliBus(swarm);
-    swarm.onClose(() => bus.close());
+    await swarm.startBroker({ open: true });
+    const bus = await openBus(swarm);
     const lines: string[] = [];
     const watcher = await TaskWatcher.start(bus, 'quick', randomUUID(), {
       json: false,
       roles: ['testing'],
+      confirm: () => Promise.resolve(complete(1)),
       out: (text) => lines.push(text),
       err: () => undefined,
     });
     // The grant and the result reach the watcher before anyone asks it for the outcome (aedes
     // delivers a client's own publishes to it before its PUBACK).
-    const task = { task_id: 'quick', type: 'testing.run', payload: {}, commands: ['true'] };
-    await bus.publish(TOPIC.tasksAssigned, {
-      task_id: 'quick',
-      agent_id: 'testing-1',
-      attempt: 1,
-      lease_ms: 30_000,
-      lease_expires_at: new Date().toISOString(),
-      task,
-    });
-    await bus.publish(TOPIC.tasksComplete, {
-      task_id: 'quick',
-      attempt: 1,
-      duration_ms: 3,
-      result: { commands: [{ command: 'true', exit_code: 0, stdout: '', stderr: '' }] },
-    });
+    await bus.publish(`${TOPIC.tasksAssigned}/testing-1`, grant('quick', 1));
+    await bus.publish(TOPIC.tasksComplete, done('quick', 1));
     await expect(watcher.outcome()).resolves.toBe(0);
     expect(lines).toEqual(['$ true  (exit 0)\n']);
   });
 
-  it('counts a result whose grant it has not seen yet, but not a stale attempt', async () => {
+  it('asks the hub on a result whose grant it has not seen yet, but not on a stale attempt', async () => {
     swarm = new TestSwarm();
-    await swarm.startBroker();
-    const bus = await cliBus(swarm);
-    swarm.onClose(() => bus.close());
-    const printed: string[] = [];
+    await swarm.startBroker({ open: true });
+    const bus = await openBus(swarm);
+    let newerSent = false;
+    const asked: boolean[] = [];
     const watcher = await TaskWatcher.start(bus, 'again', randomUUID(), {
       json: true,
       roles: ['testing'],
-      out: (text) => printed.push(text),
-      err: () => undefined,
+      confirm: () => {
+        asked.push(newerSent);
+        return Promise.resolve(complete(3));
+      },
+      ...quiet,
     });
-    const grant = (attempt: number) => ({
-      task_id: 'again',
-      agent_id: `testing-${attempt}`,
-      attempt,
-      lease_ms: 30_000,
-      lease_expires_at: new Date().toISOString(),
-      task: { task_id: 'again', type: 'testing.run', payload: {}, commands: ['true'] },
-    });
-    const done = (attempt: number) => ({ task_id: 'again', attempt, duration_ms: 1, result: {} });
-    await bus.publish(TOPIC.tasksAssigned, grant(2));
-    await bus.publish(TOPIC.tasksComplete, done(1)); // stale: attempt 2 is the live one
-    await bus.publish(TOPIC.tasksComplete, done(3)); // its grant not seen yet: newer, so it counts
+    await bus.publish(`${TOPIC.tasksAssigned}/testing-2`, grant('again', 2));
+    await bus.publish(TOPIC.tasksComplete, done('again', 1)); // stale: attempt 2 is the live one
+    newerSent = true;
+    await bus.publish(TOPIC.tasksComplete, done('again', 3)); // grant not seen yet: newer, counts
     await expect(watcher.outcome()).resolves.toBe(0);
-    expect(printed.map((text) => JSON.parse(text).attempt)).toEqual([3]);
+    expect(asked).toEqual([true]);
   });
 
   it('exits 0 on every one of 200 runs of tasks that complete in a few milliseconds', async () => {
@@ -91,9 +96,10 @@ describe('sheri task submit --wait', () => {
     await swarm.startBroker();
     await swarm.startHub();
     await swarm.startAgent('testing', {}, 2);
+    const config = swarm.config();
     const codes: number[] = [];
     for (let run = 0; run < 200; run++) {
-      const bus = await cliBus(swarm);
+      const bus = await swarm.connectAs({ kind: 'operator' }, { clientId: `sheri-cli-w${run}` });
       try {
         const spec = {
           task_id: `fast-${run}`,
@@ -107,6 +113,8 @@ describe('sheri task submit --wait', () => {
             json: false,
             roles: ['testing'],
             waitTimeoutS: 20,
+            confirm: async (taskId) =>
+              (await queryHub(bus, config, { kind: 'task', task_id: taskId })) as LedgerView,
             ...quiet,
           }),
         );

@@ -14,14 +14,18 @@ describe('sheri trace', () => {
   });
 
   async function startTrace(...extra: string[]): Promise<SheriProcess> {
-    const trace = startSheri([
-      'trace',
-      '--broker',
-      swarm.brokerUrl,
-      '--swarm',
-      swarm.swarm,
-      ...extra,
-    ]);
+    const trace = startSheri(
+      [
+        'trace',
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+        ...extra,
+        // In the swarm's folder, trace logs in as the local operator (PROTOCOL §15.2).
+      ],
+      { cwd: swarm.dir },
+    );
     processes.push(trace);
     // Printed once the subscription is acknowledged: nothing published after it can be missed.
     await trace.waitForOutput(`tracing ${swarm.swarm}/`);
@@ -42,10 +46,10 @@ describe('sheri trace', () => {
     const life = trace
       .output()
       .split('\n')
-      .filter((line) => / tasks\/(new|assigned|progress|complete) /.test(line));
+      .filter((line) => / tasks\/(new|assigned\/\S+|progress|complete) /.test(line));
     const expected = [
-      String.raw`tasks/new +test-submitter +traced testing\.run normal: 1 command: echo traced`,
-      String.raw`tasks/assigned +hub +traced -> ${agent.agentId} attempt 1 \(lease 5 s\)`,
+      String.raw`tasks/new +operator +traced testing\.run normal: 1 command: echo traced`,
+      String.raw`tasks/assigned/${agent.agentId} +hub +traced -> ${agent.agentId} attempt 1 \(lease 5 s\)`,
       String.raw`tasks/progress +${agent.agentId} +traced#1 0% running 1/1: echo traced`,
       String.raw`tasks/progress +${agent.agentId} +traced#1 100% finished 1/1, exited 0 in \d+ ms: echo traced`,
       String.raw`tasks/complete +${agent.agentId} +traced#1 complete in \d+ ms, exit 0`,
@@ -94,17 +98,18 @@ describe('sheri trace', () => {
 
   it('shows a malformed message as unreadable, with the reason, and keeps tracing', async () => {
     swarm = new TestSwarm();
-    await swarm.startBroker();
+    // An open broker (--no-auth): the embedded one would refuse the garbage before anyone saw it.
+    await swarm.startBroker({ open: true });
     await swarm.startHub();
     const trace = await startTrace();
     const publisher = await BusRecorder.start(swarm.brokerUrl, swarm.swarm, 'nothing');
     swarm.onClose(() => publisher.close());
     await publisher.publish('tasks/new', 'not json');
-    await trace.waitForOutput(/ errors +hub +BAD_JSON on /);
+    await trace.waitForOutput(/ errors +hub +BAD_SIGNATURE on /);
     await swarm.submit([
       { task_id: 'after', type: 'testing.run', payload: {}, commands: ['true'] },
     ]);
-    await trace.waitForOutput(/ tasks\/new +test-submitter +after /);
+    await trace.waitForOutput(/ tasks\/new +operator +after /);
     expect(trace.output()).toMatch(
       new RegExp(
         `${TIME}  tasks/new +- +unreadable \\(BAD_JSON, 8 bytes\\): not JSON: Unexpected token`,

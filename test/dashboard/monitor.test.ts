@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { waitForComplete } from '../helpers/scenarios.js';
 import { runSheri, SHERI_BIN } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -27,7 +26,17 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
 
   function monitor(): TmuxSession {
     tmux = TmuxSession.start(
-      [process.execPath, SHERI_BIN, 'monitor', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm],
+      [
+        process.execPath,
+        SHERI_BIN,
+        'monitor',
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+        '--data-dir',
+        swarm.dataDir,
+      ],
       { width: 200, height: 50, env: { TERM: 'xterm-256color', LANG: 'C.UTF-8' } },
     );
     return tmux;
@@ -91,7 +100,7 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
     await screen.waitFor(
       (text) =>
         /│task +asks +│/.test(text) &&
-        text.includes('history from the hub (submitted by test-submitter)') &&
+        text.includes('history from the hub (submitted by operator)') &&
         new RegExp(`\\d{3}  complete +${tester.agentId} #1`).test(text),
       'the detail of asks with its history from the hub',
     );
@@ -106,8 +115,7 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     await swarm.startAgent('testing', {
       shellPolicies: {
         testing: { allow: [], deny: [], ask: ['touch *'], readOnly: false, network: false },

@@ -7,7 +7,7 @@ interface Service {
   build?: string;
   image?: string;
   command?: string[];
-  depends_on?: string[];
+  depends_on?: string[] | Record<string, unknown>;
   volumes?: string[];
   security_opt?: string[];
 }
@@ -24,6 +24,7 @@ const compose = parse(
 describe('docker-compose.yml', () => {
   it('runs mosquitto with the repository mosquitto.conf, a hub and agents', () => {
     expect(Object.keys(compose.services).sort()).toEqual([
+      'credentials',
       'deployment',
       'hub',
       'mosquitto',
@@ -34,8 +35,10 @@ describe('docker-compose.yml', () => {
       './mosquitto.conf:/mosquitto/config/mosquitto.conf:ro',
     );
     for (const service of Object.values(compose.services)) {
-      for (const dependency of service.depends_on ?? [])
-        expect(compose.services).toHaveProperty(dependency);
+      const dependencies = Array.isArray(service.depends_on)
+        ? service.depends_on
+        : Object.keys(service.depends_on ?? {});
+      for (const dependency of dependencies) expect(compose.services).toHaveProperty(dependency);
       for (const volume of service.volumes ?? []) {
         const [source] = volume.split(':');
         if (!source!.startsWith('.')) expect(compose.volumes).toHaveProperty(source!);
@@ -52,6 +55,42 @@ describe('docker-compose.yml', () => {
       const { operands, unknown } = command!.parseOptions(args);
       expect(unknown).toEqual([]);
       expect(operands).toEqual([]);
+    },
+  );
+
+  it("closes mosquitto: its password and ACL files come from the hub's store, before it starts", () => {
+    const [name, sub, ...args] = compose.services.credentials!.command!;
+    expect([name, sub]).toEqual(['credentials', 'mosquitto']);
+    const mosquittoCommand = buildProgram('test')
+      .commands.find((c) => c.name() === 'credentials')!
+      .commands.find((c) => c.name() === 'mosquitto')!;
+    expect(mosquittoCommand.parseOptions(args).unknown).toEqual([]);
+    // The hub's store, where it keeps its ledger; the files where mosquitto.conf looks for them.
+    expect(compose.services.credentials?.volumes).toEqual([
+      'hub-data:/data',
+      'mosquitto-auth:/auth',
+    ]);
+    expect(compose.services.mosquitto?.volumes).toContain('mosquitto-auth:/mosquitto/auth:ro');
+    expect(compose.services.mosquitto?.depends_on).toEqual({
+      credentials: { condition: 'service_completed_successfully' },
+    });
+    const conf = readFileSync(new URL('../../mosquitto.conf', import.meta.url), 'utf8');
+    expect(conf).toMatch(/^allow_anonymous false$/m);
+    expect(conf).toMatch(/^password_file \/mosquitto\/auth\/passwords$/m);
+    expect(conf).toMatch(/^acl_file \/mosquitto\/auth\/acl$/m);
+  });
+
+  it.each(['testing', 'deployment', 'review'])(
+    'gives the %s agent a credential of its own, issued by the credentials service',
+    (name) => {
+      const command = compose.services[name]!.command!;
+      const file = command[command.indexOf('--credentials') + 1]!;
+      const issued = compose.services.credentials!.command!.filter(
+        (_, i, all) => all[i - 1] === '--issue',
+      );
+      expect(issued).toContain(`${name}-1:${name}`);
+      expect(file).toBe(`/auth/${name}-1.credentials.json`);
+      expect(compose.services[name]?.volumes).toContain('mosquitto-auth:/auth:ro');
     },
   );
 
@@ -78,6 +117,9 @@ describe('docker-compose.yml', () => {
   it('builds an image holding what the agent reads at run time: the role profiles', () => {
     const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
     expect(dockerfile).toMatch(/^COPY profiles \.\/profiles$/m);
-    expect(compose.services.review?.command).toEqual(expect.arrayContaining(['--role', 'review']));
+    // Its role comes with its credential (PROTOCOL §15.2).
+    expect(compose.services.review?.command).toEqual(
+      expect.arrayContaining(['--credentials', '/auth/review-1.credentials.json']),
+    );
   });
 });

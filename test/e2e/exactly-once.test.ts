@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { runMixedScenario, waitForComplete } from '../helpers/scenarios.js';
 import { countRuns, TestSwarm } from '../helpers/swarm.js';
 
@@ -18,8 +17,7 @@ describe('exactly-once claiming on the embedded broker', () => {
     await swarm.startBroker();
     const hub = await swarm.startHub();
     await Promise.all(Array.from({ length: 20 }, () => swarm.startAgent('testing')));
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm, 'tasks/#');
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record('tasks/#');
     await swarm.submit(
       Array.from({ length: 500 }, (_, i) => swarm.taskAppending(`race-${i}`, 'testing.run')),
     );

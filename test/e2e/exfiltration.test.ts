@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
+import type { BusRecorder } from '../helpers/bus-recorder.js';
 import { FakeLlmServer } from '../helpers/fake-llm-server.js';
 import { startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -32,8 +32,7 @@ describe.runIf(hasBwrap)(
     beforeAll(async () => {
       await swarm.startBroker();
       await swarm.startHub();
-      recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-      swarm.onClose(async () => void (await recorder.client.endAsync()));
+      recorder = await swarm.record();
       workspace = join(swarm.dir, 'ws');
       const home = join(swarm.dir, 'home');
       mkdirSync(join(home, '.aws'), { recursive: true });
@@ -69,8 +68,9 @@ describe.runIf(hasBwrap)(
           swarm.swarm,
           '--workspace',
           workspace,
+          // The swarm's data directory (its credential store): the agent's own, hidden from tasks.
           '--data-dir',
-          join(workspace, '.sheri'),
+          swarm.dataDir,
           '--config',
           join(workspace, 'sheri.config.json'),
           '--sandbox',

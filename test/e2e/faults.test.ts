@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 import { join } from 'node:path';
 import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
@@ -16,21 +15,25 @@ describe('fault runs with real processes', () => {
   });
 
   function spawnAgent(role: string, agentId: string): SheriProcess {
-    const agent = startSheri([
-      'agent',
-      '--role',
-      role,
-      '--agent-id',
-      agentId,
-      '--broker',
-      swarm.brokerUrl,
-      '--swarm',
-      swarm.swarm,
-      '--log-format',
-      'json',
-      '--workspace',
-      swarm.dir,
-    ]);
+    const agent = startSheri(
+      [
+        'agent',
+        '--role',
+        role,
+        '--agent-id',
+        agentId,
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+        '--log-format',
+        'json',
+        '--workspace',
+        swarm.dir,
+        // Its credentials: the swarm's store, found as ./.sheri (PROTOCOL §15.2).
+      ],
+      { cwd: swarm.dir },
+    );
     processes.push(agent);
     return agent;
   }
@@ -39,8 +42,7 @@ describe('fault runs with real processes', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub({ leaseMs: 60_000 }); // the Last Will, not the lease, must do it
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     const first = spawnAgent('testing', 'victim');
     await recorder.waitFor(() => recorder.on('agents/register').length === 1, 15_000);
 
@@ -76,8 +78,7 @@ describe('fault runs with real processes', () => {
   it('completes all 60 tasks exactly once after the hub is killed with -9 and restarted', async () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     const hubArgs = [
       'hub',
       '--broker',
@@ -85,7 +86,7 @@ describe('fault runs with real processes', () => {
       '--swarm',
       swarm.swarm,
       '--data-dir',
-      swarm.dir,
+      swarm.dataDir,
       '--log-format',
       'json',
     ];
@@ -128,8 +129,7 @@ describe('fault runs with real processes', () => {
     const broker = await swarm.startBroker();
     const hub = await swarm.startHub({ leaseMs: 1_500 });
     await swarm.startAgent('testing', { leaseMs: 1_500 });
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     await swarm.submit([swarm.taskAppending('outage', 'testing.run', {}, 'sleep 4; ')]);
     await recorder.waitFor(() => recorder.on('tasks/progress').length >= 1, 10_000);
 
@@ -141,6 +141,7 @@ describe('fault runs with real processes', () => {
       host: '127.0.0.1',
       dataDir: join(swarm.dir, 'broker'),
       logger: silentLogger(),
+      auth: swarm.store,
     });
     swarm.onCloseLast(() => again.close());
 

@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import { requireTool } from '../helpers/tools.js';
 import { runMixedScenario, waitForComplete } from '../helpers/scenarios.js';
@@ -22,13 +23,16 @@ describe.skipIf(!haveMosquitto)('against a real mosquitto', () => {
     await runMixedScenario(swarm);
   });
 
-  it('runs a task published by hand with mosquitto_pub in the origin shape, traced by mosquitto_sub', async () => {
+  it('runs a task published by hand with mosquitto_pub in the origin shape, traced by mosquitto_sub, on a swarm that does not sign', async () => {
     swarm = new TestSwarm();
     const mosquitto = await startMosquitto(swarm.dir);
     swarm.onClose(() => mosquitto.stop());
     swarm.useBroker(mosquitto.url);
-    const hub = await swarm.startHub();
-    await swarm.startAgent('testing');
+    // A message written by hand carries no signature: only a swarm with signing off takes it
+    // (security.signing false, PROTOCOL §15.4); with signing on it is refused (signed-mosquitto).
+    const unsigned = { security: { ...DEFAULTS.security, signing: false } };
+    const hub = await swarm.startHub(unsigned);
+    await swarm.startAgent('testing', unsigned);
 
     const trace = spawn('mosquitto_sub', [
       '-p',
@@ -84,11 +88,13 @@ describe.skipIf(!haveMosquitto)('against a real mosquitto', () => {
       .split('\n')
       .map((line) => line.split(' ')[0])
       .filter((topic) =>
-        ['new', 'assigned', 'complete'].some((name) => topic === `${swarm.swarm}/tasks/${name}`),
+        ['new', 'assigned/', 'complete'].some((name) =>
+          topic?.startsWith(`${swarm.swarm}/tasks/${name}`),
+        ),
       );
     expect(topics).toEqual([
       `${swarm.swarm}/tasks/new`,
-      `${swarm.swarm}/tasks/assigned`,
+      expect.stringMatching(`^${swarm.swarm}/tasks/assigned/testing-`),
       `${swarm.swarm}/tasks/complete`,
     ]);
     expect(hub.ledger.get('t1')?.spec.payload).toEqual({ suite: 'unit' });

@@ -70,6 +70,8 @@ describe('costs that cannot be bypassed', () => {
       harness.swarm.brokerUrl,
       '--swarm',
       harness.swarm.swarm,
+      '--data-dir',
+      harness.swarm.dataDir,
     ]);
     expect(agents.stdout).toMatch(
       /^budget {2}today \(\d{4}-\d\d-\d\d UTC\) \$0\.0300 of \$0\.03 spent, \$0\.0000 left; 1 prompt task refused$/m,

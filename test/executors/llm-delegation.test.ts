@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { callTools, FakeLlmServer, say } from '../helpers/fake-llm-server.js';
 import { fakeLlm } from '../helpers/llm-swarm.js';
 import { waitForComplete } from '../helpers/scenarios.js';
@@ -19,8 +18,7 @@ describe('delegation between roles', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     const fake = await FakeLlmServer.start([
       callTools(
         [
@@ -69,7 +67,14 @@ describe('delegation between roles', () => {
     });
 
     // Both visible in `sheri task show`, linked both ways.
-    const where = ['--broker', swarm.brokerUrl, '--swarm', swarm.swarm];
+    const where = [
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+      '--data-dir',
+      swarm.dataDir,
+    ];
     const parent = await runSheri(['task', 'show', 'ship-it', ...where]);
     expect(parent.stdout).toContain(`children  ${subId} (complete)`);
     const child = await runSheri(['task', 'show', subId, ...where]);

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
+import type { BusRecorder } from '../helpers/bus-recorder.js';
 import {
   callTools,
   fail,
@@ -32,8 +32,7 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     await swarm.startHub();
-    recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    recorder = await swarm.record();
     const fake = await FakeLlmServer.start(script, options);
     swarm.onClose(() => fake.close());
     repo = join(swarm.dir, 'repo');
@@ -161,7 +160,15 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
       5_000,
     );
     // Which the hub passes on to `sheri agents`.
-    const agents = await runSheri(['agents', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm]);
+    const agents = await runSheri([
+      'agents',
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+      '--data-dir',
+      swarm.dataDir,
+    ]);
     expect(agents.stdout).toMatch(/^review-\S+ +review .* 1650 tok \$0\.0063$/m);
   });
 
@@ -352,6 +359,8 @@ describe('prompt tasks on the Anthropic SDK (fake Messages API)', () => {
       swarm.brokerUrl,
       '--swarm',
       swarm.swarm,
+      '--data-dir',
+      swarm.dataDir,
     ]);
     expect(run).toMatchObject({ code: 0, stdout: 'Two findings: …\n' });
     expect(run.stderr).toContain(

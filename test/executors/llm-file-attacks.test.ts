@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { callTools, FakeLlmServer, say } from '../helpers/fake-llm-server.js';
 import { fakeLlm, makeReviewRepo } from '../helpers/llm-swarm.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -22,8 +21,7 @@ describe("a model attacking the agent's file tools", () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     await swarm.startHub();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     const repo = join(swarm.dir, 'repo');
     mkdirSync(repo);
     makeReviewRepo(repo);
@@ -96,8 +94,7 @@ describe("a model attacking the agent's file tools", () => {
     swarm = new TestSwarm();
     await swarm.startBroker();
     await swarm.startHub();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     const repo = join(swarm.dir, 'repo');
     mkdirSync(repo);
     makeReviewRepo(repo);

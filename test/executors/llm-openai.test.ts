@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
+import type { BusRecorder } from '../helpers/bus-recorder.js';
 import { callTools, FakeLlmServer, say, stopWith } from '../helpers/fake-llm-server.js';
 import { LlmTaskHarness } from '../helpers/llm-task.js';
 import { makeReviewRepo } from '../helpers/llm-swarm.js';
@@ -16,8 +16,7 @@ describe('prompt tasks on an OpenAI-compatible server (sheri agent --llm openai)
     swarm = new TestSwarm();
     await swarm.startBroker();
     await swarm.startHub();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     const fake = await FakeLlmServer.start([
       callTools([
         { name: 'read_file', input: { path: 'src/lease.ts' } },
@@ -47,6 +46,8 @@ describe('prompt tasks on an OpenAI-compatible server (sheri agent --llm openai)
         fake.openaiBaseUrl,
         '--model',
         'llama-test',
+        '--data-dir',
+        swarm.dataDir,
       ],
       { cwd: repo },
     );
@@ -142,6 +143,8 @@ describe('prompt tasks on an OpenAI-compatible server (sheri agent --llm openai)
       fake.openaiBaseUrl,
       '--model',
       'llama-test',
+      '--data-dir',
+      swarm.dataDir,
     ]);
     expect(run.code).toBe(4);
     expect(run.stderr).toContain(
@@ -164,6 +167,8 @@ describe('prompt tasks on an OpenAI-compatible server (sheri agent --llm openai)
       'http://127.0.0.1:9/v1',
       '--model',
       'llama-test',
+      '--data-dir',
+      swarm.dataDir,
     ]);
     expect(run.code).toBe(3);
     expect(run.stderr).toContain('no OpenAI-compatible server answers at http://127.0.0.1:9/v1');

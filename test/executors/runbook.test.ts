@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { runSheri } from '../helpers/sheri-process.js';
 import { requireTool } from '../helpers/tools.js';
 import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
@@ -122,8 +121,7 @@ describe('the runbook executor', () => {
     await swarm.startBroker();
     const hub = await swarm.startHub();
     await swarm.startAgent('testing');
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm, 'errors');
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record('errors');
     await swarm.submit([
       swarm.taskAppending(
         'sneaky',
@@ -155,8 +153,7 @@ describe('the runbook executor', () => {
       testing: { allow: [], deny: [], ask: ['touch *'], readOnly: false, network: false },
     };
     await swarm.startAgent('testing', { shellPolicies: policies });
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     // What a person watching with mosquitto_sub sees: the request, with the id to answer.
     const watch = await watchWithMosquittoSub(swarm.brokerUrl, `${swarm.swarm}/approvals/request`);
     await swarm.submit([
@@ -172,28 +169,33 @@ describe('the runbook executor', () => {
     });
 
     if (watch) {
-      expect(JSON.parse(await watch.first).payload).toMatchObject({
-        approval_id: request.approval_id,
-        command: 'touch approved.txt',
-      });
+      // Anonymous on loopback, it sees the id to answer, not the command (PROTOCOL §15.3).
+      const seen = JSON.parse(await watch.first) as { payload: unknown; redacted: string[] };
+      expect(seen.payload).toMatchObject({ approval_id: request.approval_id, task_id: 'asks' });
+      expect(seen.redacted).toContain('command');
     }
-    const answer = await runSheri([
-      'approve',
-      String(request.approval_id),
-      '--reason',
-      'looks fine',
-      '--broker',
-      swarm.brokerUrl,
-      '--swarm',
-      swarm.swarm,
-    ]);
+    const answer = await runSheri(
+      [
+        'approve',
+        String(request.approval_id),
+        '--reason',
+        'looks fine',
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+      ],
+      { cwd: swarm.dir },
+    );
     expect(answer).toMatchObject({ code: 0, stdout: `approved ${String(request.approval_id)}\n` });
     await waitForComplete(hub, 1, 10_000);
     expect(existsSync(join(swarm.dir, 'approved.txt'))).toBe(true);
     const progress = recorder.on('tasks/progress').map((m) => String(m.payload.message));
-    expect(progress).toContainEqual(
-      expect.stringMatching(/^approved: approved by cli-[0-9a-f]{6}: looks fine$/),
-    );
+    // The approver the hub verified, recorded in the task's history (PROTOCOL §13).
+    expect(progress).toContainEqual('approved: approved by operator: looks fine');
+    expect(hub.ledger.history('asks').filter((e) => e.kind === 'approved')).toMatchObject([
+      { agentId: 'operator', attempt: 1, detail: { approver: 'operator', reason: 'looks fine' } },
+    ]);
     // While it waited the request was retained on its own topic, for dashboards started later;
     // answered, it is cleared.
     const pending = `approvals/${String(request.approval_id)}/pending`;
@@ -216,8 +218,7 @@ describe('the runbook executor', () => {
       shellPolicies: policies,
       approvalTimeoutMs: 2_500,
     });
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     await swarm.submit([
       { task_id: 'unanswered', type: 'testing.run', payload: {}, commands: ['touch never.txt'] },
     ]);

@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import { matchTopic } from '../../src/protocol/access.js';
 
 export interface Recorded {
   topic: string;
@@ -44,15 +45,30 @@ export class BusRecorder {
     });
   }
 
-  static async start(url: string, swarm: string, filter = '#'): Promise<BusRecorder> {
-    const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 200 });
+  /** Anonymous unless given a login (anonymous readers of the embedded broker get redacted copies). */
+  static async start(
+    url: string,
+    swarm: string,
+    filter = '#',
+    login?: { username: string; password: string },
+  ): Promise<BusRecorder> {
+    const client = await mqtt.connectAsync(url, {
+      protocolVersion: 4,
+      reconnectPeriod: 200,
+      ...(login ?? {}),
+      clientId: `sheri-cli-recorder-${Math.random().toString(36).slice(2, 10)}`,
+    });
     const recorder = new BusRecorder(client, swarm);
     await client.subscribeAsync(`${swarm}/${filter}`, { qos: 1 });
     return recorder;
   }
 
+  /** Messages on `local`; `tasks/assigned` also means every `tasks/assigned/<agent>`. */
   on(local: string): Recorded[] {
-    return this.messages.filter((message) => message.local === local);
+    return this.messages.filter(
+      (message) =>
+        message.local === local || matchTopic(message.local)?.spec.pattern === `${local}/{agent}`,
+    );
   }
 
   /** Distinct values of `payload[field]` among messages on `local`. */
@@ -80,8 +96,12 @@ export class BusRecorder {
     });
   }
 
-  async publish(local: string, body: string | Buffer): Promise<void> {
-    await this.client.publishAsync(`${this.swarm}/${local}`, body, { qos: 1 });
+  async publish(
+    local: string,
+    body: string | Buffer,
+    options: { retain?: boolean } = {},
+  ): Promise<void> {
+    await this.client.publishAsync(`${this.swarm}/${local}`, body, { qos: 1, ...options });
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../../src/config/load.js';
 import type { LlmFileSettings } from '../../src/llm/settings.js';
 import type { TaskSpec } from '../../src/protocol/messages.js';
-import { BusRecorder } from './bus-recorder.js';
+import type { BusRecorder } from './bus-recorder.js';
 import { FakeLlmServer, type FakeOptions, type ScriptEntry } from './fake-llm-server.js';
 import { fakeLlm, makeReviewRepo } from './llm-swarm.js';
 import { TestSwarm } from './swarm.js';
@@ -40,8 +40,7 @@ export class LlmTaskHarness {
     const { swarm } = harness;
     await swarm.startBroker();
     await swarm.startHub(options.hub);
-    harness.recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => harness.recorder.close());
+    harness.recorder = await swarm.record();
     harness.fake = await FakeLlmServer.start(script, options.fake);
     swarm.onClose(() => harness.fake.close());
     mkdirSync(harness.repo);

@@ -33,10 +33,18 @@ export async function waitForComplete(hub: Hub, count: number, timeoutMs: number
 }
 
 /** SPEC §3 scenario 1, shared with the mosquitto suite: 200 mixed tasks, 3 testing + 2 deployment agents. */
-export async function runMixedScenario(swarm: TestSwarm): Promise<void> {
+export async function runMixedScenario(
+  swarm: TestSwarm,
+  /** Agent ids, for a broker that knows each agent by name (mosquitto's password file). */
+  agentId: (role: string, i: number) => string = (role) =>
+    `${role}-${Math.random().toString(36).slice(2, 8)}`,
+): Promise<void> {
   const hub = await swarm.startHub();
-  for (let i = 0; i < 3; i++) await swarm.startAgent('testing', {}, 2);
-  for (let i = 0; i < 2; i++) await swarm.startAgent('deployment', {}, 2);
+  for (let i = 0; i < 3; i++)
+    await swarm.startAgent('testing', {}, 2, swarm.dir, agentId('testing', i));
+  for (let i = 0; i < 2; i++) {
+    await swarm.startAgent('deployment', {}, 2, swarm.dir, agentId('deployment', i));
+  }
   const specs: TaskSpec[] = Array.from({ length: 200 }, (_, i) => {
     const [type] = MIXED_TYPES[i % MIXED_TYPES.length]!;
     return swarm.taskAppending(`mixed-${i}`, type);

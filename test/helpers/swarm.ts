@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
 import { prepareSurroundings } from '../../src/agent/agent-setup.js';
+import { CredentialStore } from '../../src/auth/credential-store.js';
 import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logging/logger.js';
@@ -10,11 +11,21 @@ import { withoutLlmSettings } from './tools.js';
 import type { TaskSpec } from '../../src/protocol/messages.js';
 import { TOPIC } from '../../src/protocol/topics.js';
 import { Hub } from '../../src/tasks/hub.js';
-import { Bus } from '../../src/transport/bus.js';
+import type { Bus } from '../../src/transport/bus.js';
+import { BusRecorder } from './bus-recorder.js';
+import { connectAs, loginFor, signerFor, type TestIdentity } from './identities.js';
 
-/** Everything a test started, torn down in reverse order by `close()`. */
+/**
+ * Everything a test started, torn down in reverse order by `close()`. The swarm runs as `sheri
+ * up` does by default (PROTOCOL §15): a credential store in `dir` (its data directory), an
+ * authenticating broker, signed envelopes.
+ */
 export class TestSwarm {
   readonly dir = mkdtempSync(join(tmpdir(), 'sheri-test-'));
+  /** Its data directory, where `sheri` commands run in `dir` look by default (`./.sheri`). */
+  readonly dataDir = join(this.dir, '.sheri');
+  /** The swarm's credential store, as `sheri up` creates it on first start. */
+  readonly store = CredentialStore.openOrCreate(this.dataDir);
   private readonly closers: (() => Promise<void>)[] = [];
   private submitter: Bus | undefined;
   readonly swarm = `t${Math.random().toString(36).slice(2, 8)}`;
@@ -23,7 +34,7 @@ export class TestSwarm {
   /** Tight timings so leases and retries show within a test's time. */
   config(overrides: Partial<Config> = {}): Config {
     return loadConfig(
-      { broker: this.brokerUrl, swarm: this.swarm },
+      { broker: this.brokerUrl, swarm: this.swarm, dataDir: this.dataDir },
       // Stands for the agent's environment (commands get only an allowlist), minus any LLM
       // settings of the developer's shell: a test never reaches a real model API.
       withoutLlmSettings(process.env),
@@ -39,13 +50,17 @@ export class TestSwarm {
     );
   }
 
-  /** The broker `sheri up` runs: aedes with its store on disk (unless `inMemory`). */
-  async startBroker(options: { inMemory?: boolean } = {}): Promise<EmbeddedBroker> {
+  /**
+   * The broker `sheri up` runs: aedes with its store on disk (unless `inMemory`), checking
+   * credentials (unless `open`: `sheri broker --no-auth`).
+   */
+  async startBroker(options: { inMemory?: boolean; open?: boolean } = {}): Promise<EmbeddedBroker> {
     const broker = await EmbeddedBroker.start({
       port: 0,
       host: '127.0.0.1',
       logger: silentLogger(),
       ...(options.inMemory ? {} : { dataDir: join(this.dir, 'broker') }),
+      ...(options.open ? {} : { auth: this.store }),
     });
     this.brokerUrl = broker.url;
     this.closers.push(() => broker.close());
@@ -75,8 +90,8 @@ export class TestSwarm {
     overrides: Partial<Config> = {},
     concurrency = 1,
     workspace = this.dir,
+    agentId = `${role}-${Math.random().toString(36).slice(2, 8)}`,
   ): Promise<Agent> {
-    const agentId = `${role}-${Math.random().toString(36).slice(2, 8)}`;
     const config = this.config(overrides);
     const agent = await Agent.start({
       config,
@@ -87,7 +102,6 @@ export class TestSwarm {
         config,
         role,
         workspace,
-        dataDir: join(this.dir, '.sheri'),
         cwd: this.dir,
       }),
       logger: silentLogger(),
@@ -96,22 +110,45 @@ export class TestSwarm {
     return agent;
   }
 
-  /** Publish tasks on `<swarm>/tasks/new` as a client would. */
+  /** Publish tasks on `<swarm>/tasks/new` as the local operator would (`sheri task submit`). */
   async submit(specs: TaskSpec[]): Promise<void> {
     if (!this.submitter) {
-      const submitter = await Bus.connect({
-        url: this.brokerUrl,
-        swarm: this.swarm,
-        sender: { agentId: 'test-submitter', role: 'cli' },
-        clientId: `submitter-${this.swarm}`,
-        logger: silentLogger(),
-        maxPayloadBytes: 1 << 20,
-      });
+      const submitter = await this.connectAs({ kind: 'operator' });
       this.submitter = submitter;
-      this.closers.push(() => submitter.close());
     }
     const submitter = this.submitter;
     await Promise.all(specs.map((spec) => submitter.publish(TOPIC.tasksNew, spec)));
+  }
+
+  /** A client of this swarm acting as `identity` (signing, unless told not to); closed with it. */
+  async connectAs(
+    identity: TestIdentity,
+    options: { signing?: boolean; clientId?: string } = {},
+  ): Promise<Bus> {
+    const bus = await connectAs(this.brokerUrl, this.swarm, this.store, identity, options);
+    this.closers.push(() => bus.close());
+    return bus;
+  }
+
+  /** A recorder of `<swarm>/<filter>`, logged in as an observer (it sees everything). */
+  async record(filter = '#', as: TestIdentity = { kind: 'observer' }): Promise<BusRecorder> {
+    const recorder = await BusRecorder.start(this.brokerUrl, this.swarm, filter, this.login(as));
+    this.closers.push(() => recorder.close());
+    return recorder;
+  }
+
+  login(identity: TestIdentity): { username: string; password: string } {
+    return loginFor(this.store, identity);
+  }
+
+  /** Sign `body` on `local` with `identity`'s key: how a credential holder would forge. */
+  sign(
+    identity: TestIdentity,
+    local: string,
+    body: string,
+    recipient?: { name: string; role?: string },
+  ): string {
+    return signerFor(this.store, this.swarm, identity)(local, body, recipient);
   }
 
   /** The side-effect file: each task's command appends "<task id> <agent id>". */

@@ -1,18 +1,32 @@
+import type { BusRecorder } from '../helpers/bus-recorder.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeMessage } from '../../src/protocol/codec.js';
-import { BusRecorder } from '../helpers/bus-recorder.js';
+import type { Bus } from '../../src/transport/bus.js';
 import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
-/** Publish an enveloped message as a given agent, the way a third-party client could. */
+let current: TestSwarm;
+const clients = new Map<string, Promise<Bus>>();
+
+/**
+ * Publish a signed message as a given agent (or, for role "cli", the operator), the way another
+ * program holding that identity's credential could.
+ */
 async function publishAs(
-  recorder: BusRecorder,
+  _recorder: BusRecorder,
   agentId: string,
   role: string,
   topic: string,
   payload: unknown,
 ): Promise<void> {
-  await recorder.publish(topic, encodeMessage({ agentId, role }, payload));
+  const key = role === 'cli' ? 'operator' : `${agentId}:${role}`;
+  let bus = clients.get(key);
+  if (!bus) {
+    bus = current.connectAs(
+      role === 'cli' ? { kind: 'operator' } : { kind: 'agent', name: agentId, role },
+    );
+    clients.set(key, bus);
+  }
+  await (await bus).publish(topic, payload);
 }
 
 describe('the hub', () => {
@@ -21,9 +35,10 @@ describe('the hub', () => {
 
   async function setUp(): Promise<{ recorder: BusRecorder }> {
     swarm = new TestSwarm();
+    current = swarm;
+    clients.clear();
     await swarm.startBroker();
-    const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
-    swarm.onClose(() => recorder.close());
+    const recorder = await swarm.record();
     return { recorder };
   }
 
@@ -339,7 +354,7 @@ describe('the hub', () => {
     const hub = await swarm.startHub();
     // An agent that claims, then hands back every grant as "no free slot" and claims again.
     recorder.client.on('message', (topic, raw) => {
-      if (!topic.endsWith('/tasks/assigned')) return;
+      if (!topic.includes('/tasks/assigned/')) return;
       const grant = (
         JSON.parse(raw.toString()) as { payload: { task_id: string; attempt: number } }
       ).payload;

@@ -1,10 +1,10 @@
+import type { BusRecorder } from '../helpers/bus-recorder.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ORIGIN_ROLES } from '../../src/tmux/layout.js';
 import { brokerAnswers } from '../../src/tmux/swarm-watch.js';
-import { BusRecorder } from '../helpers/bus-recorder.js';
 import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import { TmuxServer, processesMentioning } from '../helpers/tmux-server.js';
@@ -46,7 +46,7 @@ describe.skipIf(!requireTool('tmux'))('sheri swarm tmux', () => {
       cleanups.push(() => swarm.close());
       await swarm.startBroker();
       await swarm.startHub();
-      const recorder = await BusRecorder.start(swarm.brokerUrl, swarm.swarm);
+      const recorder = await swarm.record();
       cleanups.push(() => recorder.close());
 
       const launch = await runSheri(

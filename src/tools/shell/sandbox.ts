@@ -25,7 +25,7 @@ export interface SandboxLimits {
   openFiles: number;
 }
 
-/** What an agent says about its sandbox in register and heartbeat (PROTOCOL §15). */
+/** What an agent says about its sandbox in register and heartbeat (PROTOCOL §16). */
 export interface SandboxStatus {
   kind: 'bwrap' | 'none';
   /** Why there is none, or what is missing (no cgroup: memory by rlimit, processes unbounded). */

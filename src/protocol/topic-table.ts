@@ -1,0 +1,337 @@
+import { z } from 'zod';
+import {
+  AgentHeartbeat,
+  AgentRegister,
+  AgentShutdown,
+  AgentStatus,
+  ApprovalAnswer,
+  BudgetStatus,
+  ApprovalDecision,
+  ApprovalRequest,
+  ClaimRequest,
+  DelegatedOutcome,
+  ErrorReport,
+  HubQuery,
+  HubReply,
+  HubStatus,
+  TaskAssigned,
+  TaskComplete,
+  TaskDead,
+  TaskFailed,
+  TaskProgress,
+  TaskRelease,
+  TaskSpec,
+} from './messages.js';
+
+/** Who a client of the swarm is (PROTOCOL §15.1); anonymous clients have no kind. */
+export type Kind = 'hub' | 'agent' | 'operator' | 'observer';
+export const KINDS: readonly Kind[] = ['hub', 'agent', 'operator', 'observer'];
+
+/**
+ * How the hub signs what it publishes on a topic (PROTOCOL §15.4): with the recipient's HMAC key
+ * (one reader), or with its Ed25519 key (everyone verifies). Everyone else signs with their own.
+ */
+export type HubSigning = 'recipient' | 'broadcast';
+
+/**
+ * One topic of the swarm, named once (PROTOCOL §2.1, §15.3). `pattern` is the local topic with
+ * `{agent}` (a level that must be an agent's own name when that agent publishes or subscribes),
+ * `{client}` (the subscriber's own MQTT client id) and `{id}` (free) levels.
+ */
+export interface TopicSpec {
+  readonly pattern: string;
+  readonly schema: z.ZodType;
+  /** QoS of publishes; the hub subscribes at `hubQos` when it differs (live-only topics). */
+  readonly qos: 0 | 1;
+  readonly hubQos?: 0 | 1;
+  readonly retained: boolean;
+  readonly publishers: readonly Kind[];
+  /** Who may subscribe; anonymous loopback readers get `public` fields only. */
+  readonly readers: readonly Kind[];
+  readonly hubSigning?: HubSigning;
+  /**
+   * Payload fields an anonymous reader sees (a redacted copy); undefined: not delivered to them.
+   * Never a task's inputs, commands or prompt, a result, an error text, a progress message.
+   */
+  readonly public?: readonly string[];
+  /** An empty payload is allowed: the Last Will, or clearing a retained message. */
+  readonly emptyAllowed?: boolean;
+}
+
+const EVERYONE: readonly Kind[] = ['hub', 'agent', 'operator', 'observer'];
+const WATCHERS: readonly Kind[] = ['operator', 'observer'];
+const TASK_REF = ['task_id', 'attempt'];
+
+/** Every topic of the swarm. The embedded broker's ACL, the mosquitto ACL and the hub derive from it. */
+export const TOPICS = {
+  tasksNew: {
+    pattern: 'tasks/new',
+    schema: TaskSpec,
+    qos: 1,
+    retained: false,
+    // Agents submit subtasks (delegate_task): the hub checks they hold the parent (§14.3).
+    publishers: ['operator', 'agent'],
+    readers: ['hub', ...WATCHERS],
+    public: ['task_id', 'type', 'priority', 'needs', 'parent_task_id', 'depth', 'max_attempts'],
+  },
+  tasksAssigned: {
+    pattern: 'tasks/assigned/{agent}',
+    schema: TaskAssigned,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: ['agent', ...WATCHERS],
+    hubSigning: 'recipient',
+    public: ['task_id', 'agent_id', 'attempt', 'lease_ms', 'lease_expires_at'],
+  },
+  tasksDelegated: {
+    pattern: 'tasks/delegated/{agent}',
+    schema: DelegatedOutcome,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: ['agent', ...WATCHERS],
+    hubSigning: 'recipient',
+    public: ['task_id', 'parent_task_id', 'state', 'agent_id', 'attempts', 'code'],
+  },
+  tasksClaim: {
+    pattern: 'tasks/claim',
+    schema: ClaimRequest,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: ['free', 'running', 'task_id'],
+  },
+  tasksRelease: {
+    pattern: 'tasks/release',
+    schema: TaskRelease,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: [...TASK_REF, 'refused'],
+  },
+  tasksProgress: {
+    pattern: 'tasks/progress',
+    schema: TaskProgress,
+    qos: 1,
+    hubQos: 0,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: [...TASK_REF, 'percent'],
+  },
+  tasksComplete: {
+    pattern: 'tasks/complete',
+    schema: TaskComplete,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: [...TASK_REF, 'duration_ms'],
+  },
+  tasksFailed: {
+    pattern: 'tasks/failed',
+    schema: TaskFailed,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: [...TASK_REF, 'duration_ms', 'retryable'],
+  },
+  tasksDead: {
+    pattern: 'tasks/dead',
+    schema: TaskDead,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: WATCHERS,
+    hubSigning: 'broadcast',
+    public: ['task_id', 'attempts'],
+  },
+  agentsRegister: {
+    pattern: 'agents/register',
+    schema: AgentRegister,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: ['role', 'concurrency', 'types', 'version'],
+  },
+  agentsHeartbeat: {
+    pattern: 'agents/heartbeat',
+    schema: AgentHeartbeat,
+    qos: 0,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: ['status', 'uptime', 'memory', 'role', 'running', 'free', 'usage'],
+  },
+  agentsShutdown: {
+    pattern: 'agents/shutdown',
+    schema: AgentShutdown,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: ['handed_back'],
+  },
+  agentStatus: {
+    pattern: 'agents/{agent}/status',
+    schema: AgentStatus,
+    qos: 1,
+    retained: true,
+    publishers: ['agent'],
+    readers: ['hub', 'agent', ...WATCHERS],
+    public: ['state', 'role', 'since'],
+    emptyAllowed: true,
+  },
+  hubStatus: {
+    pattern: 'hub/status',
+    schema: HubStatus,
+    qos: 1,
+    retained: true,
+    publishers: ['hub'],
+    readers: EVERYONE,
+    hubSigning: 'broadcast',
+    public: ['state', 'since', 'reason'],
+  },
+  hubBudget: {
+    pattern: 'hub/budget',
+    schema: BudgetStatus,
+    qos: 1,
+    retained: true,
+    publishers: ['hub'],
+    readers: EVERYONE,
+    hubSigning: 'broadcast',
+    public: ['day', 'daily_usd', 'spent_today_usd', 'running_usd', 'flow_usd', 'refused'],
+  },
+  hubQuery: {
+    pattern: 'hub/query',
+    schema: HubQuery,
+    qos: 0,
+    retained: false,
+    publishers: ['operator'],
+    readers: ['hub', ...WATCHERS],
+    public: ['kind', 'task_id', 'state', 'limit'],
+  },
+  hubReply: {
+    pattern: 'hub/replies/{client}',
+    schema: HubReply,
+    qos: 0,
+    retained: false,
+    publishers: ['hub'],
+    readers: WATCHERS,
+    hubSigning: 'recipient',
+  },
+  approvalsRequest: {
+    pattern: 'approvals/request',
+    schema: ApprovalRequest,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: ['hub', ...WATCHERS],
+    public: ['approval_id', ...TASK_REF, 'rule', 'deadline'],
+  },
+  approvalPending: {
+    pattern: 'approvals/{id}/pending',
+    schema: ApprovalRequest,
+    qos: 1,
+    retained: true,
+    // The agent asking; an operator's dashboard clears the copy of a request that expired.
+    publishers: ['agent', 'operator'],
+    readers: WATCHERS,
+    public: ['approval_id', ...TASK_REF, 'rule', 'deadline'],
+    emptyAllowed: true,
+  },
+  approvalsAnswer: {
+    pattern: 'approvals/answer',
+    schema: ApprovalAnswer,
+    qos: 1,
+    retained: false,
+    publishers: ['operator'],
+    readers: ['hub', ...WATCHERS],
+    public: ['approval_id', 'approved'],
+  },
+  approvalDecision: {
+    pattern: 'approvals/{id}/decision',
+    schema: ApprovalDecision,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: ['agent', ...WATCHERS],
+    hubSigning: 'recipient',
+    public: ['approval_id', 'approved', 'approver'],
+  },
+  errors: {
+    pattern: 'errors',
+    schema: ErrorReport,
+    qos: 1,
+    retained: false,
+    publishers: ['hub', 'agent'],
+    readers: WATCHERS,
+    hubSigning: 'broadcast',
+    public: ['code', 'topic', 'reporter', 'message_id', 'task_id', 'size'],
+  },
+  broadcast: {
+    pattern: 'broadcast',
+    schema: z.unknown(),
+    qos: 1,
+    retained: false,
+    publishers: ['hub', 'operator'],
+    readers: EVERYONE,
+    hubSigning: 'broadcast',
+    public: [],
+  },
+} as const satisfies Record<string, TopicSpec>;
+
+export type TopicKey = keyof typeof TOPICS;
+export type PayloadOf<K extends TopicKey> = z.output<(typeof TOPICS)[K]['schema']>;
+
+/**
+ * Domain topics (`deployment/status`, `tests/results`, …): 2–3 lowercase levels whose first is
+ * none of the protocol's own. Agents publish events there; everyone may read (PROTOCOL §14.2).
+ */
+export const DOMAIN_TOPIC: TopicSpec = {
+  pattern: '{domain}',
+  schema: z.unknown(),
+  qos: 1,
+  retained: false,
+  publishers: ['agent'],
+  readers: EVERYONE,
+  public: [],
+};
+
+/** First levels the protocol owns: no domain topic starts with one. */
+export const RESERVED_ROOTS: readonly string[] = [
+  'tasks',
+  'agents',
+  'hub',
+  'approvals',
+  'errors',
+  'broadcast',
+];
+
+const DOMAIN = /^[a-z][a-z0-9_-]*(?:\/[a-z0-9][a-z0-9_-]*){1,2}$/;
+
+export function isDomainTopic(local: string): boolean {
+  return DOMAIN.test(local) && !RESERVED_ROOTS.includes(local.slice(0, local.indexOf('/')));
+}
+
+/**
+ * First levels of the domain topics the mosquitto ACL lets agents write (mosquitto cannot say
+ * "anything but these": its ACLs only allow). The origin's topics and the roles' own names.
+ */
+export const DOMAIN_ROOTS: readonly string[] = [
+  'code',
+  'database',
+  'deployment',
+  'documentation',
+  'general',
+  'monitoring',
+  'review',
+  'security',
+  'testing',
+  'tests',
+];

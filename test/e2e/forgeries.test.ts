@@ -1,0 +1,340 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Recorded } from '../helpers/bus-recorder.js';
+import type { BusRecorder } from '../helpers/bus-recorder.js';
+import type { TestIdentity } from '../helpers/identities.js';
+import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
+import { runSheri } from '../helpers/sheri-process.js';
+import { TestSwarm } from '../helpers/swarm.js';
+import type { Hub } from '../../src/tasks/hub.js';
+
+/**
+ * Issue 9's forgeries, each tried by a client that holds a valid *agent* credential — issued
+ * for "another machine", role testing — so that logging in is not what stops it. Each must be
+ * refused, said on <swarm>/errors with the reason, leave the ledger as it was, and the swarm
+ * must keep serving. Twice: on the embedded broker as `sheri up` runs it (the broker refuses
+ * most at publish), and on an open broker where only the signatures and the hub's checks stand.
+ */
+const SETUPS = [
+  { name: 'the embedded broker as sheri up runs it (authenticated, signed)', open: false },
+  { name: 'an open broker (signed envelopes only)', open: true },
+];
+
+const MALLORY: TestIdentity = { kind: 'agent', name: 'mallory', role: 'testing' };
+
+function envelope(agentId: string, role: string, payload: unknown): string {
+  return JSON.stringify({
+    id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    agent_id: agentId,
+    role,
+    payload,
+  });
+}
+
+describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) => {
+  let swarm: TestSwarm;
+  let hub: Hub;
+  let recorder: BusRecorder;
+  afterEach(async () => swarm.close());
+
+  async function setUp(hubOverrides = {}): Promise<void> {
+    swarm = new TestSwarm();
+    // Issued for another machine: a real, listed credential (sheri credentials add).
+    swarm.store.add('agent', 'mallory', 'testing');
+    await swarm.startBroker({ open });
+    hub = await swarm.startHub(hubOverrides);
+    recorder = await swarm.record();
+  }
+
+  /**
+   * Publish as mallory: logged in with its credential, the body signed with its own key (a
+   * valid signature over a lie). The embedded broker closes the connection of a refused
+   * publish, so each forgery has a connection of its own.
+   */
+  async function forge(local: string, body: string, retain = false): Promise<void> {
+    const client = await mqtt.connectAsync(swarm.brokerUrl, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clientId: 'mallory',
+      ...swarm.login(MALLORY),
+    });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    await Promise.race([
+      client.publishAsync(`${swarm.swarm}/${local}`, swarm.sign(MALLORY, local, body), {
+        qos: 1,
+        retain,
+      }),
+      closed,
+    ]);
+    await client.endAsync(true);
+  }
+
+  /** The report of a refusal of what was sent on `local`: reason given, by broker or receiver. */
+  async function refusalOn(local: string, count = 1): Promise<Recorded[]> {
+    const full = `${swarm.swarm}/${local}`;
+    const reports = (): Recorded[] =>
+      recorder
+        .on('errors')
+        .filter(
+          (m) =>
+            m.payload.topic === full &&
+            ['NOT_AUTHORIZED', 'BAD_SIGNATURE'].includes(String(m.payload.code)),
+        );
+    await recorder.waitFor(
+      () => reports().length >= count,
+      10_000,
+      () =>
+        `a refusal on ${local}; errors: ${JSON.stringify(recorder.on('errors').map((m) => m.payload))}`,
+    );
+    for (const report of reports())
+      expect(String(report.payload.reason).length).toBeGreaterThan(20);
+    return reports();
+  }
+
+  async function stillServing(taskId: string): Promise<void> {
+    const before = hub.ledger.counts().complete;
+    await swarm.submit([swarm.taskAppending(taskId, 'testing.run')]);
+    await waitForComplete(hub, before + 1, 15_000);
+  }
+
+  it('refuses a grant sent straight to an agent: the agent never runs it', async () => {
+    await setUp();
+    const victim = await swarm.startAgent('testing');
+    const marker = join(swarm.dir, 'forged-grant-ran');
+    const grant = {
+      task_id: 'forged',
+      agent_id: victim.agentId,
+      attempt: 1,
+      lease_ms: 30_000,
+      lease_expires_at: new Date(Date.now() + 30_000).toISOString(),
+      task: { task_id: 'forged', type: 'testing.run', payload: {}, commands: [`touch ${marker}`] },
+      inputs: {},
+    };
+    await forge(`tasks/assigned/${victim.agentId}`, envelope('hub', 'hub', grant));
+    const [report] = await refusalOn(`tasks/assigned/${victim.agentId}`);
+    expect(report!.payload.reason).toMatch(/may not publish on tasks\/assigned\/.*only hub may/);
+    expect(report!.payload.reporter).toBe(open ? victim.agentId : 'broker');
+
+    await stillServing('after-forged-grant');
+    expect(existsSync(marker)).toBe(false);
+    expect(hub.ledger.get('forged')).toBeUndefined();
+  });
+
+  it.each(['complete', 'failed'] as const)(
+    "refuses a tasks/%s in another agent's name, or in its own for a task it does not hold: the task runs on",
+    async (outcome) => {
+      await setUp();
+      const victim = await swarm.startAgent('testing');
+      await swarm.submit([swarm.taskAppending('victim-task', 'testing.run', {}, 'sleep 30; ')]);
+      await waitUntil(
+        () => hub.ledger.history('victim-task').some((e) => e.kind === 'progress'),
+        10_000,
+      );
+      const history = hub.ledger.history('victim-task');
+      const forged =
+        outcome === 'complete'
+          ? { task_id: 'victim-task', attempt: 1, duration_ms: 1, result: 'fake result' }
+          : { task_id: 'victim-task', attempt: 1, duration_ms: 1, error: 'fake', retryable: false };
+
+      await forge(`tasks/${outcome}`, envelope(victim.agentId, 'testing', forged));
+      await forge(`tasks/${outcome}`, envelope('mallory', 'testing', forged));
+      const reports = await refusalOn(`tasks/${outcome}`, 2);
+      expect(reports.map((r) => r.payload.reason)).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/envelope agent_id ".*" is not the sender/),
+          expect.stringMatching(/attempt 1 of task victim-task was never granted to mallory/),
+        ]),
+      );
+
+      expect(hub.ledger.get('victim-task')).toMatchObject({
+        state: 'assigned',
+        agentId: victim.agentId,
+        attempt: 1,
+      });
+      expect(hub.ledger.get('victim-task')?.result).toBeUndefined();
+      expect(hub.ledger.history('victim-task')).toEqual(history);
+      await swarm.startAgent('testing');
+      await stillServing(`after-forged-${outcome}`);
+    },
+  );
+
+  it("refuses a tasks/release and an agents/shutdown in another agent's name: no second agent runs the task", async () => {
+    await setUp();
+    const victim = await swarm.startAgent('testing');
+    await swarm.submit([swarm.taskAppending('held', 'testing.run', {}, 'sleep 30; ')]);
+    await waitUntil(() => hub.ledger.history('held').some((e) => e.kind === 'progress'), 10_000);
+    const bystander = await swarm.startAgent('testing');
+    const history = hub.ledger.history('held');
+
+    await forge(
+      'tasks/release',
+      envelope(victim.agentId, 'testing', { task_id: 'held', attempt: 1, reason: 'forged' }),
+    );
+    await forge(
+      'agents/shutdown',
+      envelope(victim.agentId, 'testing', { reason: 'forged', handed_back: ['held'] }),
+    );
+    await refusalOn('tasks/release');
+    await refusalOn('agents/shutdown');
+
+    await stillServing('after-forged-release');
+    expect(hub.ledger.get('held')).toMatchObject({ state: 'assigned', agentId: victim.agentId });
+    expect(hub.ledger.history('held')).toEqual(history);
+    expect(recorder.on('tasks/assigned').filter((m) => m.payload.task_id === 'held')).toHaveLength(
+      1,
+    );
+    expect(swarm.executions().map((e) => e.agentId)).toEqual([bystander.agentId]);
+  });
+
+  it('refuses an agent credential of role testing that registers and claims as deployment: it gets no deployment task', async () => {
+    await setUp();
+    const deployer = await swarm.startAgent('deployment');
+    const asDeployment = { role: 'deployment', concurrency: 4, types: ['deployment.deploy'] };
+    await forge('agents/register', envelope('mallory', 'deployment', asDeployment));
+    await forge('tasks/claim', envelope('mallory', 'deployment', { free: 4, running: [] }));
+    const reports = [...(await refusalOn('agents/register')), ...(await refusalOn('tasks/claim'))];
+    for (const report of reports) {
+      expect(report.payload.reason).toMatch(/envelope role "deployment" is not the sender's/);
+    }
+
+    await swarm.submit(
+      Array.from({ length: 4 }, (_, i) =>
+        swarm.taskAppending(`deploy-${i}`, 'deployment.deploy', { payload: { token: 'secret' } }),
+      ),
+    );
+    await waitForComplete(hub, 4, 15_000);
+    const grantees = recorder.on('tasks/assigned').map((m) => m.payload.agent_id);
+    expect(grantees).toEqual([
+      deployer.agentId,
+      deployer.agentId,
+      deployer.agentId,
+      deployer.agentId,
+    ]);
+    expect(hub.registry.get('mallory')).toBeUndefined();
+  });
+
+  it.skipIf(open)(
+    "refuses an agent credential's subscription to other agents' grants: it reads none of their payloads",
+    async () => {
+      await setUp();
+      await swarm.startAgent('testing');
+      const spy = await mqtt.connectAsync(swarm.brokerUrl, {
+        protocolVersion: 4,
+        clientId: 'mallory',
+        ...swarm.login(MALLORY),
+      });
+      swarm.onClose(() => spy.endAsync(true));
+      const seen: string[] = [];
+      spy.on('message', (topic) => seen.push(topic));
+      // SUBACK 0x80: mqtt.js turns the refusal into an error.
+      await expect(
+        spy.subscribeAsync(`${swarm.swarm}/tasks/assigned/+`, { qos: 1 }),
+      ).rejects.toThrow(/Subscribe error/);
+      await stillServing('spied-on');
+      expect(seen).toEqual([]);
+    },
+  );
+
+  it('refuses an approval answered with an agent credential: the command that asked never runs', async () => {
+    await setUp();
+    const marker = join(swarm.dir, 'approved-by-mallory');
+    await swarm.startAgent('deployment', {
+      shellPolicies: {
+        deployment: { allow: [], deny: [], ask: ['touch *'], readOnly: false, network: false },
+      },
+      approvalTimeoutMs: 3_000,
+    });
+    await swarm.submit([
+      { task_id: 'risky', type: 'deployment.deploy', payload: {}, commands: [`touch ${marker}`] },
+    ]);
+    await recorder.waitFor(() => recorder.on('approvals/request').length === 1, 10_000);
+    const approvalId = String(recorder.on('approvals/request')[0]!.payload.approval_id);
+
+    await forge(
+      'approvals/answer',
+      envelope('mallory', 'testing', { approval_id: approvalId, approved: true }),
+    );
+    await forge(
+      `approvals/${approvalId}/decision`,
+      envelope('hub', 'hub', { approval_id: approvalId, approved: true, approver: 'operator' }),
+    );
+    await refusalOn('approvals/answer');
+    await refusalOn(`approvals/${approvalId}/decision`);
+
+    await waitUntil(() => hub.ledger.get('risky')?.state === 'dead', 10_000);
+    expect(existsSync(marker)).toBe(false);
+    expect(hub.ledger.get('risky')?.lastError).toMatch(/was not approved/);
+    expect(hub.ledger.history('risky').map((e) => e.kind)).not.toContain('approved');
+    await swarm.startAgent('testing');
+    await stillServing('after-forged-approval');
+  });
+
+  it('refuses a forged retained hub/status: task submit still sees the hub online', async () => {
+    await setUp();
+    await swarm.startAgent('testing');
+    const offline = { state: 'offline', since: '2026-01-01T00:00:00Z', reason: 'forged' };
+    await forge('hub/status', envelope('hub', 'hub', offline), true);
+    await refusalOn('hub/status');
+
+    const submit = await runSheri(
+      ['task', 'submit', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm].concat([
+        '--type',
+        'testing.run',
+        '--command',
+        'true',
+        '--wait',
+      ]),
+      { cwd: swarm.dir },
+    );
+    expect(submit.code, submit.stderr).toBe(0);
+    expect(submit.stderr).not.toContain('offline');
+  });
+
+  it("refuses a hub/query sent with an agent credential: no task's result is answered", async () => {
+    await setUp();
+    await swarm.startAgent('testing');
+    await swarm.submit([
+      { task_id: 'secret-task', type: 'testing.run', payload: {}, commands: ['echo top-secret'] },
+    ]);
+    await waitForComplete(hub, 1, 10_000);
+    const query = {
+      query_id: 'q-1',
+      reply_to: `${swarm.swarm}/hub/replies/mallory`,
+      kind: 'task',
+      task_id: 'secret-task',
+    };
+    await forge('hub/query', envelope('mallory', 'testing', query));
+    await refusalOn('hub/query');
+
+    // A query the hub answers after it: had it answered mallory's, that reply came first.
+    await stillServing('after-forged-query');
+    const operator = await swarm.connectAs({ kind: 'operator' });
+    const { queryHub } = await import('../../src/cli/hub-client.js');
+    await queryHub(operator, swarm.config(), { kind: 'agents' });
+    expect(recorder.messages.filter((m) => m.local.startsWith('hub/replies/mallory'))).toEqual([]);
+    expect(JSON.stringify(recorder.on('errors'))).not.toContain('top-secret');
+  });
+
+  it('refuses 300 tasks of 200 KB under made-up sender ids: the ledger records none', async () => {
+    await setUp();
+    const big = 'x'.repeat(200 * 1024);
+    for (let i = 0; i < 300; i++) {
+      const task = { task_id: `flood-${i}`, type: 'testing.run', payload: { big } };
+      await forge('tasks/new', envelope(`made-up-${i}`, 'operator', task));
+    }
+    await refusalOn('tasks/new', 300);
+    expect(hub.ledger.counts()).toEqual({
+      blocked: 0,
+      queued: 0,
+      assigned: 0,
+      complete: 0,
+      dead: 0,
+    });
+    await swarm.startAgent('testing');
+    await stillServing('after-flood');
+  });
+});
