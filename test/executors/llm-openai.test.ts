@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BusRecorder } from '../helpers/bus-recorder.js';
 import { callTools, FakeLlmServer, say, stopWith } from '../helpers/fake-llm-server.js';
 import { LlmTaskHarness } from '../helpers/llm-task.js';
 import { makeReviewRepo } from '../helpers/llm-swarm.js';
