@@ -124,6 +124,10 @@ describe.runIf(hasBwrap)(
       for (const [name, canary] of Object.entries(CANARY)) {
         expect(everything.includes(canary), `canary ${name} leaked`).toBe(false);
       }
+      // Nor the swarm's own secret: the credential store's master, which every key derives from.
+      for (const encoding of ['base64url', 'hex', 'base64'] as const) {
+        expect(everything.includes(swarm.store.master.toString(encoding))).toBe(false);
+      }
       // How each attempt ended: refused by the policy, or run (in the sandbox) to an outcome.
       const refused = recorder
         .on('errors')
