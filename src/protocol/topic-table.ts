@@ -98,6 +98,9 @@ export const TOPICS = {
     pattern: 'tasks/claim',
     schema: ClaimRequest,
     qos: 1,
+    // Live only (PROTOCOL §3.2): agents claim again whenever the hub comes back, and a claim
+    // kept for a hub that was away says nothing true any more.
+    hubQos: 0,
     retained: false,
     publishers: ['agent'],
     readers: ['hub', ...WATCHERS],
@@ -335,3 +338,77 @@ export const DOMAIN_ROOTS: readonly string[] = [
   'testing',
   'tests',
 ];
+
+/** The `{…}` levels of a pattern, as an object type: `{ agent: string }` for `tasks/assigned/{agent}`. */
+type ParamsIn<P extends string> = P extends `${string}{${infer Name}}${infer Rest}`
+  ? { [N in Name]: string } & ParamsIn<Rest>
+  : unknown;
+export type ParamsOf<K extends TopicKey> = ParamsIn<(typeof TOPICS)[K]['pattern']>;
+
+/**
+ * The local topic of `key` with its `{…}` levels filled in, so no code spells a topic out:
+ * `topicFor('tasksAssigned', { agent: 'testing-1' })` is `tasks/assigned/testing-1`.
+ */
+export function topicFor<K extends TopicKey>(
+  key: K,
+  ...params: keyof ParamsOf<K> extends never ? [] : [ParamsOf<K>]
+): string {
+  const [values] = params;
+  return fillTopic(key, values ?? {});
+}
+
+/** `topicFor` for a key known only at run time; a missing or malformed level throws. */
+export function fillTopic(key: TopicKey, values: Readonly<Record<string, string>>): string {
+  const { pattern } = TOPICS[key];
+  return pattern.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined || value === '' || /[/+#]/.test(value)) {
+      throw new Error(
+        `topic ${pattern}: {${name}} must be one level, got ${JSON.stringify(value)}`,
+      );
+    }
+    return value;
+  });
+}
+
+/** The subscription filter of `key`: each `{…}` level a `+` (`tasks/assigned/+`). */
+export function filterFor(key: TopicKey): string {
+  return TOPICS[key].pattern.replace(/\{\w+\}/g, '+');
+}
+
+/**
+ * What `reader` subscribes to for these topics, with the QoS the table gives it (the hub's
+ * `hubQos` where one is set): a filter per topic, `params` filling the levels it reads its own
+ * (an agent's `{agent}`), `+` for the rest.
+ */
+export function subscriptionsFor(
+  reader: Kind,
+  keys: readonly TopicKey[],
+  params: Readonly<Record<string, string>> = {},
+): Record<string, 0 | 1> {
+  const subscriptions: Record<string, 0 | 1> = {};
+  for (const key of keys) {
+    const spec: TopicSpec = TOPICS[key];
+    if (!spec.readers.includes(reader)) {
+      throw new Error(`${reader} does not read ${spec.pattern} (topic-table.ts)`);
+    }
+    const filter = spec.pattern.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? '+');
+    subscriptions[filter] = reader === 'hub' && spec.hubQos !== undefined ? spec.hubQos : spec.qos;
+  }
+  return subscriptions;
+}
+
+/**
+ * The kind of message a topic carries, for readers that show every topic (trace, the
+ * dashboard): its pattern without the `{…}` levels (`agents/{agent}/status` → `agents/status`).
+ */
+type KindIn<P extends string> = P extends `${infer Head}/{${string}}/${infer Tail}`
+  ? `${Head}/${KindIn<Tail>}`
+  : P extends `${infer Head}/{${string}}`
+    ? Head
+    : P;
+export type MessageKind<K extends TopicKey = TopicKey> = KindIn<(typeof TOPICS)[K]['pattern']>;
+
+export function messageKindOf<K extends TopicKey>(key: K): MessageKind<K> {
+  return TOPICS[key].pattern.replace(/\/\{\w+\}/g, '') as MessageKind<K>;
+}
