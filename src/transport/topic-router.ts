@@ -11,12 +11,17 @@ export type RouteHandlers = {
 };
 
 export interface RouteOptions {
-  /** An empty payload where the table allows one (a Last Will, a cleared retained message). */
+  /**
+   * An empty payload where the table allows one (a Last Will, a cleared retained message); with
+   * no handler for the topic, its other messages are not even decoded.
+   */
   empty?: { [K in TopicKey]?: (params: Params, topic: string) => void };
   /** A message on the topic that did not decode (already reported, unless `report` is false). */
   refused?: { [K in TopicKey]?: (topic: string) => void };
   /** Passed to `Bus.decode`: CLI readers report nothing and take replies past the size limit. */
   decode?: { report?: boolean; maxBytes?: number };
+  /** Topics whose bad messages are someone else's to report (decoded with `report: false`). */
+  quiet?: readonly TopicKey[];
 }
 
 /**
@@ -41,15 +46,18 @@ export class TopicRouter {
     const match = matchTopic(topic);
     if (!match || match.key === 'domain') return false;
     const { key, params, spec } = match;
+    const empty = this.options.empty?.[key];
+    if (bytes.length === 0 && spec.emptyAllowed && empty) {
+      empty(params, topic);
+      return true;
+    }
     const handler = this.handlers[key] as
       ((message: Received<unknown>, topic: string, params: Params) => void) | undefined;
     if (!handler) return false;
-    if (bytes.length === 0 && spec.emptyAllowed) {
-      this.options.empty?.[key]?.(params, topic);
-      return true;
-    }
     const schema: z.ZodType = TOPICS[key].schema;
-    const message = this.bus.decode(topic, bytes, schema, this.options.decode);
+    const quiet = this.options.quiet?.includes(key);
+    const decode = quiet ? { ...this.options.decode, report: false } : this.options.decode;
+    const message = this.bus.decode(topic, bytes, schema, decode);
     if (message) handler(message, topic, params);
     else this.options.refused?.[key]?.(topic);
     return true;
