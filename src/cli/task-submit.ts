@@ -6,7 +6,7 @@ import { TaskSpec } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
 import { queryHub, readHubStatus } from './hub-client.js';
-import { TaskWatcher, type LedgerView, type WatchOptions } from './task-watcher.js';
+import { TaskWatcher, type WatchOptions } from './task-watcher.js';
 import type { Bus } from '../transport/bus.js';
 import {
   addSwarmOptions,
@@ -161,8 +161,7 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
       json: Boolean(flags.json),
       roles: rolesForType(config.taskTypes, spec.type),
       ...(flags.waitTimeout ? { waitTimeoutS: flags.waitTimeout } : {}),
-      confirm: async (taskId) =>
-        (await queryHub(bus, config, { kind: 'task', task_id: taskId })) as LedgerView,
+      confirm: (taskId) => queryHub(bus, config, { kind: 'task', task_id: taskId }),
     });
     if (code !== EXIT.ok) process.exitCode = code;
   } finally {
