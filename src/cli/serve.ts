@@ -92,6 +92,7 @@ Agents elsewhere join with: sheri agent --role testing --broker mqtt://<this-hos
 Examples:
   sheri up
   sheri up --agents testing=3,deployment=2 --swarm demo
+  sheri up --agents testing=500             (500 agents in this process: a large simulated swarm)
   sheri up --port 1884 --data-dir /var/lib/sheri`,
       ),
   ).action(async (flags: ServeFlags) => runUp(flags));
@@ -233,31 +234,40 @@ async function runUp(flags: ServeFlags): Promise<void> {
     throw error;
   }
   const { Hub } = await import('../tasks/hub.js');
-  const { Agent } = await import('../agent/agent.js');
+  const { startReplicas, stopReplicas } = await import('../agent/replicas.js');
   const hub = await Hub.start({
     config,
     logger,
     ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
   });
   const agents: Agent[] = [];
-  for (const role of roles) {
-    const agentId = `${role}-${shortId()}`;
-    agents.push(
-      await Agent.start({
+  // Each role's agents start together, as replicas: `--agents testing=500` is 500 connections.
+  const counts = new Map<string, number>();
+  for (const role of roles) counts.set(role, (counts.get(role) ?? 0) + 1);
+  try {
+    for (const [role, count] of counts) {
+      const started = await startReplicas({
         config,
         role,
-        agentId,
+        count,
         concurrency: 1,
+        prefix: `${role}-${shortId()}`,
         surroundings: surroundings.get(role)!,
-        logger: logger.child({ agentId }),
-      }),
-    );
+        logger,
+      });
+      agents.push(...started);
+    }
+  } catch (error) {
+    await stopReplicas(agents, 'sheri up could not start');
+    await hub.close();
+    await broker.close();
+    throw error;
   }
   logger.info(
     `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — submit a task: sheri task submit --swarm ${config.swarm} --broker ${broker.url} --type testing.run --command "npm test" --wait`,
   );
   await untilSignal();
-  for (const agent of agents) await agent.stop('sheri up stopped');
+  await stopReplicas(agents, 'sheri up stopped');
   for (const { sandbox } of new Set(surroundings.values())) await sandbox.close();
   await hub.close();
   await broker.close();
