@@ -4,6 +4,7 @@ import { loadKeyring, requireSigningKey } from '../auth/load-keyring.js';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import type { LlmServices } from '../executors/llm-executor.js';
+import type { TokenCounts } from '../llm/types.js';
 import type { Logger } from '../logging/logger.js';
 import type { SandboxReport, TaskAssigned } from '../protocol/messages.js';
 import { typesForRole } from '../protocol/task-types.js';
@@ -59,13 +60,13 @@ export class Agent {
   private constructor(
     private readonly options: AgentOptions,
     readonly bus: Bus,
+    llm: Awaited<ReturnType<typeof createLlmServices>>,
+    usage: { sink: (tokens: TokenCounts, costUsd: number, taskId: string) => void },
   ) {
     const { config, agentId, role, concurrency, logger } = options;
     this.approvals = new ApprovalRequests(bus, config.approvalTimeoutMs, logger);
     this.intake = new GrantIntake(agentId, role, concurrency, config.taskTypes);
-    const llm = createLlmServices(options, bus, (tokens, costUsd, taskId) =>
-      this.runner.addUsage(tokens, costUsd, taskId),
-    );
+    usage.sink = (tokens, costUsd, taskId) => this.runner.addUsage(tokens, costUsd, taskId);
     this.llm = llm?.services;
     this.delegations = llm?.delegations;
     const { guardedPaths, dataDir } = options.surroundings;
@@ -157,7 +158,12 @@ export class Agent {
     });
     let agent: Agent;
     try {
-      agent = new Agent(options, bus);
+      // Usage reaches the runner once there is one: the services are made before the agent.
+      const usage = { sink: (_tokens: TokenCounts, _costUsd: number, _taskId: string): void => {} };
+      const llm = await createLlmServices(options, bus, (tokens, costUsd, taskId) =>
+        usage.sink(tokens, costUsd, taskId),
+      );
+      agent = new Agent(options, bus, llm, usage);
     } catch (error) {
       await bus.destroy(); // a configuration mistake, e.g. --llm anthropic without a key
       throw error;

@@ -8,7 +8,7 @@ import type { ProcessResult } from '../tools/shell/run-process.js';
 import type { Sandbox } from '../tools/shell/sandbox.js';
 import { isInside } from '../tools/workspace-path.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
-import { runLlmTask, type LlmServices } from './llm-executor.js';
+import type { LlmServices } from './llm-executor.js';
 
 export interface ExecutionContext {
   agentId: string;
@@ -87,6 +87,8 @@ export async function executeTask(
     const inputsFile = inputsDir ? join(inputsDir, 'inputs.json') : undefined;
     if (inputsFile) await writeFile(inputsFile, JSON.stringify(assigned.inputs));
     if (commands) return await runCommands(commands, cwd, assigned, context, inputsFile, inputsDir);
+    // The LLM loop (and the MCP SDK under it) loads with the first prompt task, not at start.
+    const { runLlmTask } = await import('./llm-executor.js');
     return await runLlmTask(assigned, cwd, context, inputsFile, inputsDir);
   } finally {
     if (inputsDir) await rm(inputsDir, { recursive: true, force: true });

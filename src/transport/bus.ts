@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { createRequire } from 'node:module';
+import type * as MqttModule from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { Admitted, EnvelopeSecurity } from '../auth/envelope-security.js';
 import type { Recipient } from '../auth/keyring.js';
@@ -67,6 +69,13 @@ export interface ErrorFields {
 }
 
 export type MessageHandler = (topic: string, bytes: Buffer) => void;
+
+/**
+ * mqtt.js, loaded by the first connection rather than by every command: `sheri --help` and the
+ * commands that never connect do not pay its ~100 ms (issue 10).
+ */
+const loadMqtt = (): typeof MqttModule =>
+  createRequire(import.meta.url)('mqtt') as typeof MqttModule;
 
 /** Topics under the swarm with their subscription QoS. */
 export type Subscriptions = Record<string, QoS>;
@@ -162,7 +171,7 @@ export class Bus {
       ...(options.tls ?? {}),
       ...(options.will ? { will: Bus.willOf(options, options.will) } : {}),
     };
-    return new Bus(mqtt.connect(options.url, clientOptions), options);
+    return new Bus(loadMqtt().connect(options.url, clientOptions), options);
   }
 
   private static willOf(
