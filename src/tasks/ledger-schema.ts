@@ -24,12 +24,13 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 -- The hub keeps the queue, the grants and each submitter's count in memory (PROTOCOL §3.8); it
 -- reads unfinished tasks at start only. Indexes that served per-dispatch queries are dropped:
--- every state change paid for them.
+-- every state change paid for them. A plain index on state finds the unfinished ones at start
+-- (a partial index on the same states, measured, doubled the cost of a decision's writes).
 DROP INDEX IF EXISTS tasks_queue;
 DROP INDEX IF EXISTS tasks_assigned;
 DROP INDEX IF EXISTS tasks_unfinished_by;
-CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (seq)
-  WHERE state IN ('blocked', 'queued', 'assigned');
+DROP INDEX IF EXISTS tasks_unfinished;
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_task_id);
 CREATE TABLE IF NOT EXISTS task_needs (
   task_id TEXT NOT NULL,
