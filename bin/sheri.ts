@@ -1,25 +1,25 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { CommanderError } from 'commander';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
+// `sheri tasks | head -1`: the reader has gone, so there is no one left to tell anything.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE')
+    process.stderr.write(`sheri: cannot write output: ${error.message}\n`);
+});
+
 try {
   const { buildProgram } = await import('../src/cli/program.js');
-  const program = buildProgram(pkg.version).exitOverride();
-  await program.parseAsync(process.argv);
+  await buildProgram(pkg.version).parseAsync(process.argv);
 } catch (error) {
-  const { SheriError } = await import('../src/errors.js');
-  if (error instanceof CommanderError) {
-    // Commander has printed its message (or the help) already.
-    process.exitCode = error.exitCode === 0 ? 0 : 2;
-  } else if (error instanceof SheriError) {
-    process.stderr.write(`sheri: ${error.message}\n`);
-    process.exitCode = error.exitCode;
-  } else {
-    process.stderr.write(`sheri: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exitCode = 70;
-  }
+  const { describeFailure, wantsDetail } = await import('../src/cli/failure.js');
+  const failure = describeFailure(error, wantsDetail(process.argv));
+  process.stderr.write(failure.text);
+  process.exitCode = failure.exitCode;
+  // A command stops what it started when it fails; should anything still hold the process (and
+  // a port), it must not keep a failed command from ending.
+  setTimeout(() => process.exit(), 3_000).unref();
 }
