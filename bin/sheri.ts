@@ -19,7 +19,7 @@ try {
   const failure = describeFailure(error, wantsDetail(process.argv));
   process.stderr.write(failure.text);
   process.exitCode = failure.exitCode;
-  // A command stops what it started when it fails; should anything still hold the process (and
-  // a port), it must not keep a failed command from ending.
-  setTimeout(() => process.exit(), 3_000).unref();
+  // A command stops what it started before it fails (src/cli/startup.ts). A bug may not have:
+  // it must not keep the process, and a port, for ever.
+  if (failure.exitCode === 70) setTimeout(() => process.exit(), 3_000).unref();
 }

@@ -54,7 +54,7 @@ export function printResult(
     const how = command.signal ? `signal ${command.signal}` : `exit ${command.exit_code}`;
     io.out(`$ ${command.command}  (${how})\n`);
     if (io.failedOnly && !failed) continue;
-    const output = [command.stdout, command.stderr].filter(Boolean).join('\n').trimEnd();
+    const output = [command.stdout.trimEnd(), command.stderr.trimEnd()].filter(Boolean).join('\n');
     if (!output) continue;
     if (!io.failedOnly) {
       io.out(`${output}\n`);
