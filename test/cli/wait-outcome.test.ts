@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/errors.js';
 import { runSheri, startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 
-/** Quick to say why a task waits, and quick to give up on a silent hub: the test's pace. */
-const PACE = { waitNoticeMs: 300, queryTimeoutMs: 1_000 };
+/** Quick to say why a task waits: the test's pace. */
+const PACE = { waitNoticeMs: 300 };
 
 const processes: SheriProcess[] = [];
 const dirs: string[] = [];
@@ -15,11 +15,18 @@ afterAll(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function paced(): string {
+function paced(extra: Record<string, number> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'sheri-wait-'));
   dirs.push(dir);
-  writeFileSync(join(dir, 'sheri.config.json'), JSON.stringify(PACE));
+  writeFileSync(join(dir, 'sheri.config.json'), JSON.stringify({ ...PACE, ...extra }));
   return dir;
+}
+
+/** `task submit --wait` left running, to read what it says while the task waits. */
+function waiting(args: string[], cwd: string, where: NodeJS.ProcessEnv = {}): SheriProcess {
+  const process = startSheri(['task', 'submit', ...args, '--wait'], { cwd, env: where });
+  processes.push(process);
+  return process;
 }
 
 function started(args: string[], dir: string): SheriProcess {
@@ -116,25 +123,25 @@ describe('trip-up 5: --wait names the real reason a task waits, and never hangs 
       'rollout-1',
     );
     expect(needed.code).toBe(EXIT.ok);
-    const result = await submit(
-      '--type',
-      'testing.run',
-      '--command',
-      'true',
-      '--needs',
-      'rollout-1',
-      '--wait',
-      '--wait-timeout',
-      '2',
+    const blocked = waiting(
+      ['--type', 'testing.run', '--command', 'true', '--needs', 'rollout-1'],
+      dir,
+      env,
     );
-    expect(result.code).toBe(EXIT.unavailable);
-    expect(result.stderr).toContain(
+    await blocked.waitForOutput(
       'blocked: it needs rollout-1 (queued); it becomes claimable when it completes',
     );
-    expect(result.stderr).not.toContain('is an agent of role');
+    expect(blocked.output()).not.toContain('is an agent of role');
   });
 
   it('says no agent of the role runs, and how to start one', async () => {
+    const queued = waiting(['--type', 'deployment.deploy', '--command', 'true'], dir, env);
+    await queued.waitForOutput(
+      'queued: no agent of role deployment is running — start one: sheri agent --role deployment',
+    );
+  });
+
+  it('gives up after --wait-timeout with exit 3, saying so in the one --json shape', async () => {
     const result = await submit(
       '--type',
       'deployment.deploy',
@@ -142,12 +149,17 @@ describe('trip-up 5: --wait names the real reason a task waits, and never hangs 
       'true',
       '--wait',
       '--wait-timeout',
-      '2',
+      '1',
+      '--json',
     );
     expect(result.code).toBe(EXIT.unavailable);
-    expect(result.stderr).toContain(
-      'queued: no agent of role deployment is running — start one: sheri agent --role deployment',
-    );
+    expect(JSON.parse(result.stdout)).toEqual({
+      task_id: expect.stringMatching(/^deployment\.deploy-[0-9a-f]{12}$/),
+      state: 'waiting',
+      attempt: 0,
+      result: null,
+      error: expect.stringMatching(/^gave up waiting after 1 s; the task goes on/),
+    });
   });
 
   it('follows a task whose id was already submitted, to its outcome, rather than hanging', async () => {
@@ -177,6 +189,7 @@ describe('trip-up 5: --wait names the real reason a task waits, and never hangs 
   });
 
   it('follows the task that first used an idempotency key, while it runs, to its outcome', async () => {
+    // The first task runs until the test lets it finish, so the second comes while it runs.
     const runner = startSheri(
       [
         'task',
@@ -184,7 +197,7 @@ describe('trip-up 5: --wait names the real reason a task waits, and never hangs 
         '--type',
         'testing.run',
         '--command',
-        'sleep 1; echo keyed',
+        'until test -e k-1.go; do sleep 0.1; done; echo keyed',
         '--idempotency-key',
         'k-1',
         '--wait',
@@ -192,54 +205,44 @@ describe('trip-up 5: --wait names the real reason a task waits, and never hangs 
       { cwd: dir, env },
     );
     processes.push(runner);
-    await runner.waitForOutput('assigned to');
-    const follower = await submit(
-      '--type',
-      'testing.run',
-      '--command',
-      'echo other',
-      '--idempotency-key',
-      'k-1',
-      '--wait',
-    );
-    expect(follower.timedOut).toBe(false);
-    expect(follower.code).toBe(EXIT.ok);
-    expect(follower.stderr).toMatch(
-      /idempotency_key "k-1" was already used by task "testing\.run-[0-9a-f]+" \(now assigned\); this submission is ignored; following task/,
-    );
-    expect(follower.stdout).toContain('keyed');
-    expect(await runner.exited()).toBe(EXIT.ok);
-  });
-
-  it('says the hub does not answer — not that an agent is missing — when the hub is down', async () => {
-    const apart = paced();
-    const broker = started(['broker', '--port', '0'], apart);
-    await broker.waitForOutput('broker listening');
-    const url = `mqtt://127.0.0.1:${/"port":(\d+)/.exec(broker.output())![1]}`;
-    const hub = started(['hub', '--broker', url], apart);
-    await hub.waitForOutput('hub ready');
-    await hub.kill('SIGINT');
-    const result = await runSheri(
+    await runner.waitForOutput('  running 1/1');
+    const follower = startSheri(
       [
         'task',
         'submit',
         '--type',
         'testing.run',
         '--command',
-        'true',
-        '--broker',
-        url,
+        'echo other',
+        '--idempotency-key',
+        'k-1',
         '--wait',
-        '--wait-timeout',
-        '3',
       ],
-      { cwd: apart, timeoutMs: 30_000 },
+      { cwd: dir, env },
     );
-    expect(result.code).toBe(EXIT.unavailable);
-    expect(result.stderr).toMatch(
+    processes.push(follower);
+    await follower.waitForOutput(
+      /idempotency_key "k-1" was already used by task "testing\.run-[0-9a-f]+" \(now assigned\); this submission is ignored; following task/,
+    );
+    writeFileSync(join(dir, 'k-1.go'), '');
+    expect(await follower.exited()).toBe(EXIT.ok);
+    expect(follower.output()).toContain('keyed');
+    expect(await runner.exited()).toBe(EXIT.ok);
+  });
+
+  it('says the hub does not answer — not that an agent is missing — when the hub is down', async () => {
+    const apart = paced({ queryTimeoutMs: 1_000 });
+    const broker = started(['broker', '--port', '0'], apart);
+    await broker.waitForOutput('broker listening');
+    const url = `mqtt://127.0.0.1:${/"port":(\d+)/.exec(broker.output())![1]}`;
+    const hub = started(['hub', '--broker', url], apart);
+    await hub.waitForOutput('hub ready');
+    await hub.kill('SIGINT');
+    const orphan = waiting(['--type', 'testing.run', '--command', 'true', '--broker', url], apart);
+    await orphan.waitForOutput(
       /waiting for the hub: it does not answer \(its status says offline[^)]*\); the task waits in its session until a hub runs again/,
     );
-    expect(result.stderr).not.toContain('agent of role');
+    expect(orphan.output()).not.toContain('agent of role');
   });
 });
 
