@@ -86,7 +86,7 @@ describe('trip-up 6: approvals are listed, and an answer is checked against what
     ]);
     const table = await sheri('approvals');
     expect(table.stdout).toMatch(
-      /^APPROVAL +TASK +ASKED BY +COMMAND +RULE +DEADLINE\ncleanup-1\.1\.[0-9a-f]{8} +cleanup-1#1 +deployment-[0-9a-f]{6} +kubectl -n prod delete pod web-7f9d +kubectl \* delete \* +4m5\ds left\n/,
+      /^APPROVAL +TASK +ASKED BY +COMMAND +RULE +DEADLINE\ncleanup-1\.1\.[0-9a-f]{8} +cleanup-1#1 +deployment-[0-9a-f]{6} +kubectl -n prod delete pod web-7f9d +kubectl \* delete \* +\dm\d{1,2}s left\n/,
     );
     const id = json.approvals[0]!.approval_id;
     const denied = await sheri('deny', id, '--reason', 'wrong pod');
