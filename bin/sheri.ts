@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { describeFailure, wantsDetail } from '../src/cli/failure.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -11,15 +12,25 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     process.stderr.write(`sheri: cannot write output: ${error.message}\n`);
 });
 
+/** The one way a failure reaches the user: one line (the stack only with --log-level debug). */
+function report(error: unknown): number {
+  const failure = describeFailure(error, wantsDetail(process.argv));
+  process.stderr.write(failure.text);
+  return failure.exitCode;
+}
+
+// An error no command caught, while it runs (a bug): said the same way, and the process ends.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => process.exit(report(error)));
+}
+
 try {
+  // The CLI is imported lazily, so a broken install still fails through report().
   const { buildProgram } = await import('../src/cli/program.js');
   await buildProgram(pkg.version).parseAsync(process.argv);
 } catch (error) {
-  const { describeFailure, wantsDetail } = await import('../src/cli/failure.js');
-  const failure = describeFailure(error, wantsDetail(process.argv));
-  process.stderr.write(failure.text);
-  process.exitCode = failure.exitCode;
+  process.exitCode = report(error);
   // A command stops what it started before it fails (src/cli/startup.ts). A bug may not have:
   // it must not keep the process, and a port, for ever.
-  if (failure.exitCode === 70) setTimeout(() => process.exit(), 3_000).unref();
+  if (process.exitCode === 70) setTimeout(() => process.exit(), 3_000).unref();
 }
