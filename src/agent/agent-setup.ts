@@ -40,7 +40,7 @@ export function prepareSurroundings(options: {
   } catch (error) {
     throw new SheriError(
       `cannot create the data directory ${chosen}: ${(error as Error).message}; choose another with --data-dir`,
-      EXIT.config,
+      EXIT.dataDir,
     );
   }
   const dataDir = realpathSync(chosen);

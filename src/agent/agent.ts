@@ -346,6 +346,10 @@ export class Agent {
     // A QoS 1 redelivery of a grant we run, or ran: never run one attempt twice.
     if (this.running.get(taskId)?.attempt === attempt || this.ran.has(`${taskId}#${attempt}`))
       return;
+    this.logger.debug(
+      { taskId, attempt, leaseMs: assigned.lease_ms },
+      `grant of ${taskId} attempt ${attempt}, lease ${assigned.lease_ms} ms`,
+    );
     const refusal = this.refusalOf(assigned);
     if (refusal) {
       this.logger.warn(
@@ -442,6 +446,7 @@ export class Agent {
         runbooks: this.options.config.runbooks,
         signal,
         progress,
+        logger: this.logger.child({ taskId, attempt }),
         ...(this.llm ? { llm: this.llm } : {}),
       });
     } catch (error) {
@@ -500,6 +505,10 @@ export class Agent {
 
   private async claim(): Promise<void> {
     const claim: ClaimRequest = { free: this.free, running: this.runningRefs() };
+    this.logger.debug(
+      { free: claim.free, running: claim.running.length },
+      `claim: ${claim.free} free, renewing ${claim.running.length} lease(s)`,
+    );
     await this.publishSafely(TOPIC.tasksClaim, claim);
   }
 

@@ -5,10 +5,10 @@ import { silentLogger } from '../logging/logger.js';
 import type { DashboardEvent } from '../dashboard/view-model.js';
 import type { ApprovalView } from '../dashboard/view-model.js';
 import type { HubTaskDetail } from '../dashboard/task-detail.js';
-import { TOPIC } from '../protocol/topics.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
 import type { BudgetStatus } from '../tasks/budget.js';
 import type { Bus } from '../transport/bus.js';
+import { answerApproval } from './approvals.js';
 import { queryHub } from './hub-client.js';
 import { addSwarmOptions, connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
 
@@ -63,15 +63,16 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
   const screen = new DashboardScreen(state, {
     where: { swarm: config.swarm, broker: config.broker },
     actions: {
-      decide: (approval, approved) =>
+      decide: (approval, approved, reason) =>
         operator
-          ? void decide(bus, approval, approved, dispatch)
+          ? void decide(bus, config, approval, approved, reason, dispatch)
           : dispatch({
               kind: 'note',
               at: Date.now(),
               level: 'error',
               text: 'only an operator answers approvals: run sheri monitor with an operator credential',
             }),
+      note: (text) => dispatch({ kind: 'note', at: Date.now(), level: 'info', text }),
       openTask: (taskId) => {
         if (state.hub.snapshot === 'unavailable') {
           screen.showHubDetail(taskId, 'no hub answered at start');
@@ -173,30 +174,35 @@ async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
 
 async function decide(
   bus: Bus,
+  config: Config,
   approval: ApprovalView,
   approved: boolean,
+  reason: string,
   dispatch: (event: DashboardEvent) => void,
 ): Promise<void> {
   const verb = approved ? 'approved' : 'denied';
   try {
-    // To the hub, which checks it, records who answered, and forwards it (PROTOCOL §13).
-    await bus.publish(TOPIC.approvalsAnswer, {
-      approval_id: approval.approvalId,
+    // To the hub, which checks it, records who answered, and forwards it (PROTOCOL §13); its
+    // refusal (answered already, expired) is said as `sheri approve` says it.
+    await answerApproval(
+      bus,
+      config,
+      approval.approvalId,
       approved,
-      reason: `${verb} from sheri monitor`,
-    });
+      reason || `${verb} from sheri monitor`,
+    );
     dispatch({
       kind: 'note',
       at: Date.now(),
       level: 'info',
-      text: `you ${verb} ${approval.approvalId}: ${approval.command}`,
+      text: `you ${verb} ${approval.approvalId}: ${approval.command}${reason ? ` (${reason})` : ''}`,
     });
   } catch (error) {
     dispatch({
       kind: 'note',
       at: Date.now(),
       level: 'error',
-      text: `could not send the decision: ${(error as Error).message}`,
+      text: `not ${verb}: ${(error as Error).message}`,
     });
   }
 }

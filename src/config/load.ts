@@ -30,6 +30,7 @@ export interface Config {
   readonly maxPayloadBytes: number;
   readonly outputLimitChars: number;
   readonly queryTimeoutMs: number;
+  readonly waitNoticeMs: number;
   readonly taskTypes: TaskTypeTable;
   readonly runbooks: Readonly<Record<string, readonly string[]>>;
   /** Per role, what its commands may run: the defaults as the config file's `shellPolicies` change them. */
@@ -151,7 +152,8 @@ export function loadConfig(
     approvalTimeoutMs: file.approvalTimeoutMs ?? DEFAULTS.approvalTimeoutMs,
     maxPayloadBytes: file.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
     outputLimitChars: DEFAULTS.outputLimitChars,
-    queryTimeoutMs: DEFAULTS.queryTimeoutMs,
+    queryTimeoutMs: file.queryTimeoutMs ?? DEFAULTS.queryTimeoutMs,
+    waitNoticeMs: file.waitNoticeMs ?? DEFAULTS.waitNoticeMs,
     taskTypes: copyTable({ ...DEFAULTS.taskTypes, ...file.taskTypes }),
     runbooks: copyTable({ ...DEFAULTS.runbooks, ...file.runbooks }),
     shellEnv: copyTable(file.shellEnv ?? {}),

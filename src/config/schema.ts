@@ -17,6 +17,10 @@ export const ConfigFile = z.strictObject({
   maxTaskTimeoutMs: z.int().min(1).optional(),
   inactivityMs: z.int().min(100).optional(),
   approvalTimeoutMs: z.int().min(100).optional(),
+  /** How long a CLI command waits for the hub's answer. */
+  queryTimeoutMs: z.int().min(100).optional(),
+  /** `task submit --wait`: says why a task waits once it has had no grant this long. */
+  waitNoticeMs: z.int().min(100).optional(),
   maxPayloadBytes: z.int().min(1024).optional(),
   /** Extra task types, or new roles for existing ones: `{ "lint.run": ["testing"] }`. */
   taskTypes: z.record(z.string(), z.array(z.string().min(1))).optional(),

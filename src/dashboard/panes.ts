@@ -241,8 +241,10 @@ function headerLine(state: DashboardState, where: Where, filter: string): string
     `queued ${c.queued}${c.blocked ? ` +${c.blocked} blocked` : ''}`,
     `running ${c.running}`,
     `{green-fg}done ${c.done}{/green-fg}`,
-    `failed ${c.failed}`,
     `{red-fg}dead ${c.dead}{/red-fg}`,
+    // Done and dead start from the hub's totals; failed attempts only from what this monitor saw
+    // (a task dead at once, a denied approval, fails no attempt that counts against a retry).
+    `failed attempts ${c.failed} since start`,
     `${c.perMinute}/min`,
     ...(c.approvals ? [`{yellow-fg}approvals ${c.approvals}{/yellow-fg}`] : []),
     ...(state.budget ? [budgetHeader(state.budget)] : []),

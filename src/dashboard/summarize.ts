@@ -130,6 +130,13 @@ export function summarizeEvent(event: BusEvent): Summary {
       );
     case 'approval-cleared':
       return { agent: '-', text: `${event.approvalId} no longer waits`, level: 'info' };
+    case 'approvals/answer': {
+      const answer = event.payload;
+      const reason = answer.reason ? `: ${answer.reason}` : '';
+      return info(
+        `${answer.approval_id} ${answer.approved ? 'approve' : 'deny'}, asks the hub${reason}`,
+      );
+    }
     case 'approvals/decision': {
       const decision = event.payload;
       const reason = decision.reason ? `: ${decision.reason}` : '';

@@ -1,6 +1,7 @@
 import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Logger } from '../logging/logger.js';
 import type { TaskAssigned } from '../protocol/messages.js';
 import type { Moved, StateGuard } from '../tools/protected-files.js';
 import type { Decision, ShellPolicy } from '../tools/shell/policy.js';
@@ -41,6 +42,8 @@ export interface ExecutionContext {
   progress: (message: string, percent?: number) => void;
   /** Present when the agent has an LLM provider: what a prompt task runs with. */
   llm?: LlmServices;
+  /** For `--log-level debug`: each policy decision. */
+  logger?: Logger;
 }
 
 export interface ApprovalAnswer {

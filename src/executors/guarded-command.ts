@@ -39,6 +39,10 @@ export async function runGuarded(
     workspace: options.cwd,
     protectedPaths: context.protectedPaths,
   });
+  context.logger?.debug(
+    { command, decision: verdict.decision, rule: verdict.rule },
+    `policy: ${verdict.decision} by rule "${verdict.rule}": ${verdict.reason}`,
+  );
   const answer =
     verdict.decision === 'ask' ? await context.requestApproval(command, verdict) : undefined;
   if (verdict.decision === 'deny' || answer?.approved === false) {

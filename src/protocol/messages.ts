@@ -229,7 +229,7 @@ export type ErrorReport = z.infer<typeof ErrorReport>;
 export const HubQuery = z.looseObject({
   query_id: z.string().min(1).max(200),
   reply_to: z.string().min(1).max(500),
-  kind: z.enum(['tasks', 'task', 'agents', 'prune']),
+  kind: z.enum(['tasks', 'task', 'agents', 'approvals', 'prune']),
   task_id: Id.optional(),
   state: z.string().max(50).optional(),
   limit: z.int().min(1).max(100_000).optional(),

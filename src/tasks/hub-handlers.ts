@@ -188,6 +188,12 @@ export class HubHandlers {
       });
     }
     const { free, running } = message.payload;
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug(
+        { agentId: sender.name, free, running: running.length },
+        `claim from ${sender.name}: ${free} free, ${running.length} lease(s) renewed`,
+      );
+    }
     this.presence.recordCapacity(sender.name, role, free, running);
     this.scheduler.renewLeases(sender.name, running);
     this.scheduler.dispatch();
@@ -285,8 +291,8 @@ export class HubHandlers {
       });
     }
     const reply =
-      payload.kind === 'prune'
-        ? this.prune(payload)
+      payload.kind === 'prune' || payload.kind === 'approvals'
+        ? this.answerItself(payload)
         : answerQuery(
             payload,
             this.ledger,
@@ -294,12 +300,19 @@ export class HubHandlers {
             this.now(),
             this.scheduler.budgetStatus(),
           );
+    this.logger.debug({ kind: payload.kind, from: sender.name, ok: reply.ok }, 'query answered');
     const replyTopic = payload.reply_to.slice(this.config.swarm.length + 1);
     this.bus
       .publish(replyTopic, reply, { qos: 0, recipient: { name: sender.name } })
       .catch((error: unknown) => {
         this.logger.warn({ err: error }, 'could not answer a query');
       });
+  }
+
+  /** Queries the ledger cannot answer: a prune changes it; approvals wait in the desk. */
+  private answerItself(query: PayloadOf<'hubQuery'>): PayloadOf<'hubReply'> {
+    if (query.kind === 'prune') return this.prune(query);
+    return { query_id: query.query_id, ok: true, data: { approvals: this.approvals.list() } };
   }
 
   /** `sheri tasks prune`: finished tasks older than the query's age, or the configured one. */
@@ -323,6 +336,10 @@ export class HubHandlers {
   private onApprovalAnswer(topic: string, message: Received<PayloadOf<'approvalsAnswer'>>): void {
     const { payload, sender, envelope } = message;
     const verdict = this.approvals.answer(sender.name, payload);
+    this.logger.debug(
+      { approvalId: payload.approval_id, approved: payload.approved, from: sender.name },
+      verdict.ok ? 'approval answer forwarded' : `approval answer refused: ${verdict.reason}`,
+    );
     if (!verdict.ok)
       return this.reject(topic, envelope.id, verdict.code, { reason: verdict.reason });
     const decision = {

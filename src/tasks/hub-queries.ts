@@ -122,5 +122,8 @@ export function answerQuery(
     case 'prune':
       // A change, not a question: the hub's handlers do it (hub-handlers.ts prune).
       return fail('prune is handled by the hub, not answered from its state');
+    case 'approvals':
+      // The approval desk's, not the ledger's: the hub's handlers answer it.
+      return fail('approvals are answered by the hub from its approval desk');
   }
 }
