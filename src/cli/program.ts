@@ -9,6 +9,8 @@ import { registerServeCommands } from './serve.js';
 import { registerSwarmCommands } from './swarm.js';
 import { registerTaskSubmit } from './task-submit.js';
 import { registerTraceCommand } from './trace.js';
+import { registerFlowCommands } from './flow.js';
+import { registerDemoCommand } from './demo.js';
 
 export function buildProgram(version: string): Command {
   const program = new Command('sheri')
@@ -47,5 +49,7 @@ Start here:
   registerMonitorCommand(program);
   registerSwarmCommands(program);
   registerCredentialsCommands(program);
+  registerFlowCommands(program);
+  registerDemoCommand(program);
   return program;
 }

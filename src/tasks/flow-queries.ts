@@ -34,13 +34,20 @@ export interface StepDetail {
   output: string | null;
 }
 
-export type FlowDetail = Omit<FlowUpdate, 'steps'> & {
+/** `sheri flow show`: the flow as `flows/update` says it, with each step's details. */
+export interface FlowDetail {
+  flow_id: string;
+  name: string;
+  state: FlowState;
+  created_at: string;
+  finished_at: string | null;
+  error: string | null;
   file: string | null;
   vars: Record<string, string>;
   submitted_by: string;
   schedule: string | null;
   steps: StepDetail[];
-};
+}
 
 export function flowDetail(
   flowId: string,
@@ -55,7 +62,12 @@ export function flowDetail(
   const view = engine.viewOf(flow, rows);
   const definitions = new Map(flow.definition.steps.map((step) => [step.id, step]));
   return {
-    ...view,
+    flow_id: view.flow_id,
+    name: view.name,
+    state: view.state,
+    created_at: view.created_at,
+    finished_at: view.finished_at,
+    error: view.error,
     file: flow.definition.file ?? null,
     vars: flow.definition.vars,
     submitted_by: flow.submittedBy,
