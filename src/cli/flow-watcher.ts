@@ -44,6 +44,7 @@ export class FlowWatcher {
   private drawn = 0;
   private frame = 0;
   private settled = false;
+  private stopped = false;
   private timers: NodeJS.Timeout[] = [];
   private lastNews = Date.now();
   private dirty = true;
@@ -91,8 +92,10 @@ export class FlowWatcher {
     return this.done;
   }
 
-  /** Stop drawing and listening (Ctrl-C, or done). */
+  /** Stop drawing and listening (Ctrl-C, or done); the last drawing stays. */
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     if (this.options.live) {

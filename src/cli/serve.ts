@@ -14,6 +14,7 @@ import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import { SANDBOX_OPTION_HELP } from './agent.js';
 import { prepareSurroundings, type AgentSurroundings } from '../agent/agent-setup.js';
 import { checkGuardMarkers } from '../tools/protected-files.js';
+import { upNextSteps } from './next-steps.js';
 import {
   addSwarmOptions,
   makeConfig,
@@ -253,8 +254,14 @@ async function runUp(flags: ServeFlags): Promise<void> {
       }),
     );
   }
+  const next = upNextSteps(
+    config,
+    { host: flags.host, port: Number(new URL(broker.url).port) },
+    roles,
+    process.cwd(),
+  );
   logger.info(
-    `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — submit a task: sheri task submit --swarm ${config.swarm} --broker ${broker.url} --type testing.run --command "npm test" --wait`,
+    `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — next, in another terminal of this folder:\n${next.map((line) => `  ${line}`).join('\n')}`,
   );
   await untilSignal();
   for (const agent of agents) await agent.stop('sheri up stopped');
