@@ -65,9 +65,9 @@ export function parseFlow(text: string, file: string, options: LoadOptions): Flo
     throw new FlowFileError(
       file,
       doc.errors.map((error) => ({
-        ...(error.linePos ? { line: error.linePos[0].line, column: error.linePos[0].col } : {}),
+        ...position(lines, error.pos[0]),
         where: '',
-        message: error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+        message: error.message.split('\n')[0]!,
       })),
     );
   }

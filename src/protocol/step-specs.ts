@@ -7,8 +7,11 @@ import { z } from 'zod';
  * strict (a misspelt key is a mistake to name, not to ignore).
  */
 
-/** A name of a service, a step or an output: what `${{ steps.x.outputs.y }}` can name. */
-export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+/**
+ * A name of a step, a variable or an output: what `${{ steps.x.outputs.y }}` can name. Not
+ * `__proto__`, which an object literal or an assignment would take for its prototype.
+ */
+export const NAME_PATTERN = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 
 export const SERVICE_SHAPE = {
   /** One running instance per name and agent: a new one replaces the old once it answers. */

@@ -125,9 +125,10 @@ export class FlowStore {
       firstGrant: db.prepare<[string], { at: number | null }>(
         `SELECT MIN(at) AS at FROM task_events WHERE task_id = ? AND kind = 'assigned'`,
       ),
+      // A retryable failure leaves its result in a 'result' event, a final one in 'failed'.
       lastFailure: db.prepare<[string], { detail: string | null }>(
-        `SELECT detail FROM task_events WHERE task_id = ? AND kind IN ('result', 'failed')
-           ORDER BY id DESC LIMIT 1`,
+        `SELECT detail FROM task_events WHERE task_id = ? AND (kind = 'result'
+           OR (kind = 'failed' AND detail LIKE '%"result"%')) ORDER BY id DESC LIMIT 1`,
       ),
       canceledAttempts: db.prepare<
         [number],
