@@ -1,0 +1,168 @@
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FlowSubmit } from '../../src/protocol/flow-messages.js';
+import { envelopeFrom } from '../helpers/identities.js';
+import { waitUntil } from '../helpers/scenarios.js';
+import { TestSwarm } from '../helpers/swarm.js';
+
+/** A flow from someone who does not go through `sheri flow run`: checked again by the hub. */
+const CYCLE: FlowSubmit = {
+  flow_id: 'loop-1',
+  name: 'loop',
+  vars: {},
+  steps: [
+    { id: 'a', type: 'testing.run', payload: {}, needs: ['b'], commands: ['true'] },
+    { id: 'b', type: 'testing.run', payload: {}, needs: ['a'], commands: ['true'] },
+  ],
+};
+
+describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and never recorded', () => {
+  let swarm: TestSwarm;
+  afterEach(async () => swarm.close());
+
+  it('refuses a flow with a cycle sent straight on the bus, past the CLI', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const errors = await swarm.record('errors');
+    const operator = await swarm.connectAs({ kind: 'operator' });
+    await operator.publish('flows/new', CYCLE);
+    await errors.waitFor(() => errors.on('errors').length > 0, 5_000);
+    expect(errors.on('errors')[0]!.payload).toMatchObject({
+      code: 'SCHEMA_INVALID',
+      reason:
+        'flow loop-1 is refused: steps[0].needs: the steps wait for each other in a cycle: a → b → a',
+      flow_id: 'loop-1',
+    });
+    expect(hub.flows.engine.store.get('loop-1')).toBeUndefined();
+    expect(hub.ledger.counts()).toMatchObject({ queued: 0, blocked: 0 });
+  });
+
+  it('refuses a task that passes itself off as a flow step', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const errors = await swarm.record('errors');
+    await swarm.submit([
+      {
+        ...swarm.taskAppending('fake-step', 'testing.run'),
+        flow_id: 'deploy-1',
+        flow_step: 'deploy',
+      },
+    ]);
+    await errors.waitFor(() => errors.on('errors').length > 0, 5_000);
+    expect(errors.on('errors')[0]!.payload).toMatchObject({
+      code: 'SCHEMA_INVALID',
+      reason: expect.stringMatching(/^payload.flow_id: set by the hub/),
+    });
+    expect(hub.ledger.get('fake-step')).toBeUndefined();
+  });
+
+  it('lets no agent submit a flow', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const errors = await swarm.record('errors');
+    // The embedded broker closes the connection of a refused publish: a client of its own.
+    const rogue = { kind: 'agent' as const, name: 'rogue-1', role: 'testing' };
+    const client = await mqtt.connectAsync(swarm.brokerUrl, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clientId: 'rogue-1',
+      ...swarm.login(rogue),
+    });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const flow = { ...CYCLE, flow_id: 'rogue', steps: [CYCLE.steps[0]!] };
+    const body = swarm.sign(rogue, 'flows/new', envelopeFrom(swarm.store, rogue, flow));
+    await Promise.race([client.publishAsync(`${swarm.swarm}/flows/new`, body, { qos: 1 }), closed]);
+    await client.endAsync(true);
+    await errors.waitFor(() => errors.on('errors').length > 0, 5_000);
+    expect(errors.on('errors')[0]!.payload).toMatchObject({
+      code: 'NOT_AUTHORIZED',
+      reporter: 'broker',
+    });
+    expect(hub.flows.engine.store.get('rogue')).toBeUndefined();
+  });
+
+  it("refuses an agent's subtask that would start a service or make an HTTP check", async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const errors = await swarm.record('errors');
+    // An agent of the swarm holding a task, as a model's agent would when it delegates.
+    const agent = await swarm.connectAs({ kind: 'agent', name: 'holder-1', role: 'testing' });
+    await agent.subscribe({ 'tasks/assigned/holder-1': 1 });
+    await swarm.submit([swarm.taskAppending('held', 'testing.run')]);
+    await agent.publish('tasks/claim', { free: 1, running: [] });
+    await waitUntil(() => hub.ledger.get('held')?.state === 'assigned', 5_000);
+    for (const extra of [
+      { service: { name: 'x', command: 'npm run deploy:serve' } },
+      { http_check: { url: 'http://169.254.169.254/latest/meta-data/' } },
+    ]) {
+      await agent.publish('tasks/new', {
+        task_id: `held.sub-${Object.keys(extra)[0]}`,
+        type: 'testing.run',
+        parent_task_id: 'held',
+        depth: 1,
+        ...extra,
+      });
+    }
+    await errors.waitFor(() => errors.on('errors').length >= 2, 5_000);
+    expect(errors.on('errors').map((m) => [m.payload.code, m.payload.reason])).toEqual([
+      ['NOT_AUTHORIZED', "an agent's subtask may not carry a service: only operators submit those"],
+      [
+        'NOT_AUTHORIZED',
+        "an agent's subtask may not carry an http_check: only operators submit those",
+      ],
+    ]);
+    expect(hub.ledger.get('held.sub-service')).toBeUndefined();
+    expect(hub.ledger.get('held.sub-http_check')).toBeUndefined();
+  });
+
+  it("leaves an agent's attempt running when a cancel comes from anyone but the hub", async () => {
+    swarm = new TestSwarm();
+    // An open broker lets anyone publish anywhere: only the signature stands in the way.
+    await swarm.startBroker({ open: true });
+    const hub = await swarm.startHub();
+    const agent = await swarm.startAgent('testing');
+    const errors = await swarm.record('errors');
+    await swarm.submit([swarm.taskAppending('keep-going', 'testing.run', {}, 'sleep 1.5; ')]);
+    await waitUntil(() => hub.ledger.get('keep-going')?.state === 'assigned', 5_000);
+    const operator = await swarm.connectAs({ kind: 'operator' });
+    await operator.publish(`tasks/cancel/${agent.agentId}`, {
+      task_id: 'keep-going',
+      attempt: 1,
+      reason: 'forged',
+    });
+    await errors.waitFor(
+      () => errors.on('errors').some((m) => m.payload.reporter === agent.agentId),
+      5_000,
+    );
+    expect(
+      errors.on('errors').find((m) => m.payload.reporter === agent.agentId)!.payload.code,
+    ).toBe('NOT_AUTHORIZED');
+    await waitUntil(() => hub.ledger.get('keep-going')?.state === 'complete', 10_000);
+    expect(swarm.executions().map((e) => e.taskId)).toEqual(['keep-going']);
+  });
+
+  it('ignores a flow submitted twice, saying so', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const errors = await swarm.record('errors');
+    const operator = await swarm.connectAs({ kind: 'operator' });
+    const flow: FlowSubmit = {
+      ...CYCLE,
+      flow_id: 'twice',
+      steps: [{ ...CYCLE.steps[0]!, needs: [] }],
+    };
+    await operator.publish('flows/new', flow);
+    await operator.publish('flows/new', flow);
+    await errors.waitFor(() => errors.on('errors').length > 0, 5_000);
+    expect(errors.on('errors')[0]!.payload).toMatchObject({
+      code: 'DUPLICATE_FLOW',
+      flow_id: 'twice',
+    });
+    expect(hub.ledger.list({}).map((task) => task.taskId)).toEqual(['twice.a']);
+  });
+});
