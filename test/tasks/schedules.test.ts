@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nextSlot, slotId, slotsIn } from '../../src/tasks/schedule-slots.js';
 import type { Hub } from '../../src/tasks/hub.js';
 import { waitUntil } from '../helpers/scenarios.js';
-import { startSheri } from '../helpers/sheri-process.js';
+import { runSheri, startSheri } from '../helpers/sheri-process.js';
 import { Ledger } from '../../src/tasks/ledger.js';
 import { ledgerPathFor } from '../../src/cli/serve.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -154,5 +154,49 @@ describe('recurring tasks run by the hub', () => {
     expect(new Set(ids).size).toBe(ids.length);
     const schedule = hub.flows.schedules.get('tick')!;
     expect(schedule.skipped).toBeGreaterThanOrEqual(2);
+  });
+
+  it('registers a flow file with a schedule from `sheri flow run`, runs it each slot, and removes it', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    await swarm.startAgent('testing');
+    const file = join(swarm.dir, 'every-2s.yaml');
+    writeFileSync(
+      file,
+      `name: every-2s\nschedule:\n  every: 2s\nsteps:\n  one:\n    type: testing.run\n    commands: echo one\n  two:\n    type: testing.run\n    needs: one\n    commands: echo two\n`,
+    );
+    const flags = [
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+      '--data-dir',
+      swarm.dataDir,
+    ];
+    const run = await runSheri(['flow', 'run', file, ...flags], { cwd: swarm.dir });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^scheduled flow every-2s: every 2 s, next run \d{4}-\d\d-\d\dT/);
+    await waitUntil(
+      () => hub.flows.engine.store.list(10).some((flow) => flow.state === 'succeeded'),
+      15_000,
+    );
+    const [ran] = hub.flows.engine.store.list(10).filter((flow) => flow.state === 'succeeded');
+    expect(ran!.flowId).toMatch(/^every-2s\.\d{8}T\d{6}Z$/);
+    expect(ran!.scheduleName).toBe('every-2s');
+    const listed = await runSheri(['schedules', '--json', ...flags], { cwd: swarm.dir });
+    expect(JSON.parse(listed.stdout).schedules).toEqual([
+      expect.objectContaining({
+        name: 'every-2s',
+        source: 'flow',
+        timing: 'every 2 s',
+        runs: 'flow every-2s',
+      }),
+    ]);
+    const removed = await runSheri(['schedule', 'remove', 'every-2s', ...flags], {
+      cwd: swarm.dir,
+    });
+    expect(removed.stdout).toBe('removed schedule every-2s\n');
+    expect(hub.flows.schedules.list()).toEqual([]);
   });
 });
