@@ -112,6 +112,14 @@ export async function startDemoSwarm(options: {
       closers.push(async () => void (await stopSwarm(session.tmux, session.session)));
       agents.push(...(await joined(hub, options.roles)));
     } else {
+      const running: Agent[] = [];
+      const sandboxes = new Set<{ close(): Promise<void> }>();
+      // They say goodbye all at once (each waits only for its own tasks and services), then the
+      // sandboxes they share give their cgroups back.
+      closers.push(async () => {
+        await Promise.all(running.map((agent) => agent.stop('sheri demo stopped')));
+        for (const sandbox of sandboxes) await sandbox.close();
+      });
       for (const role of options.roles) {
         const agentId = `${role}-${shortId()}`;
         const surroundings = prepareSurroundings({ config, role, workspace, dataDir });
@@ -123,10 +131,8 @@ export async function startDemoSwarm(options: {
           surroundings,
           logger: logger.child({ agentId }),
         });
-        closers.push(async () => {
-          await agent.stop('sheri demo stopped');
-          await surroundings.sandbox.close();
-        });
+        running.push(agent);
+        sandboxes.add(surroundings.sandbox);
         agents.push({
           agentId,
           role,

@@ -118,7 +118,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       logger,
       logFile,
       root,
-      ...(useTmux ? { tmux: new Tmux() } : {}),
+      // SHERI_TMUX_SOCKET: a tmux server of its own, as for sheri swarm tmux.
+      ...(useTmux ? { tmux: new Tmux(base.environment.SHERI_TMUX_SOCKET || undefined) } : {}),
     });
     swarm = await Promise.race([starting, interrupted]);
     if (!swarm) {
@@ -132,7 +133,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       `swarm ${config.swarm} is up on ${config.broker}; its files (log: demo.log) are in ${root}`,
     );
     say(`agents: ${swarm.agents.map((a) => `${a.agentId} (${a.sandbox})`).join(', ')}`);
-    if (swarm.tmux) say(`watch them work: tmux attach -t ${swarm.tmux.session}`);
+    if (swarm.tmux)
+      say(`watch them work: ${swarm.tmux.tmux.command} attach -t ${swarm.tmux.session}`);
     say(`watch the bus: ${watchLine}`);
     say('');
     bus = await connectCli(config, logger);

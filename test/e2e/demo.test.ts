@@ -13,6 +13,7 @@ import { DEPLOY_FLOW } from '../helpers/flows.js';
 import { loginFor } from '../helpers/identities.js';
 import { runSheri, SHERI_BIN } from '../helpers/sheri-process.js';
 import { requireTool, withoutLlmSettings } from '../helpers/tools.js';
+import { callTools, FakeLlmServer, say } from '../helpers/fake-llm-server.js';
 
 interface Report {
   flow: {
@@ -34,6 +35,7 @@ interface Report {
 function startDemo(
   args: string[],
   cwd: string,
+  env: NodeJS.ProcessEnv = {},
 ): {
   child: ChildProcess;
   stdout: () => string;
@@ -42,7 +44,7 @@ function startDemo(
 } {
   const child = spawn(process.execPath, [SHERI_BIN, 'demo', ...args], {
     cwd,
-    env: withoutLlmSettings(process.env),
+    env: { ...withoutLlmSettings(process.env), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -233,5 +235,85 @@ describe('sheri demo (issue 11, "what it must show" 1)', () => {
     const root = /its files \(log: demo\.log\) are in (\S+)/.exec(err)![1]!;
     expect(existsSync(root)).toBe(false);
     expect(processesNaming(root)).toEqual([]);
+  });
+
+  it('adds an LLM review of the code before the deploy when Claude is at hand', async () => {
+    cwd = mkdtempSync(join(tmpdir(), 'sheri-elsewhere-'));
+    // The real Anthropic SDK against a local stand-in of the Messages API: no test reaches the API.
+    const fake = await FakeLlmServer.start(
+      [
+        callTools([{ name: 'read_file', input: { path: 'src/app.js' } }]),
+        callTools([
+          {
+            name: 'publish_event',
+            input: {
+              topic: 'code/review',
+              payload: { verdict: 'approve', summary: 'no bug found' },
+            },
+          },
+        ]),
+        say('Approve: the handler checks its input and answers every route.'),
+      ],
+      { apiKey: 'test-key' },
+    );
+    try {
+      demo = startDemo(['--no-tmux', '--json'], cwd, {
+        ANTHROPIC_API_KEY: 'test-key',
+        ANTHROPIC_BASE_URL: fake.anthropicBaseUrl,
+      });
+      const code = await demo.exited;
+      expect(code, demo.stderr()).toBe(0);
+      const report = JSON.parse(demo.stdout()) as Report;
+      expect(report.flow.steps.map((step) => [step.id, step.state])).toEqual([
+        ['build', 'complete'],
+        ['test', 'complete'],
+        ['scan', 'complete'],
+        ['review', 'complete'],
+        ['deploy', 'complete'],
+        ['health', 'complete'],
+        ['rollback', 'skipped'],
+        ['recheck', 'skipped'],
+      ]);
+      expect(report.agents.map((agent) => agent.role)).toContain('review');
+      // The model read the service's code through its tools, in the demo's copy of it.
+      const toolResult = JSON.stringify(fake.requests[1]!.body.messages);
+      expect(toolResult).toContain('export function createApp');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('runs the agents in tmux panes of a session it closes at the end', async () => {
+    if (!requireTool('tmux')) return;
+    cwd = mkdtempSync(join(tmpdir(), 'sheri-elsewhere-'));
+    const socket = `sheri-demo-test-${process.pid}`;
+    try {
+      demo = startDemo(['--tmux'], cwd, { SHERI_TMUX_SOCKET: socket });
+      const code = await demo.exited;
+      expect(code, demo.stderr()).toBe(0);
+      const session = /watch them work: tmux -L \S+ attach -t (sheri-demo-[0-9a-f]{6})/.exec(
+        demo.stderr(),
+      )![1]!;
+      expect(demo.stdout()).toMatch(/flow deploy-example-[0-9a-f]{8} \(deploy-example\) succeeded/);
+      // The agents were tmux panes, each a `sheri agent` process of its own.
+      expect(demo.stderr()).toMatch(/agents: .*deployment-[0-9a-f]{6}.*testing-[0-9a-f]{6}/);
+      let sessions = '';
+      try {
+        sessions = execFileSync('tmux', ['-L', socket, 'ls'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+      } catch {
+        // No server left at all: nothing left either.
+      }
+      expect(sessions).not.toContain(session);
+      expect(processesNaming(session)).toEqual([]);
+    } finally {
+      try {
+        execFileSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
+      } catch {
+        // Already gone with its last session.
+      }
+    }
   });
 });
