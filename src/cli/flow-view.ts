@@ -70,8 +70,8 @@ export interface LiveState {
   update: FlowUpdate;
   /** The latest progress line of each step's task, by task id (as agents said it). */
   progress: ReadonlyMap<string, string>;
-  /** What each waiting step waits for, by step id (from the flow's definition). */
-  waitsFor: ReadonlyMap<string, readonly string[]>;
+  /** What each waiting step waits for, by step id: `needs a, b`, `if health fails`. */
+  waitsFor: ReadonlyMap<string, string>;
   now: number;
   frame: number;
 }
@@ -105,8 +105,23 @@ export function liveLines(state: LiveState, width: number, paint: Paint): string
 }
 
 function waitingFor(step: StepView, state: LiveState): string {
-  const needs = state.waitsFor.get(step.id) ?? [];
-  return needs.length > 0 ? `needs ${needs.join(', ')}` : '';
+  return state.waitsFor.get(step.id) ?? '';
+}
+
+/** What each step of a flow waits for, in words, from its definition. */
+export function waitTexts(
+  steps: readonly { id: string; needs: readonly string[]; on_failure?: string }[],
+): Map<string, string> {
+  const texts = new Map<string, string>();
+  const rescued = new Map<string, string[]>();
+  for (const step of steps) {
+    if (step.needs.length > 0) texts.set(step.id, `needs ${step.needs.join(', ')}`);
+    if (step.on_failure)
+      rescued.set(step.on_failure, [...(rescued.get(step.on_failure) ?? []), step.id]);
+  }
+  // An on_failure step has no needs of its own (check-flow.ts): it waits for a failure.
+  for (const [id, triggers] of rescued) texts.set(id, `if ${triggers.join(' or ')} fails`);
+  return texts;
 }
 
 function flowState(state: FlowUpdate['state'], paint: Paint): string {

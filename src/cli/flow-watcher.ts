@@ -5,7 +5,7 @@ import { TOPIC } from '../protocol/topics.js';
 import type { FlowDetail } from '../tasks/flow-queries.js';
 import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
 import { trusted } from './hub-client.js';
-import { changeLine, liveLines, type Paint } from './flow-view.js';
+import { changeLine, liveLines, waitTexts, type Paint } from './flow-view.js';
 
 export interface FlowWatchOptions {
   /** Redraw in place (a terminal), or print one line per change. */
@@ -55,7 +55,7 @@ export class FlowWatcher {
     private readonly bus: Bus,
     private readonly flowId: string,
     private readonly messageId: string,
-    private readonly waitsFor: ReadonlyMap<string, readonly string[]>,
+    private readonly waitsFor: ReadonlyMap<string, string>,
     private readonly options: FlowWatchOptions,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
@@ -68,7 +68,7 @@ export class FlowWatcher {
     definition: FlowDefinition,
     options: FlowWatchOptions,
   ): Promise<FlowWatcher> {
-    const waitsFor = new Map(definition.steps.map((step) => [step.id, step.needs] as const));
+    const waitsFor = waitTexts(definition.steps);
     const watcher = new FlowWatcher(bus, flowId, messageId, waitsFor, options);
     bus.onMessage((topic, bytes) => watcher.handle(topic, bytes));
     await bus.subscribe({ 'flows/update': 1, [TOPIC.tasksProgress]: 1, [TOPIC.errors]: 1 });

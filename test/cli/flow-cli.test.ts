@@ -85,7 +85,7 @@ describe('the live step view (pure: what the hub said, drawn)', () => {
       {
         update,
         progress: new Map([['f.test', 'running 1/1: npm test']]),
-        waitsFor: new Map([['deploy', ['test', 'scan']]]),
+        waitsFor: new Map([['deploy', 'needs test, scan']]),
         now: T0 + 3_800,
         frame: 0,
       },
