@@ -1,8 +1,11 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowSubmit } from '../../src/protocol/flow-messages.js';
 import { envelopeFrom } from '../helpers/identities.js';
 import { waitUntil } from '../helpers/scenarios.js';
+import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
 /** A flow from someone who does not go through `sheri flow run`: checked again by the hub. */
@@ -164,5 +167,38 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
       flow_id: 'twice',
     });
     expect(hub.ledger.list({}).map((task) => task.taskId)).toEqual(['twice.a']);
+  });
+
+  it('ends `sheri flow run --wait` with exit 2 and the reason when the hub refuses what the CLI took', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    // The CLI's config knows a type the hub's does not.
+    const cliConfig = join(swarm.dir, 'cli.json');
+    writeFileSync(cliConfig, JSON.stringify({ taskTypes: { 'lint.run': ['testing'] } }));
+    const file = join(swarm.dir, 'lint.yaml');
+    writeFileSync(file, 'name: lint\nsteps:\n  lint:\n    type: lint.run\n    commands: "true"\n');
+    const run = await runSheri(
+      [
+        'flow',
+        'run',
+        file,
+        '--wait',
+        '--config',
+        cliConfig,
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+        '--data-dir',
+        swarm.dataDir,
+      ],
+      { cwd: swarm.dir },
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(
+      /rejected by hub: flow lint-[0-9a-f]{8} is refused: steps\[0\]\.type: unknown task type "lint.run"/,
+    );
+    expect(hub.flows.engine.store.list(10)).toEqual([]);
   });
 });
