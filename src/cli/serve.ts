@@ -239,6 +239,10 @@ async function runUp(flags: ServeFlags): Promise<void> {
     config,
     logger,
     ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
+  }).catch(async (error: unknown) => {
+    // A schedule of the config file that cannot run (exit 4): the broker must not keep us up.
+    await broker.close();
+    throw error;
   });
   const agents: Agent[] = [];
   for (const role of roles) {

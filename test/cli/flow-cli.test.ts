@@ -60,6 +60,28 @@ describe('sheri flow run, before anything is sent', () => {
   });
 });
 
+describe('schedules in the config file', () => {
+  it('stops the hub with exit 4, naming the schedule, when one cannot run', async () => {
+    writeFileSync(
+      join(dir, 'sheri.config.json'),
+      JSON.stringify({
+        schedules: {
+          nightly: { cron: 'at three', task: { type: 'testing.run', commands: ['true'] } },
+        },
+      }),
+    );
+    const port = await freePort();
+    const run = await runSheri(
+      ['hub', '--broker', `mqtt://127.0.0.1:${port}`, '--data-dir', join(dir, 'data')],
+      { cwd: dir },
+    );
+    expect(run.code).toBe(4);
+    expect(run.stderr).toMatch(
+      /schedules\.nightly: cron "at three": CronPattern: invalid configuration format/,
+    );
+  });
+});
+
 describe('the live step view (pure: what the hub said, drawn)', () => {
   const update: FlowUpdate = {
     flow_id: 'deploy-1',
