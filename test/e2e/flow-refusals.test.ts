@@ -201,4 +201,49 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
     );
     expect(hub.flows.engine.store.list(10)).toEqual([]);
   });
+
+  it('tells an agent that missed a cancel again, when its heartbeat still lists the attempt', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    // An agent that is away when the cancel goes out: not yet listening on its cancel topic.
+    const agent = await swarm.connectAs({ kind: 'agent', name: 'away-1', role: 'testing' });
+    await agent.subscribe({ 'tasks/assigned/away-1': 1 });
+    const operator = await swarm.connectAs({ kind: 'operator' });
+    await operator.publish('flows/new', {
+      flow_id: 'missed',
+      name: 'missed',
+      vars: {},
+      steps: [{ id: 'long', type: 'testing.run', payload: {}, needs: [], commands: ['sleep 60'] }],
+    });
+    await waitUntil(() => hub.ledger.get('missed.long') !== undefined, 5_000);
+    await agent.publish('tasks/claim', { free: 1, running: [] });
+    await waitUntil(() => hub.ledger.get('missed.long')?.state === 'assigned', 5_000);
+    const canceled = hub.flows.answer(
+      { query_id: 'q', reply_to: 'x', kind: 'cancel_flow', flow_id: 'missed' },
+      'operator',
+    );
+    expect(canceled).toMatchObject({ ok: true, data: { canceled: 1 } });
+    // Back, it listens, and its heartbeat says it still runs the attempt.
+    const heard: unknown[] = [];
+    agent.onMessage((topic, bytes) => {
+      if (topic === 'tasks/cancel/away-1') heard.push(JSON.parse(bytes.toString()).payload);
+    });
+    await agent.subscribe({ 'tasks/cancel/away-1': 1 });
+    const beat = {
+      status: 'alive',
+      uptime: 1,
+      memory: { rss: 1, heapTotal: 1, heapUsed: 1 },
+      role: 'testing',
+      running: [{ task_id: 'missed.long', attempt: 1 }],
+      free: 0,
+    };
+    await agent.publish('agents/heartbeat', beat, { qos: 0 });
+    await waitUntil(() => heard.length > 0, 5_000);
+    expect(heard[0]).toMatchObject({
+      task_id: 'missed.long',
+      attempt: 1,
+      reason: 'canceled: flow missed canceled by operator',
+    });
+  });
 });

@@ -67,6 +67,8 @@ describe('flows across roles (issue 11)', () => {
     }
     // Not needed, so never made into tasks.
     expect(hub.ledger.get(`${flowId}.rollback`)).toBeUndefined();
+    const listed = await runSheri(['flows', ...cliFlags(swarm)], { cwd: swarm.dir });
+    expect(listed.stdout).toMatch(new RegExp(`^${flowId} +succeeded +5/7 `, 'm'));
     const url = /service\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(run.stdout)![1]!;
     const health = await fetch(`${url}/health`);
     expect(await health.json()).toEqual({ status: 'ok', version: '3.1.4', release: flowId });
