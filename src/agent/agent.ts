@@ -3,6 +3,8 @@ import { EXIT, SheriError } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { randomBytes } from 'node:crypto';
 import { executeTask, type ApprovalAnswer, type Outcome } from '../executors/execute-task.js';
+import { ServiceSupervisor } from '../executors/service-supervisor.js';
+import { TaskCancel } from '../protocol/flow-messages.js';
 import { BASE_POLICY, type Decision, type ShellPolicy } from '../tools/shell/policy.js';
 import type { Logger } from '../logging/logger.js';
 import {
@@ -86,6 +88,8 @@ export class Agent {
   /** What each running prompt task has cost so far, for the hub's swarm budget (§14.5). */
   private readonly taskCost = new Map<string, number>();
   private readonly guard: StateGuard;
+  /** Services its tasks started, kept running until replaced or the agent stops (§17.4). */
+  readonly services: ServiceSupervisor;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -101,6 +105,7 @@ export class Agent {
     this.delegations = llm?.delegations;
     const { guardedPaths, dataDir } = options.surroundings;
     this.guard = new StateGuard(guardedPaths, dataDir, options.agentId);
+    this.services = new ServiceSupervisor(options.logger);
   }
 
   private get policy(): ShellPolicy {
@@ -163,7 +168,12 @@ export class Agent {
       throw error;
     }
     // Grants are addressed: this agent reads its own only (SPEC §2, PROTOCOL §15.3).
-    await bus.subscribe({ [agent.grantTopic]: 1, [TOPIC.hubStatus]: 1, [statusTopic]: 1 });
+    await bus.subscribe({
+      [agent.grantTopic]: 1,
+      [agent.cancelTopic]: 1,
+      [TOPIC.hubStatus]: 1,
+      [statusTopic]: 1,
+    });
     await agent.announce();
     agent.joined = true;
     agent.heartbeatTimer = setInterval(() => void agent.heartbeat(), config.heartbeatMs);
@@ -220,6 +230,11 @@ export class Agent {
 
   private get grantTopic(): string {
     return `${TOPIC.tasksAssigned}/${this.agentId}`;
+  }
+
+  /** Where the hub says an attempt of ours no longer counts (PROTOCOL §17.3). */
+  private get cancelTopic(): string {
+    return `tasks/cancel/${this.agentId}`;
   }
 
   /** Register, mark presence, and ask for work; again after every reconnect. */
@@ -335,10 +350,28 @@ export class Agent {
       return;
     }
     if (this.delegations?.handle(topic, bytes)) return;
+    if (topic === this.cancelTopic) return this.onCancel(topic, bytes);
     if (topic !== this.grantTopic) return;
     const message = this.bus.decode(topic, bytes, TaskAssigned);
     if (!message || message.payload.agent_id !== this.agentId) return;
     this.accept(message.payload);
+  }
+
+  /**
+   * The hub canceled an attempt we run (its flow was canceled): stop it, as a graceful stop
+   * would, and send no outcome — the hub recorded the task dead already (PROTOCOL §17.3).
+   */
+  private onCancel(topic: string, bytes: Buffer): void {
+    const message = this.bus.decode(topic, bytes, TaskCancel);
+    if (!message) return;
+    const { task_id: taskId, attempt, reason } = message.payload;
+    const entry = this.running.get(taskId);
+    if (!entry || entry.attempt !== attempt || entry.abort.signal.aborted) return;
+    this.logger.warn(
+      { event: 'canceled', taskId, attempt },
+      `canceled ${taskId} (attempt ${attempt}): ${reason}`,
+    );
+    entry.abort.abort();
   }
 
   private accept(assigned: TaskAssigned): void {
@@ -447,6 +480,8 @@ export class Agent {
         signal,
         progress,
         logger: this.logger.child({ taskId, attempt }),
+        services: this.services,
+        publishEvent: (eventTopic, payload) => this.publishQuietly(eventTopic, payload),
         ...(this.llm ? { llm: this.llm } : {}),
       });
     } catch (error) {
@@ -558,6 +593,8 @@ export class Agent {
     // hands the tasks back instead.
     const said = await withTimeout(goodbye(), GOODBYE_TIMEOUT_MS);
     for (const [, entry] of held) entry.abort.abort();
+    // The services its tasks started end with it (PROTOCOL §17.4).
+    await this.services.stopAll();
     if (!said)
       this.logger.warn('no broker to say goodbye to; the hub will requeue by lease or Last Will');
     await this.bus.close();
@@ -572,6 +609,7 @@ export class Agent {
     this.draining = true;
     clearInterval(this.heartbeatTimer);
     for (const [, entry] of this.running) entry.abort.abort();
+    void this.services.stopAll();
     await this.bus.destroy();
   }
 

@@ -10,6 +10,7 @@ import type { BudgetStatus } from '../tasks/budget.js';
 import type { Bus } from '../transport/bus.js';
 import { answerApproval } from './approvals.js';
 import { queryHub } from './hub-client.js';
+import type { FlowUpdate } from '../protocol/flow-messages.js';
 import { addSwarmOptions, connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
 
 /** Active tasks the snapshot asks for per state, and finished ones to show at start. */
@@ -159,12 +160,19 @@ async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
     }
     // Newest first, as the hub sends them.
     const ordered = [...tasks.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+    // A hub from before flows (PROTOCOL §17) refuses the query: no flows then.
+    const flows = await (
+      queryHub(bus, config, { kind: 'flows', limit: 20 }) as Promise<{ flows: FlowUpdate[] }>
+    )
+      .then((reply) => reply.flows)
+      .catch(() => []);
     return {
       kind: 'snapshot',
       at: Date.now(),
       tasks: ordered,
       counts: recent.counts,
       agents: agents.agents,
+      flows,
       ...(agents.budget ? { budget: agents.budget } : {}),
     };
   } catch (error) {

@@ -12,6 +12,8 @@ import { registerSwarmCommands } from './swarm.js';
 import { registerTaskSubmit } from './task-submit.js';
 import { registerTraceCommand } from './trace.js';
 import { registerTypeCommands } from './task-types.js';
+import { registerFlowCommands } from './flow.js';
+import { registerDemoCommand } from './demo.js';
 
 export function buildProgram(version: string): Command {
   const program = new Command('sheri')
@@ -35,7 +37,9 @@ export function buildProgram(version: string): Command {
     'after',
     `
 Start here:
+  sheri demo                                 a deploy flow across four roles, start to finish
   sheri up --agents testing=2,deployment     embedded broker + hub + 3 agents
+  sheri flow run examples/deploy-flow.yaml --wait
   sheri task submit --type testing.run --command "npm test" --wait
   sheri tasks · sheri agents · sheri approvals · sheri trace · sheri monitor
   sheri types · sheri roles                  what can run, and who runs it
@@ -54,6 +58,8 @@ Exit codes: 0 ok, 1 task dead, 2 usage, 3 broker or hub unreachable, 4 bad confi
   registerMonitorCommand(program);
   registerSwarmCommands(program);
   registerCredentialsCommands(program);
+  registerFlowCommands(program);
+  registerDemoCommand(program);
   // Last, so that every command above — and any added later — shares the one error path.
   return prepareCommands(program);
 }

@@ -17,6 +17,7 @@ import { checkGuardMarkers } from '../tools/protected-files.js';
 import { didYouMean } from './suggest.js';
 import { BROKER_PART, DataDir, hubPart, storageFailure, type DataDirPart } from './data-dir.js';
 import { Startup } from './startup.js';
+import { upNextSteps } from './next-steps.js';
 import {
   addDataDirOption,
   addLogOptions,
@@ -319,8 +320,14 @@ async function runUp(flags: ServeFlags): Promise<void> {
       });
       startup.add(() => agent.stop('sheri up stopped'));
     }
+    const next = upNextSteps(
+      config,
+      { host: flags.host, port: Number(new URL(broker.url).port) },
+      roles,
+      process.cwd(),
+    );
     logger.info(
-      `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — submit a task: sheri task submit --swarm ${config.swarm} --broker ${broker.url} --type testing.run --command "npm test" --wait`,
+      `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — next, in another terminal of this folder:\n${next.map((line) => `  ${line}`).join('\n')}`,
     );
   } catch (error) {
     await startup.stop(true);

@@ -53,6 +53,7 @@ export const DEFAULTS = {
     },
     maxQueuedPerSubmitter: 10_000, // one identity's tasks blocked, queued or assigned at once
   },
+  missingNeedTimeoutMs: 3_600_000, // a blocked task whose need was never submitted is dead after this; 0: never
   retention: {
     finishedMaxAgeMs: 7 * 24 * 3_600_000, // complete and dead tasks older than this are pruned; 0: never
     pruneEveryMs: 3_600_000, // how often the hub prunes

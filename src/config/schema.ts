@@ -3,6 +3,7 @@ import { LlmFileSettings } from '../llm/settings.js';
 import { startupVariableProblem } from '../tools/shell/startup-variables.js';
 import { McpFileSettings } from '../tools/mcp/mcp-config.js';
 import { BudgetFileSettings } from '../tasks/budget.js';
+import { ScheduleFileSettings } from '../flows/schedule-config.js';
 
 /** The config file (`sheri.config.json`, or --config / SHERI_CONFIG). Every key is optional. */
 export const ConfigFile = z.strictObject({
@@ -111,6 +112,13 @@ export const ConfigFile = z.strictObject({
       maxQueuedPerSubmitter: z.int().min(1).optional(),
     })
     .optional(),
+  /**
+   * A blocked task whose need was never submitted is dead after this long (PROTOCOL §17.8);
+   * 0 waits for ever.
+   */
+  missingNeedTimeoutMs: z.int().min(0).optional(),
+  /** Recurring tasks and flows the hub runs (PROTOCOL §17.7), by name. */
+  schedules: ScheduleFileSettings.optional(),
   /** How long the hub keeps finished tasks (PROTOCOL §15.5). */
   retention: z
     .strictObject({

@@ -24,6 +24,7 @@ import {
 } from '../protocol/messages.js';
 import { agentIdOfStatusTopic, TOPIC } from '../protocol/topics.js';
 import { BudgetStatus } from '../protocol/messages.js';
+import { FlowSubmit, FlowUpdate } from '../protocol/flow-messages.js';
 
 /**
  * Every message trace and monitor understand, by kind. Kinds with a parameter in the topic
@@ -47,6 +48,8 @@ const SCHEMAS = {
   [TOPIC.approvalsRequest]: ApprovalRequest,
   [TOPIC.approvalsAnswer]: ApprovalAnswer,
   [TOPIC.errors]: ErrorReport,
+  [TOPIC.flowsNew]: FlowSubmit,
+  [TOPIC.flowsUpdate]: FlowUpdate,
   'agents/status': AgentStatus,
   'approvals/decision': ApprovalDecision,
   'approvals/pending': ApprovalRequest,

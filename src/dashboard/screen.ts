@@ -82,6 +82,7 @@ export class DashboardScreen {
       header: box(),
       agents: box(framed),
       tasks: box(framed),
+      flows: box(framed),
       approvals: box(framed),
       feed: box(framed),
       footer: box(),
@@ -128,9 +129,20 @@ export class DashboardScreen {
     const drawn = renderPanes(this.state, this.view, layout, this.options.where);
     this.shownTasks = drawn.taskIds;
     this.shownAgentTasks = drawn.agentTaskIds;
-    for (const name of ['header', 'agents', 'tasks', 'approvals', 'feed', 'footer'] as const) {
+    for (const name of [
+      'header',
+      'agents',
+      'tasks',
+      'flows',
+      'approvals',
+      'feed',
+      'footer',
+    ] as const) {
       this.boxes[name].setContent(drawn.content[name]);
     }
+    // No flows yet: no pane (blessed draws a box of height 0 as its border).
+    if (layout.flows.height === 0) this.boxes.flows.hide();
+    else this.boxes.flows.show();
     if (this.prompting !== undefined) {
       this.boxes.footer.setContent(`{yellow-fg}${escapeTags(this.prompting)}{/yellow-fg}`);
     }

@@ -117,6 +117,21 @@ export function summarizeEvent(event: BusEvent): Summary {
       );
     case 'hub/reply':
       return info(event.payload.ok ? 'hub answered' : `hub refused: ${event.payload.error ?? ''}`);
+    case 'flows/new': {
+      const flow = event.payload;
+      return info(
+        `flow ${flow.flow_id} submitted: ${flow.steps.map((step) => step.id).join(', ')}`,
+      );
+    }
+    case 'flows/update': {
+      const flow = event.payload;
+      const steps = flow.steps.map((step) => `${step.id} ${step.state}`).join(', ');
+      const level = flow.state === 'failed' || flow.state === 'canceled' ? 'warn' : 'info';
+      return info(
+        `flow ${flow.flow_id} ${flow.state}: ${steps}${flow.error ? ` — ${flow.error}` : ''}`,
+        level,
+      );
+    }
     case 'approvals/request': {
       const ask = event.payload;
       return info(

@@ -22,6 +22,15 @@ import {
   TaskRelease,
   TaskSpec,
 } from './messages.js';
+import {
+  DeploymentComplete,
+  DeploymentStatus,
+  MonitoringAlert,
+  MonitoringHealth,
+  SecurityScan,
+  TestsResults,
+} from './domain-events.js';
+import { FlowSubmit, FlowUpdate, TaskCancel } from './flow-messages.js';
 
 /** Who a client of the swarm is (PROTOCOL §15.1); anonymous clients have no kind. */
 export type Kind = 'hub' | 'agent' | 'operator' | 'observer';
@@ -61,6 +70,19 @@ export interface TopicSpec {
 const EVERYONE: readonly Kind[] = ['hub', 'agent', 'operator', 'observer'];
 const WATCHERS: readonly Kind[] = ['operator', 'observer'];
 const TASK_REF = ['task_id', 'attempt'];
+
+/** A domain event's topic: agents publish it, everyone reads, anonymous readers see `shown`. */
+function domainTopic(pattern: string, schema: z.ZodType, shown: readonly string[]): TopicSpec {
+  return {
+    pattern,
+    schema,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: EVERYONE,
+    public: ['task_id', 'flow_id', ...shown],
+  };
+}
 
 /** Every topic of the swarm. The embedded broker's ACL, the mosquitto ACL and the hub derive from it. */
 export const TOPICS = {
@@ -274,6 +296,59 @@ export const TOPICS = {
     hubSigning: 'broadcast',
     public: ['code', 'topic', 'reporter', 'message_id', 'task_id', 'size'],
   },
+  // PROTOCOL §17: flows, and the cancel of an attempt that no longer counts.
+  flowsNew: {
+    pattern: 'flows/new',
+    schema: FlowSubmit,
+    qos: 1,
+    retained: false,
+    publishers: ['operator'],
+    readers: ['hub', ...WATCHERS],
+    public: ['flow_id', 'name'],
+  },
+  flowUpdate: {
+    pattern: 'flows/update',
+    schema: FlowUpdate,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: WATCHERS,
+    hubSigning: 'broadcast',
+    public: ['flow_id', 'name', 'state', 'steps', 'created_at', 'finished_at'],
+  },
+  tasksCancel: {
+    pattern: 'tasks/cancel/{agent}',
+    schema: TaskCancel,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: ['agent', ...WATCHERS],
+    hubSigning: 'recipient',
+    public: TASK_REF,
+  },
+  // The origin's domain events (PROTOCOL §17.6): agents publish, everyone may read.
+  deploymentStatus: domainTopic('deployment/status', DeploymentStatus, ['stage', 'release']),
+  deploymentComplete: domainTopic('deployment/complete', DeploymentComplete, [
+    'service',
+    'release',
+    'rolled_back',
+  ]),
+  testsResults: domainTopic('tests/results', TestsResults, [
+    'passed',
+    'failed',
+    'skipped',
+    'total',
+    'coverage_pct',
+    'runner',
+    'ok',
+  ]),
+  securityScan: domainTopic('security/scan', SecurityScan, ['tool', 'vulnerabilities']),
+  monitoringHealth: domainTopic('monitoring/health', MonitoringHealth, [
+    'ok',
+    'status',
+    'duration_ms',
+  ]),
+  monitoringAlerts: domainTopic('monitoring/alerts', MonitoringAlert, ['severity', 'status']),
   broadcast: {
     pattern: 'broadcast',
     schema: z.unknown(),

@@ -19,6 +19,9 @@ export const TOPIC = {
   approvalsAnswer: 'approvals/answer',
   broadcast: 'broadcast',
   errors: 'errors',
+  /** PROTOCOL §17: flows submitted, and the hub's word on each one's steps. */
+  flowsNew: 'flows/new',
+  flowsUpdate: 'flows/update',
 } as const;
 
 export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];

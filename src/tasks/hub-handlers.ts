@@ -14,6 +14,7 @@ import type { Ledger } from './ledger.js';
 import type { Presence } from './presence.js';
 import type { Scheduler } from './scheduler.js';
 import { SubmissionLimits } from './submission-limits.js';
+import { FLOW_QUERIES, type FlowDesk } from './flow-desk.js';
 
 /** Room a grant needs beyond its task: envelope, lease fields and (trimmed) inputs. */
 const GRANT_ROOM_BYTES = 16_384;
@@ -34,6 +35,7 @@ export const HUB_TOPICS = [
   'hubQuery',
   'approvalsRequest',
   'approvalsAnswer',
+  'flowsNew',
 ] as const satisfies readonly TopicKey[];
 type HubTopic = (typeof HUB_TOPICS)[number];
 
@@ -78,6 +80,7 @@ export class HubHandlers {
     agentsHeartbeat: (_topic, message) => {
       this.presence.recordHeartbeat(message.sender.name, message.payload);
       this.scheduler.renewLeases(message.sender.name, message.payload.running);
+      this.flows.remind(message.sender.name, message.payload.running);
       this.scheduler.dispatch();
     },
     agentStatus: (_topic, message, params) =>
@@ -86,6 +89,10 @@ export class HubHandlers {
     hubQuery: (topic, message) => this.onQuery(topic, message),
     approvalsRequest: (topic, message) => this.onApprovalRequest(topic, message),
     approvalsAnswer: (topic, message) => this.onApprovalAnswer(topic, message),
+    flowsNew: (topic, message) =>
+      this.flows.onFlowNew(message, this.limits, (code, reason, extra = {}) =>
+        this.reject(topic, message.envelope.id, code, { reason, ...extra }),
+      ),
   };
 
   constructor(
@@ -98,6 +105,7 @@ export class HubHandlers {
     private readonly logger: Logger,
     private readonly now: () => number,
     private readonly self: HubSelf,
+    private readonly flows: FlowDesk,
   ) {
     this.limits = new SubmissionLimits(config.security.rateLimit);
     this.approvals = new ApprovalDesk(ledger, now);
@@ -140,6 +148,20 @@ export class HubHandlers {
           `an agent submits only subtasks of a task it runs: ${sender.name} does not hold ${spec.parent_task_id ? `task ${spec.parent_task_id}` : 'a parent_task_id'}`,
         );
       }
+      // Operators start services and HTTP checks (PROTOCOL §17.4); a model's delegation cannot.
+      if (spec.service || spec.http_check) {
+        return refuse(
+          'NOT_AUTHORIZED',
+          `an agent's subtask may not carry ${spec.service ? 'a service' : 'an http_check'}: only operators submit those`,
+        );
+      }
+    }
+    // A flow's steps are the hub's to make (PROTOCOL §17.2): a task may not pass for one.
+    if (spec.flow_id !== undefined || spec.flow_step !== undefined) {
+      return refuse(
+        'SCHEMA_INVALID',
+        'payload.flow_id: set by the hub on the tasks of a flow; submit a flow on flows/new instead',
+      );
     }
     if (rolesForType(this.config.taskTypes, spec.type).length === 0) {
       const known = Object.keys(this.config.taskTypes).join(', ');
@@ -196,6 +218,7 @@ export class HubHandlers {
     }
     this.presence.recordCapacity(sender.name, role, free, running);
     this.scheduler.renewLeases(sender.name, running);
+    this.flows.remind(sender.name, running);
     this.scheduler.dispatch();
   }
 
@@ -293,13 +316,15 @@ export class HubHandlers {
     const reply =
       payload.kind === 'prune' || payload.kind === 'approvals'
         ? this.answerItself(payload)
-        : answerQuery(
-            payload,
-            this.ledger,
-            this.registry,
-            this.now(),
-            this.scheduler.budgetStatus(),
-          );
+        : FLOW_QUERIES.includes(payload.kind)
+          ? this.flows.answer(payload, sender.name)
+          : answerQuery(
+              payload,
+              this.ledger,
+              this.registry,
+              this.now(),
+              this.scheduler.budgetStatus(),
+            );
     this.logger.debug({ kind: payload.kind, from: sender.name, ok: reply.ok }, 'query answered');
     const replyTopic = payload.reply_to.slice(this.config.swarm.length + 1);
     this.bus
@@ -392,7 +417,7 @@ export class HubHandlers {
     topic: string,
     messageId: string,
     code: ProtocolErrorCode,
-    fields: { reason: string; task_id?: string; state?: string },
+    fields: { reason: string; task_id?: string; state?: string; [key: string]: unknown },
   ): void {
     const { reason, ...extra } = fields;
     this.bus.reportError({

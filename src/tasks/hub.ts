@@ -9,6 +9,7 @@ import { Bus } from '../transport/bus.js';
 import { tlsOf } from '../transport/tls-files.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { AgentRegistry } from './agent-registry.js';
+import { FlowDesk } from './flow-desk.js';
 import { HubHandlers, hubSubscriptions } from './hub-handlers.js';
 import { Ledger } from './ledger.js';
 import { Presence } from './presence.js';
@@ -40,6 +41,8 @@ export class Hub {
   private readonly scheduler: Scheduler;
   private readonly presence: Presence;
   private readonly handlers: HubHandlers;
+  /** Flows, schedules and needs that never come (PROTOCOL §17). */
+  readonly flows: FlowDesk;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private announcedAt = 0;
@@ -55,6 +58,7 @@ export class Hub {
   ) {
     this.scheduler = new Scheduler(bus, ledger, this.registry, config, logger, now);
     this.presence = new Presence(this.registry, this.scheduler, config, logger, now);
+    this.flows = new FlowDesk(bus, ledger, this.scheduler, this.registry, config, logger, now);
     this.handlers = new HubHandlers(
       bus,
       ledger,
@@ -65,6 +69,7 @@ export class Hub {
       logger,
       now,
       { reannounce: () => this.reannounce() },
+      this.flows,
     );
     this.prunedAt = now();
   }
@@ -99,7 +104,16 @@ export class Hub {
       ...tlsOf(config),
     });
     // Wired before the first CONNACK: the session's queued messages may come in the same packet.
-    const hub = new Hub(bus, ledger, config, logger, now);
+    let hub: Hub;
+    try {
+      hub = new Hub(bus, ledger, config, logger, now);
+      // A schedule of the config file that cannot run stops the start (exit 4).
+      hub.flows.start();
+    } catch (error) {
+      await bus.destroy();
+      ledger.close();
+      throw error;
+    }
     bus.onMessage((topic, bytes) => hub.handle(topic, bytes));
     bus.client.on('connect', () => {
       if (hub.timer) hub.onReconnect();
@@ -125,6 +139,7 @@ export class Hub {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.reannounceTimer);
+    this.flows.close();
     if (this.bus.connected) {
       const status = {
         state: 'offline',
@@ -197,6 +212,7 @@ export class Hub {
     this.presence.settleWills(now);
     this.presence.pruneGone(now);
     this.pruneFinished(now);
+    this.flows.tick(now);
     this.scheduler.dispatch();
   }
 
@@ -205,7 +221,8 @@ export class Hub {
     const { finishedMaxAgeMs, pruneEveryMs } = this.config.retention;
     if (finishedMaxAgeMs === 0 || now - this.prunedAt < pruneEveryMs) return;
     this.prunedAt = now;
-    const pruned = this.ledger.prune(now - finishedMaxAgeMs);
+    const pruned =
+      this.ledger.prune(now - finishedMaxAgeMs) + this.flows.prune(now - finishedMaxAgeMs);
     if (pruned > 0) this.logger.info({ pruned }, 'pruned finished tasks past retention');
   }
 

@@ -15,6 +15,7 @@ import { demandOf, type AgentRegistry, type AgentView } from './agent-registry.j
 import { retryDelayMs } from './backoff.js';
 import { SwarmBudget, type BudgetStatus } from './budget.js';
 import type { InsertOutcome, Ledger } from './ledger.js';
+import { needsCycle } from './needs-guard.js';
 import type { TaskRecord } from './task-record.js';
 
 /**
@@ -25,8 +26,15 @@ import type { TaskRecord } from './task-record.js';
 /** Grants beyond `max_attempts` that may end without counting as a failure. */
 const MAX_UNCOUNTED_GRANTS = 10;
 
+/** Told when a task is granted or finishes (the flow engine, PROTOCOL §17.2). */
+export interface TaskListener {
+  onGranted(task: TaskRecord): void;
+  onFinished(task: TaskRecord): void;
+}
+
 export class Scheduler {
   private readonly budget: SwarmBudget;
+  listener: TaskListener | undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -68,9 +76,22 @@ export class Scheduler {
       { taskId: spec.task_id, type: spec.type, priority: outcome.task.priority },
       'task recorded',
     );
-    if (outcome.task.state === 'blocked') this.settleNeeds(outcome.task);
+    // PROTOCOL §17.8: a task whose needs lead back to it would wait for ever.
+    const cycle =
+      outcome.task.state === 'blocked' ? needsCycle(this.ledger, spec.task_id) : undefined;
+    if (cycle)
+      this.abandon(
+        outcome.task,
+        `its needs form a cycle: ${cycle.join(' → ')} (each waits for the next)`,
+      );
+    else if (outcome.task.state === 'blocked') this.settleNeeds(outcome.task);
     this.dispatch();
     return outcome;
+  }
+
+  /** Dead now, with `reason`, its blocked dependents with it: canceled, or never runnable. */
+  abandon(task: TaskRecord, reason: string): void {
+    this.deadLetter(task, reason, task.attempt);
   }
 
   /** The task whose live attempt `agentId` holds; a message about any other attempt is stale. */
@@ -88,6 +109,7 @@ export class Scheduler {
   complete(task: TaskRecord, result: unknown, agentId: string): void {
     this.ledger.complete(task, result, this.now());
     this.logger.info({ taskId: task.taskId, agentId, attempt: task.attempt }, 'task complete');
+    this.listener?.onFinished({ ...task, state: 'complete', result });
     this.tellDelegator(task, { state: 'complete', agent_id: agentId, result });
     for (const dependent of this.ledger.blockedDependents(task.taskId)) this.settleNeeds(dependent);
     this.dispatch();
@@ -219,6 +241,7 @@ export class Scheduler {
       { taskId: task.taskId, agentId: agent.agentId, attempt: granted.attempt },
       'task granted',
     );
+    this.listener?.onGranted(granted);
     // Addressed (SPEC §2): only this agent reads it, signed with its key (PROTOCOL §15.4).
     const topic = `${TOPIC.tasksAssigned}/${agent.agentId}`;
     const recipient = { name: agent.agentId, role: agent.role };
@@ -252,6 +275,7 @@ export class Scheduler {
       .catch((err: unknown) => this.logger.error({ err }, 'publish failed'));
     const task = this.ledger.get(taskId);
     if (task) this.tellDelegator(task, { state: 'dead', attempts, error });
+    if (task) this.listener?.onFinished(task);
     for (const dependent of this.ledger.blockedDependents(taskId)) {
       this.deadLetter(dependent, `needed task ${taskId} is dead: ${error}`, dependent.attempt);
     }

@@ -42,6 +42,8 @@ export interface CommandSpec {
   network: boolean;
   /** Further paths bound read-only at the same place (the inputs file's folder). */
   readOnlyPaths?: readonly string[];
+  /** Further paths bound read-write at the same place (the step outputs file's folder). */
+  readWritePaths?: readonly string[];
   env: Record<string, string>;
 }
 
@@ -195,6 +197,7 @@ export class Sandbox {
     }
     args.push(spec.readOnly ? '--ro-bind' : '--bind', spec.workspace, spec.workspace);
     for (const path of spec.readOnlyPaths ?? []) args.push('--ro-bind', path, path);
+    for (const path of spec.readWritePaths ?? []) args.push('--bind', path, path);
     // Hooks and config of the workspace's repository run code on the host's next `git …`.
     for (const name of ['.git/config', '.git/hooks']) {
       const path = join(spec.workspace, name);
