@@ -5,20 +5,39 @@
 //
 //   npm run build && node scripts/chaos.mjs            (CHAOS_TASKS, CHAOS_AGENTS to change the size)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
+import { busSecurity } from '../dist/src/auth/bus-security.js';
+import { CredentialStore } from '../dist/src/auth/credential-store.js';
+import { loadKeyring } from '../dist/src/auth/load-keyring.js';
+import { loadConfig } from '../dist/src/config/load.js';
+import { silentLogger } from '../dist/src/logging/logger.js';
+import { Bus } from '../dist/src/transport/bus.js';
 
 const TASKS = Number(process.env.CHAOS_TASKS ?? 300);
 const AGENTS = Number(process.env.CHAOS_AGENTS ?? 6);
 const SHERI = fileURLToPath(new URL('../dist/bin/sheri.js', import.meta.url));
 const swarm = 'chaos';
 const dir = mkdtempSync(join(tmpdir(), 'sheri-chaos-'));
-const log = join(dir, 'executions.log');
+// The swarm's state (credentials, broker, ledger) apart from the agents' workspace, as sheri wants.
+const stateDir = join(dir, 'state');
+const workspace = join(dir, 'ws');
+mkdirSync(stateDir);
+mkdirSync(workspace);
+const log = join(workspace, 'executions.log');
 const config = join(dir, 'sheri.config.json');
 writeFileSync(config, JSON.stringify({ leaseMs: 5_000, heartbeatMs: 1_000, maxAttempts: 10 }));
 
@@ -29,7 +48,18 @@ const port = await new Promise((resolve) => {
   });
 });
 const broker = `mqtt://127.0.0.1:${port}`;
-const common = ['--broker', broker, '--swarm', swarm, '--config', config, '--log-format', 'json'];
+const common = [
+  '--broker',
+  broker,
+  '--swarm',
+  swarm,
+  '--config',
+  config,
+  '--data-dir',
+  stateDir,
+  '--log-format',
+  'json',
+];
 
 const KEEP = Boolean(process.env.CHAOS_KEEP); // keep the folder and every process's log
 const LIMIT_MS = Number(process.env.CHAOS_LIMIT_S ?? 300) * 1000;
@@ -44,8 +74,8 @@ function start(args) {
   return child;
 }
 const startBroker = () =>
-  start(['broker', '--port', String(port), '--data-dir', dir, '--log-format', 'json']);
-const startHub = () => start(['hub', ...common, '--data-dir', dir]);
+  start(['broker', '--port', String(port), '--data-dir', stateDir, '--log-format', 'json']);
+const startHub = () => start(['hub', ...common]);
 let agentSeq = 0;
 const startAgent = () =>
   start([
@@ -57,7 +87,7 @@ const startAgent = () =>
     '--concurrency',
     '2',
     '--workspace',
-    dir,
+    workspace,
     ...common,
   ]);
 async function kill9(child) {
@@ -72,36 +102,63 @@ await sleep(800);
 let hub = startHub();
 const agents = Array.from({ length: AGENTS }, startAgent);
 
-// A watcher that counts error reports (it reconnects after the broker restarts).
-const watcher = mqtt.connect(broker, { protocolVersion: 4, reconnectPeriod: 200 });
+// The swarm's credentials, as `sheri up` makes them on first start (PROTOCOL §15.2).
+CredentialStore.openOrCreate(stateDir);
+const swarmConfig = loadConfig({ broker, swarm, dataDir: stateDir }, process.env);
+// The operator submits (signed), as `sheri task submit` does; it reconnects after a broker kill.
+const operator = loadKeyring(swarmConfig, { kind: 'operator' });
+const submitter = Bus.open({
+  url: broker,
+  swarm,
+  sender: { agentId: 'operator', role: 'operator' },
+  clientId: `sheri-cli-chaos-${process.pid}`,
+  logger: silentLogger(),
+  maxPayloadBytes: swarmConfig.maxPayloadBytes,
+  security: busSecurity(swarmConfig, operator, false),
+  report: false,
+  username: operator.mqttLogin.username,
+  password: operator.mqttLogin.password,
+});
+await submitter.ready();
+// A watcher that counts error reports, logged in as an observer; it also sends the garbage.
+const observer = loadKeyring(swarmConfig, { kind: 'observer' }).mqttLogin;
+const watcher = mqtt.connect(broker, {
+  protocolVersion: 4,
+  reconnectPeriod: 200,
+  username: operator.mqttLogin.username,
+  password: operator.mqttLogin.password,
+  clientId: `sheri-cli-chaos-garbage-${process.pid}`,
+});
+const errorWatcher = mqtt.connect(broker, {
+  protocolVersion: 4,
+  reconnectPeriod: 200,
+  username: observer.username,
+  password: observer.password,
+  clientId: `sheri-cli-chaos-watch-${process.pid}`,
+});
 let hubOnline = false;
-watcher.on('message', (topic, payload) => {
+errorWatcher.on('message', (topic, payload) => {
   if (topic.endsWith('/errors')) counts.errorsSeen += 1;
   else hubOnline = JSON.parse(payload.toString()).payload.state === 'online';
 });
-watcher.on('connect', () =>
-  watcher.subscribe([`${swarm}/errors`, `${swarm}/hub/status`], { qos: 1 }),
+errorWatcher.on('connect', () =>
+  errorWatcher.subscribe([`${swarm}/errors`, `${swarm}/hub/status`], { qos: 1 }),
 );
 // Tasks published before any hub has subscribed would reach no one (`sheri task submit` refuses).
 while (!hubOnline) await sleep(50);
 
 const started = Date.now();
 for (let i = 0; i < TASKS; i++) {
-  const body = JSON.stringify({
-    id: `m-${i}`,
-    timestamp: new Date().toISOString(),
-    agent_id: 'chaos',
-    payload: {
-      task_id: `c-${i}`,
-      type: 'testing.run',
-      commands: [`sleep 0.2; echo "$SHERI_TASK_ID $SHERI_ATTEMPT $SHERI_AGENT_ID" >> ${log}`],
-    },
+  await submitter.publish('tasks/new', {
+    task_id: `c-${i}`,
+    type: 'testing.run',
+    payload: {},
+    commands: [`sleep 0.2; echo "$SHERI_TASK_ID $SHERI_ATTEMPT $SHERI_AGENT_ID" >> ${log}`],
   });
-  await watcher.publishAsync(`${swarm}/tasks/new`, body, { qos: 1 });
 }
 
 const ledger = () => {
-  const path = join(dir, `hub-${swarm}.sqlite`);
+  const path = join(stateDir, `hub-${swarm}.sqlite`);
   if (!existsSync(path)) return {};
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
@@ -178,6 +235,8 @@ const result = {
 console.log(JSON.stringify(result, null, 2));
 
 watcher.end(true);
+errorWatcher.end(true);
+await submitter.destroy();
 for (const child of [...agents, hub, brokerProcess]) child.kill('SIGKILL');
 await Promise.all([...agents, hub, brokerProcess].map((child) => child.exited));
 if (KEEP) console.log(`logs and ledger kept in ${dir}`);

@@ -161,6 +161,16 @@ export class Ledger {
     this.db.close();
   }
 
+  /** The SQLite handle, for the stores that keep their own tables beside the tasks (flows). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /** `body` in one transaction (nested ones become savepoints). */
+  transaction<T>(body: () => T): T {
+    return this.db.transaction(body)();
+  }
+
   get(taskId: string): TaskRecord | undefined {
     const row = this.statements.get.get(taskId);
     return row ? toRecord(row) : undefined;
