@@ -400,6 +400,7 @@ export const RESERVED_ROOTS: readonly string[] = [
   'approvals',
   'errors',
   'broadcast',
+  'flows',
 ];
 
 const DOMAIN = /^[a-z][a-z0-9_-]*(?:\/[a-z0-9][a-z0-9_-]*){1,2}$/;

@@ -27,7 +27,7 @@ export const TOPIC = {
   errors: TOPICS.errors.pattern,
   /** PROTOCOL §17: flows submitted, and the hub's word on each one's steps. */
   flowsNew: TOPICS.flowsNew.pattern,
-  flowsUpdate: TOPICS.flowUpdate.pattern,
+  flowUpdate: TOPICS.flowUpdate.pattern,
 } as const;
 
 export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];

@@ -8,9 +8,9 @@ import { describeTiming, nextSlot, slotId, slotsIn } from './schedule-slots.js';
 /**
  * Recurring tasks and flows, run by the hub (PROTOCOL §17.7). Each schedule remembers in the
  * ledger the last slot it dealt with; a slot's task (or flow) has an id made of the schedule's
- * name and the slot's time, so recording it twice is a no-op, and a hub that dies between
- * recording the task and the slot makes the same id again at its next start: one run per slot,
- * restart or not. Slots that passed while the hub was not running are "missed": `latest` runs
+ * name and the slot's time, so recording it twice is a no-op; the slot is recorded in the same
+ * transaction as its task or flow (the hub's turn), so a hub killed at any point has recorded
+ * both or neither: one run per slot, restart or not. Slots that passed while the hub was not running are "missed": `latest` runs
  * the newest of them once, `skip` runs none; either way the others are counted, not run.
  */
 const SCHEDULE_SQL = `
