@@ -76,12 +76,16 @@ export class FlowEngine implements TaskListener {
     this.markDirty(flow.flow_id);
   }
 
+  // Only the hub sets `flow_id` (hub-handlers refuses it on tasks/new): a task without one is
+  // no step, and costs the scheduler no read of the flow tables.
   onGranted(task: TaskRecord): void {
+    if (task.spec.flow_id === undefined) return;
     const step = this.store.stepOfTask(task.taskId);
     if (step) this.markDirty(step.flowId);
   }
 
   onFinished(task: TaskRecord): void {
+    if (task.spec.flow_id === undefined) return;
     const step = this.store.stepOfTask(task.taskId);
     if (!step) return;
     this.advance(step.flowId);
