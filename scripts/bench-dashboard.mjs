@@ -75,7 +75,7 @@ function buildMessages() {
         payload: {},
         commands: [`echo ${t}`],
       };
-      send('tasks/assigned', 'hub', 'hub', {
+      send(`tasks/assigned/${agentId(i)}`, 'hub', 'hub', {
         task_id: taskId(t),
         agent_id: agentId(i),
         attempt: 1,

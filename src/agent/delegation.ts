@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import { DelegatedOutcome, type TaskSpec } from '../protocol/messages.js';
+import type { TaskSpec } from '../protocol/messages.js';
 import { fitJson } from '../protocol/fit-json.js';
 import { rolesForType } from '../protocol/task-types.js';
-import { TOPIC } from '../protocol/topics.js';
+import { topicFor } from '../protocol/topic-table.js';
 import { errorResult, type DelegateRequest, type ToolResult } from '../tools/registry.js';
 import type { Bus } from '../transport/bus.js';
+import type { RouteHandlers } from '../transport/topic-router.js';
 
 /** A subtask's result handed back to the model is cut to this, keeping its shape. */
 const RESULT_BYTES = 40_000;
@@ -34,7 +35,7 @@ export class Delegations {
     private readonly logger: Logger,
     agentId: string,
   ) {
-    this.topic = `tasks/delegated/${agentId}`;
+    this.topic = topicFor('tasksDelegated', { agent: agentId });
   }
 
   async delegate(
@@ -78,7 +79,7 @@ export class Delegations {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await this.watch();
-      waiter.messageId = await this.bus.publish(TOPIC.tasksNew, spec);
+      waiter.messageId = await this.bus.publish(topicFor('tasksNew'), spec);
       this.logger.info({ taskId, type: request.type }, `delegated ${taskId} to ${roles.join('/')}`);
       return await outcome;
     } catch (error) {
@@ -90,34 +91,20 @@ export class Delegations {
     }
   }
 
-  /** Route a message; true when it was one of ours. */
-  handle(topic: string, bytes: Buffer): boolean {
-    if (topic !== this.topic) return false;
-    const message = this.bus.decode(topic, bytes, DelegatedOutcome);
-    if (!message) return true;
-    const outcome = message.payload;
-    const waiter =
-      this.waiting.get(outcome.task_id) ??
-      [...this.waiting.values()].find(
-        (w) => outcome.message_id && w.messageId === outcome.message_id,
-      );
-    if (!waiter) return true;
-    if (outcome.state === 'complete') {
-      const result = fitJson(outcome.result, RESULT_BYTES).value;
-      const by = outcome.agent_id ? ` by ${outcome.agent_id}` : '';
-      waiter.settle({
-        content: `subtask ${outcome.task_id} completed${by}; result:\n${JSON.stringify(result, null, 2)}`,
-      });
-    } else if (outcome.state === 'dead') {
-      waiter.settle(
-        errorResult(
-          `subtask ${outcome.task_id} failed after ${outcome.attempts ?? 0} attempt(s): ${outcome.error ?? 'no error given'}`,
-        ),
-      );
-    } else {
-      waiter.settle(errorResult(`the hub rejected the subtask: ${outcome.error ?? outcome.code}`));
-    }
-    return true;
+  /** Its part of the agent's routes: outcomes on its own `tasks/delegated/<agent>`. */
+  routes(): RouteHandlers {
+    return {
+      tasksDelegated: (message, topic) => {
+        if (topic !== this.topic) return;
+        const outcome = message.payload;
+        const waiter =
+          this.waiting.get(outcome.task_id) ??
+          [...this.waiting.values()].find(
+            (w) => outcome.message_id && w.messageId === outcome.message_id,
+          );
+        if (waiter) waiter.settle(describeOutcome(outcome));
+      },
+    };
   }
 
   private async watch(): Promise<void> {
@@ -127,4 +114,28 @@ export class Delegations {
     });
     await this.subscribed;
   }
+}
+
+function describeOutcome(outcome: {
+  task_id: string;
+  state: 'complete' | 'dead' | 'rejected';
+  agent_id?: string | undefined;
+  result?: unknown;
+  attempts?: number | undefined;
+  error?: string | undefined;
+  code?: string | undefined;
+}): ToolResult {
+  if (outcome.state === 'complete') {
+    const result = fitJson(outcome.result, RESULT_BYTES).value;
+    const by = outcome.agent_id ? ` by ${outcome.agent_id}` : '';
+    return {
+      content: `subtask ${outcome.task_id} completed${by}; result:\n${JSON.stringify(result, null, 2)}`,
+    };
+  }
+  if (outcome.state === 'dead') {
+    return errorResult(
+      `subtask ${outcome.task_id} failed after ${outcome.attempts ?? 0} attempt(s): ${outcome.error ?? 'no error given'}`,
+    );
+  }
+  return errorResult(`the hub rejected the subtask: ${outcome.error ?? outcome.code}`);
 }

@@ -16,15 +16,15 @@ const EVENT_ENVELOPE_ROOM = 4_096;
  * system prompt, events and delegation over the bus. Undefined when the role has no provider;
  * throws (SheriError) when its settings are wrong, e.g. --llm anthropic without a key.
  */
-export function createLlmServices(
+export async function createLlmServices(
   options: AgentOptions,
   bus: Bus,
   onUsage: (tokens: TokenCounts, costUsd: number, taskId: string) => void,
-): { services: LlmServices; delegations: Delegations } | undefined {
+): Promise<{ services: LlmServices; delegations: Delegations } | undefined> {
   const { config, role, agentId, logger } = options;
   const { workspace } = options.surroundings;
   const settings = resolveLlmSettings(config.llm, role);
-  const provider = createProvider(settings);
+  const provider = await createProvider(settings);
   if (!provider) return undefined;
   const delegations = new Delegations(bus, config, settings.delegateTimeoutMs, logger, agentId);
   const profile = loadProfile(role, config.profilesDir);

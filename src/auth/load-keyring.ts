@@ -88,3 +88,31 @@ export function requireSigningKey(config: Config, keyring: Keyring, what: string
     EXIT.config,
   );
 }
+
+/**
+ * Keyrings for many local agents at once (`--replicas`): the credential store is read once and
+ * each agent's identity derived from it, minted by name (PROTOCOL §15.2). A credential file
+ * names one agent, so it cannot serve several.
+ */
+export function agentKeyrings(config: Config): (name: string, role: string) => Keyring {
+  if (config.credentialsFile) {
+    throw new SheriError(
+      `${config.credentialsFile} is the credential of one agent; agents started together (--replicas, sheri up --agents) take their identities from the credential store of the data directory (${config.dataDir})`,
+      EXIT.usage,
+    );
+  }
+  const store = CredentialStore.open(config.dataDir);
+  if (!store) {
+    if (config.security.signing) {
+      throw new SheriError(
+        `no credential store in ${config.dataDir}: run \`sheri up\` (or \`sheri hub\`) once with this data directory to create it (or run the swarm with --no-signing)`,
+        EXIT.config,
+      );
+    }
+    return () => Keyring.anonymous(config.mqttLogin);
+  }
+  return (name, role) => {
+    const ref = store.agentRef(name, role);
+    return new Keyring({ ref, secret: store.secretOf(ref) }, undefined, store, config.mqttLogin);
+  };
+}

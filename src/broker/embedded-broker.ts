@@ -1,30 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { createRequire } from 'node:module';
-import type { Readable } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { Level } from 'level';
 import type { CredentialStore } from '../auth/credential-store.js';
 import type { Logger } from '../logging/logger.js';
 import { BrokerAuth, isLoopbackHost } from './broker-auth.js';
-
-const require = createRequire(import.meta.url);
-// The async persistence class is what aedes 1.x wants (its setup() must be async); the package's
-// main export wraps it in a callback adapter.
-const AsyncLevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (
-  db: Level<string, Buffer>,
-) => { createRetainedStreamCombi(patterns: string[]): Readable };
-
-/**
- * aedes pipes the retained-message stream of a SUBSCRIBE without an error listener; if the store
- * closes while one is still being read (broker shutdown), that would be an uncaught error.
- */
-class GuardedLevelPersistence extends AsyncLevelPersistence {
-  override createRetainedStreamCombi(patterns: string[]): Readable {
-    return super.createRetainedStreamCombi(patterns).on('error', () => undefined);
-  }
-}
+import { BatchedLevelPersistence } from './level-persistence.js';
 
 export interface EmbeddedBrokerOptions {
   port: number;
@@ -64,6 +46,7 @@ export class EmbeddedBroker {
     readonly aedes: Aedes,
     private readonly servers: Server[],
     private readonly db: Level<string, Buffer> | undefined,
+    private readonly persistence: BatchedLevelPersistence | undefined,
     readonly port: number,
     readonly host: string,
     /** The TLS listener's port, when there is one. */
@@ -79,12 +62,12 @@ export class EmbeddedBroker {
     }
     const auth = options.auth ? new BrokerAuth(options.auth, options.logger) : undefined;
     let db: Level<string, Buffer> | undefined;
-    let persistence: unknown;
+    let persistence: BatchedLevelPersistence | undefined;
     if (options.dataDir) {
       mkdirSync(options.dataDir, { recursive: true });
       db = new Level<string, Buffer>(options.dataDir, { valueEncoding: 'buffer' });
       await db.open();
-      persistence = new GuardedLevelPersistence(db);
+      persistence = new BatchedLevelPersistence(db);
     }
     const aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),
@@ -135,7 +118,7 @@ export class EmbeddedBroker {
       },
       'broker listening',
     );
-    return new EmbeddedBroker(aedes, servers, db, port, options.host, tlsPort, auth);
+    return new EmbeddedBroker(aedes, servers, db, persistence, port, options.host, tlsPort, auth);
   }
 
   get url(): string {
@@ -150,6 +133,7 @@ export class EmbeddedBroker {
     );
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     await Promise.all(serversClosed);
+    await this.persistence?.flush();
     await this.db?.close();
   }
 }

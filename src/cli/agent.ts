@@ -21,8 +21,12 @@ export interface AgentFlags extends GlobalFlags {
   role?: string;
   agentId?: string;
   concurrency?: number;
+  replicas?: number;
   workspace?: string;
 }
+
+/** Agents one `--replicas` may start in a process (PROTOCOL §3.8: a thousand on one machine). */
+export const MAX_REPLICAS = 5_000;
 
 /** --sandbox, shared by `agent` and `up`. */
 export const SANDBOX_OPTION_HELP =
@@ -36,6 +40,12 @@ export function addAgentOptions(command: Command): Command {
     )
     .option('--agent-id <id>', 'unique id in the swarm (default <role>-<6 random hex>)')
     .option('--concurrency <n>', 'tasks run at once', parsePositiveInt('--concurrency'), 1)
+    .option(
+      '--replicas <n>',
+      'run N agents in this process, each its own connection, id (<agent-id>-1 …) and capacity',
+      parsePositiveInt('--replicas'),
+      1,
+    )
     .option('--workspace <dir>', 'directory tasks run in (default: the current directory)')
     .option('--sandbox <mode>', SANDBOX_OPTION_HELP);
 }
@@ -61,6 +71,7 @@ Examples:
   sheri agent --role testing
   sheri agent --role deployment --broker mqtt://broker.local:1883 --swarm prod --concurrency 2
   sheri agent --role review --model claude-opus-5-5 --max-cost 1
+  sheri agent --role testing --replicas 200      (200 agents testing-<hex>-1 … -200, one process)
   sheri --mqtt --role deployment          (the original form, same thing)
 ${LLM_HELP}`,
     ),
@@ -93,6 +104,10 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     );
   }
   if (flags.concurrency === 0) throw new SheriError('--concurrency must be at least 1', EXIT.usage);
+  const replicas = flags.replicas ?? 1;
+  if (replicas < 1 || replicas > MAX_REPLICAS) {
+    throw new SheriError(`--replicas must be 1 to ${MAX_REPLICAS}, got ${replicas}`, EXIT.usage);
+  }
   // A wrong LLM setting is a mistake to report now, not after a broker answers.
   resolveLlmSettings(config.llm, role);
   const agentId = flags.agentId ?? credential?.name ?? `${role}-${shortId()}`;
@@ -102,7 +117,8 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       EXIT.usage,
     );
   }
-  const logger = makeLogger(flags).child({ agentId });
+  const root = makeLogger(flags);
+  const logger = root.child({ agentId });
   const surroundings = prepareSurroundings({
     config,
     role,
@@ -113,25 +129,43 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const stop = untilSignal();
   const abort = new AbortController();
   void stop.then(() => abort.abort());
+  const { startReplicas, stopReplicas } = await import('../agent/replicas.js');
   const { Agent } = await import('../agent/agent.js');
-  let agent: Agent;
+  let agents: Agent[];
   try {
-    agent = await Agent.start(
-      {
-        config,
-        role,
-        agentId,
-        concurrency: flags.concurrency ?? 1,
-        surroundings,
-        logger,
-      },
-      abort.signal,
-    );
+    agents =
+      replicas === 1
+        ? [
+            await Agent.start(
+              {
+                config,
+                role,
+                agentId,
+                concurrency: flags.concurrency ?? 1,
+                surroundings,
+                logger,
+              },
+              abort.signal,
+            ),
+          ]
+        : await startReplicas(
+            {
+              config,
+              role,
+              count: replicas,
+              concurrency: flags.concurrency ?? 1,
+              prefix: agentId,
+              surroundings,
+              logger: root,
+            },
+            abort.signal,
+          );
   } catch (error) {
     if (abort.signal.aborted) return; // stopped before a broker ever answered
     throw error;
   }
+  if (replicas > 1) logger.info(`${replicas} agents ${agentId}-1 … ${agentId}-${replicas} joined`);
   const signal = await stop;
-  await agent.stop(`received ${signal}`);
+  await stopReplicas(agents, `received ${signal}`);
   await surroundings.sandbox.close();
 }

@@ -5,7 +5,7 @@ import { EXIT, SheriError } from '../errors.js';
 import { ApprovalDecision, ErrorReport } from '../protocol/messages.js';
 import { approvalDecisionLocal, TOPIC } from '../protocol/topics.js';
 import type { Bus } from '../transport/bus.js';
-import { z } from 'zod';
+import type { WaitingApprovals } from '../protocol/hub-replies.js';
 import { queryHub, trusted } from './hub-client.js';
 import {
   addSwarmOptions,
@@ -24,19 +24,6 @@ interface DecisionFlags extends GlobalFlags {
 const APPROVAL_ID = /^[^\s/+#]{1,128}$/;
 
 /** The hub's `approvals` answer (PROTOCOL §10), checked before it is printed. */
-const WaitingApprovals = z.looseObject({
-  approvals: z.array(
-    z.looseObject({
-      approval_id: z.string(),
-      task_id: z.string(),
-      attempt: z.int(),
-      agent_id: z.string(),
-      command: z.string(),
-      rule: z.string(),
-      deadline: z.string(),
-    }),
-  ),
-});
 
 /** "4m57s left", or "due" once past. */
 function timeLeft(deadline: string, now = Date.now()): string {
@@ -59,13 +46,13 @@ export function registerApprovalCommands(program: Command): void {
   ).action(async (flags: GlobalFlags) => {
     const config = makeConfig(flags);
     const bus = await connectCli(config, makeLogger(flags));
-    let reply: unknown;
+    let reply: WaitingApprovals;
     try {
       reply = await queryHub(bus, config, { kind: 'approvals' });
     } finally {
       await bus.close();
     }
-    const { approvals } = WaitingApprovals.parse(reply);
+    const { approvals } = reply;
     if (flags.json) return printJson({ approvals });
     if (approvals.length === 0) {
       process.stdout.write('no command is waiting for approval\n');

@@ -1,9 +1,9 @@
 import { EXIT } from '../errors.js';
-import { FlowUpdate, type FlowDefinition } from '../protocol/flow-messages.js';
-import { ErrorReport, TaskProgress } from '../protocol/messages.js';
-import { TOPIC } from '../protocol/topics.js';
+import type { FlowDefinition, FlowUpdate } from '../protocol/flow-messages.js';
+import { subscriptionsFor, type TopicKey } from '../protocol/topic-table.js';
 import type { FlowDetail } from '../tasks/flow-queries.js';
 import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
+import { TopicRouter } from '../transport/topic-router.js';
 import { trusted } from './hub-client.js';
 import { changeLine, liveLines, waitTexts, type Paint } from './flow-view.js';
 
@@ -26,6 +26,9 @@ export interface FlowVerdict {
   /** Why the hub refused the submission. */
   refused?: string;
 }
+
+/** What `sheri flow run --wait` follows, from the topic table. */
+const WATCHED: readonly TopicKey[] = ['flowUpdate', 'tasksProgress', 'errors'];
 
 const REDRAW_MS = 100;
 const TICK_MS = 250;
@@ -50,6 +53,7 @@ export class FlowWatcher {
   private dirty = true;
   private finish: (verdict: FlowVerdict) => void = () => undefined;
   private readonly done: Promise<FlowVerdict>;
+  private readonly router: TopicRouter;
 
   private constructor(
     private readonly bus: Bus,
@@ -59,6 +63,7 @@ export class FlowWatcher {
     private readonly options: FlowWatchOptions,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
+    this.router = this.routes();
   }
 
   static async start(
@@ -70,8 +75,10 @@ export class FlowWatcher {
   ): Promise<FlowWatcher> {
     const waitsFor = waitTexts(definition.steps);
     const watcher = new FlowWatcher(bus, flowId, messageId, waitsFor, options);
-    bus.onMessage((topic, bytes) => watcher.handle(topic, bytes));
-    await bus.subscribe({ 'flows/update': 1, [TOPIC.tasksProgress]: 1, [TOPIC.errors]: 1 });
+    bus.onMessage((topic, bytes) => {
+      if (!watcher.settled) watcher.router.handle(topic, bytes);
+    });
+    await bus.subscribe(subscriptionsFor('operator', WATCHED));
     return watcher;
   }
 
@@ -104,42 +111,40 @@ export class FlowWatcher {
     }
   }
 
-  private handle(topic: string, bytes: Buffer): void {
-    if (this.settled) return;
-    if (topic === 'flows/update') {
-      const message = this.bus.decode(topic, bytes, FlowUpdate, { maxBytes: MAX_REPLY_BYTES });
-      // Only the hub's signed word moves the view (PROTOCOL §15.4).
-      if (!message || !trusted(this.bus, message) || message.payload.flow_id !== this.flowId)
-        return;
-      this.apply(message.payload);
-      return;
-    }
-    if (topic === TOPIC.tasksProgress) {
-      // Agents' own words, shown as the bus carries them (the CLI cannot check their signature).
-      const message = this.bus.decode(topic, bytes, TaskProgress, { maxBytes: MAX_REPLY_BYTES });
-      if (!message || !message.payload.task_id.startsWith(`${this.flowId}.`)) return;
-      this.progress.set(
-        message.payload.task_id,
-        message.payload.message.split('\n')[0]!.slice(0, 200),
-      );
-      this.dirty = true;
-      return;
-    }
-    if (topic === TOPIC.errors) {
-      const message = this.bus.decode(topic, bytes, ErrorReport, { maxBytes: MAX_REPLY_BYTES });
-      if (!message || message.payload.message_id !== this.messageId || !trusted(this.bus, message))
-        return;
-      if (message.payload.code === 'REPLAYED') return; // our own message, delivered twice
-      if (message.payload.code === 'DUPLICATE_FLOW') {
-        this.say(`${message.payload.reason}; following it`);
-        void this.conclude();
-        return;
-      }
-      this.end({
-        code: EXIT.usage,
-        refused: `rejected by ${message.payload.reporter}: ${message.payload.reason}`,
-      });
-    }
+  /** One handler per topic followed; only this flow's messages count. */
+  private routes(): TopicRouter {
+    return new TopicRouter(
+      this.bus,
+      {
+        flowUpdate: (message) => {
+          // Only the hub's signed word moves the view (PROTOCOL §15.4).
+          if (!trusted(this.bus, message) || message.payload.flow_id !== this.flowId) return;
+          this.apply(message.payload);
+        },
+        tasksProgress: ({ payload }) => {
+          // Agents' own words, shown as the bus carries them (the CLI cannot check their signature).
+          if (!payload.task_id.startsWith(`${this.flowId}.`)) return;
+          this.progress.set(payload.task_id, payload.message.split('\n')[0]!.slice(0, 200));
+          this.dirty = true;
+        },
+        errors: (message) => {
+          const report = message.payload;
+          if (report.message_id !== this.messageId || !trusted(this.bus, message)) return;
+          if (report.code === 'REPLAYED') return; // our own message, delivered twice
+          if (report.code === 'DUPLICATE_FLOW') {
+            this.say(`${report.reason}; following it`);
+            void this.conclude();
+            return;
+          }
+          this.end({
+            code: EXIT.usage,
+            refused: `rejected by ${report.reporter}: ${report.reason}`,
+          });
+        },
+      },
+      // The CLI reads what the swarm says; it is not the place to police its size.
+      { decode: { maxBytes: MAX_REPLY_BYTES } },
+    );
   }
 
   private apply(update: FlowUpdate): void {

@@ -4,6 +4,7 @@ import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import { FlowFileError, readFlowFile } from '../flows/load-flow.js';
 import type { FlowDefinition, FlowSubmit, FlowUpdate } from '../protocol/flow-messages.js';
+import { topicFor } from '../protocol/topic-table.js';
 import type { FlowDetail } from '../tasks/flow-queries.js';
 import type { Bus } from '../transport/bus.js';
 import { queryHub, readHubStatus } from './hub-client.js';
@@ -249,7 +250,7 @@ async function runFlowCommand(file: string, flags: RunFlags): Promise<void> {
     const flow: FlowSubmit = { ...definition, flow_id: newFlowId(definition.name) };
     if (definition.schedule) return await registerSchedule(bus, config, flow, flags);
     if (!flags.wait) {
-      await bus.publish('flows/new', flow);
+      await bus.publish(topicFor('flowsNew'), flow);
       if (flags.json) printJson(flow);
       else process.stdout.write(`${flow.flow_id}\n`);
       return;
@@ -285,8 +286,7 @@ export async function submitAndFollow(
   const watcher = await FlowWatcher.start(bus, flow.flow_id, messageId, flow, {
     live: Boolean(err.isTTY) && !options.json,
     paint: paintFor(err, config.environment),
-    detail: async (id) =>
-      (await queryHub(bus, config, { kind: 'flow', flow_id: id })) as FlowDetail,
+    detail: async (id) => await queryHub(bus, config, { kind: 'flow', flow_id: id }),
     write: (text) => err.write(text),
     columns: () => err.columns ?? 100,
     ...(options.waitTimeoutS ? { waitTimeoutS: options.waitTimeoutS } : {}),
@@ -294,7 +294,7 @@ export async function submitAndFollow(
   const stopOnSignal = (): void => watcher.stop();
   process.once('SIGINT', stopOnSignal);
   try {
-    await bus.publish('flows/new', flow, { id: messageId });
+    await bus.publish(topicFor('flowsNew'), flow, { id: messageId });
     err.write(
       `submitted flow ${flow.flow_id} (${flow.steps.length} steps) to swarm ${config.swarm}\n`,
     );
@@ -320,13 +320,11 @@ async function registerSchedule(
   flow: FlowSubmit,
   flags: RunFlags,
 ): Promise<void> {
-  await bus.publish('flows/new', flow);
+  await bus.publish(topicFor('flowsNew'), flow);
   // The hub says nothing back on success: ask it until the schedule is listed.
   for (const delayMs of [100, 200, 400, 800, 1_600]) {
     await new Promise((resolve) => setTimeout(resolve, delayMs));
-    const data = (await queryHub(bus, config, { kind: 'schedules' })) as {
-      schedules: { name: string; timing: string; next_run: string | null }[];
-    };
+    const data = await queryHub(bus, config, { kind: 'schedules' });
     const found = data.schedules.find((s) => s.name === flow.name);
     if (found) {
       if (flags.json) return printJson(found);

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
-import { HubReply, HubStatus, type HubQuery } from '../protocol/messages.js';
-import { hubReplyTopic, localTopic, TOPIC } from '../protocol/topics.js';
+import { formatIssues } from '../protocol/codec.js';
+import { REPLY_DATA, type ReplyData } from '../protocol/hub-replies.js';
+import type { HubQuery, HubReply, HubStatus } from '../protocol/messages.js';
+import { subscriptionsFor, topicFor } from '../protocol/topic-table.js';
+import { buildTopic } from '../protocol/topics.js';
 import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
+import { TopicRouter } from '../transport/topic-router.js';
 
 /** Signing on, a reader trusts only what the hub signed (PROTOCOL §15.4); a forgery is ignored. */
 export function trusted(
@@ -14,15 +18,18 @@ export function trusted(
   return message.verified && message.sender.kind === 'hub';
 }
 
-/** Ask the hub over the bus (request/reply on MQTT 3.1.1: a reply topic of our own). */
-export async function queryHub(
+/**
+ * Ask the hub over the bus (request/reply on MQTT 3.1.1: a reply topic of our own) and check
+ * its answer against the schema of the query's kind (hub-replies.ts), so the CLI never takes a
+ * reply's shape on trust.
+ */
+export async function queryHub<K extends HubQuery['kind']>(
   bus: Bus,
   config: Config,
-  query: Omit<HubQuery, 'query_id' | 'reply_to'>,
-): Promise<unknown> {
+  query: Omit<HubQuery, 'query_id' | 'reply_to' | 'kind'> & { kind: K },
+): Promise<ReplyData<K>> {
   const queryId = randomUUID();
-  const replyTopic = hubReplyTopic(config.swarm, bus.client.options.clientId ?? randomUUID());
-  const local = localTopic(config.swarm, replyTopic)!;
+  const local = topicFor('hubReply', { client: bus.client.options.clientId ?? randomUUID() });
   const reply = new Promise<HubReply>((resolve, reject) => {
     const timer = setTimeout(
       () =>
@@ -34,23 +41,37 @@ export async function queryHub(
         ),
       config.queryTimeoutMs,
     );
-    bus.onMessage((topic, bytes) => {
-      if (topic !== local) return;
-      const decoded = bus.decode(topic, bytes, HubReply, { maxBytes: MAX_REPLY_BYTES });
-      if (!decoded || decoded.payload.query_id !== queryId || !trusted(bus, decoded)) return;
-      clearTimeout(timer);
-      resolve(decoded.payload);
-    });
+    const router = new TopicRouter(
+      bus,
+      {
+        hubReply: (message, topic) => {
+          if (topic !== local) return;
+          if (message.payload.query_id !== queryId || !trusted(bus, message)) return;
+          clearTimeout(timer);
+          resolve(message.payload);
+        },
+      },
+      { decode: { maxBytes: MAX_REPLY_BYTES } },
+    );
+    bus.onMessage((topic, bytes) => void router.handle(topic, bytes));
   });
   await bus.subscribe({ [local]: 0 });
   await bus.publish(
-    TOPIC.hubQuery,
-    { ...query, query_id: queryId, reply_to: replyTopic },
+    topicFor('hubQuery'),
+    { ...query, query_id: queryId, reply_to: buildTopic(config.swarm, local) },
     { qos: 0 },
   );
   const answer = await reply;
   if (!answer.ok) throw new SheriError(answer.error ?? 'the hub refused the query', EXIT.usage);
-  return answer.data;
+  const data = REPLY_DATA[query.kind].safeParse(answer.data);
+  if (!data.success) {
+    throw new SheriError(
+      `the hub's answer to a "${query.kind}" query is not what this sheri understands (${formatIssues(data.error, 'data')}); is the hub another version?`,
+      EXIT.unavailable,
+    );
+  }
+  // Checked just above by the schema of `K`; TypeScript cannot follow a schema chosen by `K`.
+  return data.data as ReplyData<K>;
 }
 
 /**
@@ -60,16 +81,17 @@ export async function queryHub(
 export async function readHubStatus(bus: Bus, waitMs = 1_500): Promise<HubStatus | undefined> {
   const status = new Promise<HubStatus | undefined>((resolve) => {
     const timer = setTimeout(() => resolve(undefined), waitMs);
-    bus.onMessage((topic, bytes) => {
-      if (topic !== TOPIC.hubStatus) return;
-      const decoded = bus.decode(topic, bytes, HubStatus);
-      // A forged status (signing on, an open broker) must not tell the submitter anything.
-      if (!decoded || !trusted(bus, decoded)) return;
-      clearTimeout(timer);
-      resolve(decoded.payload);
+    const router = new TopicRouter(bus, {
+      hubStatus: (message) => {
+        // A forged status (signing on, an open broker) must not tell the submitter anything.
+        if (!trusted(bus, message)) return;
+        clearTimeout(timer);
+        resolve(message.payload);
+      },
     });
+    bus.onMessage((topic, bytes) => void router.handle(topic, bytes));
   });
   // A retained message arrives right after SUBACK, so the wait is short when a hub has run.
-  await bus.subscribe({ [TOPIC.hubStatus]: 1 });
+  await bus.subscribe(subscriptionsFor('operator', ['hubStatus']));
   return status;
 }

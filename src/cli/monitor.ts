@@ -4,9 +4,7 @@ import { EXIT, SheriError } from '../errors.js';
 import { silentLogger } from '../logging/logger.js';
 import type { DashboardEvent } from '../dashboard/view-model.js';
 import type { ApprovalView } from '../dashboard/view-model.js';
-import type { HubTaskDetail } from '../dashboard/task-detail.js';
-import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
-import type { BudgetStatus } from '../tasks/budget.js';
+import type { TaskList, TaskSummary } from '../protocol/hub-replies.js';
 import type { Bus } from '../transport/bus.js';
 import { answerApproval } from './approvals.js';
 import { queryHub } from './hub-client.js';
@@ -80,7 +78,7 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
           return;
         }
         queryHub(bus, config, { kind: 'task', task_id: taskId }).then(
-          (detail) => screen.showHubDetail(taskId, detail as HubTaskDetail),
+          (detail) => screen.showHubDetail(taskId, detail),
           (error: Error) => screen.showHubDetail(taskId, error.message),
         );
       },
@@ -137,18 +135,14 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
 
 /** The hub's tasks and agents (PROTOCOL §10), or why there are none. */
 async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
-  type TaskList = { counts: Record<string, number>; tasks: TaskSummary[] };
   const list = (state?: string): Promise<TaskList> =>
     queryHub(bus, config, {
       kind: 'tasks',
       ...(state ? { state, limit: SNAPSHOT_ACTIVE } : { limit: SNAPSHOT_FINISHED }),
-    }) as Promise<TaskList>;
+    });
   try {
     const [agents, recent, ...active] = await Promise.all([
-      queryHub(bus, config, { kind: 'agents' }) as Promise<{
-        agents: AgentSummary[];
-        budget?: BudgetStatus;
-      }>,
+      queryHub(bus, config, { kind: 'agents' }),
       list(),
       list('assigned'),
       list('queued'),
@@ -161,9 +155,7 @@ async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
     // Newest first, as the hub sends them.
     const ordered = [...tasks.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
     // A hub from before flows (PROTOCOL §17) refuses the query: no flows then.
-    const flows = await (
-      queryHub(bus, config, { kind: 'flows', limit: 20 }) as Promise<{ flows: FlowUpdate[] }>
-    )
+    const flows: FlowUpdate[] = await queryHub(bus, config, { kind: 'flows', limit: 20 })
       .then((reply) => reply.flows)
       .catch(() => []);
     return {

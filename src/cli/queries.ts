@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { SheriError } from '../errors.js';
-import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
 import { describeBudget } from '../dashboard/format.js';
-import type { BudgetStatus } from '../tasks/budget.js';
 import { sandboxCell } from '../dashboard/format.js';
+import type { ReplyData } from '../protocol/hub-replies.js';
+import type { HubQuery } from '../protocol/messages.js';
 import { queryHub } from './hub-client.js';
 import {
   addSwarmOptions,
@@ -22,7 +22,10 @@ interface ListFlags extends GlobalFlags {
   limit?: number;
 }
 
-async function ask(flags: GlobalFlags, query: Parameters<typeof queryHub>[2]): Promise<unknown> {
+async function ask<K extends HubQuery['kind']>(
+  flags: GlobalFlags,
+  query: Parameters<typeof queryHub<K>>[2],
+): Promise<ReplyData<K>> {
   const config = makeConfig(flags);
   const bus = await connectCli(config, makeLogger(flags));
   try {
@@ -71,10 +74,10 @@ export function registerQueryCommands(program: Command, task: Command): void {
       )
       .option('--json', 'print JSON'),
   ).action(async (flags: GlobalFlags & { olderThan?: number }) => {
-    const data = (await ask(flags, {
+    const data = await ask(flags, {
       kind: 'prune',
       ...(flags.olderThan !== undefined ? { older_than_ms: flags.olderThan } : {}),
-    })) as { pruned: number; older_than_ms: number };
+    });
     if (flags.json) return printJson(data);
     process.stdout.write(
       `pruned ${data.pruned} finished task(s) older than ${Math.round(data.older_than_ms / 3_600_000)} h\n`,
@@ -90,11 +93,11 @@ export function registerQueryCommands(program: Command, task: Command): void {
       .option('--limit <n>', 'at most this many', parsePositiveInt('--limit'), 50)
       .option('--json', 'print JSON'),
   ).action(async (flags: ListFlags) => {
-    const data = (await ask(flags, {
+    const data = await ask(flags, {
       kind: 'tasks',
-      limit: flags.limit,
+      ...(flags.limit === undefined ? {} : { limit: flags.limit }),
       ...(flags.state ? { state: flags.state } : {}),
-    })) as { counts: Record<string, number>; tasks: TaskSummary[] };
+    });
     if (flags.json) return printJson(data);
     const counts = Object.entries(data.counts)
       .map(([state, n]) => `${state} ${n}`)
@@ -121,20 +124,7 @@ export function registerQueryCommands(program: Command, task: Command): void {
       .argument('<task-id>', 'the task id')
       .option('--json', 'print JSON'),
   ).action(async (taskId: string, flags: GlobalFlags) => {
-    const data = (await ask(flags, { kind: 'task', task_id: taskId })) as TaskSummary & {
-      history: {
-        at: string;
-        kind: string;
-        agent_id: string | null;
-        attempt: number | null;
-        detail: unknown;
-      }[];
-      needs: { task_id: string; state: string | null }[];
-      children: TaskSummary[];
-      result: unknown;
-      max_attempts: number;
-      submitted_by: string;
-    };
+    const data = await ask(flags, { kind: 'task', task_id: taskId });
     if (flags.json) return printJson(data);
     const lines = [
       `task      ${data.task_id}`,
@@ -172,10 +162,7 @@ export function registerQueryCommands(program: Command, task: Command): void {
       .description('live agents: role, state, running tasks, last heartbeat')
       .option('--json', 'print JSON'),
   ).action(async (flags: GlobalFlags) => {
-    const data = (await ask(flags, { kind: 'agents' })) as {
-      agents: AgentSummary[];
-      budget?: BudgetStatus;
-    };
+    const data = await ask(flags, { kind: 'agents' });
     if (flags.json) return printJson(data);
     // PROTOCOL §14.5: where the hub enforces a swarm budget, say how much of it is left.
     if (data.budget) process.stdout.write(`${describeBudget(data.budget)}\n\n`);

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CredentialStore } from '../auth/credential-store.js';
 import type { Config } from '../config/load.js';
-import type { Agent } from '../agent/agent.js';
 import type { EmbeddedBroker } from '../broker/embedded-broker.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
@@ -98,6 +97,7 @@ Agents elsewhere join with: sheri agent --role testing --broker mqtt://<this-hos
 Examples:
   sheri up
   sheri up --agents testing=3,deployment=2 --swarm demo
+  sheri up --agents testing=500             (500 agents in this process: a large simulated swarm)
   sheri up --port 1884 --data-dir /var/lib/sheri
 
 One sheri up (or broker, or hub of the same swarm) per data directory: a second is refused (exit 5).
@@ -301,24 +301,27 @@ async function runUp(flags: ServeFlags): Promise<void> {
     startup.add(() => broker.close());
     const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
     const { Hub } = await import('../tasks/hub.js');
-    const { Agent } = await import('../agent/agent.js');
+    const { startReplicas, stopReplicas } = await import('../agent/replicas.js');
     const hub = await Hub.start({
       config,
       logger,
       ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
     });
     startup.add(() => hub.close());
-    for (const role of roles) {
-      const agentId = `${role}-${shortId()}`;
-      const agent: Agent = await Agent.start({
+    // Each role's agents start together, as replicas: `--agents testing=500` is 500 connections.
+    const counts = new Map<string, number>();
+    for (const role of roles) counts.set(role, (counts.get(role) ?? 0) + 1);
+    for (const [role, count] of counts) {
+      const started = await startReplicas({
         config,
         role,
-        agentId,
+        count,
         concurrency: 1,
+        prefix: `${role}-${shortId()}`,
         surroundings: surroundings.get(role)!,
-        logger: logger.child({ agentId }),
+        logger,
       });
-      startup.add(() => agent.stop('sheri up stopped'));
+      startup.add(() => stopReplicas(started, 'sheri up stopped'));
     }
     const next = upNextSteps(
       config,

@@ -1,19 +1,22 @@
-import type { z } from 'zod';
 import { EXIT, SheriError } from '../errors.js';
-import {
-  ErrorReport,
-  HubStatus,
-  TaskAssigned,
-  TaskComplete,
-  TaskDead,
-  TaskFailed,
-  TaskProgress,
-} from '../protocol/messages.js';
-import { TOPIC } from '../protocol/topics.js';
-import { MAX_REPLY_BYTES, type Bus, type Received } from '../transport/bus.js';
+import type { HubStatus } from '../protocol/messages.js';
+import { subscriptionsFor, type TopicKey } from '../protocol/topic-table.js';
+import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
+import { TopicRouter } from '../transport/topic-router.js';
 import { trusted } from './hub-client.js';
 import { printResult } from './print-result.js';
 import { explainWait, WatchedAgents, WatchedTask, type WaitFacts } from './wait-reason.js';
+
+/** What `--wait` follows, from the topic table. */
+const WATCHED: readonly TopicKey[] = [
+  'tasksAssigned',
+  'tasksProgress',
+  'tasksComplete',
+  'tasksFailed',
+  'tasksDead',
+  'errors',
+  'hubStatus',
+];
 
 /** The queries `--wait` asks the hub (PROTOCOL §10). */
 export type WatchQuery = { kind: 'task'; task_id: string } | { kind: 'agents' };
@@ -83,6 +86,7 @@ export class TaskWatcher {
   private confirming = false;
   /** What the bus said the finishing attempt took, for the closing line. */
   private durationMs: number | undefined;
+  private readonly router: TopicRouter;
 
   private constructor(
     private taskId: string,
@@ -93,6 +97,7 @@ export class TaskWatcher {
     this.out = options.out ?? ((text) => process.stdout.write(text));
     this.err = options.err ?? ((text) => process.stderr.write(text));
     this.hubStatus = options.hubStatus;
+    this.router = this.routes();
   }
 
   /** Subscribe, for the task `taskId` whose submission will carry the envelope id `messageId`. */
@@ -103,16 +108,10 @@ export class TaskWatcher {
     options: WatchOptions,
   ): Promise<TaskWatcher> {
     const watcher = new TaskWatcher(taskId, messageId, options, bus);
-    bus.onMessage((topic, bytes) => watcher.handle(topic, bytes));
-    await bus.subscribe({
-      [`${TOPIC.tasksAssigned}/+`]: 1,
-      [TOPIC.tasksProgress]: 1,
-      [TOPIC.tasksComplete]: 1,
-      [TOPIC.tasksFailed]: 1,
-      [TOPIC.tasksDead]: 1,
-      [TOPIC.errors]: 1,
-      [TOPIC.hubStatus]: 1,
+    bus.onMessage((topic, bytes) => {
+      if (watcher.code === undefined) watcher.router.handle(topic, bytes);
     });
+    await bus.subscribe(subscriptionsFor('operator', WATCHED));
     return watcher;
   }
 
@@ -190,13 +189,15 @@ export class TaskWatcher {
     this.lastNotice = line;
   }
 
-  private handle(topic: string, bytes: Buffer): void {
-    if (this.code !== undefined) return;
-    const local = topic.startsWith(`${TOPIC.tasksAssigned}/`) ? TOPIC.tasksAssigned : topic;
-    switch (local) {
-      case TOPIC.hubStatus:
-        return this.on(topic, bytes, HubStatus, (status, message) => {
+  /** One handler per topic followed; only this task's messages count. */
+  private routes(): TopicRouter {
+    const ours = (payload: { task_id: string }): boolean => payload.task_id === this.taskId;
+    return new TopicRouter(
+      this.bus,
+      {
+        hubStatus: (message) => {
           if (!trusted(this.bus, message)) return;
+          const status = message.payload;
           const before = this.hubStatus;
           this.hubStatus = status;
           // The retained status at start was said by `task submit`; changes are news.
@@ -206,9 +207,9 @@ export class TaskWatcher {
               ? `the hub went offline${status.reason ? ` (${status.reason})` : ''}; the task waits for it`
               : 'the hub is back online',
           );
-        });
-      case TOPIC.errors:
-        return this.on(topic, bytes, ErrorReport, (report, message) => {
+        },
+        errors: (message) => {
+          const report = message.payload;
           if (report.message_id !== this.messageId) return;
           // Only the hub's own word counts; a replay report means the original was handled.
           if (!trusted(this.bus, message) || report.code === 'REPLAYED') return;
@@ -226,36 +227,36 @@ export class TaskWatcher {
           const error = `rejected by ${report.reporter}: ${report.reason}`;
           this.say(error);
           this.end(EXIT.usage, { state: 'rejected', result: null, error });
-        });
-      case TOPIC.tasksAssigned:
-        return this.onTask(topic, bytes, TaskAssigned, (grant) => {
-          if (grant.attempt < this.attempt) return;
+        },
+        tasksAssigned: ({ payload: grant }) => {
+          if (!ours(grant) || grant.attempt < this.attempt) return;
           this.attempt = grant.attempt;
           this.granted = true;
           clearTimeout(this.noticeTimer);
           this.say(`assigned to ${grant.agent_id} (attempt ${grant.attempt})`);
-        });
-      case TOPIC.tasksProgress:
-        return this.onTask(topic, bytes, TaskProgress, (progress) => {
-          if (progress.attempt >= this.attempt) this.say(`  ${progress.message}`);
-        });
-      case TOPIC.tasksFailed:
-        return this.onTask(topic, bytes, TaskFailed, (failed) => {
-          if (failed.attempt >= this.attempt) {
+        },
+        tasksProgress: ({ payload: progress }) => {
+          if (ours(progress) && progress.attempt >= this.attempt) this.say(`  ${progress.message}`);
+        },
+        tasksFailed: ({ payload: failed }) => {
+          if (ours(failed) && failed.attempt >= this.attempt) {
             this.say(`attempt ${failed.attempt} failed: ${failed.error}`);
           }
-        });
-      case TOPIC.tasksComplete:
-        return this.onTask(topic, bytes, TaskComplete, (done) => {
+        },
+        tasksComplete: ({ payload: done }) => {
           // A stale attempt's result is not the task's outcome (PROTOCOL §4.6); one of an attempt
           // whose grant has not reached us yet is newer than any we know, so it counts.
-          if (done.attempt < this.attempt) return;
+          if (!ours(done) || done.attempt < this.attempt) return;
           this.durationMs = done.duration_ms;
           void this.settle();
-        });
-      case TOPIC.tasksDead:
-        return this.onTask(topic, bytes, TaskDead, () => void this.settle());
-    }
+        },
+        tasksDead: ({ payload: dead }) => {
+          if (ours(dead)) void this.settle();
+        },
+      },
+      // The CLI reads what the swarm says; it is not the place to police its size.
+      { decode: { maxBytes: MAX_REPLY_BYTES } },
+    );
   }
 
   /**
@@ -311,28 +312,6 @@ export class TaskWatcher {
       attempt: view.attempt,
       result: result ?? null,
       error,
-    });
-  }
-
-  private on<S extends z.ZodType>(
-    topic: string,
-    bytes: Buffer,
-    schema: S,
-    act: (payload: z.output<S>, message: Received<z.output<S>>) => void,
-  ): void {
-    // The CLI reads what the swarm says; it is not the place to police its size.
-    const decoded = this.bus.decode(topic, bytes, schema, { maxBytes: MAX_REPLY_BYTES });
-    if (decoded) act(decoded.payload, decoded);
-  }
-
-  private onTask<S extends z.ZodType<{ task_id: string }>>(
-    topic: string,
-    bytes: Buffer,
-    schema: S,
-    act: (payload: z.output<S>) => void,
-  ): void {
-    this.on(topic, bytes, schema, (payload) => {
-      if (payload.task_id === this.taskId) act(payload);
     });
   }
 

@@ -1,63 +1,34 @@
 import { z } from 'zod';
+import { matchTopic } from '../protocol/access.js';
 import { decodeMessage, type ProtocolErrorCode } from '../protocol/codec.js';
+import type { Envelope } from '../protocol/messages.js';
 import {
-  AgentHeartbeat,
-  AgentRegister,
-  AgentShutdown,
-  AgentStatus,
-  ApprovalAnswer,
-  ApprovalDecision,
-  ApprovalRequest,
-  ClaimRequest,
-  ErrorReport,
-  HubQuery,
-  HubReply,
-  HubStatus,
-  TaskAssigned,
-  TaskComplete,
-  TaskDead,
-  TaskFailed,
-  TaskProgress,
-  TaskRelease,
-  TaskSpec,
-  type Envelope,
-} from '../protocol/messages.js';
-import { agentIdOfStatusTopic, TOPIC } from '../protocol/topics.js';
-import { BudgetStatus } from '../protocol/messages.js';
-import { FlowSubmit, FlowUpdate } from '../protocol/flow-messages.js';
+  messageKindOf,
+  TOPICS,
+  type DomainEventKey,
+  type MessageKind,
+  type TopicKey,
+  type TopicSpec,
+} from '../protocol/topic-table.js';
 
 /**
- * Every message trace and monitor understand, by kind. Kinds with a parameter in the topic
- * (`agents/<id>/status`, `approvals/<id>/decision`, `hub/replies/<client>`) share one kind.
+ * Every topic of the table trace and monitor interpret; `broadcast` carries anything, and the
+ * domain events are shown as they come, not interpreted (as any other domain topic).
  */
-const SCHEMAS = {
-  [TOPIC.tasksNew]: TaskSpec,
-  [TOPIC.tasksClaim]: ClaimRequest,
-  [TOPIC.tasksAssigned]: TaskAssigned,
-  [TOPIC.tasksRelease]: TaskRelease,
-  [TOPIC.tasksProgress]: TaskProgress,
-  [TOPIC.tasksComplete]: TaskComplete,
-  [TOPIC.tasksFailed]: TaskFailed,
-  [TOPIC.tasksDead]: TaskDead,
-  [TOPIC.agentsRegister]: AgentRegister,
-  [TOPIC.agentsHeartbeat]: AgentHeartbeat,
-  [TOPIC.agentsShutdown]: AgentShutdown,
-  [TOPIC.hubStatus]: HubStatus,
-  [TOPIC.hubQuery]: HubQuery,
-  [TOPIC.hubBudget]: BudgetStatus,
-  [TOPIC.approvalsRequest]: ApprovalRequest,
-  [TOPIC.approvalsAnswer]: ApprovalAnswer,
-  [TOPIC.errors]: ErrorReport,
-  [TOPIC.flowsNew]: FlowSubmit,
-  [TOPIC.flowsUpdate]: FlowUpdate,
-  'agents/status': AgentStatus,
-  'approvals/decision': ApprovalDecision,
-  'approvals/pending': ApprovalRequest,
-  'hub/reply': HubReply,
-} as const;
+type Shown = Exclude<TopicKey, 'broadcast' | DomainEventKey>;
 
-type Schemas = typeof SCHEMAS;
+/**
+ * The schema of every kind of message, from the topic table. A kind is its topic's pattern
+ * without the `{…}` levels, so every agent's `agents/<id>/status` is one kind, `agents/status`.
+ */
+type Schemas = { [K in Shown as MessageKind<K>]: (typeof TOPICS)[K]['schema'] };
 export type EventKind = keyof Schemas;
+
+const KINDS = new Map<TopicKey, EventKind>(
+  (Object.keys(TOPICS) as TopicKey[])
+    .filter((key): key is Shown => key !== 'broadcast' && !(TOPICS[key] as TopicSpec).domainEvent)
+    .map((key) => [key, messageKindOf(key)]),
+);
 
 /** A decoded message: its kind, the envelope and the payload its topic's schema gave. */
 export type KnownEvent = {
@@ -82,24 +53,14 @@ export type BusEvent =
   /** Any other topic (domain events, `broadcast`): shown, not interpreted. */
   | { kind: 'other'; local: string; envelope?: Envelope; text: string };
 
-const APPROVAL_DECISION = /^approvals\/([^/]+)\/decision$/;
-const APPROVAL_PENDING = /^approvals\/([^/]+)\/pending$/;
-const LITERAL = new Set<string>(Object.values(TOPIC));
-
-function kindOf(local: string): { kind: EventKind; subject?: string } | undefined {
-  if (LITERAL.has(local) && Object.hasOwn(SCHEMAS, local)) return { kind: local as EventKind };
-  // Grants are addressed to their agent (PROTOCOL §3.5): one kind for every agent's topic.
-  if (local.startsWith(`${TOPIC.tasksAssigned}/`)) {
-    return { kind: TOPIC.tasksAssigned, subject: local.slice(TOPIC.tasksAssigned.length + 1) };
-  }
-  const agentId = agentIdOfStatusTopic(local);
-  if (agentId) return { kind: 'agents/status', subject: agentId };
-  const approval = APPROVAL_DECISION.exec(local);
-  if (approval) return { kind: 'approvals/decision', subject: approval[1] };
-  const pending = APPROVAL_PENDING.exec(local);
-  if (pending) return { kind: 'approvals/pending', subject: pending[1] };
-  if (local.startsWith('hub/replies/')) return { kind: 'hub/reply' };
-  return undefined;
+/** The kind of a local topic, with the id its `{…}` level holds (an agent's, an approval's). */
+function kindOf(local: string): { key: Shown; kind: EventKind; subject?: string } | undefined {
+  const match = matchTopic(local);
+  if (!match || match.key === 'domain') return undefined;
+  const kind = KINDS.get(match.key);
+  if (!kind) return undefined;
+  const subject = match.params.agent ?? match.params.id;
+  return { key: match.key as Shown, kind, ...(subject ? { subject } : {}) };
 }
 
 /**
@@ -116,7 +77,7 @@ export function decodeBusEvent(local: string, bytes: Buffer): BusEvent {
     return { kind: 'approval-cleared', local, approvalId: known.subject! };
   }
   if (!known) return decodeOther(local, bytes);
-  const decoded = decodeMessage(bytes, SCHEMAS[known.kind], Number.MAX_SAFE_INTEGER);
+  const decoded = decodeMessage(bytes, TOPICS[known.key].schema, Number.MAX_SAFE_INTEGER);
   if (!decoded.ok) {
     const redacted = redactedCopy(local, bytes);
     if (redacted) return redacted;

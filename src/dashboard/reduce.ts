@@ -11,7 +11,7 @@ const NOT_IN_FEED = new Set<BusEvent['kind'] | EventKind>([
   'agents/heartbeat',
   'tasks/claim',
   'hub/query',
-  'hub/reply',
+  'hub/replies',
   // The retained twin of approvals/request (PROTOCOL §13), and its clearing.
   'approvals/pending',
   'approval-cleared',

@@ -115,8 +115,23 @@ export function summarizeEvent(event: BusEvent): Summary {
       return info(
         `asks the hub for ${event.payload.kind}${event.payload.task_id ? ` ${event.payload.task_id}` : ''}`,
       );
-    case 'hub/reply':
+    case 'hub/replies':
       return info(event.payload.ok ? 'hub answered' : `hub refused: ${event.payload.error ?? ''}`);
+    case 'tasks/delegated': {
+      const outcome = event.payload;
+      const why = outcome.error ? `: ${outcome.error}` : '';
+      return info(
+        `subtask ${outcome.task_id} of ${outcome.parent_task_id ?? '?'} ${outcome.state}${why}`,
+        outcome.state === 'complete' ? 'info' : 'warn',
+      );
+    }
+    case 'tasks/cancel': {
+      const cancel = event.payload;
+      return info(
+        `cancel ${cancel.task_id} attempt ${cancel.attempt} to ${event.subject ?? '?'}: ${cancel.reason}`,
+        'warn',
+      );
+    }
     case 'flows/new': {
       const flow = event.payload;
       return info(

@@ -1,4 +1,5 @@
 import type { TaskSpec } from '../protocol/messages.js';
+import { topicFor } from '../protocol/topic-table.js';
 import type { ProcessResult } from '../tools/shell/run-process.js';
 import type { CheckAnswer } from './http-check.js';
 import type { Outcome } from './execute-task.js';
@@ -21,7 +22,7 @@ export function domainEventsAtStart(task: TaskSpec): DomainEvent[] {
   if (!task.type.startsWith('deployment.')) return [];
   return [
     {
-      topic: 'deployment/status',
+      topic: topicFor('deploymentStatus'),
       payload: { ...refOf(task), stage: 'started', message: `${task.type} started` },
     },
   ];
@@ -40,7 +41,10 @@ export function domainEventsAtEnd(task: TaskSpec, outcome: Outcome): DomainEvent
   if (task.type.startsWith('testing.')) {
     const summary = parseTestSummary(commands.map((c) => `${c.stdout}\n${c.stderr}`).join('\n'));
     if (summary)
-      events.push({ topic: 'tests/results', payload: { ...ref, ...summary, ok: outcome.ok } });
+      events.push({
+        topic: topicFor('testsResults'),
+        payload: { ...ref, ...summary, ok: outcome.ok },
+      });
   }
   if (task.type.startsWith('security.')) {
     for (const command of commands) {
@@ -48,7 +52,7 @@ export function domainEventsAtEnd(task: TaskSpec, outcome: Outcome): DomainEvent
       const counts = parseAudit(command.stdout);
       if (counts) {
         events.push({
-          topic: 'security/scan',
+          topic: topicFor('securityScan'),
           payload: { ...ref, tool: 'npm audit', vulnerabilities: counts },
         });
       }
@@ -57,7 +61,7 @@ export function domainEventsAtEnd(task: TaskSpec, outcome: Outcome): DomainEvent
   if (result.http_check) {
     const check = result.http_check;
     events.push({
-      topic: 'monitoring/health',
+      topic: topicFor('monitoringHealth'),
       payload: {
         ...ref,
         url: check.url,
@@ -68,7 +72,7 @@ export function domainEventsAtEnd(task: TaskSpec, outcome: Outcome): DomainEvent
     });
     if (!check.ok) {
       events.push({
-        topic: 'monitoring/alerts',
+        topic: topicFor('monitoringAlerts'),
         payload: {
           ...ref,
           severity: 'critical',
@@ -83,7 +87,7 @@ export function domainEventsAtEnd(task: TaskSpec, outcome: Outcome): DomainEvent
     const release = result.outputs?.release;
     if (outcome.ok && result.service) {
       events.push({
-        topic: 'deployment/status',
+        topic: topicFor('deploymentStatus'),
         payload: {
           ...ref,
           stage: 'service-up',
@@ -93,7 +97,7 @@ export function domainEventsAtEnd(task: TaskSpec, outcome: Outcome): DomainEvent
         },
       });
       events.push({
-        topic: 'deployment/complete',
+        topic: topicFor('deploymentComplete'),
         payload: {
           ...ref,
           url: result.service.url,
@@ -104,7 +108,7 @@ export function domainEventsAtEnd(task: TaskSpec, outcome: Outcome): DomainEvent
       });
     }
     events.push({
-      topic: 'deployment/status',
+      topic: topicFor('deploymentStatus'),
       payload: {
         ...ref,
         stage: outcome.ok ? 'finished' : 'failed',

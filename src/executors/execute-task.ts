@@ -11,7 +11,7 @@ import { isInside } from '../tools/workspace-path.js';
 import { domainEventsAtEnd, domainEventsAtStart } from './domain-events.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
 import { runHttpCheck } from './http-check.js';
-import { runLlmTask, type LlmServices } from './llm-executor.js';
+import type { LlmServices } from './llm-executor.js';
 import { runService } from './run-service.js';
 import type { ServiceSupervisor } from './service-supervisor.js';
 import { OUTPUT_FILE_NAME, readOutputs } from './step-outputs.js';
@@ -114,8 +114,11 @@ async function executeWork(assigned: TaskAssigned, context: ExecutionContext): P
   try {
     const inputsFile = inputsDir ? join(inputsDir, 'inputs.json') : undefined;
     if (inputsFile) await writeFile(inputsFile, JSON.stringify(assigned.inputs));
-    if (task.prompt && !commands)
+    if (task.prompt && !commands) {
+      // The LLM loop (and the MCP SDK under it) loads with the first prompt task, not at start.
+      const { runLlmTask } = await import('./llm-executor.js');
       return await runLlmTask(assigned, cwd, context, inputsFile, inputsDir);
+    }
     return await runSteps(commands ?? [], cwd, assigned, context, inputsFile, inputsDir);
   } finally {
     if (inputsDir) await rm(inputsDir, { recursive: true, force: true });

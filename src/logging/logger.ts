@@ -1,6 +1,8 @@
+import { createRequire } from 'node:module';
 import { isatty, type WriteStream } from 'node:tty';
-import { pino, type DestinationStream, type LogFn, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type * as PinoModule from 'pino';
+import type { DestinationStream, LogFn, Logger } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
 import { formatPrettyLine } from './pretty-line.js';
 import { CENSOR, redactSecrets, redactText } from './redact.js';
 
@@ -22,6 +24,10 @@ export interface LoggerOptions {
   isTTY?: boolean;
 }
 
+/** pino on first use: `sheri --help` and other commands that log nothing do not load it. */
+const loadPino = (): typeof PinoModule =>
+  createRequire(import.meta.url)('pino') as typeof PinoModule;
+
 const BOUND_SECRETS = ['password', 'token', 'apiKey', 'api_key', 'secret', 'authorization'];
 
 export function chooseFormat(format: LogFormat | undefined, isTTY: boolean): LogFormat {
@@ -30,6 +36,7 @@ export function chooseFormat(format: LogFormat | undefined, isTTY: boolean): Log
 
 /** The one root logger of a process; components take `logger.child({ agentId, taskId })`. */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const { pino } = loadPino();
   const fd = options.fd ?? 2;
   const tty = options.isTTY ?? isatty(fd);
   const level = options.level ?? 'info';
@@ -58,7 +65,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
+/** pino-pretty only where lines are pretty: JSON logs (agents under a supervisor) skip its load. */
 function prettyStream(fd: number, colors: boolean): DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (
+    options: PrettyOptions,
+  ) => DestinationStream;
   return pretty({
     destination: fd,
     sync: true,
@@ -88,5 +99,5 @@ function redactArguments(this: Logger, args: Parameters<LogFn>, method: LogFn): 
 
 /** For library use and tests: a logger that writes nothing. */
 export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
+  return loadPino().pino({ level: 'silent' });
 }

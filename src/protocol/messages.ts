@@ -91,10 +91,22 @@ const TaskRef = z.looseObject({
 });
 export type TaskRef = z.infer<typeof TaskRef>;
 
+const Free = z.int().min(0).max(10_000);
+const Running = z.array(TaskRef).max(10_000);
+
+/**
+ * An outcome or release may carry the agent's capacity right after it (PROTOCOL §3.2): the hub
+ * then takes it as a claim, so finishing a task and asking for the next is one message.
+ */
+const CapacityAfter = {
+  free: Free.optional(),
+  running: Running.optional(),
+};
+
 /** Agent → hub: "I have `free` slots; these are the attempts I am running." */
 export const ClaimRequest = z.looseObject({
-  free: z.int().min(0).max(10_000),
-  running: z.array(TaskRef).max(10_000).default([]),
+  free: Free,
+  running: Running.default([]),
   /** A task the agent saw and would like; a hint, the hub still decides. */
   task_id: Id.optional(),
 });
@@ -122,6 +134,7 @@ export const TaskRelease = z.looseObject({
   reason: z.string().max(2000),
   /** true: the agent cannot run this task at all (e.g. its role's table lacks the type); counts as a failure, so a task no agent will take ends dead instead of circling. */
   refused: z.boolean().default(false),
+  ...CapacityAfter,
 });
 export type TaskRelease = z.infer<typeof TaskRelease>;
 
@@ -138,6 +151,7 @@ export const TaskComplete = z.looseObject({
   attempt: z.int().min(1),
   duration_ms: z.number().min(0),
   result: z.unknown(),
+  ...CapacityAfter,
 });
 export type TaskComplete = z.infer<typeof TaskComplete>;
 
@@ -149,6 +163,7 @@ export const TaskFailed = z.looseObject({
   /** false: retrying cannot help (bad task, no provider); the hub dead-letters at once. */
   retryable: z.boolean().default(true),
   result: z.unknown().optional(),
+  ...CapacityAfter,
 });
 export type TaskFailed = z.infer<typeof TaskFailed>;
 

@@ -65,6 +65,8 @@ export interface TopicSpec {
   readonly public?: readonly string[];
   /** An empty payload is allowed: the Last Will, or clearing a retained message. */
   readonly emptyAllowed?: boolean;
+  /** One of the origin's domain events (PROTOCOL §17.6): news for people, no protocol step. */
+  readonly domainEvent?: true;
 }
 
 const EVERYONE: readonly Kind[] = ['hub', 'agent', 'operator', 'observer'];
@@ -72,7 +74,11 @@ const WATCHERS: readonly Kind[] = ['operator', 'observer'];
 const TASK_REF = ['task_id', 'attempt'];
 
 /** A domain event's topic: agents publish it, everyone reads, anonymous readers see `shown`. */
-function domainTopic(pattern: string, schema: z.ZodType, shown: readonly string[]): TopicSpec {
+function domainTopic<P extends string, S extends z.ZodType>(
+  pattern: P,
+  schema: S,
+  shown: readonly string[],
+): TopicSpec & { pattern: P; schema: S; domainEvent: true } {
   return {
     pattern,
     schema,
@@ -81,6 +87,7 @@ function domainTopic(pattern: string, schema: z.ZodType, shown: readonly string[
     publishers: ['agent'],
     readers: EVERYONE,
     public: ['task_id', 'flow_id', ...shown],
+    domainEvent: true,
   };
 }
 
@@ -120,6 +127,9 @@ export const TOPICS = {
     pattern: 'tasks/claim',
     schema: ClaimRequest,
     qos: 1,
+    // Live only (PROTOCOL §3.2): agents claim again whenever the hub comes back, and a claim
+    // kept for a hub that was away says nothing true any more.
+    hubQos: 0,
     retained: false,
     publishers: ['agent'],
     readers: ['hub', ...WATCHERS],
@@ -362,6 +372,10 @@ export const TOPICS = {
 } as const satisfies Record<string, TopicSpec>;
 
 export type TopicKey = keyof typeof TOPICS;
+/** The keys of the origin's domain events (`deployment/status`, `tests/results`, …). */
+export type DomainEventKey = {
+  [K in TopicKey]: (typeof TOPICS)[K] extends { domainEvent: true } ? K : never;
+}[TopicKey];
 export type PayloadOf<K extends TopicKey> = z.output<(typeof TOPICS)[K]['schema']>;
 
 /**
@@ -386,6 +400,7 @@ export const RESERVED_ROOTS: readonly string[] = [
   'approvals',
   'errors',
   'broadcast',
+  'flows',
 ];
 
 const DOMAIN = /^[a-z][a-z0-9_-]*(?:\/[a-z0-9][a-z0-9_-]*){1,2}$/;
@@ -410,3 +425,77 @@ export const DOMAIN_ROOTS: readonly string[] = [
   'testing',
   'tests',
 ];
+
+/** The `{…}` levels of a pattern, as an object type: `{ agent: string }` for `tasks/assigned/{agent}`. */
+type ParamsIn<P extends string> = P extends `${string}{${infer Name}}${infer Rest}`
+  ? { [N in Name]: string } & ParamsIn<Rest>
+  : unknown;
+export type ParamsOf<K extends TopicKey> = ParamsIn<(typeof TOPICS)[K]['pattern']>;
+
+/**
+ * The local topic of `key` with its `{…}` levels filled in, so no code spells a topic out:
+ * `topicFor('tasksAssigned', { agent: 'testing-1' })` is `tasks/assigned/testing-1`.
+ */
+export function topicFor<K extends TopicKey>(
+  key: K,
+  ...params: keyof ParamsOf<K> extends never ? [] : [ParamsOf<K>]
+): string {
+  const [values] = params;
+  return fillTopic(key, values ?? {});
+}
+
+/** `topicFor` for a key known only at run time; a missing or malformed level throws. */
+export function fillTopic(key: TopicKey, values: Readonly<Record<string, string>>): string {
+  const { pattern } = TOPICS[key];
+  return pattern.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined || value === '' || /[/+#]/.test(value)) {
+      throw new Error(
+        `topic ${pattern}: {${name}} must be one level, got ${JSON.stringify(value)}`,
+      );
+    }
+    return value;
+  });
+}
+
+/** The subscription filter of `key`: each `{…}` level a `+` (`tasks/assigned/+`). */
+export function filterFor(key: TopicKey): string {
+  return TOPICS[key].pattern.replace(/\{\w+\}/g, '+');
+}
+
+/**
+ * What `reader` subscribes to for these topics, with the QoS the table gives it (the hub's
+ * `hubQos` where one is set): a filter per topic, `params` filling the levels it reads its own
+ * (an agent's `{agent}`), `+` for the rest.
+ */
+export function subscriptionsFor(
+  reader: Kind,
+  keys: readonly TopicKey[],
+  params: Readonly<Record<string, string>> = {},
+): Record<string, 0 | 1> {
+  const subscriptions: Record<string, 0 | 1> = {};
+  for (const key of keys) {
+    const spec: TopicSpec = TOPICS[key];
+    if (!spec.readers.includes(reader)) {
+      throw new Error(`${reader} does not read ${spec.pattern} (topic-table.ts)`);
+    }
+    const filter = spec.pattern.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? '+');
+    subscriptions[filter] = reader === 'hub' && spec.hubQos !== undefined ? spec.hubQos : spec.qos;
+  }
+  return subscriptions;
+}
+
+/**
+ * The kind of message a topic carries, for readers that show every topic (trace, the
+ * dashboard): its pattern without the `{…}` levels (`agents/{agent}/status` → `agents/status`).
+ */
+type KindIn<P extends string> = P extends `${infer Head}/{${string}}/${infer Tail}`
+  ? `${Head}/${KindIn<Tail>}`
+  : P extends `${infer Head}/{${string}}`
+    ? Head
+    : P;
+export type MessageKind<K extends TopicKey = TopicKey> = KindIn<(typeof TOPICS)[K]['pattern']>;
+
+export function messageKindOf<K extends TopicKey>(key: K): MessageKind<K> {
+  return TOPICS[key].pattern.replace(/\/\{\w+\}/g, '') as MessageKind<K>;
+}

@@ -1,27 +1,33 @@
-/** Every topic of a swarm lives under `<swarm>/`; see docs/PROTOCOL.md for who publishes what. */
+import { TOPICS } from './topic-table.js';
+
+/**
+ * The table's topics that have no `{…}` level, by the same names (topic-table.ts is the one
+ * source; new code uses `topicFor`). `tasksAssigned` is the prefix of every agent's
+ * `tasks/assigned/<agent>`.
+ */
 export const TOPIC = {
-  tasksNew: 'tasks/new',
-  tasksClaim: 'tasks/claim',
+  tasksNew: TOPICS.tasksNew.pattern,
+  tasksClaim: TOPICS.tasksClaim.pattern,
   tasksAssigned: 'tasks/assigned',
-  tasksRelease: 'tasks/release',
-  tasksProgress: 'tasks/progress',
-  tasksComplete: 'tasks/complete',
-  tasksFailed: 'tasks/failed',
-  tasksDead: 'tasks/dead',
-  agentsRegister: 'agents/register',
-  agentsHeartbeat: 'agents/heartbeat',
-  agentsShutdown: 'agents/shutdown',
-  hubStatus: 'hub/status',
-  hubQuery: 'hub/query',
+  tasksRelease: TOPICS.tasksRelease.pattern,
+  tasksProgress: TOPICS.tasksProgress.pattern,
+  tasksComplete: TOPICS.tasksComplete.pattern,
+  tasksFailed: TOPICS.tasksFailed.pattern,
+  tasksDead: TOPICS.tasksDead.pattern,
+  agentsRegister: TOPICS.agentsRegister.pattern,
+  agentsHeartbeat: TOPICS.agentsHeartbeat.pattern,
+  agentsShutdown: TOPICS.agentsShutdown.pattern,
+  hubStatus: TOPICS.hubStatus.pattern,
+  hubQuery: TOPICS.hubQuery.pattern,
   /** Retained: the swarm budget's state (PROTOCOL §14.5), where one is configured. */
-  hubBudget: 'hub/budget',
-  approvalsRequest: 'approvals/request',
-  approvalsAnswer: 'approvals/answer',
-  broadcast: 'broadcast',
-  errors: 'errors',
+  hubBudget: TOPICS.hubBudget.pattern,
+  approvalsRequest: TOPICS.approvalsRequest.pattern,
+  approvalsAnswer: TOPICS.approvalsAnswer.pattern,
+  broadcast: TOPICS.broadcast.pattern,
+  errors: TOPICS.errors.pattern,
   /** PROTOCOL §17: flows submitted, and the hub's word on each one's steps. */
-  flowsNew: 'flows/new',
-  flowsUpdate: 'flows/update',
+  flowsNew: TOPICS.flowsNew.pattern,
+  flowUpdate: TOPICS.flowUpdate.pattern,
 } as const;
 
 export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];

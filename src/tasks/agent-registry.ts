@@ -17,8 +17,13 @@ export interface AgentView {
   usage: Usage | null;
   /** How its commands run, as it said in register or heartbeat. */
   sandbox: SandboxReport | null;
-  /** When the hub last granted this agent a task, to spread work fairly. */
+  /** When the hub last granted this agent a task. */
   lastGrantAt: number;
+  /**
+   * While it can take more (PROTOCOL §3.4): when it joined its role's line of ready agents (a
+   * counter, not a time), so the one waiting longest is served first; 0 when not in line.
+   */
+  readySince: number;
 }
 
 /**
@@ -27,6 +32,9 @@ export interface AgentView {
  */
 export class AgentRegistry {
   private readonly agents = new Map<string, AgentView>();
+  /** Per role, the agents with room for more, in the order they became ready. */
+  private readonly ready = new Map<string, Map<string, AgentView>>();
+  private readyCount = 0;
 
   get(agentId: string): AgentView | undefined {
     return this.agents.get(agentId);
@@ -34,6 +42,45 @@ export class AgentRegistry {
 
   all(): AgentView[] {
     return [...this.agents.values()];
+  }
+
+  get size(): number {
+    return this.agents.size;
+  }
+
+  values(): IterableIterator<AgentView> {
+    return this.agents.values();
+  }
+
+  /**
+   * Put the agent in its role's line of ready agents, or take it out. `again`: it was just served
+   * and has room still, so it goes to the back of the line. O(1).
+   */
+  setReady(agent: AgentView, ready: boolean, again = false): void {
+    const line = this.lineOf(agent.role);
+    if (!ready) {
+      if (agent.readySince) line.delete(agent.agentId);
+      agent.readySince = 0;
+      return;
+    }
+    if (agent.readySince && !again) return;
+    line.delete(agent.agentId);
+    agent.readySince = ++this.readyCount;
+    line.set(agent.agentId, agent);
+  }
+
+  /** Role → its ready agents, the one waiting longest first. */
+  readyLines(): ReadonlyMap<string, ReadonlyMap<string, AgentView>> {
+    return this.ready;
+  }
+
+  private lineOf(role: string): Map<string, AgentView> {
+    let line = this.ready.get(role);
+    if (!line) {
+      line = new Map();
+      this.ready.set(role, line);
+    }
+    return line;
   }
 
   /** Create or refresh an agent from any message it sent. */
@@ -55,8 +102,15 @@ export class AgentRegistry {
         usage: null,
         sandbox: null,
         lastGrantAt: 0,
+        readySince: 0,
       };
       this.agents.set(agentId, agent);
+    }
+    if (agent.role !== role && agent.readySince) {
+      // Its line is its role's: it waits in the new one from now.
+      this.setReady(agent, false);
+      agent.role = role;
+      this.setReady(agent, true);
     }
     agent.role = role;
     agent.lastSeenAt = now;
@@ -83,6 +137,7 @@ export class AgentRegistry {
       agent.state = 'gone';
       agent.free = 0;
       agent.running = [];
+      this.setReady(agent, false);
     }
     return agent;
   }
@@ -90,7 +145,10 @@ export class AgentRegistry {
   /** Forget agents gone for longer than `keepMs`, so the registry does not grow without bound. */
   prune(now: number, keepMs: number): void {
     for (const [id, agent] of this.agents) {
-      if (agent.state === 'gone' && now - agent.lastSeenAt > keepMs) this.agents.delete(id);
+      if (agent.state === 'gone' && now - agent.lastSeenAt > keepMs) {
+        this.setReady(agent, false);
+        this.agents.delete(id);
+      }
     }
   }
 }

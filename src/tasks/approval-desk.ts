@@ -1,6 +1,13 @@
 import type { ApprovalAnswer, ApprovalRequest } from '../protocol/messages.js';
 import type { Ledger } from './ledger.js';
 
+/** What the desk asks of the scheduler: whose attempt is live, and where history goes. */
+export interface AttemptBook {
+  /** Whether `attempt` of the task is the live one and `agentId` holds it. */
+  holds(taskId: string, attempt: number, agentId: string): boolean;
+  note(taskId: string, event: string, agentId: string, attempt: number, detail: unknown): void;
+}
+
 interface Pending {
   taskId: string;
   attempt: number;
@@ -49,6 +56,7 @@ export class ApprovalDesk {
 
   constructor(
     private readonly ledger: Ledger,
+    private readonly book: AttemptBook,
     private readonly now: () => number,
   ) {}
 
@@ -89,8 +97,7 @@ export class ApprovalDesk {
 
   /** An agent asks: it must hold the live attempt the request names. */
   request(agentId: string, request: ApprovalRequest): DeskVerdict {
-    const task = this.ledger.get(request.task_id);
-    if (!this.ledger.isCurrent(task, request.attempt, agentId)) {
+    if (!this.book.holds(request.task_id, request.attempt, agentId)) {
       return {
         ok: false,
         code: 'NOT_AUTHORIZED',
@@ -121,19 +128,12 @@ export class ApprovalDesk {
       rule: request.rule,
     };
     this.pending.set(request.approval_id, pending);
-    this.ledger.addEvent(
-      request.task_id,
-      this.now(),
-      'approval_requested',
-      agentId,
-      request.attempt,
-      {
-        approval_id: request.approval_id,
-        command: request.command,
-        rule: request.rule,
-        deadline: request.deadline,
-      },
-    );
+    this.book.note(request.task_id, 'approval_requested', agentId, request.attempt, {
+      approval_id: request.approval_id,
+      command: request.command,
+      rule: request.rule,
+      deadline: request.deadline,
+    });
     return { ok: true, pending };
   }
 
@@ -149,8 +149,7 @@ export class ApprovalDesk {
       };
     }
     this.pending.delete(answer.approval_id);
-    const task = this.ledger.get(pending.taskId);
-    if (!this.ledger.isCurrent(task, pending.attempt, pending.agentId)) {
+    if (!this.book.holds(pending.taskId, pending.attempt, pending.agentId)) {
       this.remember(answer.approval_id, { how: 'moot', at: this.now() });
       return {
         ok: false,
@@ -163,9 +162,8 @@ export class ApprovalDesk {
       by: approver,
       at: this.now(),
     });
-    this.ledger.addEvent(
+    this.book.note(
       pending.taskId,
-      this.now(),
       answer.approved ? 'approved' : 'denied',
       approver,
       pending.attempt,

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import type { ProtocolErrorCode } from '../protocol/codec.js';
 import { FlowDefinition, type FlowSubmit } from '../protocol/flow-messages.js';
 import type { HubQuery, HubReply, TaskSpec } from '../protocol/messages.js';
-import type { Bus, Received } from '../transport/bus.js';
+import type { Received } from '../transport/bus.js';
 import type { AgentRegistry } from './agent-registry.js';
 import { FlowEngine } from './flow-engine.js';
 import { flowDetail, flowList, scheduleList } from './flow-queries.js';
@@ -27,6 +27,9 @@ export const FLOW_QUERIES: readonly HubQuery['kind'][] = [
   'unschedule',
 ];
 
+/** Flow queries that change something: decided when they arrive, not when they are answered. */
+export const FLOW_CHANGES: readonly HubQuery['kind'][] = ['cancel_flow', 'unschedule'];
+
 export type Refuse = (
   code: ProtocolErrorCode,
   reason: string,
@@ -44,7 +47,6 @@ export class FlowDesk {
   private readonly missing: MissingNeeds;
 
   constructor(
-    bus: Bus,
     private readonly ledger: Ledger,
     private readonly scheduler: Scheduler,
     private readonly registry: AgentRegistry,
@@ -52,7 +54,7 @@ export class FlowDesk {
     private readonly logger: Logger,
     private readonly now: () => number,
   ) {
-    this.engine = new FlowEngine(bus, ledger, scheduler, registry, config, logger, now);
+    this.engine = new FlowEngine(ledger, scheduler, registry, config, logger, now);
     this.schedules = new Schedules(
       ledger,
       {
@@ -68,19 +70,32 @@ export class FlowDesk {
     scheduler.listener = this.engine;
   }
 
-  /** At the hub's start: the config's schedules, and every flow that was running. */
+  /**
+   * At the hub's start, once the scheduler holds the unfinished tasks: the config's schedules,
+   * and every flow that was running carries on.
+   */
   start(): void {
     this.schedules.syncConfig(scheduleEntriesOf(this.config), this.now());
     this.engine.restore();
   }
 
-  close(): void {
-    this.engine.close();
-  }
-
   tick(now: number): void {
     this.schedules.tick(now);
-    for (const { task, reason } of this.missing.sweep(now)) this.scheduler.abandon(task, reason);
+    for (const { task, reason } of this.missing.sweep(now)) {
+      this.scheduler.abandon(task.taskId, reason);
+    }
+  }
+
+  /** What flows and schedules decided this turn, inside the hub's transaction of the turn. */
+  record(): void {
+    this.engine.store.record();
+    this.schedules.record();
+  }
+
+  /** The turn is recorded. */
+  committed(): void {
+    this.engine.store.committed();
+    this.schedules.committed();
   }
 
   /** `flows/new` from an operator: checked again here (the bus is not the CLI), then recorded. */
@@ -111,7 +126,7 @@ export class FlowDesk {
       );
     }
     const cap = this.config.security.maxQueuedPerSubmitter;
-    if (this.ledger.unfinishedBy(by, cap) + flow.steps.length > cap) {
+    if (this.scheduler.live.unfinishedBy(by) + flow.steps.length > cap) {
       return refuse(
         'QUEUE_FULL',
         `${by} would have more than ${cap} tasks blocked, queued or assigned with this flow's ${flow.steps.length} steps (security.maxQueuedPerSubmitter)`,
@@ -190,7 +205,7 @@ export class FlowDesk {
   }
 
   private runScheduledTask(spec: TaskSpec, by: string): void {
-    if (this.ledger.get(spec.task_id)) return; // recorded before a restart: this slot ran
+    if (this.scheduler.find(spec.task_id)) return; // recorded before a restart: this slot ran
     this.scheduler.admit(spec, by);
   }
 }

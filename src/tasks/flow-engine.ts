@@ -8,7 +8,6 @@ import type {
   StepState,
   StepView,
 } from '../protocol/flow-messages.js';
-import type { Bus } from '../transport/bus.js';
 import type { AgentRegistry } from './agent-registry.js';
 import { FlowStore, type FlowRow, type StepRow } from './flow-store.js';
 import type { Ledger } from './ledger.js';
@@ -26,14 +25,15 @@ type Outcome = 'pending' | 'complete' | 'failed' | 'skipped' | 'canceled';
  * The hub's flows (PROTOCOL §17.2): a flow is recorded whole, its steps become tasks one by one
  * as their needs complete — rendered then, with the outputs of the steps they need — and it ends
  * when no step can run any more. A dead step runs its `on_failure` step and skips what needed
- * it. Every decision is synchronous, like the scheduler's, and leaves the ledger consistent: a
- * hub killed between two decisions resumes from the ledger at its next start (`restore`).
+ * it. Every decision is synchronous and made inside the scheduler's (a step's task granted,
+ * complete or dead) or the hub's handling of a message; what it changes is recorded with the
+ * rest of the turn, in one transaction (PROTOCOL §3.8), and what it sends goes after that. A hub
+ * killed between two turns resumes from the ledger at its next start (`restore`).
  */
 export class FlowEngine implements TaskListener {
   readonly store: FlowStore;
+  /** Flows whose update is to be sent at the end of this turn. */
   private readonly dirty = new Set<string>();
-  private flushing: NodeJS.Immediate | undefined;
-  private dispatching: NodeJS.Immediate | undefined;
   /** Canceled attempts whose agent may still run them: task#attempt → when and whose. */
   private readonly reminders = new Map<
     string,
@@ -41,7 +41,6 @@ export class FlowEngine implements TaskListener {
   >();
 
   constructor(
-    private readonly bus: Bus,
     private readonly ledger: Ledger,
     private readonly scheduler: Scheduler,
     private readonly registry: AgentRegistry,
@@ -66,17 +65,10 @@ export class FlowEngine implements TaskListener {
     }
   }
 
-  close(): void {
-    if (this.flushing) clearImmediate(this.flushing);
-    if (this.dispatching) clearImmediate(this.dispatching);
-  }
-
-  /** Record a checked flow and start the steps that need nothing, in one transaction. */
+  /** Record a checked flow and start the steps that need nothing, in this turn. */
   submit(flow: FlowSubmit, submittedBy: string, scheduleName?: string): void {
-    this.ledger.transaction(() => {
-      this.store.insert(flow, submittedBy, this.now(), scheduleName);
-      this.advance(flow.flow_id);
-    });
+    this.store.insert(flow, submittedBy, this.now(), scheduleName);
+    this.advance(flow.flow_id);
     this.logger.info(
       { flowId: flow.flow_id, steps: flow.steps.length, by: submittedBy },
       `flow ${flow.flow_id} recorded`,
@@ -84,12 +76,16 @@ export class FlowEngine implements TaskListener {
     this.markDirty(flow.flow_id);
   }
 
+  // Only the hub sets `flow_id` (hub-handlers refuses it on tasks/new): a task without one is
+  // no step, and costs the scheduler no read of the flow tables.
   onGranted(task: TaskRecord): void {
+    if (task.spec.flow_id === undefined) return;
     const step = this.store.stepOfTask(task.taskId);
     if (step) this.markDirty(step.flowId);
   }
 
   onFinished(task: TaskRecord): void {
+    if (task.spec.flow_id === undefined) return;
     const step = this.store.stepOfTask(task.taskId);
     if (!step) return;
     this.advance(step.flowId);
@@ -112,41 +108,39 @@ export class FlowEngine implements TaskListener {
     const why = `canceled: flow ${flowId} canceled by ${by}${reason ? `: ${reason}` : ''}`;
     const now = this.now();
     let canceled = 0;
-    this.ledger.transaction(() => {
-      // First the flow, so the deaths below do not advance it.
-      this.store.finish(flowId, 'canceled', why, now);
-      for (const step of this.store.steps(flowId)) {
-        if (step.state === 'waiting') {
-          this.store.setStep(
-            flowId,
-            step.stepId,
-            'canceled',
-            { note: 'canceled before it started' },
-            now,
-          );
-          continue;
-        }
-        const task = step.taskId ? this.ledger.get(step.taskId) : undefined;
-        if (step.state !== 'started' || !task || task.state === 'complete' || task.state === 'dead')
-          continue;
-        this.store.setStep(flowId, step.stepId, 'canceled', { note: why }, now);
-        if (task.state === 'assigned' && task.agentId) {
-          this.ledger.addEvent(task.taskId, now, 'canceled', task.agentId, task.attempt, {
-            by,
-            reason: why,
-          });
-          this.reminders.set(`${task.taskId}#${task.attempt}`, {
-            agentId: task.agentId,
-            reason: why,
-            at: now,
-            sent: now,
-          });
-          this.tellAgent(task.agentId, task.taskId, task.attempt, why);
-        }
-        this.scheduler.abandon(task, why);
-        canceled += 1;
+    // First the flow, so the deaths below do not advance it.
+    this.store.finish(flowId, 'canceled', why, now);
+    for (const step of this.store.steps(flowId)) {
+      if (step.state === 'waiting') {
+        this.store.setStep(
+          flowId,
+          step.stepId,
+          'canceled',
+          { note: 'canceled before it started' },
+          now,
+        );
+        continue;
       }
-    });
+      const task = step.taskId ? this.scheduler.find(step.taskId) : undefined;
+      if (step.state !== 'started' || !task || task.state === 'complete' || task.state === 'dead')
+        continue;
+      this.store.setStep(flowId, step.stepId, 'canceled', { note: why }, now);
+      if (task.state === 'assigned' && task.agentId) {
+        this.scheduler.note(task.taskId, 'canceled', task.agentId, task.attempt, {
+          by,
+          reason: why,
+        });
+        this.reminders.set(`${task.taskId}#${task.attempt}`, {
+          agentId: task.agentId,
+          reason: why,
+          at: now,
+          sent: now,
+        });
+        this.tellAgent(task.agentId, task.taskId, task.attempt, why);
+      }
+      this.scheduler.abandon(task.taskId, why);
+      canceled += 1;
+    }
     this.logger.info({ flowId, by, canceled }, why);
     this.markDirty(flowId);
     return { ok: true, canceled };
@@ -192,7 +186,7 @@ export class FlowEngine implements TaskListener {
   }
 
   private stepView(row: StepRow, type: string): StepView {
-    const task = row.taskId ? this.ledger.get(row.taskId) : undefined;
+    const task = row.taskId ? this.scheduler.find(row.taskId) : undefined;
     const started = task ? this.store.startedAt(task.taskId) : null;
     const finished = task && (task.state === 'complete' || task.state === 'dead');
     return {
@@ -233,8 +227,7 @@ export class FlowEngine implements TaskListener {
       if (step.on_failure)
         triggers.set(step.on_failure, [...(triggers.get(step.on_failure) ?? []), step.id]);
     }
-    const outcome = (stepId: string): Outcome => outcomeOf(rows.get(stepId), this.ledger);
-    let started = false;
+    const outcome = (stepId: string): Outcome => outcomeOf(rows.get(stepId), this.scheduler);
     for (let changed = true; changed;) {
       changed = false;
       for (const step of definition.steps) {
@@ -265,12 +258,9 @@ export class FlowEngine implements TaskListener {
           rows.set(step.id, { ...row, state: 'skipped', note: decision.skip });
           continue;
         }
-        const next = this.startStep(flow, step.id, decision.triggered, rows, now);
-        rows.set(step.id, next);
-        started ||= next.state === 'started';
+        rows.set(step.id, this.startStep(flow, step.id, decision.triggered, rows, now));
       }
     }
-    if (started) this.dispatchSoon();
     const outcomes = definition.steps.map((step) => outcome(step.id));
     if (outcomes.includes('pending')) return;
     const failed = definition.steps.filter((step) => outcome(step.id) === 'failed');
@@ -310,10 +300,10 @@ export class FlowEngine implements TaskListener {
       this.store.setStep(flow.flowId, stepId, 'failed', { note }, now);
       return { ...row, state: 'failed', note };
     }
-    // A task of that id from before a crash is this step's: take it as it is (idempotent).
-    const inserted = this.ledger.insert(spec, flow.submittedBy, this.config.maxAttempts, now);
-    if (inserted.inserted && inserted.task.state === 'blocked')
-      this.ledger.unblock(inserted.task, now);
+    // Its needs are complete (an on_failure step has none), so it is queued at once; the
+    // scheduler grants it at the end of this turn. A task of that id already recorded is this
+    // step's: taken as it is (idempotent).
+    this.scheduler.admit(spec, flow.submittedBy);
     this.store.setStep(flow.flowId, stepId, 'started', { taskId: spec.task_id }, now);
     this.logger.info(
       { flowId: flow.flowId, step: stepId, taskId: spec.task_id },
@@ -323,7 +313,7 @@ export class FlowEngine implements TaskListener {
   }
 
   private outputsOf(row: StepRow | undefined): Record<string, string> | undefined {
-    const task = row?.taskId ? this.ledger.get(row.taskId) : undefined;
+    const task = row?.taskId ? this.scheduler.find(row.taskId) : undefined;
     const outputs = (task?.result as { outputs?: unknown } | undefined)?.outputs;
     if (!outputs || typeof outputs !== 'object') return undefined;
     return Object.fromEntries(
@@ -335,50 +325,44 @@ export class FlowEngine implements TaskListener {
 
   private failureOf(row: StepRow | undefined): string {
     if (!row) return 'unknown';
-    if (row.taskId) return this.ledger.get(row.taskId)?.lastError ?? row.note ?? 'unknown';
+    if (row.taskId) return this.scheduler.find(row.taskId)?.lastError ?? row.note ?? 'unknown';
     return row.note ?? 'unknown';
   }
 
+  /** Sent once this turn is recorded (the cancel is in the task's history first). */
   private tellAgent(agentId: string, taskId: string, attempt: number, reason: string): void {
     const agent = this.registry.get(agentId);
-    this.bus
-      .publish(
-        `tasks/cancel/${agentId}`,
-        { task_id: taskId, attempt, reason },
-        { recipient: { name: agentId, ...(agent ? { role: agent.role } : {}) } },
-      )
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not send a cancel'));
-  }
-
-  /** Grants wait for the current decision to end: never a dispatch inside another. */
-  private dispatchSoon(): void {
-    this.dispatching ??= setImmediate(() => {
-      this.dispatching = undefined;
-      this.scheduler.dispatch();
+    const cancel = { task_id: taskId, attempt, reason };
+    this.scheduler.send({
+      key: 'tasksCancel',
+      params: { agent: agentId },
+      recipient: { name: agentId, ...(agent ? { role: agent.role } : {}) },
+      payload: () => cancel,
     });
   }
 
-  /** Watchers hear of a flow once per turn of the event loop, with its latest state. */
+  /** Watchers hear of a flow once per turn, with its state once the turn is recorded. */
   private markDirty(flowId: string): void {
+    if (this.dirty.has(flowId)) return;
     this.dirty.add(flowId);
-    this.flushing ??= setImmediate(() => {
-      this.flushing = undefined;
-      const ids = [...this.dirty];
-      this.dirty.clear();
-      for (const id of ids) {
-        const view = this.view(id);
-        if (!view) continue;
-        this.bus
-          .publish('flows/update', view)
-          .catch((error: unknown) =>
-            this.logger.warn({ err: error }, 'could not publish a flow update'),
-          );
-      }
+    this.scheduler.send({
+      key: 'flowUpdate',
+      payload: () => {
+        this.dirty.delete(flowId);
+        const view = this.view(flowId);
+        if (!view) throw new Error(`flow ${flowId} is no longer in the ledger`);
+        return view;
+      },
     });
   }
 }
 
-export function outcomeOf(row: StepRow | undefined, ledger: Ledger): Outcome {
+/** Where a step's task is read: the hub's memory first, then the ledger. */
+export interface TaskLookup {
+  find(taskId: string): TaskRecord | undefined;
+}
+
+export function outcomeOf(row: StepRow | undefined, tasks: TaskLookup): Outcome {
   if (!row) return 'pending';
   switch (row.state) {
     case 'waiting':
@@ -390,7 +374,7 @@ export function outcomeOf(row: StepRow | undefined, ledger: Ledger): Outcome {
     case 'canceled':
       return 'canceled';
     case 'started': {
-      const task = row.taskId ? ledger.get(row.taskId) : undefined;
+      const task = row.taskId ? tasks.find(row.taskId) : undefined;
       if (!task) return 'failed'; // pruned, or lost: it will not complete
       return task.state === 'complete' ? 'complete' : task.state === 'dead' ? 'failed' : 'pending';
     }

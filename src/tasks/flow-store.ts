@@ -7,6 +7,10 @@ import type { Ledger } from './ledger.js';
  * its state — and one per step, linking it to its task once it has one. A step's task says how
  * it is doing; the step row says what became of a step that has none (skipped, canceled, failed
  * to render).
+ *
+ * Like the scheduler's, the flow engine's decisions change memory at once and reach the tables
+ * with the turn's other decisions, in its one transaction (PROTOCOL §3.8): a change is held
+ * here, read before the tables, until the hub records the turn (`record`, then `committed`).
  */
 const FLOW_SQL = `
 CREATE TABLE IF NOT EXISTS flows (
@@ -82,9 +86,20 @@ interface RawStep {
   note: string | null;
 }
 
+/** A flow changed this turn: its row, its steps that changed (all of them when inserted). */
+interface HeldFlow {
+  flow: FlowRow;
+  steps: Map<string, StepRow>;
+  inserted: boolean;
+  changed: Set<string>;
+}
+
 export class FlowStore {
   private readonly db: Database.Database;
   private readonly statements;
+  private readonly held = new Map<string, HeldFlow>();
+  /** Task id → its step, for the steps given a task this turn. */
+  private readonly heldTasks = new Map<string, { flowId: string; stepId: string }>();
 
   constructor(ledger: Ledger) {
     this.db = ledger.database;
@@ -93,23 +108,23 @@ export class FlowStore {
     this.statements = {
       get: db.prepare<[string], RawFlow>('SELECT * FROM flows WHERE flow_id = ?'),
       insert: db.prepare(
-        `INSERT INTO flows (flow_id, name, definition, state, submitted_by, schedule_name,
-           created_at, updated_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
+        `INSERT INTO flows (flow_id, name, definition, state, submitted_by, schedule_name, error,
+           created_at, updated_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertStep: db.prepare(
-        `INSERT INTO flow_steps (flow_id, step_id, position, state) VALUES (?, ?, ?, 'waiting')`,
+        `INSERT INTO flow_steps (flow_id, step_id, position, task_id, state, note)
+           VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       steps: db.prepare<[string], RawStep>(
         'SELECT * FROM flow_steps WHERE flow_id = ? ORDER BY position',
       ),
       stepOfTask: db.prepare<[string], RawStep>('SELECT * FROM flow_steps WHERE task_id = ?'),
       setStep: db.prepare(
-        'UPDATE flow_steps SET state = ?, task_id = COALESCE(?, task_id), note = ? WHERE flow_id = ? AND step_id = ?',
+        'UPDATE flow_steps SET state = ?, task_id = ?, note = ? WHERE flow_id = ? AND step_id = ?',
       ),
-      finish: db.prepare(
+      update: db.prepare(
         'UPDATE flows SET state = ?, error = ?, updated_at = ?, finished_at = ? WHERE flow_id = ?',
       ),
-      touch: db.prepare('UPDATE flows SET updated_at = ? WHERE flow_id = ?'),
       running: db.prepare<[], { flow_id: string }>(
         `SELECT flow_id FROM flows WHERE state = 'running' ORDER BY created_at`,
       ),
@@ -142,33 +157,53 @@ export class FlowStore {
   }
 
   get(flowId: string): FlowRow | undefined {
+    const held = this.held.get(flowId);
+    if (held) return held.flow;
     const row = this.statements.get.get(flowId);
     return row ? toFlow(row) : undefined;
   }
 
-  /** Record a flow and its steps, all waiting; the caller starts the first in the same transaction. */
+  /** Record a flow and its steps, all waiting; the caller starts the first in the same turn. */
   insert(definition: FlowSubmit, submittedBy: string, now: number, scheduleName?: string): void {
-    this.statements.insert.run(
-      definition.flow_id,
-      definition.name,
-      JSON.stringify(definition),
+    const flow: FlowRow = {
+      flowId: definition.flow_id,
+      name: definition.name,
+      definition,
+      state: 'running',
       submittedBy,
-      scheduleName ?? null,
-      now,
-      now,
-    );
+      scheduleName: scheduleName ?? null,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+    };
+    const steps = new Map<string, StepRow>();
     definition.steps.forEach((step, position) =>
-      this.statements.insertStep.run(definition.flow_id, step.id, position),
+      steps.set(step.id, {
+        flowId: flow.flowId,
+        stepId: step.id,
+        position,
+        taskId: null,
+        state: 'waiting',
+        note: null,
+      }),
     );
+    this.held.set(flow.flowId, { flow, steps, inserted: true, changed: new Set() });
   }
 
   steps(flowId: string): StepRow[] {
-    return this.statements.steps.all(flowId).map(toStep);
+    const held = this.held.get(flowId);
+    if (held?.inserted) return [...held.steps.values()];
+    const rows = this.statements.steps.all(flowId).map(toStep);
+    return held ? rows.map((row) => held.steps.get(row.stepId) ?? row) : rows;
   }
 
   stepOfTask(taskId: string): StepRow | undefined {
+    const ref = this.heldTasks.get(taskId);
+    if (ref) return this.held.get(ref.flowId)?.steps.get(ref.stepId);
     const row = this.statements.stepOfTask.get(taskId);
-    return row ? toStep(row) : undefined;
+    if (!row) return undefined;
+    return this.held.get(row.flow_id)?.steps.get(row.step_id) ?? toStep(row);
   }
 
   setStep(
@@ -178,23 +213,102 @@ export class FlowStore {
     change: { taskId?: string; note?: string | null },
     now: number,
   ): void {
-    this.statements.setStep.run(state, change.taskId ?? null, change.note ?? null, flowId, stepId);
-    this.statements.touch.run(now, flowId);
+    const held = this.hold(flowId);
+    const step = held.steps.get(stepId) ?? this.steps(flowId).find((row) => row.stepId === stepId);
+    if (!step) throw new Error(`flow ${flowId} has no step ${stepId}`);
+    const next = {
+      ...step,
+      state,
+      taskId: change.taskId ?? step.taskId,
+      note: change.note ?? null,
+    };
+    held.steps.set(stepId, next);
+    held.changed.add(stepId);
+    if (next.taskId) this.heldTasks.set(next.taskId, { flowId, stepId });
+    held.flow = { ...held.flow, updatedAt: now };
   }
 
   finish(flowId: string, state: FlowState, error: string | null, now: number): void {
-    this.statements.finish.run(state, error, now, now, flowId);
+    const held = this.hold(flowId);
+    held.flow = { ...held.flow, state, error, updatedAt: now, finishedAt: now };
+  }
+
+  /** Write what changed since the last turn; inside the hub's transaction of the turn. */
+  record(): void {
+    for (const { flow, steps, inserted, changed } of this.held.values()) {
+      if (inserted) {
+        this.statements.insert.run(
+          flow.flowId,
+          flow.name,
+          JSON.stringify(flow.definition),
+          flow.state,
+          flow.submittedBy,
+          flow.scheduleName,
+          flow.error,
+          flow.createdAt,
+          flow.updatedAt,
+          flow.finishedAt,
+        );
+        for (const step of steps.values()) {
+          this.statements.insertStep.run(
+            step.flowId,
+            step.stepId,
+            step.position,
+            step.taskId,
+            step.state,
+            step.note,
+          );
+        }
+        continue;
+      }
+      this.statements.update.run(
+        flow.state,
+        flow.error,
+        flow.updatedAt,
+        flow.finishedAt,
+        flow.flowId,
+      );
+      for (const stepId of changed) {
+        const step = steps.get(stepId)!;
+        this.statements.setStep.run(step.state, step.taskId, step.note, flow.flowId, stepId);
+      }
+    }
+  }
+
+  /** The turn is recorded: the tables say what memory held. */
+  committed(): void {
+    this.held.clear();
+    this.heldTasks.clear();
+  }
+
+  /** A flow about to change this turn, held in memory (with the steps that change) till recorded. */
+  private hold(flowId: string): HeldFlow {
+    let held = this.held.get(flowId);
+    if (!held) {
+      const flow = this.get(flowId);
+      if (!flow) throw new Error(`no flow ${flowId}`);
+      held = { flow, steps: new Map(), inserted: false, changed: new Set() };
+      this.held.set(flowId, held);
+    }
+    return held;
   }
 
   runningFlowIds(): string[] {
     return this.statements.running.all().map((row) => row.flow_id);
   }
 
+  /** Newest first; what changed this turn included (queries are answered after it, mostly). */
   list(limit: number, state?: FlowState): FlowRow[] {
     const rows = state
       ? this.statements.listState.all(state, limit)
       : this.statements.list.all(limit);
-    return rows.map(toFlow);
+    if (this.held.size === 0) return rows.map(toFlow);
+    const byId = new Map(rows.map((row) => [row.flow_id, toFlow(row)]));
+    for (const { flow } of this.held.values()) byId.set(flow.flowId, flow);
+    return [...byId.values()]
+      .filter((flow) => state === undefined || flow.state === state)
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, limit);
   }
 
   /** When the step's task was first granted. */

@@ -1,20 +1,22 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import { matchTopic } from '../protocol/access.js';
 import type { ProtocolErrorCode } from '../protocol/codec.js';
-import type { DelegatedOutcome, TaskSpec } from '../protocol/messages.js';
+import type { DelegatedOutcome, TaskRef, TaskSpec } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
-import { TOPICS, type PayloadOf, type TopicKey } from '../protocol/topic-table.js';
+import { subscriptionsFor, type PayloadOf, type TopicKey } from '../protocol/topic-table.js';
 import { buildTopic } from '../protocol/topics.js';
 import type { Bus, Received } from '../transport/bus.js';
+import { TopicRouter } from '../transport/topic-router.js';
 import type { AgentRegistry } from './agent-registry.js';
 import { ApprovalDesk } from './approval-desk.js';
+import type { SwarmBudget } from './budget.js';
 import { answerQuery } from './hub-queries.js';
 import type { Ledger } from './ledger.js';
+import type { LiveTask } from './live-tasks.js';
 import type { Presence } from './presence.js';
 import type { Scheduler } from './scheduler.js';
 import { SubmissionLimits } from './submission-limits.js';
-import { FLOW_QUERIES, type FlowDesk } from './flow-desk.js';
+import { FLOW_CHANGES, FLOW_QUERIES, type FlowDesk } from './flow-desk.js';
 
 /** Room a grant needs beyond its task: envelope, lease fields and (trimmed) inputs. */
 const GRANT_ROOM_BYTES = 16_384;
@@ -37,15 +39,6 @@ export const HUB_TOPICS = [
   'approvalsAnswer',
   'flowsNew',
 ] as const satisfies readonly TopicKey[];
-type HubTopic = (typeof HUB_TOPICS)[number];
-
-type Handlers = {
-  [K in HubTopic]: (
-    topic: string,
-    message: Received<PayloadOf<K>>,
-    params: Readonly<Record<string, string>>,
-  ) => void;
-};
 
 /** What the hub does when it reads its own status (HubHandlers.onHubStatus). */
 export interface HubSelf {
@@ -62,38 +55,7 @@ export interface HubSelf {
 export class HubHandlers {
   private readonly limits: SubmissionLimits;
   private readonly approvals: ApprovalDesk;
-  private readonly handlers: Handlers = {
-    tasksNew: (topic, message) => this.onNewTask(topic, message),
-    tasksClaim: (topic, message) => this.onClaim(topic, message),
-    tasksRelease: (topic, message) => this.onRelease(topic, message),
-    tasksComplete: (topic, message) => this.onComplete(topic, message),
-    tasksFailed: (topic, message) => this.onFailed(topic, message),
-    tasksProgress: (topic, message) => this.onProgress(topic, message),
-    agentsRegister: (_topic, message) =>
-      this.presence.recordRegistration(message.sender.name, message.payload),
-    agentsShutdown: (_topic, message) =>
-      this.presence.markGone(
-        message.sender.name,
-        `agent shut down: ${message.payload.reason}`,
-        false,
-      ),
-    agentsHeartbeat: (_topic, message) => {
-      this.presence.recordHeartbeat(message.sender.name, message.payload);
-      this.scheduler.renewLeases(message.sender.name, message.payload.running);
-      this.flows.remind(message.sender.name, message.payload.running);
-      this.scheduler.dispatch();
-    },
-    agentStatus: (_topic, message, params) =>
-      this.presence.recordStatus(params.agent!, message.payload),
-    hubStatus: (_topic, message) => this.onHubStatus(message),
-    hubQuery: (topic, message) => this.onQuery(topic, message),
-    approvalsRequest: (topic, message) => this.onApprovalRequest(topic, message),
-    approvalsAnswer: (topic, message) => this.onApprovalAnswer(topic, message),
-    flowsNew: (topic, message) =>
-      this.flows.onFlowNew(message, this.limits, (code, reason, extra = {}) =>
-        this.reject(topic, message.envelope.id, code, { reason, ...extra }),
-      ),
-  };
+  private readonly router: TopicRouter;
 
   constructor(
     private readonly bus: Bus,
@@ -101,6 +63,7 @@ export class HubHandlers {
     private readonly registry: AgentRegistry,
     private readonly scheduler: Scheduler,
     private readonly presence: Presence,
+    private readonly budget: SwarmBudget,
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly now: () => number,
@@ -108,26 +71,62 @@ export class HubHandlers {
     private readonly flows: FlowDesk,
   ) {
     this.limits = new SubmissionLimits(config.security.rateLimit);
-    this.approvals = new ApprovalDesk(ledger, now);
+    this.approvals = new ApprovalDesk(
+      ledger,
+      {
+        holds: (taskId, attempt, agentId) =>
+          scheduler.attemptOf({ task_id: taskId, attempt }, agentId) !== undefined,
+        note: (taskId, event, agentId, attempt, detail) =>
+          scheduler.note(taskId, event, agentId, attempt, detail),
+      },
+      now,
+    );
     this.approvals.restore();
+    this.router = new TopicRouter(
+      bus,
+      {
+        tasksNew: (message, topic) => this.onNewTask(topic, message),
+        tasksClaim: (message, topic) => this.onClaim(topic, message),
+        tasksRelease: (message, topic) => this.onRelease(topic, message),
+        tasksComplete: (message, topic) => this.onComplete(topic, message),
+        tasksFailed: (message, topic) => this.onFailed(topic, message),
+        tasksProgress: (message, topic) => this.onProgress(topic, message),
+        agentsRegister: (message) =>
+          this.presence.recordRegistration(message.sender.name, message.payload),
+        agentsShutdown: (message) =>
+          this.presence.markGone(
+            message.sender.name,
+            `agent shut down: ${message.payload.reason}`,
+            false,
+          ),
+        agentsHeartbeat: (message) => {
+          const { payload, sender } = message;
+          this.presence.recordHeartbeat(sender.name, payload);
+          this.scheduler.reportCapacity(sender.name, payload.role, payload.free, payload.running);
+          this.flows.remind(sender.name, payload.running);
+        },
+        agentStatus: (message, _topic, params) =>
+          this.presence.recordStatus(params.agent!, message.payload),
+        hubStatus: (message) => this.onHubStatus(message),
+        hubQuery: (message, topic) => this.onQuery(topic, message),
+        approvalsRequest: (message, topic) => this.onApprovalRequest(topic, message),
+        approvalsAnswer: (message, topic) => this.onApprovalAnswer(topic, message),
+        flowsNew: (message, topic) =>
+          this.flows.onFlowNew(message, this.limits, (code, reason, extra = {}) =>
+            this.reject(topic, message.envelope.id, code, { reason, ...extra }),
+          ),
+      },
+      {
+        // A retained status emptied: the agent's Last Will, or its goodbye (PROTOCOL §4.3).
+        empty: { agentStatus: (params) => this.presence.noteWill(params.agent!) },
+        // A status refused (forged, unsigned, unreadable) may now be the retained one: set it right.
+        refused: { hubStatus: () => this.self.reannounce() },
+      },
+    );
   }
 
   route(topic: string, bytes: Buffer): void {
-    const match = matchTopic(topic);
-    if (!match || !(HUB_TOPICS as readonly string[]).includes(match.key)) return;
-    const key = match.key as HubTopic;
-    const params = match.params;
-    // A retained status emptied: the agent's Last Will, or its goodbye (PROTOCOL §4.3).
-    if (key === 'agentStatus' && bytes.length === 0) return this.presence.noteWill(params.agent!);
-    const message = this.bus.decode(topic, bytes, TOPICS[key].schema);
-    // A status refused (forged, unsigned, unreadable) may now be the retained one: set it right.
-    if (!message && key === 'hubStatus') return this.self.reannounce();
-    if (!message) return;
-    (this.handlers[key] as (t: string, m: typeof message, p: typeof params) => void)(
-      topic,
-      message,
-      params,
-    );
+    this.router.handle(topic, bytes);
   }
 
   private onNewTask(topic: string, message: Received<TaskSpec>): void {
@@ -141,7 +140,7 @@ export class HubHandlers {
       this.rejectTask(topic, message, spec, code, reason, extra);
     // An agent submits only subtasks of an attempt it holds (PROTOCOL §14.3, §15.3).
     if (sender.kind === 'agent') {
-      const parent = spec.parent_task_id ? this.ledger.get(spec.parent_task_id) : undefined;
+      const parent = spec.parent_task_id ? this.scheduler.live.get(spec.parent_task_id) : undefined;
       if (!parent || parent.state !== 'assigned' || parent.agentId !== sender.name) {
         return refuse(
           'NOT_AUTHORIZED',
@@ -180,7 +179,7 @@ export class HubHandlers {
       );
     }
     const cap = this.config.security.maxQueuedPerSubmitter;
-    if (this.ledger.unfinishedBy(sender.name, cap) >= cap) {
+    if (this.scheduler.live.unfinishedBy(sender.name) >= cap) {
       return refuse(
         'QUEUE_FULL',
         `${sender.name} already has ${cap} tasks blocked, queued or assigned (security.maxQueuedPerSubmitter); submit more when some finish`,
@@ -202,68 +201,99 @@ export class HubHandlers {
   }
 
   private onClaim(topic: string, message: Received<PayloadOf<'tasksClaim'>>): void {
-    const { sender, envelope } = message;
-    const role = sender.role ?? envelope.role;
-    if (!role) {
-      return this.reject(topic, envelope.id, 'SCHEMA_INVALID', {
-        reason: 'role: required on claims, so the hub knows which task types the agent may run',
-      });
-    }
+    const role = this.roleOf(topic, message);
+    if (!role) return;
     const { free, running } = message.payload;
+    const { sender } = message;
     if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug(
         { agentId: sender.name, free, running: running.length },
         `claim from ${sender.name}: ${free} free, ${running.length} lease(s) renewed`,
       );
     }
-    this.presence.recordCapacity(sender.name, role, free, running);
-    this.scheduler.renewLeases(sender.name, running);
+    this.scheduler.reportCapacity(sender.name, role, free, running);
     this.flows.remind(sender.name, running);
-    this.scheduler.dispatch();
+  }
+
+  /**
+   * An outcome or release that says the agent's capacity after it is also its claim (PROTOCOL
+   * §3.2): one message both ends a task and asks for the next.
+   */
+  private capacityAfter(
+    topic: string,
+    message: Received<{ free?: number | undefined; running?: TaskRef[] | undefined }>,
+  ): void {
+    const { free, running } = message.payload;
+    if (free === undefined) return;
+    const role = this.roleOf(topic, message);
+    if (role) this.scheduler.reportCapacity(message.sender.name, role, free, running ?? []);
+  }
+
+  private roleOf(topic: string, message: Received<unknown>): string | undefined {
+    const role = message.sender.role ?? message.envelope.role;
+    if (!role) {
+      this.reject(topic, message.envelope.id, 'SCHEMA_INVALID', {
+        reason: 'role: required on claims, so the hub knows which task types the agent may run',
+      });
+    }
+    return role;
   }
 
   private onRelease(topic: string, message: Received<PayloadOf<'tasksRelease'>>): void {
     const task = this.liveAttemptOf(topic, message, 'release');
-    if (!task) return;
-    const { payload } = message;
-    const kind = payload.refused ? 'refused' : 'released';
-    this.scheduler.requeue(
-      task,
-      `${kind} by ${task.agentId}: ${payload.reason}`,
-      payload.refused,
-      kind,
-    );
-    this.scheduler.dispatch();
+    if (task) {
+      const { payload } = message;
+      const kind = payload.refused ? 'refused' : 'released';
+      this.scheduler.requeue(
+        task,
+        `${kind} by ${task.agentId}: ${payload.reason}`,
+        payload.refused,
+        kind,
+      );
+    }
+    this.capacityAfter(topic, message);
   }
 
   private onComplete(topic: string, message: Received<PayloadOf<'tasksComplete'>>): void {
-    this.scheduler.recordSpend(message.payload, message.sender.name);
+    this.recordSpend(message.payload, message.sender.name);
     const task = this.liveAttemptOf(topic, message, 'complete');
     if (task) this.scheduler.complete(task, message.payload.result, message.sender.name);
+    this.capacityAfter(topic, message);
   }
 
   private onFailed(topic: string, message: Received<PayloadOf<'tasksFailed'>>): void {
-    this.scheduler.recordSpend(message.payload, message.sender.name);
+    this.recordSpend(message.payload, message.sender.name);
     const task = this.liveAttemptOf(topic, message, 'failed');
     if (task) this.scheduler.fail(task, message.payload, message.sender.name);
+    this.capacityAfter(topic, message);
+  }
+
+  /** What a result says its attempt cost, for the swarm budget (PROTOCOL §14.5). */
+  private recordSpend(
+    result: { task_id: string; attempt: number; result?: unknown },
+    agentId: string,
+  ): void {
+    if (this.budget.record(result, agentId, this.now())) this.scheduler.publishBudget();
   }
 
   private onProgress(topic: string, message: Received<PayloadOf<'tasksProgress'>>): void {
     const { payload, sender } = message;
-    const task = this.ledger.get(payload.task_id);
-    if (!this.ledger.isCurrent(task, payload.attempt, sender.name)) {
+    const task = this.scheduler.attemptOf(payload, sender.name);
+    if (!task) {
       // Progress of an old attempt is dropped (PROTOCOL §4.6); of one never granted, refused.
-      if (task && !this.ledger.wasGranted(payload.task_id, payload.attempt, sender.name)) {
+      const known = this.scheduler.find(payload.task_id);
+      if (known && !this.ledger.wasGranted(payload.task_id, payload.attempt, sender.name)) {
         this.refuseForeign(topic, message, 'progress');
       }
       return;
     }
+    // The first word of the attempt from its agent: it has the grant (PROTOCOL §4.1).
+    this.scheduler.renew(sender.name, [payload]);
     const detail = {
       message: payload.message,
       ...(payload.percent === undefined ? {} : { percent: payload.percent }),
     };
-    const { task_id, attempt } = payload;
-    this.ledger.addEvent(task_id, this.now(), 'progress', sender.name, attempt, detail);
+    this.scheduler.note(payload.task_id, 'progress', sender.name, payload.attempt, detail);
   }
 
   /**
@@ -274,16 +304,19 @@ export class HubHandlers {
     topic: string,
     message: Received<{ task_id: string; attempt: number }>,
     what: string,
-  ): ReturnType<Scheduler['findLiveAttempt']> {
+  ): LiveTask | undefined {
     const { payload, sender } = message;
-    const task = this.ledger.get(payload.task_id);
-    if (task && !this.ledger.isCurrent(task, payload.attempt, sender.name)) {
-      if (!this.ledger.wasGranted(payload.task_id, payload.attempt, sender.name)) {
-        this.refuseForeign(topic, message, what);
-        return undefined;
-      }
+    const task = this.scheduler.attemptOf(payload, sender.name);
+    if (task) return task;
+    if (
+      this.scheduler.find(payload.task_id) &&
+      !this.ledger.wasGranted(payload.task_id, payload.attempt, sender.name)
+    ) {
+      this.refuseForeign(topic, message, what);
+      return undefined;
     }
-    return this.scheduler.findLiveAttempt(payload, sender.name, what);
+    this.scheduler.recordStale(payload.task_id, sender.name, payload.attempt, what);
+    return undefined;
   }
 
   private refuseForeign(
@@ -313,25 +346,47 @@ export class HubHandlers {
         reason: `payload.reply_to must be under ${replies}`,
       });
     }
-    const reply =
-      payload.kind === 'prune' || payload.kind === 'approvals'
-        ? this.answerItself(payload)
-        : FLOW_QUERIES.includes(payload.kind)
-          ? this.flows.answer(payload, sender.name)
-          : answerQuery(
-              payload,
-              this.ledger,
-              this.registry,
-              this.now(),
-              this.scheduler.budgetStatus(),
-            );
-    this.logger.debug({ kind: payload.kind, from: sender.name, ok: reply.ok }, 'query answered');
-    const replyTopic = payload.reply_to.slice(this.config.swarm.length + 1);
-    this.bus
-      .publish(replyTopic, reply, { qos: 0, recipient: { name: sender.name } })
-      .catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'could not answer a query');
+    const client = payload.reply_to.slice(replies.length);
+    if (!client || /[/+#]/.test(client)) {
+      return this.reject(topic, envelope.id, 'SCHEMA_INVALID', {
+        reason: `payload.reply_to must be ${replies}<client id>, one level`,
       });
+    }
+    // A change asked as a query (a flow's cancel, an unschedule) is decided now, in this turn;
+    // its reply, like every answer, goes once this turn's decisions are recorded.
+    const changed = FLOW_CHANGES.includes(payload.kind)
+      ? this.flows.answer(payload, sender.name)
+      : undefined;
+    this.scheduler.send({
+      key: 'hubReply',
+      params: { client },
+      recipient: { name: sender.name },
+      payload: () => {
+        const reply =
+          changed ??
+          (payload.kind === 'prune' || payload.kind === 'approvals'
+            ? this.answerItself(payload)
+            : FLOW_QUERIES.includes(payload.kind)
+              ? this.flows.answer(payload, sender.name)
+              : answerQuery(
+                  payload,
+                  this.ledger,
+                  this.registry,
+                  this.scheduler,
+                  this.now(),
+                  this.budgetStatus(),
+                ));
+        this.logger.debug(
+          { kind: payload.kind, from: sender.name, ok: reply.ok },
+          'query answered',
+        );
+        return reply;
+      },
+    });
+  }
+
+  private budgetStatus(): PayloadOf<'hubBudget'> | undefined {
+    return this.budget.configured ? this.budget.status(this.now()) : undefined;
   }
 
   /** Queries the ledger cannot answer: a prune changes it; approvals wait in the desk. */
@@ -374,11 +429,12 @@ export class HubHandlers {
       ...(payload.reason ? { reason: payload.reason } : {}),
     };
     const agent = this.registry.get(verdict.pending.agentId);
-    this.bus
-      .publish(`approvals/${payload.approval_id}/decision`, decision, {
-        recipient: { name: verdict.pending.agentId, ...(agent ? { role: agent.role } : {}) },
-      })
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not forward a decision'));
+    this.scheduler.send({
+      key: 'approvalDecision',
+      params: { id: payload.approval_id },
+      recipient: { name: verdict.pending.agentId, ...(agent ? { role: agent.role } : {}) },
+      payload: () => decision,
+    });
   }
 
   /** A refused submission: on errors, and to the delegating agent, which waits for it (§14.3). */
@@ -403,13 +459,14 @@ export class HubHandlers {
     };
     // A duplicate of a task that finished: its outcome is the one the agent waits for.
     if (outcome.state === 'complete') {
-      outcome.result = this.ledger.get(extra.task_id ?? spec.task_id)?.result;
+      outcome.result = this.scheduler.find(extra.task_id ?? spec.task_id)?.result;
     }
-    this.bus
-      .publish(`tasks/delegated/${sender.name}`, outcome, {
-        recipient: { name: sender.name, ...(sender.role ? { role: sender.role } : {}) },
-      })
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not tell a delegator'));
+    this.scheduler.send({
+      key: 'tasksDelegated',
+      params: { agent: sender.name },
+      recipient: { name: sender.name, ...(sender.role ? { role: sender.role } : {}) },
+      payload: () => outcome,
+    });
   }
 
   /** Report a message the hub will not act on, with how to fix it, on `<swarm>/errors`. */
@@ -432,11 +489,5 @@ export class HubHandlers {
 
 /** The hub's subscriptions, from the table: its topics with `+` for each parameter level. */
 export function hubSubscriptions(): Record<string, 0 | 1> {
-  const subscriptions: Record<string, 0 | 1> = {};
-  for (const key of HUB_TOPICS) {
-    const spec = TOPICS[key];
-    const filter = spec.pattern.replace(/\{\w+\}/g, '+');
-    subscriptions[filter] = 'hubQos' in spec ? spec.hubQos : spec.qos;
-  }
-  return subscriptions;
+  return subscriptionsFor('hub', HUB_TOPICS);
 }

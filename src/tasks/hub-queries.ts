@@ -1,39 +1,18 @@
-import type { HubQuery, HubReply, SandboxReport, Usage } from '../protocol/messages.js';
+import type { HubQuery, HubReply } from '../protocol/messages.js';
+import type {
+  AgentList,
+  AgentSummary,
+  TaskDetail,
+  TaskList,
+  TaskSummary,
+} from '../protocol/hub-replies.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { BudgetStatus } from './budget.js';
 import type { Ledger } from './ledger.js';
+import type { LiveTasks } from './live-tasks.js';
 import { TASK_STATES, type TaskRecord, type TaskState } from './task-record.js';
 
-/** A task as `sheri tasks --json` shows it. */
-export interface TaskSummary {
-  task_id: string;
-  type: string;
-  priority: string;
-  state: TaskState;
-  agent_id: string | null;
-  attempt: number;
-  failures: number;
-  parent_task_id: string | null;
-  created_at: string;
-  updated_at: string;
-  last_error: string | null;
-}
-
-export interface AgentSummary {
-  agent_id: string;
-  role: string;
-  state: string;
-  running: string[];
-  free: number;
-  last_heartbeat: string | null;
-  last_seen: string;
-  uptime_s: number | null;
-  rss_bytes: number | null;
-  /** LLM tokens and cost since the agent started (null: it ran no prompt task). */
-  usage: Usage | null;
-  /** Its OS sandbox (null: an agent that predates them said nothing). */
-  sandbox: SandboxReport | null;
-}
+export type { AgentSummary, TaskSummary } from '../protocol/hub-replies.js';
 
 function summarize(task: TaskRecord): TaskSummary {
   return {
@@ -56,6 +35,8 @@ export function answerQuery(
   query: HubQuery,
   ledger: Ledger,
   registry: AgentRegistry,
+  /** What the hub holds in memory: which agent runs what. */
+  scheduler: { live: LiveTasks },
   now: number,
   /** The swarm budget, where one is configured (PROTOCOL §14.5). */
   budget?: BudgetStatus,
@@ -68,13 +49,14 @@ export function answerQuery(
         return fail(`unknown state "${query.state}"; states are ${TASK_STATES.join(', ')}`);
       }
       const filter = { limit: query.limit ?? 1000, ...(query.state ? { state: query.state } : {}) };
-      return reply({ counts: ledger.counts(), tasks: ledger.list(filter).map(summarize) });
+      const list: TaskList = { counts: ledger.counts(), tasks: ledger.list(filter).map(summarize) };
+      return reply(list);
     }
     case 'task': {
       if (!query.task_id) return fail('a task query needs task_id');
       const task = ledger.get(query.task_id);
       if (!task) return fail(`no task "${query.task_id}" in the ledger`);
-      return reply({
+      const detail: TaskDetail = {
         ...summarize(task),
         spec: task.spec,
         max_attempts: task.maxAttempts,
@@ -91,14 +73,15 @@ export function answerQuery(
           attempt: event.attempt,
           detail: event.detail,
         })),
-      });
+      };
+      return reply(detail);
     }
     case 'agents': {
       const agents: AgentSummary[] = registry
         .all()
         .filter((agent) => agent.state !== 'gone')
         .map((agent) => {
-          const running = ledger.assignedTo(agent.agentId).map((task) => task.taskId);
+          const running = [...scheduler.live.heldBy(agent.agentId)];
           const idle = agent.state === 'online' ? 'idle' : agent.state;
           return {
             agent_id: agent.agentId,
@@ -117,7 +100,12 @@ export function answerQuery(
           };
         })
         .sort((a, b) => a.agent_id.localeCompare(b.agent_id));
-      return reply({ now: new Date(now).toISOString(), agents, ...(budget ? { budget } : {}) });
+      const list: AgentList = {
+        now: new Date(now).toISOString(),
+        agents,
+        ...(budget ? { budget } : {}),
+      };
+      return reply(list);
     }
     case 'prune':
       // A change, not a question: the hub's handlers do it (hub-handlers.ts prune).

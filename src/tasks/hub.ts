@@ -4,11 +4,14 @@ import type { Keyring } from '../auth/keyring.js';
 import { loadKeyring, requireSigningKey } from '../auth/load-keyring.js';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
+import { fillTopic, TOPICS } from '../protocol/topic-table.js';
 import { buildTopic, TOPIC } from '../protocol/topics.js';
 import { Bus } from '../transport/bus.js';
 import { tlsOf } from '../transport/tls-files.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { AgentRegistry } from './agent-registry.js';
+import { SwarmBudget } from './budget.js';
+import type { Outbound } from './decisions.js';
 import { FlowDesk } from './flow-desk.js';
 import { HubHandlers, hubSubscriptions } from './hub-handlers.js';
 import { Ledger } from './ledger.js';
@@ -24,6 +27,12 @@ export interface HubOptions {
   now?: () => number;
   /** Its keys; default: the credential store of `config.dataDir`, created on first start. */
   keyring?: Keyring;
+  /**
+   * The ledger could not record a turn's decisions (a full disk, a broken file): the hub has
+   * stopped — nothing it decided went out, and the broker keeps what it had not acknowledged.
+   * Default: logged. `sheri hub` exits with an error, for its supervisor to restart it.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 const HUB_ID = 'hub';
@@ -33,18 +42,26 @@ const REANNOUNCE_MIN_MS = 1_000;
 /**
  * The swarm's one arbiter of claims (SPEC §3): records every task durably before granting it,
  * grants each attempt to exactly one agent under a lease, and requeues, retries or dead-letters.
- * The Hub owns the session and the clock; HubHandlers read the messages, the Scheduler decides
- * about tasks and Presence about agents.
+ * The Hub owns the session, the clock and the I/O; HubHandlers read the messages, the Scheduler
+ * decides about tasks (in memory) and Presence about agents.
+ *
+ * Each turn of the event loop (PROTOCOL §3.8): the messages that arrived are handled — the
+ * scheduler decides at once, in memory — then, once, queued tasks are dispatched, the turn's
+ * decisions are recorded in one ledger transaction, the messages that carried them are
+ * acknowledged, and only then does anything go out.
  */
 export class Hub {
   readonly registry = new AgentRegistry();
-  private readonly scheduler: Scheduler;
+  readonly scheduler: Scheduler;
+  private readonly budget: SwarmBudget;
   private readonly presence: Presence;
   private readonly handlers: HubHandlers;
   /** Flows, schedules and needs that never come (PROTOCOL §17). */
   readonly flows: FlowDesk;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private failed = false;
+  private turnPending = false;
   private announcedAt = 0;
   private reannounceTimer: NodeJS.Timeout | undefined;
   private prunedAt: number;
@@ -55,16 +72,19 @@ export class Hub {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly now: () => number,
+    private readonly onFatal: (error: Error) => void,
   ) {
-    this.scheduler = new Scheduler(bus, ledger, this.registry, config, logger, now);
+    this.budget = new SwarmBudget(config.budget, ledger, this.registry);
+    this.scheduler = new Scheduler(ledger, this.registry, config, logger, now, this.budget);
     this.presence = new Presence(this.registry, this.scheduler, config, logger, now);
-    this.flows = new FlowDesk(bus, ledger, this.scheduler, this.registry, config, logger, now);
+    this.flows = new FlowDesk(ledger, this.scheduler, this.registry, config, logger, now);
     this.handlers = new HubHandlers(
       bus,
       ledger,
       this.registry,
       this.scheduler,
       this.presence,
+      this.budget,
       config,
       logger,
       now,
@@ -80,8 +100,6 @@ export class Hub {
     const keyring = options.keyring ?? loadKeyring(config, { kind: 'hub' }, { create: true });
     requireSigningKey(config, keyring, 'the hub');
     const ledger = new Ledger(options.ledgerPath);
-    // No one renewed leases while the hub was down: give running attempts a fresh lease.
-    ledger.extendAllLeases(now() + config.leaseMs);
     const login = keyring.mqttLogin;
     const bus = Bus.open({
       url: config.broker,
@@ -100,14 +118,21 @@ export class Hub {
       maxPayloadBytes: config.maxPayloadBytes,
       maxJsonDepth: config.maxJsonDepth,
       security: busSecurity(config, keyring, true, now),
+      // A message is acknowledged once what it changed is in the ledger (PROTOCOL §3.8).
+      holdAcks: true,
       ...(login ? { username: login.username, password: login.password } : {}),
       ...tlsOf(config),
     });
     // Wired before the first CONNACK: the session's queued messages may come in the same packet.
+    const onFatal =
+      options.onFatal ?? ((error: Error) => logger.fatal({ err: error }, 'hub stopped'));
     let hub: Hub;
     try {
-      hub = new Hub(bus, ledger, config, logger, now);
-      // A schedule of the config file that cannot run stops the start (exit 4).
+      hub = new Hub(bus, ledger, config, logger, now, onFatal);
+      // Memory from the ledger; no one renewed leases while the hub was down: each gets a fresh one.
+      hub.scheduler.load(ledger.unfinished());
+      // Then the flows that were running carry on, from what memory now holds; a schedule of
+      // the config file that cannot run stops the start (exit 4).
       hub.flows.start();
     } catch (error) {
       await bus.destroy();
@@ -136,10 +161,11 @@ export class Hub {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // What was decided goes to the ledger (and out) before the hub says goodbye.
+    this.turn();
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.reannounceTimer);
-    this.flows.close();
     if (this.bus.connected) {
       const status = {
         state: 'offline',
@@ -148,7 +174,7 @@ export class Hub {
       };
       await withTimeout(this.bus.publish(TOPIC.hubStatus, status, { retain: true }), 2_000);
     }
-    await this.bus.close();
+    await (this.failed ? this.bus.destroy() : this.bus.close());
     this.ledger.close();
   }
 
@@ -158,7 +184,7 @@ export class Hub {
    */
   private onReconnect(): void {
     if (this.closed) return;
-    this.ledger.extendAllLeases(this.now() + this.config.leaseMs);
+    this.scheduler.extendLeases();
     void this.announce();
   }
 
@@ -167,6 +193,7 @@ export class Hub {
     const status = { state: 'online', since: new Date(this.now()).toISOString(), host: hostname() };
     await this.bus.publish(TOPIC.hubStatus, status, { retain: true });
     this.scheduler.publishBudget();
+    this.scheduleTurn();
   }
 
   /**
@@ -200,6 +227,7 @@ export class Hub {
         topic: buildTopic(this.config.swarm, topic),
       });
     }
+    this.scheduleTurn();
   }
 
   /** Lapsed leases go back to the queue; due retries get dispatched. */
@@ -208,12 +236,12 @@ export class Hub {
     // for its own outage. onReconnect() renews them all instead.
     if (this.closed || !this.bus.connected) return;
     const now = this.now();
-    this.scheduler.expireLeases(now);
+    this.scheduler.expireLeases();
     this.presence.settleWills(now);
     this.presence.pruneGone(now);
-    this.pruneFinished(now);
+    this.scheduleTurn();
     this.flows.tick(now);
-    this.scheduler.dispatch();
+    this.pruneFinished(now);
   }
 
   /** Retention (PROTOCOL §15.5): finished tasks older than the configured age go. */
@@ -226,8 +254,74 @@ export class Hub {
     if (pruned > 0) this.logger.info({ pruned }, 'pruned finished tasks past retention');
   }
 
-  /** Grant queued tasks to agents with free capacity, least recently served agent first. */
+  /** Grant what can be granted now, record it and send it (tests; the hub does it every turn). */
   dispatch(): void {
+    this.turn();
+  }
+
+  /** The end of this turn of the event loop, once: whatever arrived in it is handled by then. */
+  private scheduleTurn(): void {
+    if (this.turnPending || this.closed) return;
+    this.turnPending = true;
+    setImmediate(() => this.turn());
+  }
+
+  /**
+   * Dispatch, then record the turn's decisions in one transaction, acknowledge the messages they
+   * came from, and send what follows from them — in that order, so nothing is said or forgotten
+   * that the ledger does not hold (PROTOCOL §3.8).
+   */
+  private turn(): void {
+    this.turnPending = false;
+    if (this.closed) return;
     this.scheduler.dispatch();
+    const batch = this.scheduler.takeBatch();
+    try {
+      // The flows' and schedules' changes of the turn with the tasks', in one transaction.
+      this.ledger.transaction(() => {
+        this.ledger.apply(batch.decisions);
+        this.flows.record();
+      });
+    } catch (error) {
+      return this.fail(error as Error);
+    }
+    this.scheduler.committed();
+    this.flows.committed();
+    this.bus.releaseAcks();
+    for (const message of batch.messages) this.send(message);
+  }
+
+  private send(message: Outbound): void {
+    let topic: string;
+    let payload: unknown;
+    try {
+      topic = fillTopic(message.key, message.params ?? {});
+      payload = message.payload();
+    } catch (error) {
+      this.logger.error({ err: error, key: message.key }, 'hub could not build a message');
+      return;
+    }
+    const { qos, retained } = TOPICS[message.key];
+    this.bus
+      .publish(topic, payload, {
+        qos,
+        retain: message.retain ?? retained,
+        ...(message.recipient ? { recipient: message.recipient } : {}),
+      })
+      .catch((err: unknown) => {
+        // A grant that is lost lapses unacknowledged, without counting (PROTOCOL §4.2).
+        this.logger.error({ err, topic }, 'could not publish');
+      });
+  }
+
+  /**
+   * The ledger refused the turn: memory holds decisions it does not, so the hub stops at once —
+   * nothing of them was sent, and without our acknowledgements the broker keeps the messages
+   * for the hub's session, to be decided again by a hub restarted on the ledger.
+   */
+  private fail(error: Error): void {
+    this.failed = true;
+    this.logger.fatal({ err: error }, 'the ledger could not record decisions; the hub stops');
+    void this.close().finally(() => this.onFatal(error));
   }
 }

@@ -22,8 +22,15 @@ CREATE TABLE IF NOT EXISTS tasks (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (state, type, priority DESC, seq);
-CREATE INDEX IF NOT EXISTS tasks_assigned ON tasks (agent_id) WHERE state = 'assigned';
+-- The hub keeps the queue, the grants and each submitter's count in memory (PROTOCOL §3.8); it
+-- reads unfinished tasks at start only. Indexes that served per-dispatch queries are dropped:
+-- every state change paid for them. A plain index on state finds the unfinished ones at start
+-- (a partial index on the same states, measured, doubled the cost of a decision's writes).
+DROP INDEX IF EXISTS tasks_queue;
+DROP INDEX IF EXISTS tasks_assigned;
+DROP INDEX IF EXISTS tasks_unfinished_by;
+DROP INDEX IF EXISTS tasks_unfinished;
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_task_id);
 CREATE TABLE IF NOT EXISTS task_needs (
   task_id TEXT NOT NULL,
@@ -55,9 +62,6 @@ CREATE INDEX IF NOT EXISTS llm_spend_flow ON llm_spend (flow_id);
 -- PROTOCOL §15.3: was this attempt ever granted to this agent (stale, or never its own)?
 CREATE INDEX IF NOT EXISTS task_events_grants ON task_events (task_id, attempt, agent_id)
   WHERE kind = 'assigned';
--- PROTOCOL §15.5: a submitter's unfinished tasks, counted against its cap.
-CREATE INDEX IF NOT EXISTS tasks_unfinished_by ON tasks (submitted_by)
-  WHERE state IN ('blocked', 'queued', 'assigned');
 -- PROTOCOL §15.5: finished tasks by age, for retention.
 CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (updated_at)
   WHERE state IN ('complete', 'dead');

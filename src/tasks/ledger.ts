@@ -2,9 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { TaskSpec } from '../protocol/messages.js';
+import type { Ack, Admit, Complete, Death, Decision, Grant, Requeue } from './decisions.js';
 import { SCHEMA_SQL } from './ledger-schema.js';
 import {
-  PRIORITY_RANK,
+  isCurrentAttempt,
   priorityOfRank,
   type TaskEvent,
   type TaskRecord,
@@ -42,13 +43,15 @@ export type InsertOutcome =
     };
 
 /**
- * The hub's durable record of every task (SPEC §3), in SQLite. Every method is one synchronous
- * transaction, so the hub's decisions are serialised and survive a kill -9 (WAL mode).
+ * The hub's durable record of every task (SPEC §3), in SQLite. The hub decides in memory; what
+ * it decided reaches here as decisions (decisions.ts), each kind recorded by its own method, a
+ * batch of them in one transaction (`apply`), so a kill -9 leaves all of a decision or none of
+ * it (WAL mode). Reads serve queries, restarts and what the hub does not keep in memory.
  */
 export class Ledger {
   private readonly db: Database.Database;
   private readonly statements;
-  private readonly claimable = new Map<number, Database.Statement<unknown[], Row>>();
+  private readonly applyAll: (decisions: readonly Decision[]) => void;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -61,34 +64,49 @@ export class Ledger {
     this.statements = {
       get: db.prepare<[string], Row>('SELECT * FROM tasks WHERE task_id = ?'),
       byKey: db.prepare<[string], Row>('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      stateOf: db.prepare<[string], { state: TaskState }>(
+        'SELECT state FROM tasks WHERE task_id = ?',
+      ),
+      unfinished: db.prepare<[], Row>(
+        `SELECT * FROM tasks WHERE state IN ('blocked', 'queued', 'assigned') ORDER BY seq`,
+      ),
+      lastSeq: db.prepare<[], { seq: number }>(
+        `SELECT seq FROM sqlite_sequence WHERE name = 'tasks'`,
+      ),
+      maxSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM tasks'),
       insert: db.prepare(
-        `INSERT INTO tasks (task_id, type, priority, state, spec, submitted_by, idempotency_key,
-           parent_task_id, max_attempts, created_at, updated_at)
-         VALUES (@task_id, @type, @priority, @state, @spec, @submitted_by, @idempotency_key,
-           @parent_task_id, @max_attempts, @now, @now)`,
+        `INSERT INTO tasks (seq, task_id, type, priority, state, spec, submitted_by,
+           idempotency_key, parent_task_id, max_attempts, created_at, updated_at)
+         VALUES (@seq, @task_id, @type, @priority, @state, @spec, @submitted_by,
+           @idempotency_key, @parent_task_id, @max_attempts, @now, @now)`,
       ),
       insertNeed: db.prepare('INSERT OR IGNORE INTO task_needs (task_id, need_id) VALUES (?, ?)'),
       event: db.prepare(
         'INSERT INTO task_events (task_id, at, kind, agent_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      setState: db.prepare(
-        `UPDATE tasks SET state = @state, agent_id = @agent_id, lease_expires_at = @lease,
-           not_before = @not_before, failures = @failures, last_error = @last_error,
-           result = @result, attempt = @attempt, acked = @acked, updated_at = @now
-         WHERE task_id = @task_id`,
+      grant: db.prepare(
+        `UPDATE tasks SET state = 'assigned', agent_id = ?, lease_expires_at = ?, attempt = ?,
+           acked = 0, updated_at = ? WHERE task_id = ?`,
       ),
-      renew: db.prepare(
-        `UPDATE tasks SET lease_expires_at = ?, acked = 1 WHERE task_id = ? AND attempt = ?
-           AND agent_id = ? AND state = 'assigned'`,
+      ack: db.prepare(
+        `UPDATE tasks SET acked = 1 WHERE task_id = ? AND attempt = ? AND agent_id = ?
+           AND state = 'assigned'`,
       ),
-      assignedTo: db.prepare<[string], Row>(
-        `SELECT * FROM tasks WHERE state = 'assigned' AND agent_id = ?`,
+      complete: db.prepare(
+        `UPDATE tasks SET state = 'complete', lease_expires_at = NULL, result = ?, updated_at = ?
+           WHERE task_id = ?`,
       ),
-      expired: db.prepare<[number], Row>(
-        `SELECT * FROM tasks WHERE state = 'assigned' AND lease_expires_at < ?`,
+      unblock: db.prepare(
+        `UPDATE tasks SET state = 'queued', updated_at = ? WHERE task_id = ? AND state = 'blocked'`,
       ),
-      extendLeases: db.prepare(
-        `UPDATE tasks SET lease_expires_at = MAX(lease_expires_at, ?) WHERE state = 'assigned'`,
+      requeue: db.prepare(
+        `UPDATE tasks SET state = @state, agent_id = NULL, lease_expires_at = NULL,
+           failures = @failures, last_error = @last_error, not_before = @not_before,
+           updated_at = @now WHERE task_id = @task_id`,
+      ),
+      kill: db.prepare(
+        `UPDATE tasks SET state = 'dead', agent_id = NULL, lease_expires_at = NULL,
+           last_error = ?, updated_at = ? WHERE task_id = ?`,
       ),
       needs: db.prepare<
         [string],
@@ -96,10 +114,6 @@ export class Ledger {
       >(
         `SELECT n.need_id, t.state, t.result FROM task_needs n
            LEFT JOIN tasks t ON t.task_id = n.need_id WHERE n.task_id = ?`,
-      ),
-      dependents: db.prepare<[string], Row>(
-        `SELECT t.* FROM task_needs n JOIN tasks t ON t.task_id = n.task_id
-           WHERE n.need_id = ? AND t.state = 'blocked'`,
       ),
       history: db.prepare<
         [string],
@@ -120,10 +134,6 @@ export class Ledger {
         `SELECT 1 AS one FROM task_events WHERE kind = 'assigned' AND task_id = ? AND attempt = ?
            AND agent_id = ? LIMIT 1`,
       ),
-      unfinishedBy: db.prepare<[string, number], { n: number }>(
-        `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE submitted_by = ?
-           AND state IN ('blocked', 'queued', 'assigned') LIMIT ?)`,
-      ),
       prunable: db.prepare<[number, number], { task_id: string }>(
         `SELECT t.task_id FROM tasks t WHERE t.state IN ('complete', 'dead') AND t.updated_at < ?
            AND NOT EXISTS (SELECT 1 FROM task_needs n JOIN tasks d ON d.task_id = n.task_id
@@ -142,6 +152,9 @@ export class Ledger {
            WHERE e.kind IN ('approval_requested', 'approved', 'denied') ORDER BY e.id`,
       ),
     };
+    this.applyAll = db.transaction((decisions: readonly Decision[]) => {
+      for (const decision of decisions) this.recordDecision(decision);
+    });
   }
 
   close(): void {
@@ -163,93 +176,145 @@ export class Ledger {
     return row ? toRecord(row) : undefined;
   }
 
-  /** Record a submitted task; a task id or idempotency key seen before makes it a no-op. */
-  insert(spec: TaskSpec, submittedBy: string, maxAttempts: number, now: number): InsertOutcome {
-    return this.db.transaction((): InsertOutcome => {
-      const existing = this.statements.get.get(spec.task_id);
-      if (existing)
-        return { inserted: false, reason: 'duplicate task_id', task: toRecord(existing) };
-      if (spec.idempotency_key) {
-        const same = this.statements.byKey.get(spec.idempotency_key);
-        if (same)
-          return { inserted: false, reason: 'duplicate idempotency_key', task: toRecord(same) };
-      }
-      const needs = [...new Set(spec.needs ?? [])];
-      this.statements.insert.run({
-        task_id: spec.task_id,
-        type: spec.type,
-        priority: PRIORITY_RANK[spec.priority ?? 'normal'],
-        state: needs.length > 0 ? 'blocked' : 'queued',
-        spec: JSON.stringify(spec),
-        submitted_by: submittedBy,
-        idempotency_key: spec.idempotency_key ?? null,
-        parent_task_id: spec.parent_task_id ?? null,
-        max_attempts: spec.max_attempts ?? maxAttempts,
-        now,
-      });
-      for (const need of needs) this.statements.insertNeed.run(spec.task_id, need);
-      this.addEvent(spec.task_id, now, 'submitted', submittedBy, null, null);
-      return { inserted: true, task: this.get(spec.task_id)! };
-    })();
+  /** The task with this idempotency key, if any (PROTOCOL §6). */
+  withKey(key: string): TaskRecord | undefined {
+    const row = this.statements.byKey.get(key);
+    return row ? toRecord(row) : undefined;
   }
 
-  /** Queued tasks of these types whose retry time has come, best priority first, then oldest. */
-  nextClaimable(types: readonly string[], now: number, limit: number): TaskRecord[] {
-    if (types.length === 0 || limit <= 0) return [];
-    // Called on every dispatch: one prepared statement per number of types, kept.
-    let statement = this.claimable.get(types.length);
-    if (!statement) {
-      const marks = types.map(() => '?').join(',');
-      statement = this.db.prepare<unknown[], Row>(
-        `SELECT * FROM tasks WHERE state = 'queued' AND not_before <= ? AND type IN (${marks})
-           ORDER BY priority DESC, seq ASC LIMIT ?`,
-      );
-      this.claimable.set(types.length, statement);
+  /** A task's state without reading the rest of it; undefined: never submitted (or pruned). */
+  stateOf(taskId: string): TaskState | undefined {
+    return this.statements.stateOf.get(taskId)?.state;
+  }
+
+  /** Every unfinished task (blocked, queued, assigned), oldest first: the hub's memory at start. */
+  unfinished(): TaskRecord[] {
+    return this.statements.unfinished.all().map(toRecord);
+  }
+
+  /** The highest `seq` ever given, so new tasks keep queueing after every recorded one. */
+  lastSeq(): number {
+    const used = this.statements.lastSeq.get()?.seq ?? 0;
+    return Math.max(used, this.statements.maxSeq.get()?.seq ?? 0);
+  }
+
+  /**
+   * Record decisions (PROTOCOL §3.8) in ONE transaction: all of them or, if any fails, none.
+   * Each kind has its own method below; a batch is what the hub decided in one turn.
+   */
+  apply(decisions: readonly Decision[]): void {
+    if (decisions.length === 0) return;
+    this.applyAll(decisions);
+  }
+
+  private recordDecision(decision: Decision): void {
+    switch (decision.kind) {
+      case 'admit':
+        return this.recordAdmit(decision);
+      case 'grant':
+        return this.recordGrant(decision);
+      case 'ack':
+        return this.recordAck(decision);
+      case 'complete':
+        return this.recordComplete(decision);
+      case 'requeue':
+        return this.recordRequeue(decision);
+      case 'kill':
+        return this.recordDeaths(decision.at, decision.deaths);
+      case 'note':
+        return this.addEvent(
+          decision.taskId,
+          decision.at,
+          decision.event,
+          decision.agentId,
+          decision.attempt,
+          decision.detail,
+        );
     }
-    return statement.all(now, ...types, limit).map(toRecord);
   }
 
-  /** Grant the next attempt to `agentId`; the new attempt number is the fencing token. */
-  grant(taskId: string, agentId: string, now: number, leaseMs: number): TaskRecord {
-    const task = this.mustGet(taskId);
-    const change = {
-      state: 'assigned' as const,
-      agentId,
-      leaseExpiresAt: now + leaseMs,
-      attempt: task.attempt + 1,
-      acked: false,
-    };
-    this.update(task, change, now);
-    this.addEvent(taskId, now, 'assigned', agentId, change.attempt, null);
-    return { ...task, ...change, updatedAt: now };
+  /** A submitted task, its needs and its first history event. */
+  private recordAdmit({ task, needs, at }: Admit): void {
+    this.statements.insert.run({
+      seq: task.seq,
+      task_id: task.taskId,
+      type: task.type,
+      priority: task.priority,
+      state: task.state,
+      spec: JSON.stringify(task.spec),
+      submitted_by: task.submittedBy,
+      idempotency_key: task.idempotencyKey,
+      parent_task_id: task.parentTaskId,
+      max_attempts: task.maxAttempts,
+      now: at,
+    });
+    for (const need of needs) this.statements.insertNeed.run(task.taskId, need);
+    this.addEvent(task.taskId, at, 'submitted', task.submittedBy, null, null);
   }
 
-  /** Renewal by the agent also acknowledges the grant: it has the task. */
-  renewLease(taskId: string, attempt: number, agentId: string, expiresAt: number): void {
-    this.statements.renew.run(expiresAt, taskId, attempt, agentId);
+  private recordGrant(grant: Grant): void {
+    this.statements.grant.run(
+      grant.agentId,
+      grant.leaseExpiresAt,
+      grant.attempt,
+      grant.at,
+      grant.taskId,
+    );
+    this.addEvent(grant.taskId, grant.at, 'assigned', grant.agentId, grant.attempt, null);
   }
 
-  /** After a hub restart: give every running attempt a fresh lease, since no one could renew it. */
-  extendAllLeases(expiresAt: number): void {
-    this.statements.extendLeases.run(expiresAt);
+  /** Renewals live in the hub's memory (§4.1); only the acknowledgement is recorded. */
+  private recordAck(ack: Ack): void {
+    this.statements.ack.run(ack.taskId, ack.attempt, ack.agentId);
   }
 
-  assignedTo(agentId: string): TaskRecord[] {
-    return this.statements.assignedTo.all(agentId).map(toRecord);
+  /** The completion and the unblocking of what waited on it: one decision (PROTOCOL §7). */
+  private recordComplete(done: Complete): void {
+    this.statements.complete.run(
+      done.result === undefined ? null : JSON.stringify(done.result),
+      done.at,
+      done.taskId,
+    );
+    this.addEvent(done.taskId, done.at, 'complete', done.agentId, done.attempt, done.result);
+    for (const taskId of done.unblocked) {
+      this.statements.unblock.run(done.at, taskId);
+      this.addEvent(taskId, done.at, 'unblocked', null, null, null);
+    }
   }
 
-  expiredLeases(now: number): TaskRecord[] {
-    return this.statements.expired.all(now).map(toRecord);
+  private recordRequeue(requeue: Requeue): void {
+    const { taskId, at, agentId, attempt } = requeue;
+    if (requeue.result !== undefined) {
+      this.addEvent(taskId, at, 'result', agentId, attempt, requeue.result);
+    }
+    const dead = requeue.deaths[0]?.taskId === taskId;
+    this.statements.requeue.run({
+      state: dead ? 'dead' : 'queued',
+      failures: requeue.failures,
+      last_error: requeue.reason,
+      not_before: dead ? 0 : requeue.notBefore,
+      now: at,
+      task_id: taskId,
+    });
+    this.addEvent(taskId, at, requeue.event, agentId, attempt, { reason: requeue.reason });
+    if (!dead) return this.recordDeaths(at, requeue.deaths);
+    // Its failures are used up: dead with the reason of the last one, then what needed it.
+    this.addEvent(taskId, at, 'dead', null, attempt, { reason: requeue.reason });
+    this.recordDeaths(at, requeue.deaths.slice(1));
+  }
+
+  private recordDeaths(at: number, deaths: readonly Death[]): void {
+    for (const death of deaths) {
+      this.statements.kill.run(death.reason, at, death.taskId);
+      this.addEvent(death.taskId, at, 'dead', death.agentId, death.attempt, {
+        reason: death.reason,
+      });
+    }
   }
 
   /** Whether this attempt of the task was ever granted to `agentId` (PROTOCOL §15.3). */
   wasGranted(taskId: string, attempt: number, agentId: string): boolean {
     return this.statements.granted.get(taskId, attempt, agentId) !== undefined;
-  }
-
-  /** A submitter's tasks blocked, queued or assigned, counted up to `cap` (PROTOCOL §15.5). */
-  unfinishedBy(submitter: string, cap: number): number {
-    return this.statements.unfinishedBy.get(submitter, cap)?.n ?? 0;
   }
 
   /**
@@ -287,50 +352,7 @@ export class Ledger {
 
   /** True when `attempt` by `agentId` is the task's live attempt; anything else is stale. */
   isCurrent(task: TaskRecord | undefined, attempt: number, agentId: string): task is TaskRecord {
-    return task?.state === 'assigned' && task.attempt === attempt && task.agentId === agentId;
-  }
-
-  complete(task: TaskRecord, result: unknown, now: number): void {
-    this.update(task, { state: 'complete', leaseExpiresAt: null, result }, now);
-    this.addEvent(task.taskId, now, 'complete', task.agentId, task.attempt, result);
-  }
-
-  /** Back to the queue after `delayMs`, or dead when `countFailure` uses up the attempts. */
-  requeue(
-    task: TaskRecord,
-    change: { reason: string; countFailure: boolean; delayMs: number; kind: string },
-    now: number,
-  ): 'queued' | 'dead' {
-    const failures = task.failures + (change.countFailure ? 1 : 0);
-    const dead = failures >= task.maxAttempts;
-    this.update(
-      task,
-      {
-        state: dead ? 'dead' : 'queued',
-        agentId: null,
-        leaseExpiresAt: null,
-        failures,
-        lastError: change.reason,
-        notBefore: dead ? 0 : now + change.delayMs,
-      },
-      now,
-    );
-    this.addEvent(task.taskId, now, change.kind, task.agentId, task.attempt, {
-      reason: change.reason,
-    });
-    if (dead)
-      this.addEvent(task.taskId, now, 'dead', null, task.attempt, { reason: change.reason });
-    return dead ? 'dead' : 'queued';
-  }
-
-  /** Dead at once: a failure retrying cannot mend, or a task whose need died. */
-  kill(task: TaskRecord, reason: string, now: number): void {
-    this.update(
-      task,
-      { state: 'dead', agentId: null, leaseExpiresAt: null, lastError: reason },
-      now,
-    );
-    this.addEvent(task.taskId, now, 'dead', task.agentId, task.attempt, { reason });
+    return isCurrentAttempt(task, attempt, agentId);
   }
 
   /** Needs of a task with their state; a need never submitted has state null. */
@@ -340,15 +362,6 @@ export class Ledger {
       state: row.state,
       result: row.result === null ? undefined : JSON.parse(row.result),
     }));
-  }
-
-  blockedDependents(taskId: string): TaskRecord[] {
-    return this.statements.dependents.all(taskId).map(toRecord);
-  }
-
-  unblock(task: TaskRecord, now: number): void {
-    this.update(task, { state: 'queued' }, now);
-    this.addEvent(task.taskId, now, 'unblocked', null, null, null);
   }
 
   list(filter: { state?: string; limit?: number }): TaskRecord[] {
@@ -448,29 +461,6 @@ export class Ledger {
   ): void {
     const json = detail === null || detail === undefined ? null : JSON.stringify(detail);
     this.statements.event.run(taskId, at, kind, agentId, attempt, json);
-  }
-
-  private mustGet(taskId: string): TaskRecord {
-    const task = this.get(taskId);
-    if (!task) throw new Error(`no task ${taskId} in the ledger`);
-    return task;
-  }
-
-  private update(task: TaskRecord, change: Partial<TaskRecord>, now: number): void {
-    const next = { ...task, ...change };
-    this.statements.setState.run({
-      task_id: task.taskId,
-      state: next.state,
-      agent_id: next.agentId,
-      lease: next.leaseExpiresAt,
-      not_before: next.notBefore,
-      failures: next.failures,
-      last_error: next.lastError,
-      result: next.result === undefined ? null : JSON.stringify(next.result),
-      attempt: next.attempt,
-      acked: next.acked ? 1 : 0,
-      now,
-    });
   }
 }
 

@@ -12,30 +12,21 @@ import type { TaskRecord } from './task-record.js';
 /** How far the search for a cycle goes: a dependency graph larger than this is not walked. */
 const MAX_VISITED = 10_000;
 
-const statements = new WeakMap<
-  Database.Database,
-  Database.Statement<[string], { need_id: string }>
->();
-
 /**
  * The cycle through `taskId` as `[taskId, …, taskId]`, or undefined. Only a task recorded just
- * now can close one: every other member needed it before it existed.
+ * now can close one: every other member needed it before it existed. `waitingOn` gives the needs
+ * a blocked task still waits on (a need that completed, or a task not blocked, ends a path).
  */
-export function needsCycle(ledger: Ledger, taskId: string): string[] | undefined {
-  const db = ledger.database;
-  let needsOf = statements.get(db);
-  if (!needsOf) {
-    needsOf = db.prepare<[string], { need_id: string }>(
-      'SELECT need_id FROM task_needs WHERE task_id = ?',
-    );
-    statements.set(db, needsOf);
-  }
+export function needsCycle(
+  taskId: string,
+  waitingOn: (taskId: string) => ReadonlySet<string> | undefined,
+): string[] | undefined {
   // Depth first from the task along its needs, remembering how each node was reached.
   const cameFrom = new Map<string, string>();
   const stack = [taskId];
   while (stack.length > 0 && cameFrom.size < MAX_VISITED) {
     const node = stack.pop()!;
-    for (const { need_id: need } of needsOf.all(node)) {
+    for (const need of waitingOn(node) ?? []) {
       if (need === taskId) {
         const path = [taskId];
         for (let at = node; at !== taskId; at = cameFrom.get(at)!) path.splice(1, 0, at);

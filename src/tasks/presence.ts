@@ -1,6 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import type { AgentHeartbeat, AgentRegister, AgentStatus, TaskRef } from '../protocol/messages.js';
+import type { AgentHeartbeat, AgentRegister, AgentStatus } from '../protocol/messages.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -26,21 +26,13 @@ export class Presence {
     const agent = this.registry.touch(agentId, register.role, this.now());
     agent.concurrency = register.concurrency;
     agent.sandbox = register.sandbox ?? agent.sandbox;
+    this.scheduler.refreshReady(agent);
     this.logger.info({ agentId: agent.agentId, role: agent.role }, 'agent registered');
   }
 
-  recordCapacity(agentId: string, role: string, free: number, running: TaskRef[]): void {
-    this.registry.reportCapacity(agentId, role, free, running, this.now());
-  }
-
+  /** What a heartbeat says besides capacity, which the scheduler takes (Scheduler.reportCapacity). */
   recordHeartbeat(agentId: string, heartbeat: AgentHeartbeat): void {
-    const agent = this.registry.reportCapacity(
-      agentId,
-      heartbeat.role,
-      heartbeat.free,
-      heartbeat.running,
-      this.now(),
-    );
+    const agent = this.registry.touch(agentId, heartbeat.role, this.now());
     agent.lastHeartbeatAt = this.now();
     agent.uptimeS = heartbeat.uptime;
     agent.memory = { rss: heartbeat.memory.rss, heapUsed: heartbeat.memory.heapUsed };
@@ -51,6 +43,7 @@ export class Presence {
   recordStatus(agentId: string, status: AgentStatus): void {
     const agent = this.registry.touch(agentId, status.role, this.now());
     agent.state = status.state;
+    this.scheduler.refreshReady(agent);
   }
 
   /** The agent's retained status was cleared: its Last Will (or its goodbye) fired. */
@@ -83,7 +76,6 @@ export class Presence {
     if (requeued > 0 || !wasGone) {
       this.logger.info({ agentId, requeued }, reason);
     }
-    this.scheduler.dispatch();
   }
 
   pruneGone(now: number): void {

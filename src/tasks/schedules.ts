@@ -8,9 +8,9 @@ import { describeTiming, nextSlot, slotId, slotsIn } from './schedule-slots.js';
 /**
  * Recurring tasks and flows, run by the hub (PROTOCOL §17.7). Each schedule remembers in the
  * ledger the last slot it dealt with; a slot's task (or flow) has an id made of the schedule's
- * name and the slot's time, so recording it twice is a no-op, and a hub that dies between
- * recording the task and the slot makes the same id again at its next start: one run per slot,
- * restart or not. Slots that passed while the hub was not running are "missed": `latest` runs
+ * name and the slot's time, so recording it twice is a no-op; the slot is recorded in the same
+ * transaction as its task or flow (the hub's turn), so a hub killed at any point has recorded
+ * both or neither: one run per slot, restart or not. Slots that passed while the hub was not running are "missed": `latest` runs
  * the newest of them once, `skip` runs none; either way the others are counted, not run.
  */
 const SCHEDULE_SQL = `
@@ -62,9 +62,18 @@ interface Raw {
   skipped: number;
 }
 
+/** A slot dealt with this turn, recorded with the turn's task or flow (PROTOCOL §3.8). */
+interface Mark {
+  slot: number;
+  runId: string | null;
+  skipped: number;
+  at: number;
+}
+
 export class Schedules {
   private readonly db: Database.Database;
   private readonly statements;
+  private readonly marks = new Map<string, Mark>();
 
   constructor(
     ledger: Ledger,
@@ -94,12 +103,38 @@ export class Schedules {
   }
 
   list(): ScheduleRow[] {
-    return this.statements.all.all().map(toRow);
+    return this.statements.all.all().map((raw) => this.marked(toRow(raw)));
   }
 
   get(name: string): ScheduleRow | undefined {
     const row = this.statements.get.get(name);
-    return row ? toRow(row) : undefined;
+    return row ? this.marked(toRow(row)) : undefined;
+  }
+
+  /**
+   * The slots dealt with this turn, in the hub's transaction of the turn: with the task or flow
+   * each ran, so a hub killed before it records neither and runs the slot again at its start.
+   */
+  record(): void {
+    for (const [name, mark] of this.marks) {
+      this.statements.mark.run(mark.slot, mark.runId, mark.skipped, mark.at, name);
+    }
+  }
+
+  committed(): void {
+    this.marks.clear();
+  }
+
+  /** A row with this turn's mark, which the table does not hold yet. */
+  private marked(row: ScheduleRow): ScheduleRow {
+    const mark = this.marks.get(row.name);
+    if (!mark) return row;
+    return {
+      ...row,
+      lastSlot: mark.slot,
+      lastRunId: mark.runId ?? row.lastRunId,
+      skipped: row.skipped + mark.skipped,
+    };
   }
 
   /**
@@ -191,7 +226,13 @@ export class Schedules {
         this.runner.runFlow({ ...schedule.target.flow, flow_id: runId }, by, schedule.name);
       }
     }
-    this.statements.mark.run(slot, runId, skipped, now, schedule.name);
+    const earlier = this.marks.get(schedule.name);
+    this.marks.set(schedule.name, {
+      slot,
+      runId: runId ?? earlier?.runId ?? null,
+      skipped: skipped + (earlier?.skipped ?? 0),
+      at: now,
+    });
     if (skipped > 0) {
       this.logger.warn(
         { schedule: schedule.name, skipped },

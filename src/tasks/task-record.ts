@@ -52,3 +52,12 @@ export const PRIORITY_RANK: Record<Priority, number> = { low: 0, normal: 1, high
 export function priorityOfRank(rank: number): Priority {
   return rank >= 2 ? 'high' : rank <= 0 ? 'low' : 'normal';
 }
+
+/** True when `attempt` by `agentId` is the task's live attempt; anything else is stale (§4.6). */
+export function isCurrentAttempt(
+  task: TaskRecord | undefined,
+  attempt: number,
+  agentId: string,
+): task is TaskRecord {
+  return task?.state === 'assigned' && task.attempt === attempt && task.agentId === agentId;
+}

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { createRequire } from 'node:module';
+import type * as MqttModule from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { Admitted, EnvelopeSecurity } from '../auth/envelope-security.js';
 import type { Recipient } from '../auth/keyring.js';
@@ -42,6 +44,12 @@ export interface BusOptions {
   maxJsonDepth?: number;
   /** false (CLI readers): a message that does not decode is dropped without a report. */
   report?: boolean;
+  /**
+   * Acknowledge received QoS 1 messages only when `releaseAcks()` says so — once what they
+   * changed is recorded (the hub, PROTOCOL §3.8). Until then the broker keeps them for this
+   * session, and sends them again if this client dies.
+   */
+  holdAcks?: boolean;
 }
 
 /** A decoded message with who sent it (verified, or what its envelope says: `verified` false). */
@@ -62,6 +70,13 @@ export interface ErrorFields {
 
 export type MessageHandler = (topic: string, bytes: Buffer) => void;
 
+/**
+ * mqtt.js, loaded by the first connection rather than by every command: `sheri --help` and the
+ * commands that never connect do not pay its ~100 ms (issue 10).
+ */
+const loadMqtt = (): typeof MqttModule =>
+  createRequire(import.meta.url)('mqtt') as typeof MqttModule;
+
 /** Topics under the swarm with their subscription QoS. */
 export type Subscriptions = Record<string, QoS>;
 
@@ -79,11 +94,15 @@ export class Bus {
    */
   private readonly admitted = new WeakMap<Buffer, Admitted>();
   private lastNoticeAt = 0;
+  /** PUBACKs waiting for `releaseAcks()` (holdAcks). */
+  private heldAcks: object[] = [];
+  private sendAck: ((packet: object) => void) | undefined;
 
   private constructor(
     readonly client: MqttClient,
     private readonly options: BusOptions,
   ) {
+    if (options.holdAcks) this.holdAcks();
     client.on('message', (topic, bytes) => {
       const local = localTopic(options.swarm, topic);
       if (local === undefined) return;
@@ -97,6 +116,36 @@ export class Bus {
       if (this.lastNoticeAt) options.logger.info({ broker: options.url }, 'connected to broker');
       this.lastNoticeAt = 0;
     });
+  }
+
+  /**
+   * mqtt.js sends a PUBACK as soon as its message handlers return, and offers no public way to
+   * send it later without also stalling every message after it. Its one sending method is
+   * wrapped: PUBACKs wait in a list (the next message is read meanwhile) until `releaseAcks()`.
+   * A lost connection drops the list: the broker resends those messages, marked duplicate.
+   */
+  private holdAcks(): void {
+    const client = this.client as unknown as {
+      _sendPacket: (packet: { cmd?: string }, cb?: () => void, ...rest: unknown[]) => void;
+    };
+    const send = client._sendPacket.bind(client);
+    this.sendAck = (packet) => send(packet);
+    client._sendPacket = (packet, cb, ...rest) => {
+      if (packet.cmd !== 'puback') return send(packet, cb, ...rest);
+      this.heldAcks.push(packet);
+      cb?.();
+    };
+    this.client.on('close', () => {
+      this.heldAcks = [];
+    });
+  }
+
+  /** Acknowledge every message received so far (holdAcks). */
+  releaseAcks(): void {
+    if (this.heldAcks.length === 0 || !this.sendAck) return;
+    const held = this.heldAcks;
+    this.heldAcks = [];
+    for (const packet of held) this.sendAck(packet);
   }
 
   /** Connect, resolving at the first CONNACK (see `open` and `ready`). */
@@ -122,7 +171,7 @@ export class Bus {
       ...(options.tls ?? {}),
       ...(options.will ? { will: Bus.willOf(options, options.will) } : {}),
     };
-    return new Bus(mqtt.connect(options.url, clientOptions), options);
+    return new Bus(loadMqtt().connect(options.url, clientOptions), options);
   }
 
   private static willOf(

@@ -69,6 +69,48 @@ describe('the embedded broker', () => {
     );
   });
 
+  it('sends again after a restart what a persistent session received but never acknowledged, and only that', async () => {
+    const dir = tempDir();
+    const first = await start(dir);
+    const port = first.port;
+    const received: string[] = [];
+    const session = await mqtt.connectAsync(first.url, {
+      clientId: 'slow-reader',
+      clean: false,
+      protocolVersion: 4,
+    });
+    session.on('message', (_topic, payload) => received.push(payload.toString()));
+    await session.subscribeAsync('s/work', { qos: 1 });
+    const publisher = await mqtt.connectAsync(first.url, { protocolVersion: 4 });
+    cleanups.push(() => publisher.endAsync(true));
+    await publisher.publishAsync('s/work', 'acknowledged', { qos: 1 });
+    await waitUntil(() => received.includes('acknowledged'), 5_000);
+    // From now on the reader takes messages but acknowledges none (as a hub that dies before
+    // it has recorded them), then vanishes.
+    session.handleMessage = () => undefined;
+    await publisher.publishAsync('s/work', 'never acknowledged', { qos: 1 });
+    await waitUntil(() => received.includes('never acknowledged'), 5_000);
+    await session.endAsync(true);
+    await publisher.publishAsync('s/work', 'sent while away', { qos: 1 });
+    await first.close();
+
+    const second = await start(dir, port);
+    const again: string[] = [];
+    const back = mqtt.connect(second.url, {
+      clientId: 'slow-reader',
+      clean: false,
+      protocolVersion: 4,
+    });
+    cleanups.push(() => back.endAsync(true));
+    back.on('message', (_topic, payload) => again.push(payload.toString()));
+    await waitUntil(
+      () => again.length >= 2,
+      5_000,
+      () => again.join(),
+    );
+    expect(again.sort()).toEqual(['never acknowledged', 'sent while away']);
+  });
+
   it('says which port is taken when it cannot listen', async () => {
     const broker = await start(tempDir());
     await expect(start(tempDir(), broker.port)).rejects.toThrow(

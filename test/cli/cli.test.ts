@@ -44,6 +44,12 @@ describe('the sheri command', () => {
     expect(stdout).toContain('sheri task submit --type testing.run');
   });
 
+  it('refuses --replicas beyond what one process may run, before connecting to anything', async () => {
+    const { code, stderr } = await runSheri(['agent', '--role', 'testing', '--replicas', '5001']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--replicas must be 1 to 5000, got 5001');
+  });
+
   it('rejects an unknown task type with the list of known ones and no stack trace', async () => {
     const { code, stderr } = await runSheri([
       'task',

@@ -121,7 +121,7 @@ describe('the dashboard view-model', () => {
     const life = taskLife('t1', 'tester', T0);
     const state = fold([
       raw('tasks/new', 'not json', T0),
-      message('tasks/assigned', { task_id: 't1' }, T0 + 1),
+      message('tasks/assigned/tester', { task_id: 't1' }, T0 + 1),
       life.submitted,
     ]);
     expect(state.counters.invalid).toBe(2);

@@ -36,7 +36,7 @@ export function taskLife(
   return {
     submitted: message('tasks/new', spec, at, 'cli-000001', 'cli'),
     assigned: message(
-      'tasks/assigned',
+      `tasks/assigned/${agentId}`,
       {
         task_id: taskId,
         agent_id: agentId,

@@ -35,6 +35,13 @@ describe('who may publish what (PROTOCOL §15.3)', () => {
     expect(matchTopic('tasks/assigned/+')).toBeUndefined();
   });
 
+  it('refuses an agent a "domain event" under flows/, which the protocol owns', () => {
+    for (const local of ['flows/update/x', 'flows/new/x', 'flows/forged']) {
+      expect(matchTopic(local), local).toBeUndefined();
+      expect(publishRefusal(agent, local, as(agent)), local).toMatch(/not a topic/);
+    }
+  });
+
   it('lets only the hub grant, dead-letter and say its status', () => {
     for (const local of ['tasks/assigned/testing-1', 'tasks/dead', 'hub/status']) {
       expect(publishRefusal(hub, local, as(hub))).toBeUndefined();

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApprovalDesk } from '../../src/tasks/approval-desk.js';
+import { ApprovalDesk, type AttemptBook } from '../../src/tasks/approval-desk.js';
 import { Ledger } from '../../src/tasks/ledger.js';
+import { isCurrentAttempt } from '../../src/tasks/task-record.js';
+import { recordTask } from '../helpers/decisions.js';
 
 const T0 = Date.parse('2026-11-21T15:00:00Z');
 
@@ -8,18 +10,40 @@ describe('the approval desk', () => {
   let ledger: Ledger;
   afterEach(() => ledger.close());
 
+  /** Whose attempt is live, from the ledger; history recorded there, as the hub's turn does. */
+  function bookOf(clock: () => number): AttemptBook {
+    return {
+      holds: (taskId, attempt, agentId) => isCurrentAttempt(ledger.get(taskId), attempt, agentId),
+      note: (taskId, event, agentId, attempt, detail) =>
+        ledger.apply([{ kind: 'note', at: clock(), taskId, event, agentId, attempt, detail }]),
+    };
+  }
+
   /** A task granted to agent d-1, asking about one command; a clock the test moves. */
   function asking(id = 'rollout') {
     ledger = new Ledger(':memory:');
     let now = T0;
-    const desk = new ApprovalDesk(ledger, () => now);
-    ledger.insert(
+    const desk = new ApprovalDesk(
+      ledger,
+      bookOf(() => now),
+      () => now,
+    );
+    recordTask(
+      ledger,
       { task_id: id, type: 'deployment.deploy', payload: {}, commands: ['kubectl delete pod x'] },
       'operator',
-      3,
       now,
     );
-    ledger.grant(id, 'd-1', now, 30_000);
+    ledger.apply([
+      {
+        kind: 'grant',
+        at: now,
+        taskId: id,
+        agentId: 'd-1',
+        attempt: 1,
+        leaseExpiresAt: now + 30_000,
+      },
+    ]);
     const request = {
       approval_id: `${id}.1.abcdef01`,
       task_id: id,
@@ -86,7 +110,11 @@ describe('the approval desk', () => {
     expect(desk.answer('alice', { approval_id: 'rollout.1.abcdef01', approved: false }).ok).toBe(
       true,
     );
-    const restarted = new ApprovalDesk(ledger, () => T0 + 10_000);
+    const restarted = new ApprovalDesk(
+      ledger,
+      bookOf(() => T0 + 10_000),
+      () => T0 + 10_000,
+    );
     restarted.restore();
     expect(
       restarted.answer('bob', { approval_id: 'rollout.1.abcdef01', approved: true }),

@@ -3,6 +3,7 @@ import type { TaskSpec } from '../../src/protocol/messages.js';
 import { AgentRegistry } from '../../src/tasks/agent-registry.js';
 import { SwarmBudget } from '../../src/tasks/budget.js';
 import { Ledger } from '../../src/tasks/ledger.js';
+import { recordTask } from '../helpers/decisions.js';
 
 const NOON = Date.parse('2026-11-21T12:00:00Z');
 const prompt = (task_id: string, extra: Partial<TaskSpec> = {}): TaskSpec => ({
@@ -54,7 +55,7 @@ describe('the swarm budget (hub side)', () => {
 
   it('counts what running tasks reported in heartbeats, but not twice once their result is in', () => {
     const budget = new SwarmBudget({ dailyUsd: 1 }, ledger, registry);
-    ledger.insert(prompt('long'), 'cli', 3, NOON);
+    recordTask(ledger, prompt('long'), 'cli', NOON);
     registry.reportCapacity(
       'review-1',
       'review',
@@ -69,8 +70,8 @@ describe('the swarm budget (hub side)', () => {
 
   it('holds a flow — a task and the subtasks delegated from it — to its own budget', () => {
     const budget = new SwarmBudget({ flowUsd: 0.5 }, ledger, registry);
-    ledger.insert(prompt('root'), 'cli', 3, NOON);
-    ledger.insert(prompt('root.sub-1', { parent_task_id: 'root' }), 'review-1', 3, NOON);
+    recordTask(ledger, prompt('root'), 'cli', NOON);
+    recordTask(ledger, prompt('root.sub-1', { parent_task_id: 'root' }), 'review-1', NOON);
     budget.record(costing('root', 1, 0.2), 'review-1', NOON);
     budget.record(costing('root.sub-1', 1, 0.3), 'testing-1', NOON);
     const grandchild = prompt('root.sub-1.sub-2', { parent_task_id: 'root.sub-1' });

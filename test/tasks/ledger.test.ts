@@ -3,16 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskSpec } from '../../src/protocol/messages.js';
+import type { Admit, Decision, Grant } from '../../src/tasks/decisions.js';
 import { Ledger } from '../../src/tasks/ledger.js';
 import type { TaskRecord } from '../../src/tasks/task-record.js';
+import { admitDecision } from '../helpers/decisions.js';
 
 const T0 = 1_700_000_000_000;
 const LEASE_MS = 30_000;
 const MAX_ATTEMPTS = 3;
-
-function spec(taskId: string, extra: Partial<TaskSpec> = {}): TaskSpec {
-  return { task_id: taskId, type: 'testing.run', payload: {}, ...extra };
-}
 
 const ids = (tasks: TaskRecord[]): string[] => tasks.map((task) => task.taskId);
 
@@ -33,35 +31,39 @@ afterEach(() => {
   }
 });
 
-describe('Ledger (in memory)', () => {
+/** The decision the scheduler makes when a task is submitted. */
+function admit(taskId: string, extra: Partial<TaskSpec> = {}, at = T0): Admit {
+  return admitDecision(
+    { task_id: taskId, type: 'testing.run', payload: {}, ...extra },
+    {
+      at,
+      maxAttempts: MAX_ATTEMPTS,
+    },
+  );
+}
+
+function grant(taskId: string, agentId: string, attempt = 1, at = T0): Grant {
+  return { kind: 'grant', at, taskId, agentId, attempt, leaseExpiresAt: at + LEASE_MS };
+}
+
+describe('Ledger', () => {
   let ledger: Ledger;
   beforeEach(() => {
     ledger = openLedger();
   });
 
-  /** Insert a task and return its stored record. */
-  function add(taskId: string, extra: Partial<TaskSpec> = {}, now = T0): TaskRecord {
-    const outcome = ledger.insert(spec(taskId, extra), 'cli', MAX_ATTEMPTS, now);
-    if (!outcome.inserted) throw new Error(`${taskId} not inserted: ${outcome.reason}`);
-    return outcome.task;
-  }
+  const apply = (...decisions: Decision[]): void => ledger.apply(decisions);
 
-  describe('insert', () => {
-    it('records a new task as queued with no attempt yet', () => {
-      const outcome = ledger.insert(
-        spec('t1', { priority: 'high', payload: { x: 1 } }),
-        'cli-1',
-        MAX_ATTEMPTS,
-        T0,
-      );
-      expect(outcome.inserted).toBe(true);
-      expect(outcome.task).toMatchObject({
+  describe('admit', () => {
+    it('records a new task as queued with no attempt yet, and its first history event', () => {
+      apply(admit('t1', { priority: 'high', payload: { x: 1 } }));
+      expect(ledger.get('t1')).toMatchObject({
         taskId: 't1',
         type: 'testing.run',
         priority: 'high',
         state: 'queued',
         spec: { task_id: 't1', type: 'testing.run', payload: { x: 1 }, priority: 'high' },
-        submittedBy: 'cli-1',
+        submittedBy: 'cli',
         parentTaskId: null,
         attempt: 0,
         failures: 0,
@@ -73,269 +75,125 @@ describe('Ledger (in memory)', () => {
         createdAt: T0,
         updatedAt: T0,
       });
-      expect(outcome.task.result).toBeUndefined();
-      expect(ledger.get('t1')).toEqual(outcome.task);
+      expect(ledger.get('t1')?.result).toBeUndefined();
+      expect(ledger.history('t1')).toEqual([
+        { at: T0, kind: 'submitted', agentId: 'cli', attempt: null, detail: null },
+      ]);
     });
 
-    it('gives a task without priority the normal priority', () => {
-      expect(add('t1').priority).toBe('normal');
-    });
-
-    it("uses the task's own max_attempts over the default", () => {
-      expect(add('t1', { max_attempts: 7 }).maxAttempts).toBe(7);
-    });
-
-    it('ignores a second task with the same task_id and keeps the first', () => {
-      add('t1', { payload: { first: true } });
-      const again = ledger.insert(
-        spec('t1', { payload: { second: true } }),
-        'other',
-        MAX_ATTEMPTS,
-        T0 + 5,
-      );
-      expect(again).toMatchObject({ inserted: false, reason: 'duplicate task_id' });
-      expect(again.task.spec.payload).toEqual({ first: true });
-      expect(ledger.get('t1')?.submittedBy).toBe('cli');
-      expect(ledger.counts().queued).toBe(1);
-      expect(ledger.history('t1').map((event) => event.kind)).toEqual(['submitted']);
-    });
-
-    it('ignores a task whose idempotency_key was seen before, under any task_id', () => {
-      add('t1', { idempotency_key: 'deploy-v1.2' });
-      const again = ledger.insert(
-        spec('t2', { idempotency_key: 'deploy-v1.2' }),
-        'cli',
-        MAX_ATTEMPTS,
-        T0 + 5,
-      );
-      expect(again).toMatchObject({ inserted: false, reason: 'duplicate idempotency_key' });
-      expect(again.task.taskId).toBe('t1');
-      expect(ledger.get('t2')).toBeUndefined();
-      expect(ledger.history('t2')).toEqual([]);
-    });
-
-    it('records tasks with different idempotency keys, or none, separately', () => {
-      add('t1', { idempotency_key: 'a' });
-      add('t2', { idempotency_key: 'b' });
-      add('t3');
-      add('t4');
-      expect(ledger.counts().queued).toBe(4);
-    });
-
-    it('is undefined for a task it never saw', () => {
+    it('finds a task by its idempotency key, and says when none has it', () => {
+      apply(admit('t1', { idempotency_key: 'deploy-v1.2' }));
+      expect(ledger.withKey('deploy-v1.2')?.taskId).toBe('t1');
+      expect(ledger.withKey('other')).toBeUndefined();
       expect(ledger.get('nope')).toBeUndefined();
-    });
-  });
-
-  describe('nextClaimable', () => {
-    it('orders by priority high, normal, low, then by submission order', () => {
-      add('low-1', { priority: 'low' });
-      add('normal-1');
-      add('high-1', { priority: 'high' });
-      add('low-2', { priority: 'low' });
-      add('normal-2', { priority: 'normal' });
-      add('high-2', { priority: 'high' });
-      expect(ids(ledger.nextClaimable(['testing.run'], T0, 10))).toEqual([
-        'high-1',
-        'high-2',
-        'normal-1',
-        'normal-2',
-        'low-1',
-        'low-2',
-      ]);
+      expect(ledger.stateOf('t1')).toBe('queued');
+      expect(ledger.stateOf('nope')).toBeUndefined();
     });
 
-    it('breaks priority ties by submission order, not by the submission timestamp', () => {
-      add('later-stamp', {}, T0 + 1_000);
-      add('earlier-stamp', {}, T0);
-      expect(ids(ledger.nextClaimable(['testing.run'], T0 + 1_000, 10))).toEqual([
-        'later-stamp',
-        'earlier-stamp',
-      ]);
-    });
-
-    it('returns at most `limit` tasks, the best first', () => {
-      add('a');
-      add('b', { priority: 'high' });
-      add('c');
-      expect(ids(ledger.nextClaimable(['testing.run'], T0, 2))).toEqual(['b', 'a']);
-    });
-
-    it('returns nothing for a limit of 0 or no types', () => {
-      add('a');
-      expect(ledger.nextClaimable(['testing.run'], T0, 0)).toEqual([]);
-      expect(ledger.nextClaimable([], T0, 10)).toEqual([]);
-    });
-
-    it('returns only tasks of the given types', () => {
-      add('test', { type: 'testing.run' });
-      add('deploy', { type: 'deployment.deploy' });
-      add('cover', { type: 'testing.coverage' });
-      expect(ids(ledger.nextClaimable(['testing.run', 'testing.coverage'], T0, 10))).toEqual([
-        'test',
-        'cover',
-      ]);
-      expect(ids(ledger.nextClaimable(['deployment.deploy'], T0, 10))).toEqual(['deploy']);
-    });
-
-    it('holds back a requeued task until its retry time, then offers it', () => {
-      add('t1');
-      const granted = ledger.grant('t1', 'agent-a', T0, LEASE_MS);
-      ledger.requeue(
-        granted,
-        { reason: 'exit 1', countFailure: true, delayMs: 2_000, kind: 'failed' },
-        T0 + 10,
+    it('records a task with needs as blocked, each need once, null for one never submitted', () => {
+      apply(admit('build'), admit('deploy', { needs: ['build', 'lint', 'build'] }));
+      expect(ledger.get('deploy')?.state).toBe('blocked');
+      expect(ledger.needsOf('deploy')).toEqual(
+        expect.arrayContaining([
+          { taskId: 'build', state: 'queued', result: undefined },
+          { taskId: 'lint', state: null, result: undefined },
+        ]),
       );
-      expect(ledger.nextClaimable(['testing.run'], T0 + 2_009, 10)).toEqual([]);
-      expect(ids(ledger.nextClaimable(['testing.run'], T0 + 2_010, 10))).toEqual(['t1']);
-    });
-
-    it('offers neither assigned, blocked, complete nor dead tasks', () => {
-      add('queued');
-      add('assigned');
-      ledger.grant('assigned', 'agent-a', T0, LEASE_MS);
-      add('blocked', { needs: ['queued'] });
-      add('done');
-      ledger.complete(ledger.grant('done', 'agent-a', T0, LEASE_MS), 'ok', T0);
-      add('dead');
-      ledger.kill(ledger.get('dead')!, 'bad task', T0);
-      expect(ids(ledger.nextClaimable(['testing.run'], T0, 10))).toEqual(['queued']);
+      expect(ledger.needsOf('deploy')).toHaveLength(2);
+      expect(ledger.needsOf('build')).toEqual([]);
     });
   });
 
-  describe('grant and fencing', () => {
-    it('assigns the task to the agent under a lease with attempt 1', () => {
-      add('t1');
-      ledger.grant('t1', 'agent-a', T0 + 100, LEASE_MS);
+  describe('grant and ack', () => {
+    it('assigns the attempt to the agent under a lease, unacknowledged', () => {
+      apply(admit('t1'), grant('t1', 'agent-a', 1, T0 + 100));
       expect(ledger.get('t1')).toMatchObject({
         state: 'assigned',
         agentId: 'agent-a',
         attempt: 1,
         leaseExpiresAt: T0 + 100 + LEASE_MS,
+        acked: false,
         updatedAt: T0 + 100,
       });
+      expect(ledger.history('t1').at(-1)).toEqual({
+        at: T0 + 100,
+        kind: 'assigned',
+        agentId: 'agent-a',
+        attempt: 1,
+        detail: null,
+      });
+      expect(ledger.wasGranted('t1', 1, 'agent-a')).toBe(true);
+      expect(ledger.wasGranted('t1', 1, 'agent-b')).toBe(false);
     });
 
-    it('increments the attempt number on each grant', () => {
-      add('t1');
-      const first = ledger.grant('t1', 'agent-a', T0, LEASE_MS);
-      ledger.requeue(
-        first,
-        { reason: 'lease lapsed', countFailure: true, delayMs: 0, kind: 'lease_expired' },
-        T0 + 1,
-      );
-      const second = ledger.grant('t1', 'agent-b', T0 + 2, LEASE_MS);
-      expect(first.attempt).toBe(1);
-      expect(second.attempt).toBe(2);
-      expect(ledger.get('t1')?.attempt).toBe(2);
+    it('records the acknowledgement of the live attempt by its agent only', () => {
+      apply(admit('t1'), grant('t1', 'agent-a'));
+      apply({ kind: 'ack', taskId: 't1', attempt: 2, agentId: 'agent-a' });
+      apply({ kind: 'ack', taskId: 't1', attempt: 1, agentId: 'agent-b' });
+      expect(ledger.get('t1')?.acked).toBe(false);
+      apply({ kind: 'ack', taskId: 't1', attempt: 1, agentId: 'agent-a' });
+      expect(ledger.get('t1')?.acked).toBe(true);
     });
 
-    it('returns the task exactly as the ledger now stores it', () => {
-      add('t1');
-      const granted = ledger.grant('t1', 'agent-a', T0 + 100, LEASE_MS);
-      expect(granted).toEqual(ledger.get('t1'));
-    });
-
-    it('throws for a task it does not know', () => {
-      expect(() => ledger.grant('nope', 'agent-a', T0, LEASE_MS)).toThrow(
-        'no task nope in the ledger',
-      );
-    });
-
-    it('accepts only the live attempt by its own agent as current', () => {
-      add('t1');
-      ledger.grant('t1', 'agent-a', T0, LEASE_MS);
+    it('treats only the live attempt by its own agent as current', () => {
+      apply(admit('t1'), grant('t1', 'agent-a'));
       const task = ledger.get('t1');
       expect(ledger.isCurrent(task, 1, 'agent-a')).toBe(true);
       expect(ledger.isCurrent(task, 2, 'agent-a')).toBe(false);
-      expect(ledger.isCurrent(task, 0, 'agent-a')).toBe(false);
       expect(ledger.isCurrent(task, 1, 'agent-b')).toBe(false);
       expect(ledger.isCurrent(undefined, 1, 'agent-a')).toBe(false);
     });
-
-    it('rejects the first attempt as stale once the task was granted again', () => {
-      add('t1');
-      const first = ledger.grant('t1', 'agent-a', T0, LEASE_MS);
-      ledger.requeue(
-        first,
-        { reason: 'lease lapsed', countFailure: true, delayMs: 0, kind: 'lease_expired' },
-        T0 + 1,
-      );
-      expect(ledger.isCurrent(ledger.get('t1'), 1, 'agent-a')).toBe(false);
-      ledger.grant('t1', 'agent-a', T0 + 2, LEASE_MS);
-      expect(ledger.isCurrent(ledger.get('t1'), 1, 'agent-a')).toBe(false);
-      expect(ledger.isCurrent(ledger.get('t1'), 2, 'agent-a')).toBe(true);
-    });
-
-    it('treats no attempt of a completed task as current', () => {
-      add('t1');
-      ledger.complete(ledger.grant('t1', 'agent-a', T0, LEASE_MS), { ok: true }, T0 + 1);
-      expect(ledger.isCurrent(ledger.get('t1'), 1, 'agent-a')).toBe(false);
-    });
-
-    it('lists the tasks assigned to an agent', () => {
-      add('a');
-      add('b');
-      add('c');
-      ledger.grant('a', 'agent-a', T0, LEASE_MS);
-      ledger.grant('b', 'agent-b', T0, LEASE_MS);
-      ledger.grant('c', 'agent-a', T0, LEASE_MS);
-      expect(ids(ledger.assignedTo('agent-a')).sort()).toEqual(['a', 'c']);
-      expect(ledger.assignedTo('agent-c')).toEqual([]);
-    });
   });
 
-  describe('leases', () => {
-    it('renews the lease of the live attempt only', () => {
-      add('t1');
-      ledger.grant('t1', 'agent-a', T0, LEASE_MS);
-      ledger.renewLease('t1', 2, 'agent-a', T0 + 99_000);
-      ledger.renewLease('t1', 1, 'agent-b', T0 + 99_000);
-      expect(ledger.get('t1')?.leaseExpiresAt).toBe(T0 + LEASE_MS);
-      ledger.renewLease('t1', 1, 'agent-a', T0 + 50_000);
-      expect(ledger.get('t1')?.leaseExpiresAt).toBe(T0 + 50_000);
-    });
-
-    it('lists leases that lapsed strictly before now', () => {
-      add('short');
-      add('long');
-      ledger.grant('short', 'agent-a', T0, 1_000);
-      ledger.grant('long', 'agent-a', T0, 5_000);
-      expect(ledger.expiredLeases(T0 + 1_000)).toEqual([]);
-      expect(ids(ledger.expiredLeases(T0 + 1_001))).toEqual(['short']);
-      expect(ids(ledger.expiredLeases(T0 + 5_001)).sort()).toEqual(['long', 'short']);
-    });
-
-    it('does not list a lapsed lease once its task completed', () => {
-      add('t1');
-      ledger.complete(ledger.grant('t1', 'agent-a', T0, 1_000), 'ok', T0 + 500);
-      expect(ledger.expiredLeases(T0 + 10_000)).toEqual([]);
-    });
-
-    it('extends every running lease to at least the given time, never shortening one', () => {
-      add('short');
-      add('long');
-      add('waiting');
-      ledger.grant('short', 'agent-a', T0, 1_000);
-      ledger.grant('long', 'agent-b', T0, 100_000);
-      ledger.extendAllLeases(T0 + 40_000);
-      expect(ledger.get('short')?.leaseExpiresAt).toBe(T0 + 40_000);
-      expect(ledger.get('long')?.leaseExpiresAt).toBe(T0 + 100_000);
-      expect(ledger.get('waiting')?.leaseExpiresAt).toBeNull();
-      expect(ledger.expiredLeases(T0 + 40_000)).toEqual([]);
+  describe('complete', () => {
+    it('stores the result, ends the lease and unblocks what waited on it, in one decision', () => {
+      apply(admit('build'), admit('deploy', { needs: ['build'] }), grant('build', 'agent-a'));
+      apply({
+        kind: 'complete',
+        at: T0 + 7,
+        taskId: 'build',
+        agentId: 'agent-a',
+        attempt: 1,
+        result: { artifact: 'a.tgz' },
+        unblocked: ['deploy'],
+      });
+      expect(ledger.get('build')).toMatchObject({
+        state: 'complete',
+        agentId: 'agent-a',
+        leaseExpiresAt: null,
+        result: { artifact: 'a.tgz' },
+        updatedAt: T0 + 7,
+      });
+      expect(ledger.get('deploy')?.state).toBe('queued');
+      expect(ledger.history('deploy').at(-1)).toEqual({
+        at: T0 + 7,
+        kind: 'unblocked',
+        agentId: null,
+        attempt: null,
+        detail: null,
+      });
+      expect(ledger.needsOf('deploy')).toEqual([
+        { taskId: 'build', state: 'complete', result: { artifact: 'a.tgz' } },
+      ]);
     });
   });
 
   describe('requeue', () => {
-    it('counts a failure, clears the grant and delays the retry', () => {
-      add('t1');
-      const granted = ledger.grant('t1', 'agent-a', T0, LEASE_MS);
-      const state = ledger.requeue(
-        granted,
-        { reason: 'exit code 1', countFailure: true, delayMs: 1_500, kind: 'failed' },
-        T0 + 10,
-      );
-      expect(state).toBe('queued');
+    it('counts a failure, clears the grant, delays the retry, and records what the attempt left', () => {
+      apply(admit('t1'), grant('t1', 'agent-a'));
+      apply({
+        kind: 'requeue',
+        at: T0 + 10,
+        taskId: 't1',
+        agentId: 'agent-a',
+        attempt: 1,
+        event: 'failed',
+        reason: 'exit code 1',
+        failures: 1,
+        notBefore: T0 + 1_510,
+        result: { commands: [] },
+        deaths: [],
+      });
       expect(ledger.get('t1')).toMatchObject({
         state: 'queued',
         failures: 1,
@@ -345,63 +203,43 @@ describe('Ledger (in memory)', () => {
         lastError: 'exit code 1',
         notBefore: T0 + 1_510,
       });
+      expect(ledger.history('t1').map((event) => event.kind)).toEqual([
+        'submitted',
+        'assigned',
+        'result',
+        'failed',
+      ]);
     });
 
-    it('goes dead when the failures reach max_attempts', () => {
-      add('t1', { max_attempts: 2 });
-      const change = { reason: 'exit 1', countFailure: true, delayMs: 0, kind: 'failed' };
-      const first = ledger.requeue(ledger.grant('t1', 'agent-a', T0, LEASE_MS), change, T0 + 1);
-      const second = ledger.requeue(
-        ledger.grant('t1', 'agent-a', T0 + 2, LEASE_MS),
-        { ...change, reason: 'exit 2' },
-        T0 + 3,
-      );
-      expect([first, second]).toEqual(['queued', 'dead']);
+    it('records the requeue under its kind, then the death, then the deaths of what needed it', () => {
+      apply(admit('t1', { max_attempts: 1 }), admit('after', { needs: ['t1'] }));
+      apply(grant('t1', 'agent-a', 1, T0 + 1));
+      apply({
+        kind: 'requeue',
+        at: T0 + 2,
+        taskId: 't1',
+        agentId: 'agent-a',
+        attempt: 1,
+        event: 'lease_expired',
+        reason: 'agent lost',
+        failures: 1,
+        notBefore: T0 + 2,
+        deaths: [
+          { taskId: 't1', attempt: 1, agentId: null, reason: 'agent lost' },
+          {
+            taskId: 'after',
+            attempt: 0,
+            agentId: null,
+            reason: 'needed task t1 is dead: agent lost',
+          },
+        ],
+      });
       expect(ledger.get('t1')).toMatchObject({
         state: 'dead',
-        failures: 2,
-        attempt: 2,
-        agentId: null,
-        lastError: 'exit 2',
+        failures: 1,
+        lastError: 'agent lost',
       });
-      expect(ledger.nextClaimable(['testing.run'], T0 + 1_000_000, 10)).toEqual([]);
-    });
-
-    it('goes dead after one failure when max_attempts is 1', () => {
-      add('t1', { max_attempts: 1 });
-      expect(
-        ledger.requeue(
-          ledger.grant('t1', 'agent-a', T0, LEASE_MS),
-          { reason: 'boom', countFailure: true, delayMs: 0, kind: 'failed' },
-          T0 + 1,
-        ),
-      ).toBe('dead');
-    });
-
-    it('requeues at once without counting a failure, however often', () => {
-      add('t1', { max_attempts: 1 });
-      for (let i = 0; i < 5; i++) {
-        const state = ledger.requeue(
-          ledger.grant('t1', `agent-${i}`, T0 + i, LEASE_MS),
-          { reason: 'released', countFailure: false, delayMs: 0, kind: 'released' },
-          T0 + i,
-        );
-        expect(state).toBe('queued');
-      }
-      expect(ledger.get('t1')).toMatchObject({ state: 'queued', failures: 0, attempt: 5 });
-      expect(ids(ledger.nextClaimable(['testing.run'], T0 + 5, 10))).toEqual(['t1']);
-    });
-
-    it('records the requeue under its kind and then the death in the history', () => {
-      add('t1', { max_attempts: 1 });
-      ledger.requeue(
-        ledger.grant('t1', 'agent-a', T0 + 1, LEASE_MS),
-        { reason: 'agent lost', countFailure: true, delayMs: 0, kind: 'lease_expired' },
-        T0 + 2,
-      );
-      expect(ledger.history('t1')).toEqual([
-        { at: T0, kind: 'submitted', agentId: 'cli', attempt: null, detail: null },
-        { at: T0 + 1, kind: 'assigned', agentId: 'agent-a', attempt: 1, detail: null },
+      expect(ledger.history('t1').slice(2)).toEqual([
         {
           at: T0 + 2,
           kind: 'lease_expired',
@@ -411,32 +249,25 @@ describe('Ledger (in memory)', () => {
         },
         { at: T0 + 2, kind: 'dead', agentId: null, attempt: 1, detail: { reason: 'agent lost' } },
       ]);
+      expect(ledger.get('after')).toMatchObject({
+        state: 'dead',
+        lastError: 'needed task t1 is dead: agent lost',
+      });
     });
   });
 
-  describe('complete and kill', () => {
-    it('stores the result and ends the lease on completion', () => {
-      add('t1');
-      const granted = ledger.grant('t1', 'agent-a', T0, LEASE_MS);
-      ledger.complete(granted, { commands: [{ exit_code: 0 }] }, T0 + 7);
-      expect(ledger.get('t1')).toMatchObject({
-        state: 'complete',
-        leaseExpiresAt: null,
-        result: { commands: [{ exit_code: 0 }] },
-        updatedAt: T0 + 7,
+  describe('kill and note', () => {
+    it('kills a task at once with the reason, and every death that came with it', () => {
+      apply(admit('t1', { max_attempts: 10 }), admit('t2', { needs: ['t1'] }));
+      apply(grant('t1', 'agent-a'));
+      apply({
+        kind: 'kill',
+        at: T0 + 1,
+        deaths: [
+          { taskId: 't1', attempt: 1, agentId: 'agent-a', reason: 'no LLM provider' },
+          { taskId: 't2', attempt: 0, agentId: null, reason: 'needed task t1 is dead' },
+        ],
       });
-      expect(ledger.history('t1').at(-1)).toEqual({
-        at: T0 + 7,
-        kind: 'complete',
-        agentId: 'agent-a',
-        attempt: 1,
-        detail: { commands: [{ exit_code: 0 }] },
-      });
-    });
-
-    it('kills a task at once, whatever its failures, with the reason', () => {
-      add('t1', { max_attempts: 10 });
-      ledger.kill(ledger.grant('t1', 'agent-a', T0, LEASE_MS), 'no LLM provider', T0 + 1);
       expect(ledger.get('t1')).toMatchObject({
         state: 'dead',
         failures: 0,
@@ -449,113 +280,20 @@ describe('Ledger (in memory)', () => {
         agentId: 'agent-a',
         detail: { reason: 'no LLM provider' },
       });
-    });
-  });
-
-  describe('needs', () => {
-    it('records a task with needs as blocked, not claimable', () => {
-      add('build');
-      const deploy = add('deploy', { needs: ['build'] });
-      expect(deploy.state).toBe('blocked');
-      expect(ids(ledger.nextClaimable(['testing.run'], T0, 10))).toEqual(['build']);
-    });
-
-    it('records a task with an empty needs list as queued', () => {
-      expect(add('t1', { needs: [] }).state).toBe('queued');
-    });
-
-    it('lists each need once with its state, null for a task never submitted', () => {
-      add('build');
-      add('deploy', { needs: ['build', 'lint', 'build'] });
-      expect(ledger.needsOf('deploy')).toEqual(
-        expect.arrayContaining([
-          { taskId: 'build', state: 'queued', result: undefined },
-          { taskId: 'lint', state: null, result: undefined },
-        ]),
-      );
-      expect(ledger.needsOf('deploy')).toHaveLength(2);
-    });
-
-    it('gives the result of a completed need', () => {
-      add('build');
-      add('deploy', { needs: ['build'] });
-      ledger.complete(ledger.grant('build', 'agent-a', T0, LEASE_MS), { artifact: 'a.tgz' }, T0);
-      expect(ledger.needsOf('deploy')).toEqual([
-        { taskId: 'build', state: 'complete', result: { artifact: 'a.tgz' } },
-      ]);
-    });
-
-    it('has no needs for a task that named none', () => {
-      add('t1');
-      expect(ledger.needsOf('t1')).toEqual([]);
-    });
-
-    it('lists the blocked tasks that need a task', () => {
-      add('build');
-      add('deploy', { needs: ['build'] });
-      add('docs', { needs: ['build', 'lint'] });
-      add('other', { needs: ['lint'] });
-      expect(ids(ledger.blockedDependents('build')).sort()).toEqual(['deploy', 'docs']);
-      expect(ids(ledger.blockedDependents('lint')).sort()).toEqual(['docs', 'other']);
-    });
-
-    it('unblocks a blocked task into the queue and stops listing it as blocked', () => {
-      add('build');
-      const deploy = add('deploy', { needs: ['build'] });
-      ledger.unblock(deploy, T0 + 3);
-      expect(ledger.get('deploy')?.state).toBe('queued');
-      expect(ledger.blockedDependents('build')).toEqual([]);
-      expect(ids(ledger.nextClaimable(['testing.run'], T0 + 3, 10))).toEqual(['build', 'deploy']);
-      expect(ledger.history('deploy').at(-1)).toEqual({
-        at: T0 + 3,
-        kind: 'unblocked',
-        agentId: null,
-        attempt: null,
-        detail: null,
-      });
-    });
-  });
-
-  describe('queries', () => {
-    it('counts tasks in every state, zero included', () => {
-      expect(ledger.counts()).toEqual({ blocked: 0, queued: 0, assigned: 0, complete: 0, dead: 0 });
-      add('q1');
-      add('q2');
-      add('a');
-      ledger.grant('a', 'agent-a', T0, LEASE_MS);
-      add('b', { needs: ['q1'] });
-      add('c');
-      ledger.complete(ledger.grant('c', 'agent-a', T0, LEASE_MS), null, T0);
-      add('d');
-      ledger.kill(ledger.get('d')!, 'bad', T0);
-      expect(ledger.counts()).toEqual({ blocked: 1, queued: 2, assigned: 1, complete: 1, dead: 1 });
-    });
-
-    it('finds the children of a task through parent_task_id, in submission order', () => {
-      add('parent');
-      add('child-2', { parent_task_id: 'parent' });
-      add('unrelated');
-      add('child-1', { parent_task_id: 'parent' });
-      add('grandchild', { parent_task_id: 'child-2' });
-      const children = ledger.childrenOf('parent');
-      expect(ids(children)).toEqual(['child-2', 'child-1']);
-      expect(children[0]?.parentTaskId).toBe('parent');
-      expect(ledger.childrenOf('unrelated')).toEqual([]);
-    });
-
-    it('lists tasks newest first, filtered by state and limited', () => {
-      add('a');
-      add('b');
-      add('c');
-      ledger.grant('b', 'agent-a', T0, LEASE_MS);
-      expect(ids(ledger.list({}))).toEqual(['c', 'b', 'a']);
-      expect(ids(ledger.list({ state: 'queued' }))).toEqual(['c', 'a']);
-      expect(ids(ledger.list({ limit: 1 }))).toEqual(['c']);
+      expect(ledger.get('t2')?.state).toBe('dead');
     });
 
     it('keeps a history of every step in order, with JSON details', () => {
-      add('t1');
-      ledger.addEvent('t1', T0 + 1, 'stale', 'agent-z', 9, { ignored: 'complete' });
+      apply(admit('t1'));
+      apply({
+        kind: 'note',
+        at: T0 + 1,
+        taskId: 't1',
+        event: 'stale',
+        agentId: 'agent-z',
+        attempt: 9,
+        detail: { ignored: 'complete' },
+      });
       expect(ledger.history('t1')).toEqual([
         { at: T0, kind: 'submitted', agentId: 'cli', attempt: null, detail: null },
         {
@@ -567,6 +305,68 @@ describe('Ledger (in memory)', () => {
         },
       ]);
       expect(ledger.history('nope')).toEqual([]);
+    });
+  });
+
+  describe('a batch of decisions', () => {
+    it('records all of a batch or, when one decision fails, none of it', () => {
+      apply(admit('build'), admit('deploy', { needs: ['build'] }), grant('build', 'agent-a'));
+      const completion: Decision = {
+        kind: 'complete',
+        at: T0 + 5,
+        taskId: 'build',
+        agentId: 'agent-a',
+        attempt: 1,
+        result: 'ok',
+        unblocked: ['deploy'],
+      };
+      // A second admission of one task id breaks the UNIQUE constraint after the completion.
+      expect(() => apply(completion, admit('fresh'), admit('fresh'))).toThrow(/UNIQUE/);
+      expect(ledger.get('build')?.state).toBe('assigned');
+      expect(ledger.get('deploy')?.state).toBe('blocked');
+      expect(ledger.get('fresh')).toBeUndefined();
+      expect(ledger.history('build').map((event) => event.kind)).toEqual(['submitted', 'assigned']);
+    });
+  });
+
+  describe('queries', () => {
+    it('counts tasks in every state, zero included', () => {
+      expect(ledger.counts()).toEqual({ blocked: 0, queued: 0, assigned: 0, complete: 0, dead: 0 });
+      apply(admit('q1'), admit('q2'), admit('a'), grant('a', 'agent-a'));
+      apply(admit('b', { needs: ['q1'] }), admit('d'));
+      apply({
+        kind: 'kill',
+        at: T0,
+        deaths: [{ taskId: 'd', attempt: 0, agentId: null, reason: 'bad' }],
+      });
+      expect(ledger.counts()).toEqual({ blocked: 1, queued: 2, assigned: 1, complete: 0, dead: 1 });
+    });
+
+    it('lists the unfinished tasks oldest first, for the hub to rebuild its memory', () => {
+      apply(admit('a'), admit('b', { needs: ['a'] }), admit('c'), grant('c', 'agent-a'));
+      apply(admit('d'));
+      apply({
+        kind: 'kill',
+        at: T0,
+        deaths: [{ taskId: 'd', attempt: 0, agentId: null, reason: 'x' }],
+      });
+      expect(ids(ledger.unfinished())).toEqual(['a', 'b', 'c']);
+    });
+
+    it('finds the children of a task through parent_task_id, in submission order', () => {
+      apply(admit('parent'), admit('child-2', { parent_task_id: 'parent' }), admit('unrelated'));
+      apply(admit('child-1', { parent_task_id: 'parent' }));
+      const children = ledger.childrenOf('parent');
+      expect(ids(children)).toEqual(['child-2', 'child-1']);
+      expect(children[0]?.parentTaskId).toBe('parent');
+      expect(ledger.childrenOf('unrelated')).toEqual([]);
+    });
+
+    it('lists tasks newest first, filtered by state and limited', () => {
+      apply(admit('a'), admit('b'), admit('c'), grant('b', 'agent-a'));
+      expect(ids(ledger.list({}))).toEqual(['c', 'b', 'a']);
+      expect(ids(ledger.list({ state: 'queued' }))).toEqual(['c', 'a']);
+      expect(ids(ledger.list({ limit: 1 }))).toEqual(['c']);
     });
   });
 });
@@ -581,13 +381,32 @@ describe('Ledger (on disk)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  function reopen(ledger: Ledger, path: string): Ledger {
+    ledger.close();
+    open.splice(open.indexOf(ledger), 1);
+    return openLedger(path);
+  }
+
   it('keeps tasks, states, needs and history across a close and reopen', () => {
     const path = join(dir, 'hub.sqlite');
     const first = openLedger(path);
-    first.insert(spec('build', { priority: 'high', idempotency_key: 'k1' }), 'cli', 3, T0);
-    first.insert(spec('deploy', { needs: ['build'], parent_task_id: 'build' }), 'cli', 3, T0);
-    first.insert(spec('waiting'), 'cli', 3, T0);
-    first.complete(first.grant('build', 'agent-a', T0 + 1, LEASE_MS), { ok: 1 }, T0 + 2);
+    first.apply([
+      admit('build', { priority: 'high', idempotency_key: 'k1' }),
+      admit('deploy', { needs: ['build'], parent_task_id: 'build' }),
+      admit('waiting'),
+      grant('build', 'agent-a', 1, T0 + 1),
+    ]);
+    first.apply([
+      {
+        kind: 'complete',
+        at: T0 + 2,
+        taskId: 'build',
+        agentId: 'agent-a',
+        attempt: 1,
+        result: { ok: 1 },
+        unblocked: [],
+      },
+    ]);
     const before = {
       build: first.get('build'),
       deploy: first.get('deploy'),
@@ -595,10 +414,7 @@ describe('Ledger (on disk)', () => {
       history: first.history('build'),
       counts: first.counts(),
     };
-    first.close();
-    open.splice(open.indexOf(first), 1);
-
-    const second = openLedger(path);
+    const second = reopen(first, path);
     expect({
       build: second.get('build'),
       deploy: second.get('deploy'),
@@ -609,59 +425,39 @@ describe('Ledger (on disk)', () => {
     expect(second.needsOf('deploy')).toEqual([
       { taskId: 'build', state: 'complete', result: { ok: 1 } },
     ]);
+    expect(second.withKey('k1')?.taskId).toBe('build');
     expect(ids(second.childrenOf('build'))).toEqual(['deploy']);
   });
 
-  it('still ignores a resubmission after a reopen', () => {
+  it('gives the highest seq ever used after a reopen, even once those tasks are pruned', () => {
     const path = join(dir, 'hub.sqlite');
     const first = openLedger(path);
-    first.insert(spec('t1', { idempotency_key: 'k1' }), 'cli', 3, T0);
-    first.close();
-    open.splice(open.indexOf(first), 1);
-
-    const second = openLedger(path);
-    expect(second.insert(spec('t1'), 'cli', 3, T0)).toMatchObject({
-      inserted: false,
-      reason: 'duplicate task_id',
-    });
-    expect(second.insert(spec('t2', { idempotency_key: 'k1' }), 'cli', 3, T0)).toMatchObject({
-      inserted: false,
-      reason: 'duplicate idempotency_key',
-    });
+    const one = admit('one');
+    const last = admit('last');
+    first.apply([one, last]);
+    first.apply([
+      {
+        kind: 'kill',
+        at: T0,
+        deaths: [{ taskId: 'last', attempt: 0, agentId: null, reason: 'x' }],
+      },
+    ]);
+    expect(first.prune(T0 + 1)).toBe(1);
+    const second = reopen(first, path);
+    expect(second.lastSeq()).toBe(last.task.seq);
   });
 
-  it('continues the attempt numbers of a running task after a reopen', () => {
-    const path = join(dir, 'hub.sqlite');
-    const first = openLedger(path);
-    first.insert(spec('t1'), 'cli', 3, T0);
-    first.grant('t1', 'agent-a', T0, LEASE_MS);
-    first.close();
-    open.splice(open.indexOf(first), 1);
-
-    const second = openLedger(path);
-    const task = second.get('t1');
-    expect(second.isCurrent(task, 1, 'agent-a')).toBe(true);
-    second.requeue(
-      task!,
-      { reason: 'hub restart', countFailure: false, delayMs: 0, kind: 'released' },
-      T0 + 1,
-    );
-    expect(second.grant('t1', 'agent-b', T0 + 2, LEASE_MS).attempt).toBe(2);
-  });
-
-  it('commits each change before returning, so another connection sees it unclosed', () => {
+  it('commits each batch before returning, so another connection sees it unclosed', () => {
     const path = join(dir, 'hub.sqlite');
     const writer = openLedger(path);
-    writer.insert(spec('t1'), 'cli', 3, T0);
-    writer.grant('t1', 'agent-a', T0, LEASE_MS);
+    writer.apply([admit('t1'), grant('t1', 'agent-a')]);
     const reader = openLedger(path);
     expect(reader.get('t1')).toMatchObject({ state: 'assigned', attempt: 1, agentId: 'agent-a' });
   });
 
   it('creates the folder of the ledger file when it is missing', () => {
-    const path = join(dir, 'nested', 'deeper', 'hub.sqlite');
-    const ledger = openLedger(path);
-    ledger.insert(spec('t1'), 'cli', 3, T0);
+    const ledger = openLedger(join(dir, 'nested', 'deeper', 'hub.sqlite'));
+    ledger.apply([admit('t1')]);
     expect(ledger.get('t1')?.state).toBe('queued');
   });
 });

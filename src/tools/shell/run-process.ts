@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { OutputCapture } from './output-capture.js';
 import { unwatchGroup, watchGroup } from './reaper.js';
 import type { Sandbox, SandboxLimits } from './sandbox.js';
@@ -88,6 +87,8 @@ export async function runProcess(
         sandboxed: false,
         cgroup: undefined,
       };
+  // Loaded with the first command, not with the agent: its ~100 ms are not part of joining.
+  const { execa } = await import('execa');
   const child = execa(prepared.file, prepared.args, {
     cwd: options.cwd,
     env: prepared.env,

@@ -1,0 +1,240 @@
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import type { Level } from 'level';
+
+const require = createRequire(import.meta.url);
+// The async persistence class is what aedes 1.x wants (its setup() must be async); the package's
+// main export wraps it in a callback adapter. Its encoding (msgpack) and packet copy are reused,
+// from its own dependencies, so what is on disk stays readable by it.
+const persistenceEntry = require.resolve('aedes-persistence-level/asyncPersistence.js');
+const AsyncLevelPersistence = require(persistenceEntry) as new (db: Level<string, Buffer>) => {
+  setup(broker: unknown): Promise<void>;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+};
+const fromPersistence = createRequire(persistenceEntry);
+const msgpack = fromPersistence('msgpack-lite') as {
+  encode(value: unknown): Buffer;
+  decode(bytes: Buffer): unknown;
+};
+const AedesPacket = fromPersistence('aedes-packet') as new (packet: object) => StoredPacket;
+
+interface StoredPacket {
+  brokerId?: string;
+  brokerCounter?: number;
+  messageId?: number;
+  [field: string]: unknown;
+}
+
+interface ClientRef {
+  id: string;
+}
+
+type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
+
+// The key layout of aedes-persistence-level (asyncPersistence.js), so both read the same store.
+const OUTGOING = 'outgoing:';
+const OUTGOING_ID = 'outgoing-id:';
+const padId = (id: number | undefined): string => String(id).padStart(16, '0');
+const outgoingKey = (clientId: string, brokerId: string | undefined, counter: number | undefined) =>
+  `${OUTGOING}${encodeURIComponent(clientId)}:${brokerId}:${padId(counter)}`;
+const outgoingIdKey = (clientId: string, messageId: number | undefined) =>
+  `${OUTGOING_ID}${encodeURIComponent(clientId)}:${padId(messageId)}`;
+const clientOfKey = (prefix: string, key: string): string =>
+  decodeURIComponent(key.slice(prefix.length, key.indexOf(':', prefix.length)));
+
+/**
+ * Writes to the store in batches, one batch in flight at a time and in order: what is asked for
+ * in one turn of the event loop goes in one `db.batch`, and each caller's promise settles when
+ * the batch holding its writes is written — as durable as one write each, for a fraction of the
+ * cost when a broker carries thousands of messages a second. Within a batch only the last write
+ * of a key counts, and a key put and deleted before its batch went out is not written at all.
+ */
+class BatchWriter {
+  private ops = new Map<string, Op>();
+  private done: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private scheduled = false;
+  private inFlight: Promise<void> = Promise.resolve();
+  /** Keys the store holds once the batches handed to it are written. */
+  private readonly stored = new Set<string>();
+
+  constructor(private readonly db: Level<string, Buffer>) {}
+
+  /** A key the store held at start. */
+  known(key: string): void {
+    this.stored.add(key);
+  }
+
+  /** Queue writes; resolves once they are in the store. */
+  write(...ops: Op[]): Promise<void> {
+    for (const op of ops) {
+      if (op.type === 'del' && !this.stored.has(op.key)) this.ops.delete(op.key);
+      else this.ops.set(op.key, op);
+    }
+    const written = new Promise<void>((resolve, reject) => this.done.push({ resolve, reject }));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.commit());
+    }
+    return written;
+  }
+
+  /** Resolves once everything asked for so far is written (or failed). */
+  async idle(): Promise<void> {
+    if (this.ops.size > 0) await this.write().catch(() => undefined);
+    await this.inFlight.catch(() => undefined);
+  }
+
+  private commit(): void {
+    this.scheduled = false;
+    const ops = [...this.ops.values()];
+    const { done } = this;
+    this.ops = new Map();
+    this.done = [];
+    for (const op of ops) {
+      if (op.type === 'put') this.stored.add(op.key);
+      else this.stored.delete(op.key);
+    }
+    this.inFlight = this.inFlight
+      .then(() => (ops.length > 0 ? this.db.batch(ops, { valueEncoding: 'buffer' }) : undefined))
+      .then(
+        () => done.forEach((waiter) => waiter.resolve()),
+        (error: unknown) => done.forEach((waiter) => waiter.reject(error)),
+      );
+  }
+}
+
+/**
+ * aedes-persistence-level, with its queue of QoS 1 messages per client (the `outgoing` keys)
+ * also held in memory and its writes batched. aedes asks for that queue on every QoS 1 delivery
+ * and every PUBACK — for clean sessions too, which have nothing stored, so each of those was a
+ * read of the disk store to find nothing. Here reads come from memory (loaded from the store at
+ * start), and the store is written as before, through BatchWriter: a delivery or an
+ * acknowledgement completes once its writes are on disk, as it did. Retained messages,
+ * subscriptions and wills are left to the original.
+ */
+export class BatchedLevelPersistence extends AsyncLevelPersistence {
+  /** clientId → outgoing key → the packet stored under it. */
+  private readonly queued = new Map<string, Map<string, StoredPacket>>();
+  /** clientId → message id → outgoing key of the packet in flight under that id. */
+  private readonly inflight = new Map<string, Map<number, string>>();
+  private readonly writer: BatchWriter;
+
+  constructor(private readonly db: Level<string, Buffer>) {
+    super(db);
+    this.writer = new BatchWriter(db);
+  }
+
+  override async setup(broker: unknown): Promise<void> {
+    await super.setup(broker);
+    for await (const [key, value] of this.db.iterator({ gte: OUTGOING, lt: 'outgoing;' })) {
+      this.queueOf(clientOfKey(OUTGOING, key)).set(key, msgpack.decode(value) as StoredPacket);
+      this.writer.known(key);
+    }
+    for await (const [key, value] of this.db.iterator({ gte: OUTGOING_ID, lt: 'outgoing-id;' })) {
+      this.writer.known(key);
+      const packet = msgpack.decode(value) as StoredPacket;
+      const clientId = clientOfKey(OUTGOING_ID, key);
+      this.inflightOf(clientId).set(
+        packet.messageId ?? 0,
+        outgoingKey(clientId, packet.brokerId, packet.brokerCounter),
+      );
+    }
+  }
+
+  /** Before the store closes: every write asked for is done. */
+  flush(): Promise<void> {
+    return this.writer.idle();
+  }
+
+  /** aedes wraps this stream without an error listener: a store closing under it must not throw. */
+  override createRetainedStreamCombi(patterns: string[]): Readable {
+    return super.createRetainedStreamCombi(patterns).on('error', () => undefined);
+  }
+
+  async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    const stored = new AedesPacket(packet);
+    const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter);
+    this.queueOf(sub.clientId).set(key, stored);
+    await this.writer.write({ type: 'put', key, value: msgpack.encode(stored) });
+  }
+
+  async outgoingEnqueueCombi(
+    subs: { clientId: string }[] | undefined,
+    packet: StoredPacket,
+  ): Promise<StoredPacket | undefined> {
+    if (!subs || subs.length === 0) return packet;
+    await Promise.all(subs.map((sub) => this.outgoingEnqueue(sub, packet)));
+    return undefined;
+  }
+
+  async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
+    if (!packet.brokerId) {
+      const key = this.inflight.get(client.id)?.get(packet.messageId ?? 0);
+      const prior = key ? this.queued.get(client.id)?.get(key) : undefined;
+      if (!prior) throw new Error('no such packet');
+      packet.brokerId = prior.brokerId;
+      packet.brokerCounter = prior.brokerCounter;
+    }
+    const key = outgoingKey(client.id, packet.brokerId, packet.brokerCounter);
+    const queue = this.queueOf(client.id);
+    const existing = queue.get(key);
+    if (!existing) throw new Error('no such packet');
+    const ops: Op[] = [];
+    const ids = this.inflightOf(client.id);
+    if ((existing.messageId ?? 0) > 0) {
+      ids.delete(existing.messageId!);
+      ops.push({ type: 'del', key: outgoingIdKey(client.id, existing.messageId) });
+    }
+    const stored = { ...packet };
+    ids.set(packet.messageId ?? 0, key);
+    queue.set(key, stored);
+    const value = msgpack.encode(stored);
+    ops.push({ type: 'put', key: outgoingIdKey(client.id, packet.messageId), value });
+    ops.push({ type: 'put', key, value });
+    await this.writer.write(...ops);
+  }
+
+  async outgoingClearMessageId(
+    client: ClientRef,
+    packet: StoredPacket,
+  ): Promise<StoredPacket | undefined> {
+    const ids = this.inflight.get(client.id);
+    const key = ids?.get(packet.messageId ?? 0);
+    // Nothing in flight under this id (always so for a clean session): nothing to read or write.
+    if (!ids || key === undefined) return undefined;
+    ids.delete(packet.messageId ?? 0);
+    const queue = this.queued.get(client.id);
+    const stored = queue?.get(key);
+    queue?.delete(key);
+    await this.writer.write(
+      { type: 'del', key: outgoingIdKey(client.id, packet.messageId) },
+      { type: 'del', key },
+    );
+    return stored;
+  }
+
+  /** The client's queue, in the store's key order (by broker, then counter), from memory. */
+  outgoingStream(client: ClientRef): Readable {
+    const queue = this.queued.get(client.id);
+    const keys = queue ? [...queue.keys()].sort() : [];
+    return Readable.from(keys.map((key) => ({ ...queue!.get(key)! })));
+  }
+
+  private queueOf(clientId: string): Map<string, StoredPacket> {
+    let queue = this.queued.get(clientId);
+    if (!queue) {
+      queue = new Map();
+      this.queued.set(clientId, queue);
+    }
+    return queue;
+  }
+
+  private inflightOf(clientId: string): Map<number, string> {
+    let ids = this.inflight.get(clientId);
+    if (!ids) {
+      ids = new Map();
+      this.inflight.set(clientId, ids);
+    }
+    return ids;
+  }
+}
