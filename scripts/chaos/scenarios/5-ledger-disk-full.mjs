@@ -13,7 +13,8 @@ import {
 
 export const id = 5;
 export const title = 'ledger disk full, then freed';
-const TMPFS_KIB = 2_048;
+// Room for the ledger and its WAL, which grows to ~4 MiB before SQLite checkpoints it.
+const TMPFS_KIB = 8_192;
 export const description = (quick) =>
   `The hub's data dir (its ledger) on a ${TMPFS_KIB} KiB tmpfs (mounted as root). ` +
   `${quick ? 100 : 200} × \`sleep 0.3\` on 4 agents × 2: the first half submitted; at 25 % of ` +
@@ -53,7 +54,9 @@ export async function run(ctx) {
   const half = Math.floor(total / 2);
   const t0 = Date.now();
   await swarm.submit(ids.slice(0, half).map((taskId) => swarm.task(taskId)));
-  await atProgress(swarm, total, 0.25, ctx.limitMs);
+  await atProgress(swarm, total, 0.25, ctx.limitMs, () => !swarm.hub.alive());
+  if (!swarm.hub.alive())
+    throw new Error(`the hub died before the disk was filled; see ${swarm.hub.logPath}`);
   const filler = join(swarm.tmpfs, 'filler');
   const filled = fill(filler);
   await swarm.submit(ids.slice(half).map((taskId) => swarm.task(taskId)));
