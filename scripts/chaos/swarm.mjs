@@ -348,6 +348,11 @@ export class ChaosSwarm {
     return this.on('hub/status').some((m) => m.at >= since && m.payload?.state === 'online');
   }
 
+  /** The id the next startAgent() will give. */
+  nextAgentId() {
+    return `chaos-${this.agentSeq}`;
+  }
+
   async startAgent({ concurrency = 2, wait = true } = {}) {
     const id = `chaos-${this.agentSeq++}`;
     const since = Date.now();

@@ -73,7 +73,8 @@ export async function run(ctx) {
     );
     await swarm.startHub();
   }
-  const outcome = await finish(swarm, ids, t0, ctx);
+  // What is not finished a minute after the space came back is taken as lost.
+  const outcome = await finish(swarm, ids, t0, { ...ctx, limitMs: 60_000 });
   const hubExits = swarm.hubs.filter((hub) => !hub.alive()).length;
   const pass = outcome.settled && outcome.lost === 0 && hubExits === 0;
   if (!pass) notes.push(describeLost(outcome), `errors on the bus: ${errorCodes(swarm)}`);

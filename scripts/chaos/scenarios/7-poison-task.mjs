@@ -4,12 +4,12 @@ import { describeLost, startSwarm } from './common.mjs';
 
 export const id = 7;
 export const title = 'poison task kills its agent';
-const MAX_DEATHS = 20;
+const MAX_DEATHS = 16;
 export const description = () =>
   '`max_attempts` 3. One agent at a time; the suite kills it with -9 when it is granted the ' +
   'poison task — "before": the moment the recorder sees the grant on `tasks/assigned/<agent>`, ' +
   '"after": the moment it sees the agent\'s claim listing the attempt (the acknowledgement, ' +
-  'PROTOCOL §4.1) — and starts a new agent, until the task is dead (or 20 deaths). Each death is ' +
+  'PROTOCOL §4.1) — and starts a new agent, until the task is dead (or 16 deaths). Each death is ' +
   'classed by whether the acknowledgement was on the bus before the kill. Pass: dead after ≤ 3 ' +
   'agent deaths.';
 
@@ -35,25 +35,25 @@ export async function run(ctx, variant) {
     (swarm.ledger() ?? []).some((r) => r.task_id === taskId && r.state === 'dead');
   const deaths = [];
   let agent = swarm.agents[0];
-  const armed = () => {
-    const target = agent;
-    return swarm.nextMessage(
+  // Armed for an agent id before that agent starts: a queued task is granted at its first claim.
+  const armed = (targetId) =>
+    swarm.nextMessage(
       (m) => {
-        const grant = m.topic === `tasks/assigned/${target.id}` && m.payload?.task_id === taskId;
+        const grant = m.topic === `tasks/assigned/${targetId}` && m.payload?.task_id === taskId;
         const ack =
           m.topic === 'tasks/claim' &&
-          m.envelope?.agent_id === target.id &&
+          m.envelope?.agent_id === targetId &&
           (m.payload?.running ?? []).some((r) => r.task_id === taskId);
         if (variant.when === 'grant' ? !grant : !ack) return false;
         // Killed here, in the recorder's handler: as close to the message as the suite can be.
-        process.kill(target.child.pid, 'SIGKILL');
+        const target = swarm.agents.find((a) => a.id === targetId);
+        if (target) process.kill(target.child.pid, 'SIGKILL');
         return true;
       },
       ctx.limitMs,
-      `${taskId} to reach ${target.id}`,
+      `${taskId} to reach ${targetId}`,
     );
-  };
-  let hit = armed();
+  let hit = armed(agent.id);
   await swarm.submit([swarm.task(taskId, { seconds: 30 })]);
   while (deaths.length < MAX_DEATHS) {
     let message = null;
@@ -69,8 +69,8 @@ export async function run(ctx, variant) {
       : message.payload.running.find((r) => r.task_id === taskId).attempt;
     deaths.push({ agent: agent.id, attempt, acked: acks(swarm, agent.id, taskId, attempt) });
     if (isDead()) break;
+    hit = armed(swarm.nextAgentId());
     agent = await swarm.startAgent({ concurrency: 1 });
-    hit = armed();
   }
   await until(isDead, 15_000, 'the task to die', 250).catch(() => {});
   const row = (swarm.ledger('SELECT task_id, state, attempt, failures FROM tasks') ?? []).find(
