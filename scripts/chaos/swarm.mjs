@@ -215,8 +215,8 @@ export class ChaosSwarm {
     this.brokers.push(child);
     await until(
       async () => !child.alive() || (await listening(this.port)),
-      15_000,
-      'the broker to listen',
+      60_000,
+      `the broker to listen (its log: ${child.logPath})`,
       50,
     );
     if (!child.alive()) throw new Error(`the broker exited at start; see ${child.logPath}`);
@@ -338,8 +338,9 @@ export class ChaosSwarm {
     this.hubs.push(child);
     await until(
       () => !child.alive() || this.hubOnlineSince(since),
-      30_000,
-      'the hub to say it is online',
+      // Generous: the machine is shared, and a start under load has taken over 30 s.
+      60_000,
+      `the hub to say it is online (its log: ${child.logPath})`,
     );
     if (!child.alive()) throw new Error(`the hub exited at start; see ${child.logPath}`);
   }
