@@ -377,7 +377,7 @@ export class ChaosSwarm {
     return agent;
   }
 
-  async waitAgentOnline(agent, since, ms = 30_000) {
+  async waitAgentOnline(agent, since, ms = 60_000) {
     await until(
       () =>
         !agent.child.alive() ||
