@@ -12,8 +12,10 @@ function version(command, args) {
     return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
       .split('\n')[0]
       .trim();
-  } catch {
-    return 'not installed';
+  } catch (error) {
+    // `mosquitto -h` prints its version and exits 3.
+    const out = `${error.stdout ?? ''}`.split('\n')[0].trim();
+    return out || 'not installed';
   }
 }
 
