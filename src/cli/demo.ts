@@ -101,7 +101,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   const interrupted = untilSignal().then(() => undefined);
   try {
     const base = makeConfig(demoFlags);
-    const definition = demoDefinition(base);
+    const definition = await demoDefinition(base);
     const roles = [
       ...new Set(definition.steps.map((step) => rolesForType(base.taskTypes, step.type)[0]!)),
     ];
@@ -199,8 +199,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 }
 
 /** examples/deploy-flow.yaml, with an LLM review of the code before deploy where Claude is at hand. */
-function demoDefinition(config: Config): FlowDefinition {
-  const definition = loadFlowOrExit(join(examplesDir(), 'deploy-flow.yaml'), {}, config);
+async function demoDefinition(config: Config): Promise<FlowDefinition> {
+  const definition = await loadFlowOrExit(join(examplesDir(), 'deploy-flow.yaml'), {}, config);
   if (resolveLlmSettings(config.llm, 'review').provider === 'none') return definition;
   const review: FlowStep = {
     id: 'review',

@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
-import { FlowFileError, readFlowFile } from '../flows/load-flow.js';
 import type { FlowDefinition, FlowSubmit, FlowUpdate } from '../protocol/flow-messages.js';
 import { topicFor } from '../protocol/topic-table.js';
 import type { FlowDetail } from '../tasks/flow-queries.js';
@@ -217,11 +216,13 @@ export function parseVars(pairs: readonly string[]): Record<string, string> {
 }
 
 /** A flow file, checked, or the refusal naming each problem's line (exit 2). */
-export function loadFlowOrExit(
+export async function loadFlowOrExit(
   file: string,
   vars: Record<string, string>,
   config: Config,
-): FlowDefinition {
+): Promise<FlowDefinition> {
+  // The YAML parser loads when a flow file is read, not with every command (--help).
+  const { FlowFileError, readFlowFile } = await import('../flows/load-flow.js');
   try {
     return readFlowFile(file, { vars, taskTypes: config.taskTypes });
   } catch (error) {
@@ -237,7 +238,7 @@ export function newFlowId(name: string): string {
 
 async function runFlowCommand(file: string, flags: RunFlags): Promise<void> {
   const config = makeConfig(flags);
-  const definition = loadFlowOrExit(file, parseVars(flags.var), config);
+  const definition = await loadFlowOrExit(file, parseVars(flags.var), config);
   if (definition.schedule && flags.wait) {
     throw new SheriError(
       `${file} has a schedule: it runs once per slot, so there is no one run to --wait for (drop --wait; sheri schedules, sheri flows)`,

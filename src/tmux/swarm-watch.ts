@@ -1,4 +1,3 @@
-import mqtt from 'mqtt';
 import { z } from 'zod';
 import { connectCli, shortId } from '../cli/common.js';
 import type { Config } from '../config/load.js';
@@ -75,6 +74,8 @@ export class SwarmWatch {
 
 /** Whether an MQTT broker accepts a connection at `url` within `timeoutMs`. */
 export async function brokerAnswers(url: string, timeoutMs: number): Promise<boolean> {
+  // mqtt.js loads when a probe runs, not with every command (--help).
+  const { default: mqtt } = await import('mqtt');
   const client = mqtt.connect(url, {
     clientId: `sheri-probe-${shortId()}`,
     protocolVersion: 4,

@@ -89,6 +89,7 @@ export const sandbox = {
           label: 'sandbox overhead per command',
           unit: 'ms',
           value: Number(overhead[1]),
+          goal: { op: '<=', target: 10, text: '≤ 10 ms (issue 8)' },
         },
       ],
       extras: [fence(output)],
