@@ -1,5 +1,5 @@
 import type { ApprovalAnswer, ApprovalRequest } from '../protocol/messages.js';
-import type { Ledger } from './ledger.js';
+import type { LedgerStore } from './ledger-store.js';
 
 /** What the desk asks of the scheduler: whose attempt is live, and where history goes. */
 export interface AttemptBook {
@@ -31,7 +31,7 @@ export class ApprovalDesk {
   private readonly pending = new Map<string, Pending>();
 
   constructor(
-    private readonly ledger: Ledger,
+    private readonly ledger: LedgerStore,
     private readonly book: AttemptBook,
     private readonly now: () => number,
   ) {}
