@@ -135,13 +135,25 @@ credentials where it runs (sheri credentials add), and give mosquitto its files
 sheri.config.json, it grants prompt tasks only while the swarm's LLM spending (results and running
 tasks' heartbeats, all agents) leaves room, and refuses the rest (tasks/dead).
 
-Example:
-  sheri hub --broker mqtt://mosquitto:1883 --swarm prod`,
+With --ledger postgres://… (env SHERI_LEDGER, or "ledger": { "url": … } in sheri.config.json)
+the ledger is in PostgreSQL instead, and several hubs may run on it: one leads, the others stand
+by and take over within a few seconds of its death (docs/DEPLOY.md). Every hub needs the same
+credential store (copy credentials.json into each one's --data-dir). Prefer PGPASSWORD or a
+~/.pgpass file to a password in the URL.
+
+Examples:
+  sheri hub --broker mqtt://mosquitto:1883 --swarm prod
+  sheri hub --broker mqtt://mosquitto:1883 --swarm prod --ledger postgres://sheri@db/sheri_prod`,
+      )
+      .option(
+        '--ledger <url>',
+        'postgres://… : the ledger in PostgreSQL, for several hubs (env SHERI_LEDGER; default: SQLite in --data-dir)',
       ),
   ).action(async (flags: ServeFlags) => {
     const config = makeConfig(flags);
     refuseIfTampered(config.dataDir);
     const logger = makeLogger(flags);
+    if (config.ledgerUrl !== undefined) return runElectedHub(config, logger);
     const { Hub } = await import('../tasks/hub.js');
     const hub = await Hub.start({
       config,
@@ -152,6 +164,31 @@ Example:
     await hub.close();
     logger.info('hub stopped');
   });
+}
+
+/** `sheri hub --ledger postgres://…`: lead or stand by until a signal, or a fatal error. */
+async function runElectedHub(config: Config, logger: Logger): Promise<void> {
+  const { HubElection } = await import('../tasks/hub-election.js');
+  const { isPostgresUrl } = await import('../tasks/postgres-ledger.js');
+  const url = config.ledgerUrl!;
+  if (!isPostgresUrl(url)) {
+    throw new SheriError(
+      '--ledger must be a postgres:// URL (or leave it out for SQLite)',
+      EXIT.usage,
+    );
+  }
+  let fatal: (error: Error) => void = () => undefined;
+  const failed = new Promise<Error>((resolve) => (fatal = resolve));
+  let election;
+  try {
+    election = await HubElection.start({ url, config, logger, onFatal: (error) => fatal(error) });
+  } catch (error) {
+    throw new SheriError(`cannot open the ledger: ${(error as Error).message}`, EXIT.unavailable);
+  }
+  const outcome = await Promise.race([untilSignal(), failed]);
+  await election.close();
+  if (outcome instanceof Error) throw new SheriError(outcome.message, EXIT.unavailable);
+  logger.info('hub stopped');
 }
 
 /** A process that died while a task created one of sheri's own files: check it before trusting it. */

@@ -65,6 +65,8 @@ export interface Config {
   readonly maxJsonDepth: number;
   readonly security: SecurityConfig;
   readonly retention: { readonly finishedMaxAgeMs: number; readonly pruneEveryMs: number };
+  /** The hub's ledger on PostgreSQL (postgres://…); undefined: SQLite in dataDir. */
+  readonly ledgerUrl: string | undefined;
 }
 
 export interface SecurityConfig {
@@ -98,6 +100,8 @@ export interface CommonFlags extends LlmFlags {
   key?: string;
   /** false with --no-signing. */
   signing?: boolean;
+  /** `sheri hub --ledger postgres://…`; beats env SHERI_LEDGER and the file's ledger.url. */
+  ledger?: string;
 }
 
 const DEFAULT_CONFIG_FILE = 'sheri.config.json';
@@ -174,6 +178,7 @@ export function loadConfig(
       limits: { ...DEFAULTS.sandboxLimits, ...file.sandbox?.limits },
     },
     ...loadSecurity(flags, fromEnv, file),
+    ledgerUrl: flags.ledger ?? fromEnv('SHERI_LEDGER') ?? file.ledger?.url,
     ...overrides,
   };
   return deepFreeze(config);

@@ -107,6 +107,15 @@ export const ConfigFile = z.strictObject({
       maxQueuedPerSubmitter: z.int().min(1).optional(),
     })
     .optional(),
+  /** The hub's ledger: postgres://… for several hubs on one database (docs/DEPLOY.md). */
+  ledger: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'ledger.url must be a postgres:// URL')
+        .optional(),
+    })
+    .optional(),
   /** How long the hub keeps finished tasks (PROTOCOL §15.5). */
   retention: z
     .strictObject({

@@ -373,6 +373,11 @@ export class Ledger implements LedgerStore {
    * those an unfinished task needs (PROTOCOL §15.5). One transaction; returns how many went.
    */
   prune(before: number, limit = 10_000): number {
+    return this.pruneIds(before, limit).length;
+  }
+
+  /** `prune`, saying which tasks went (a copy of another store deletes the same there). */
+  pruneIds(before: number, limit = 10_000): string[] {
     return this.db.transaction(() => {
       const ids = this.statements.prunable.all(before, limit).map((row) => row.task_id);
       for (const id of ids) {
@@ -380,7 +385,7 @@ export class Ledger implements LedgerStore {
         this.statements.deleteNeeds.run(id);
         this.statements.deleteTask.run(id);
       }
-      return ids.length;
+      return ids;
     })();
   }
 

@@ -1,0 +1,193 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Decision } from '../../src/tasks/decisions.js';
+import { Ledger } from '../../src/tasks/ledger.js';
+import { LeadershipLost } from '../../src/tasks/ledger-store.js';
+import { PostgresLedger, redactLedgerUrl } from '../../src/tasks/postgres-ledger.js';
+import { admitDecision } from '../helpers/decisions.js';
+import { requirePostgres, TestPostgres } from '../helpers/postgres.js';
+
+const hasPostgres = requirePostgres();
+
+/** A turn of each kind of decision, in the order a hub would make them. */
+function turns(): Decision[][] {
+  const spec = (id: string, extra = {}) => ({
+    task_id: id,
+    type: 'testing.run',
+    payload: {},
+    ...extra,
+  });
+  return [
+    [
+      admitDecision(spec('a', { idempotency_key: 'key-a' }), { at: 1 }),
+      admitDecision(spec('b', { needs: ['a'] }), { at: 1 }),
+      admitDecision(spec('c'), { at: 1 }),
+    ],
+    [
+      { kind: 'grant', at: 2, taskId: 'a', agentId: 'agent-1', attempt: 1, leaseExpiresAt: 5002 },
+      { kind: 'grant', at: 2, taskId: 'c', agentId: 'agent-2', attempt: 1, leaseExpiresAt: 5002 },
+    ],
+    [
+      { kind: 'ack', taskId: 'a', agentId: 'agent-1', attempt: 1 },
+      {
+        kind: 'note',
+        at: 3,
+        taskId: 'a',
+        event: 'progress',
+        agentId: 'agent-1',
+        attempt: 1,
+        detail: { message: 'half' },
+      },
+      {
+        kind: 'requeue',
+        at: 3,
+        taskId: 'c',
+        agentId: 'agent-2',
+        attempt: 1,
+        event: 'failed',
+        reason: 'exit 1',
+        failures: 1,
+        notBefore: 103,
+        result: { exit_code: 1 },
+        deaths: [],
+      },
+    ],
+    [
+      {
+        kind: 'complete',
+        at: 4,
+        taskId: 'a',
+        agentId: 'agent-1',
+        attempt: 1,
+        result: { ok: true },
+        unblocked: ['b'],
+      },
+      { kind: 'grant', at: 4, taskId: 'c', agentId: 'agent-1', attempt: 2, leaseExpiresAt: 5004 },
+      {
+        kind: 'requeue',
+        at: 5,
+        taskId: 'c',
+        agentId: 'agent-1',
+        attempt: 2,
+        event: 'failed',
+        reason: 'exit 2',
+        failures: 3,
+        notBefore: 0,
+        deaths: [{ taskId: 'c', attempt: 2, agentId: null, reason: 'exit 2' }],
+      },
+      {
+        kind: 'kill',
+        at: 6,
+        deaths: [{ taskId: 'b', attempt: 0, agentId: null, reason: 'no budget' }],
+      },
+    ],
+  ];
+}
+
+/** What a ledger holds, as the hub reads it. */
+function contents(ledger: {
+  counts(): unknown;
+  list(f: object): unknown[];
+  history(id: string): unknown;
+  needsOf(id: string): unknown;
+  wasGranted(t: string, a: number, g: string): boolean;
+  lastSeq(): number;
+  withKey(k: string): unknown;
+}) {
+  return {
+    counts: ledger.counts(),
+    tasks: ledger.list({}),
+    history: ['a', 'b', 'c'].map((id) => ledger.history(id)),
+    needs: ledger.needsOf('b'),
+    granted: [ledger.wasGranted('c', 2, 'agent-1'), ledger.wasGranted('c', 2, 'agent-2')],
+    key: ledger.withKey('key-a'),
+  };
+}
+
+describe.runIf(hasPostgres)('the ledger on PostgreSQL', () => {
+  let server: TestPostgres;
+  const open: { close(): unknown }[] = [];
+  let n = 0;
+
+  beforeAll(async () => {
+    server = await TestPostgres.start();
+  }, 30_000);
+  afterAll(async () => server?.close());
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close();
+  });
+
+  async function freshLedger(epoch = 1): Promise<{ url: string; store: PostgresLedger }> {
+    const url = await server.createDatabase(`ledger_${++n}`);
+    const store = await PostgresLedger.open(url, epoch);
+    open.push(store);
+    await server.query(`ledger_${n}`, `UPDATE hub_leader SET epoch = ${epoch}`);
+    return { url, store };
+  }
+
+  it('records every kind of decision as the SQLite ledger does, and loads it back the same', async () => {
+    const { url, store } = await freshLedger();
+    const sqlite = new Ledger(':memory:');
+    open.push(sqlite);
+    for (const turn of turns()) {
+      sqlite.apply(turn);
+      await store.apply(turn);
+    }
+    expect(contents(store)).toEqual(contents(sqlite));
+    // Another hub loading the database reads what was recorded, not this one's copy.
+    const reloaded = await PostgresLedger.open(url, 1);
+    open.push(reloaded);
+    expect(contents(reloaded)).toEqual(contents(sqlite));
+    expect(reloaded.lastSeq()).toBe(sqlite.lastSeq());
+  });
+
+  it('migrates a database once, however many hubs open it', async () => {
+    const { url } = await freshLedger();
+    const again = await Promise.all([PostgresLedger.open(url, 1), PostgresLedger.open(url, 1)]);
+    open.push(...again);
+    const versions = await server.query(`ledger_${n}`, 'SELECT version FROM sheri_migrations');
+    expect(versions.rows).toEqual([{ version: 1 }]);
+  });
+
+  it('records spending and pruning with the next turn, once', async () => {
+    const { url, store } = await freshLedger();
+    await store.apply(turns()[0]!);
+    const spend = {
+      taskId: 'a',
+      attempt: 1,
+      agentId: 'agent-1',
+      flowId: 'a',
+      day: '2026-01-01',
+      costUsd: 0.25,
+    };
+    store.recordSpend(spend);
+    store.recordSpend(spend);
+    await store.apply([]);
+    const reloaded = await PostgresLedger.open(url, 1);
+    open.push(reloaded);
+    expect(reloaded.spent({ day: '2026-01-01' })).toBe(0.25);
+  });
+
+  it('refuses every write of a turn once another epoch leads, and records none of it', async () => {
+    const { url, store } = await freshLedger(1);
+    await store.apply(turns()[0]!);
+    // Another hub took the lead (hub-election.ts raises the epoch).
+    await server.query(`ledger_${n}`, 'UPDATE hub_leader SET epoch = 2');
+    await expect(Promise.resolve(store.apply(turns()[1]!))).rejects.toBeInstanceOf(LeadershipLost);
+    const reloaded = await PostgresLedger.open(url, 2);
+    open.push(reloaded);
+    expect(reloaded.counts()).toMatchObject({ queued: 2, blocked: 1, assigned: 0 });
+    expect(reloaded.history('a').map((event) => event.kind)).toEqual(['submitted']);
+  });
+
+  it('never says the password of the ledger URL in an error or its location', async () => {
+    const secret = 'hunter2-do-not-print';
+    const url = `postgres://sheri:${secret}@127.0.0.1:${server.port}/postgres`;
+    const error = await PostgresLedger.open(url, 1).then(
+      () => new Error('opened with a wrong password'),
+      (err: Error) => err,
+    );
+    expect(error.message).toContain('password authentication failed');
+    expect(error.message).not.toContain(secret);
+    expect(redactLedgerUrl(`${url}?password=${secret}`)).not.toContain(secret);
+  });
+});
