@@ -47,7 +47,9 @@ CREATE TABLE task_events (
   kind TEXT NOT NULL,
   agent_id TEXT,
   attempt INTEGER,
-  detail TEXT
+  detail TEXT,
+  -- The leadership that wrote it (not in SQLite, which has one writer): who decided what.
+  epoch BIGINT
 );
 CREATE INDEX task_events_task ON task_events (task_id, id);
 CREATE TABLE llm_spend (
@@ -91,9 +93,9 @@ BEGIN
       INSERT INTO task_needs (task_id, need_id) VALUES (o->>'task_id', o->>'need_id')
         ON CONFLICT DO NOTHING;
     WHEN 'event' THEN
-      INSERT INTO task_events (task_id, at, kind, agent_id, attempt, detail)
+      INSERT INTO task_events (task_id, at, kind, agent_id, attempt, detail, epoch)
       VALUES (o->>'task_id', (o->>'at')::bigint, o->>'kind', o->>'agent_id',
-        (o->>'attempt')::int, o->>'detail');
+        (o->>'attempt')::int, o->>'detail', p_epoch);
     WHEN 'grant' THEN
       UPDATE tasks SET state = 'assigned', agent_id = o->>'agent_id',
         lease_expires_at = (o->>'lease_expires_at')::bigint, attempt = (o->>'attempt')::int,
