@@ -12,7 +12,7 @@ import { connectLedger, ledgerError, PostgresLedger, redactLedgerUrl } from './p
 export interface ElectionTimings {
   /** A leader that has not renewed for this long (the database's clock) may be replaced. */
   leaseMs: number;
-  /** The leader renews this often; it stops leading on its own once it has not for leaseMs−renewMs. */
+  /** The leader renews this often; it stops leading on its own once it has not for leaseMs. */
   renewMs: number;
   /** A standby asks whether the lease has lapsed this often. */
   pollMs: number;
@@ -91,8 +91,10 @@ export class HubElection {
 
   /** While leading: whether the lease is still surely ours (renewed recently enough). */
   holds(): boolean {
-    const { leaseMs, renewMs } = this.timings;
-    return this.epoch > 0 && performance.now() - this.renewedAt < leaseMs - renewMs;
+    const { leaseMs } = this.timings;
+    // A standby takes over no sooner than leaseMs after our last renewal reached the database,
+    // which is after we sent it: until then the lead is ours (writes are fenced regardless).
+    return this.epoch > 0 && performance.now() - this.renewedAt < leaseMs;
   }
 
   async close(): Promise<void> {
@@ -186,14 +188,17 @@ export class HubElection {
         await store.close();
         return;
       }
+      const started: { hub?: Hub } = {};
       const hub = await Hub.start({
         config,
         logger,
         store,
         leadership: { epoch, holds: () => this.holds() },
         ...(this.options.keyring ? { keyring: this.options.keyring } : {}),
-        onFatal: (error) => this.lost(hub, error),
+        // May come before start returns (a first write refused): then `started.hub` is unset.
+        onFatal: (error) => this.lost(started.hub, error),
       });
+      started.hub = hub;
       if (this.epoch !== epoch) {
         hub.depose(new LeadershipLost(`epoch ${epoch} was lost while the hub started`));
         return;
@@ -212,7 +217,7 @@ export class HubElection {
     if (!this.holds()) {
       return this.depose(
         new LeadershipLost(
-          `the lease of epoch ${this.epoch} was not renewed for ${this.timings.leaseMs - this.timings.renewMs} ms`,
+          `the lease of epoch ${this.epoch} was not renewed for ${this.timings.leaseMs} ms`,
         ),
       );
     }
@@ -247,8 +252,8 @@ export class HubElection {
   }
 
   /** The hub stopped: lost the lead (stand by) or failed (stand by too, unless it is a bug). */
-  private lost(hub: Hub, error: Error): void {
-    if (this.current === hub) this.current = undefined;
+  private lost(hub: Hub | undefined, error: Error): void {
+    if (hub && this.current === hub) this.current = undefined;
     this.standBy(error);
   }
 
