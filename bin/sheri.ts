@@ -1,25 +1,36 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { CommanderError } from 'commander';
+import { describeFailure, wantsDetail } from '../src/cli/failure.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
+// `sheri tasks | head -1`: the reader has gone, so there is no one left to tell anything.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE')
+    process.stderr.write(`sheri: cannot write output: ${error.message}\n`);
+});
+
+/** The one way a failure reaches the user: one line (the stack only with --log-level debug). */
+function report(error: unknown): number {
+  const failure = describeFailure(error, wantsDetail(process.argv));
+  process.stderr.write(failure.text);
+  return failure.exitCode;
+}
+
+// An error no command caught, while it runs (a bug): said the same way, and the process ends.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => process.exit(report(error)));
+}
+
 try {
+  // The CLI is imported lazily, so a broken install still fails through report().
   const { buildProgram } = await import('../src/cli/program.js');
-  const program = buildProgram(pkg.version).exitOverride();
-  await program.parseAsync(process.argv);
+  await buildProgram(pkg.version).parseAsync(process.argv);
 } catch (error) {
-  const { SheriError } = await import('../src/errors.js');
-  if (error instanceof CommanderError) {
-    // Commander has printed its message (or the help) already.
-    process.exitCode = error.exitCode === 0 ? 0 : 2;
-  } else if (error instanceof SheriError) {
-    process.stderr.write(`sheri: ${error.message}\n`);
-    process.exitCode = error.exitCode;
-  } else {
-    process.stderr.write(`sheri: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exitCode = 70;
-  }
+  process.exitCode = report(error);
+  // A command stops what it started before it fails (src/cli/startup.ts). A bug may not have:
+  // it must not keep the process, and a port, for ever.
+  if (process.exitCode === 70) setTimeout(() => process.exit(), 3_000).unref();
 }

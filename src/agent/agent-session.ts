@@ -62,9 +62,9 @@ export class AgentSession {
     return topicFor('agentStatus', { agent: this.identity.agentId });
   }
 
-  /** Its own topics, from the table: its grants, the hub's status, its own status. */
+  /** Its own topics, from the table: its grants and cancels, the hub's status, its own status. */
   subscriptions(): Record<string, 0 | 1> {
-    return subscriptionsFor('agent', ['tasksAssigned', 'hubStatus', 'agentStatus'], {
+    return subscriptionsFor('agent', ['tasksAssigned', 'tasksCancel', 'hubStatus', 'agentStatus'], {
       agent: this.identity.agentId,
     });
   }
@@ -153,6 +153,10 @@ export class AgentSession {
   /** "I have `free` slots; these are the attempts I run." (PROTOCOL §3.2) */
   async claim(): Promise<void> {
     const claim: ClaimRequest = { free: this.state.free(), running: this.state.running() };
+    this.identity.logger.debug(
+      { free: claim.free, running: claim.running.length },
+      `claim: ${claim.free} free, renewing ${claim.running.length} lease(s)`,
+    );
     await this.publishSafely(topicFor('tasksClaim'), claim);
   }
 

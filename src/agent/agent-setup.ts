@@ -40,10 +40,17 @@ export function prepareSurroundings(options: {
   } catch (error) {
     throw new SheriError(
       `cannot create the data directory ${chosen}: ${(error as Error).message}; choose another with --data-dir`,
-      EXIT.config,
+      EXIT.dataDir,
     );
   }
   const dataDir = realpathSync(chosen);
+  if (isInside(dataDir, workspace)) {
+    // The data directory is hidden from every command; a workspace inside it would be too.
+    throw new SheriError(
+      `the workspace ${workspace} lies in the data directory ${dataDir}, which the sandbox hides from tasks; give the agent a workspace of its own (--workspace) or another --data-dir`,
+      EXIT.usage,
+    );
+  }
   const tampered = checkGuardMarkers(dataDir);
   if (tampered) throw new SheriError(`refusing to start: ${tampered}`, EXIT.config);
   const protectedPaths = protectedPathsFor({

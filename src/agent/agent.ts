@@ -4,8 +4,10 @@ import { loadKeyring, requireSigningKey } from '../auth/load-keyring.js';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import type { LlmServices } from '../executors/llm-executor.js';
+import { ServiceSupervisor } from '../executors/service-supervisor.js';
 import type { TokenCounts } from '../llm/types.js';
 import type { Logger } from '../logging/logger.js';
+import type { TaskCancel } from '../protocol/flow-messages.js';
 import type { SandboxReport, TaskAssigned } from '../protocol/messages.js';
 import { typesForRole } from '../protocol/task-types.js';
 import { topicFor } from '../protocol/topic-table.js';
@@ -56,6 +58,8 @@ export class Agent {
   private readonly llm: LlmServices | undefined;
   private readonly delegations: Delegations | undefined;
   private readonly router: TopicRouter;
+  /** Services its tasks started, kept running until replaced or the agent stops (§17.4). */
+  readonly services: ServiceSupervisor;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -70,6 +74,7 @@ export class Agent {
     this.llm = llm?.services;
     this.delegations = llm?.delegations;
     const { guardedPaths, dataDir } = options.surroundings;
+    this.services = new ServiceSupervisor(logger);
     this.runner = new TaskRunner(bus, {
       config,
       agentId,
@@ -79,6 +84,7 @@ export class Agent {
       policy: this.policy,
       guard: new StateGuard(guardedPaths, dataDir, agentId),
       llm: this.llm,
+      services: this.services,
       logger,
       requestApproval: (ask) => this.approvals.request(ask),
       spoke: (taskId, attempt) => this.session.spoke(taskId, attempt),
@@ -108,6 +114,9 @@ export class Agent {
         tasksAssigned: (message, topic) => {
           // Addressed to us (PROTOCOL §3.5); the grant must also name us.
           if (topic === topicFor('tasksAssigned', { agent: agentId })) this.accept(message.payload);
+        },
+        tasksCancel: (message, topic) => {
+          if (topic === topicFor('tasksCancel', { agent: agentId })) this.cancel(message.payload);
         },
       },
       presence.options,
@@ -222,6 +231,17 @@ export class Agent {
     }
   }
 
+  /**
+   * The hub canceled an attempt we run (PROTOCOL §17.3): the runner stops it and sends no
+   * outcome, so once it has ended a claim tells the hub the slot is free again.
+   */
+  private cancel(cancel: TaskCancel): void {
+    const ended = this.runner.cancel(cancel);
+    void ended?.then(() => {
+      if (!this.draining) void this.session.claim();
+    });
+  }
+
   /** A grant addressed to us: run it, hand it back, or ignore a redelivery (PROTOCOL §3.6). */
   private accept(assigned: TaskAssigned): void {
     const verdict = this.intake.consider(assigned, {
@@ -230,6 +250,10 @@ export class Agent {
     });
     if (!verdict || verdict.kind === 'duplicate') return;
     const { task_id: taskId, attempt } = assigned;
+    this.options.logger.debug(
+      { taskId, attempt, leaseMs: assigned.lease_ms },
+      `grant of ${taskId} attempt ${attempt}, lease ${assigned.lease_ms} ms`,
+    );
     if (verdict.kind === 'release') {
       this.options.logger.warn(
         { event: 'handed-back', taskId, attempt },
@@ -280,6 +304,8 @@ export class Agent {
     // hands the tasks back instead.
     const said = await withTimeout(goodbye(), GOODBYE_TIMEOUT_MS);
     this.runner.abortAll();
+    // The services its tasks started end with it (PROTOCOL §17.4).
+    await this.services.stopAll();
     if (!said) {
       this.options.logger.warn(
         'no broker to say goodbye to; the hub will requeue by lease or Last Will',
@@ -297,6 +323,7 @@ export class Agent {
     this.draining = true;
     this.session.quiet();
     this.runner.abortAll();
+    void this.services.stopAll();
     await this.bus.destroy();
   }
 }

@@ -1,9 +1,11 @@
 import type { Config } from '../config/load.js';
 import { executeTask, type ApprovalAnswer, type Outcome } from '../executors/execute-task.js';
 import type { LlmServices } from '../executors/llm-executor.js';
+import type { ServiceSupervisor } from '../executors/service-supervisor.js';
 import { addTokens, NO_TOKENS, roundUsd } from '../llm/pricing.js';
 import type { Logger } from '../logging/logger.js';
 import { fitJson } from '../protocol/fit-json.js';
+import type { TaskCancel } from '../protocol/flow-messages.js';
 import type { TaskAssigned, TaskRef, Usage } from '../protocol/messages.js';
 import { topicFor } from '../protocol/topic-table.js';
 import type { StateGuard } from '../tools/protected-files.js';
@@ -30,6 +32,8 @@ export interface RunnerOptions {
   policy: ShellPolicy;
   guard: StateGuard;
   llm: LlmServices | undefined;
+  /** The services the agent's tasks started, kept running past them (PROTOCOL §17.4). */
+  services: ServiceSupervisor;
   logger: Logger;
   requestApproval: (ask: Ask) => Promise<ApprovalAnswer>;
   /** The agent said something about this attempt (progress, outcome): the hub knows it has it. */
@@ -107,6 +111,23 @@ export class TaskRunner {
     entry.done = this.run(assigned, abort.signal, end).finally(end);
   }
 
+  /**
+   * The hub canceled an attempt we run (its flow was canceled, PROTOCOL §17.3): stop it, as a
+   * graceful stop would, and send no outcome — the hub recorded the task dead already. Resolves
+   * once it has ended; undefined when that attempt does not run here (over, or never ours).
+   */
+  cancel(cancel: TaskCancel): Promise<void> | undefined {
+    const { task_id: taskId, attempt, reason } = cancel;
+    const entry = this.running.get(taskId);
+    if (!entry || entry.attempt !== attempt || entry.abort.signal.aborted) return undefined;
+    this.options.logger.warn(
+      { event: 'canceled', taskId, attempt },
+      `canceled ${taskId} (attempt ${attempt}): ${reason}`,
+    );
+    entry.abort.abort();
+    return entry.done;
+  }
+
   /** Cancel every running attempt (a stop, a crash); each ends without an outcome. */
   abortAll(): void {
     for (const entry of this.running.values()) entry.abort.abort();
@@ -181,6 +202,9 @@ export class TaskRunner {
         runbooks: config.runbooks,
         signal,
         progress,
+        logger: log,
+        services: this.options.services,
+        publishEvent: (eventTopic, payload) => this.publishQuietly(eventTopic, payload),
         ...(this.options.llm ? { llm: this.options.llm } : {}),
       });
     } catch (error) {

@@ -6,6 +6,7 @@ import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
 import { prepareSurroundings } from '../agent/agent-setup.js';
 import { credentialIdentity } from '../auth/load-keyring.js';
+import { didYouMean } from './suggest.js';
 import {
   addSwarmOptions,
   makeConfig,
@@ -35,7 +36,7 @@ export function addAgentOptions(command: Command): Command {
   return addLlmOptions(command)
     .option(
       '--role <role>',
-      'what this agent does: general, deployment, testing, review, security, monitoring, documentation, database (or one from your config)',
+      'what this agent does (required, unless its --credentials name it): general, deployment, testing, review, security, monitoring, documentation, database, or one from your config (sheri roles)',
     )
     .option('--agent-id <id>', 'unique id in the swarm (default <role>-<6 random hex>)')
     .option('--concurrency <n>', 'tasks run at once', parsePositiveInt('--concurrency'), 1)
@@ -87,11 +88,18 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       EXIT.usage,
     );
   }
-  const role = flags.role ?? credential?.role ?? 'general';
   const roles = knownRoles(config.taskTypes);
+  const role = flags.role ?? credential?.role;
+  // What an agent does is the user's choice, not a silent default (SPEC §1: --role R).
+  if (role === undefined) {
+    throw new SheriError(
+      `an agent needs a role: --role ${roles.join('|')} (e.g. sheri agent --role testing; sheri roles says what each runs)`,
+      EXIT.usage,
+    );
+  }
   if (!roles.includes(role)) {
     throw new SheriError(
-      `unknown role "${role}"; roles are ${roles.join(', ')} (add more under "taskTypes" in sheri.config.json)`,
+      `unknown role "${role}"${didYouMean(role, roles)}; roles are ${roles.join(', ')} (add more under "taskTypes" in sheri.config.json)`,
       EXIT.usage,
     );
   }

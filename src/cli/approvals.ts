@@ -5,8 +5,17 @@ import { EXIT, SheriError } from '../errors.js';
 import { ApprovalDecision, ErrorReport } from '../protocol/messages.js';
 import { approvalDecisionLocal, TOPIC } from '../protocol/topics.js';
 import type { Bus } from '../transport/bus.js';
-import { trusted } from './hub-client.js';
-import { addSwarmOptions, connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
+import type { WaitingApprovals } from '../protocol/hub-replies.js';
+import { queryHub, trusted } from './hub-client.js';
+import {
+  addSwarmOptions,
+  connectCli,
+  makeConfig,
+  makeLogger,
+  printJson,
+  printTable,
+  type GlobalFlags,
+} from './common.js';
 
 interface DecisionFlags extends GlobalFlags {
   reason?: string;
@@ -14,8 +23,55 @@ interface DecisionFlags extends GlobalFlags {
 
 const APPROVAL_ID = /^[^\s/+#]{1,128}$/;
 
-/** `sheri approve ID` and `sheri deny ID`: answer an agent's approval request (PROTOCOL §13). */
+/** The hub's `approvals` answer (PROTOCOL §10), checked before it is printed. */
+
+/** "4m57s left", or "due" once past. */
+function timeLeft(deadline: string, now = Date.now()): string {
+  const seconds = Math.round((Date.parse(deadline) - now) / 1000);
+  if (!(seconds > 0)) return 'due';
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes ? `${minutes}m` : ''}${seconds % 60}s left`;
+}
+
+/**
+ * `sheri approvals`: what waits for a person, from the hub that holds the requests; `sheri
+ * approve ID` and `sheri deny ID` answer one (PROTOCOL §13).
+ */
 export function registerApprovalCommands(program: Command): void {
+  addSwarmOptions(
+    program
+      .command('approvals')
+      .description('commands waiting for approval: id, task, command, rule, deadline, who asked')
+      .option('--json', 'print JSON'),
+  ).action(async (flags: GlobalFlags) => {
+    const config = makeConfig(flags);
+    const bus = await connectCli(config, makeLogger(flags));
+    let reply: WaitingApprovals;
+    try {
+      reply = await queryHub(bus, config, { kind: 'approvals' });
+    } finally {
+      await bus.close();
+    }
+    const { approvals } = reply;
+    if (flags.json) return printJson({ approvals });
+    if (approvals.length === 0) {
+      process.stdout.write('no command is waiting for approval\n');
+      return;
+    }
+    printTable(
+      ['APPROVAL', 'TASK', 'ASKED BY', 'COMMAND', 'RULE', 'DEADLINE'],
+      approvals.map((a) => [
+        a.approval_id,
+        `${a.task_id}#${a.attempt}`,
+        a.agent_id,
+        a.command,
+        a.rule,
+        timeLeft(a.deadline),
+      ]),
+    );
+    process.stdout.write(`\nanswer with: sheri approve <id> --reason "…", or sheri deny <id>\n`);
+  });
+
   for (const [name, approved] of [
     ['approve', true],
     ['deny', false],
@@ -28,10 +84,7 @@ export function registerApprovalCommands(program: Command): void {
             ? 'let a command that asked for approval run'
             : 'refuse a command that asked for approval',
         )
-        .argument(
-          '<approval-id>',
-          'the approval_id of the request (mosquitto_sub -t "<swarm>/approvals/request")',
-        )
+        .argument('<approval-id>', 'the approval_id of the request (sheri approvals lists them)')
         .option('--reason <text>', 'why, for the task history'),
     ).action(async (approvalId: string, flags: DecisionFlags) => {
       if (!APPROVAL_ID.test(approvalId)) {
@@ -86,7 +139,8 @@ export async function answerApproval(
         if (!report || report.payload.message_id !== messageId) return;
         if (!trusted(bus, report)) return;
         clearTimeout(timer);
-        reject(new SheriError(`the hub refused the answer: ${report.payload.reason}`, EXIT.usage));
+        // Unknown, already answered, expired or moot: the hub says which (approval-desk.ts).
+        reject(new SheriError(report.payload.reason, EXIT.usage));
       }
     });
   });

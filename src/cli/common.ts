@@ -19,7 +19,7 @@ export interface GlobalFlags extends CommonFlags {
 
 /** Options every command that talks to a swarm takes. */
 export function addSwarmOptions(command: Command): Command {
-  return command
+  command
     .option(
       '--broker <url>',
       `MQTT broker URL (env SHERI_BROKER or MQTT_BROKER; default ${DEFAULTS.broker})`,
@@ -45,10 +45,28 @@ export function addSwarmOptions(command: Command): Command {
     .option('--ca <file>', 'for mqtts://: CA certificate to trust (env SHERI_CA)')
     .option('--cert <file>', 'for mqtts://: client certificate (env SHERI_CERT)')
     .option('--key <file>', 'for mqtts://: client key (env SHERI_KEY)')
-    .option('--no-signing', 'neither sign messages nor check signatures (env SHERI_SIGNING=off)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+    .option('--no-signing', 'neither sign messages nor check signatures (env SHERI_SIGNING=off)');
+  return addLogOptions(command);
+}
+
+/** How a command logs: every command takes these. */
+export function addLogOptions(command: Command): Command {
+  return command
+    .option(
+      '--log-level <level>',
+      'trace, debug (adds grants, leases, requeues, policy decisions and stack traces), info, warn, error or silent',
+      'info',
+    )
     .option('--log-format <format>', 'pretty (default on a terminal) or json')
     .option('--log-file <path>', 'also append JSON log lines to this file (secrets redacted)');
+}
+
+/** The data directory alone, for commands that serve without a swarm (`sheri broker`). */
+export function addDataDirOption(command: Command): Command {
+  return command.option(
+    '--data-dir <dir>',
+    `folder of the broker's state and the credential store (env SHERI_DATA_DIR; default ./${DEFAULTS.dataDir})`,
+  );
 }
 
 export function makeConfig(flags: GlobalFlags, overrides: Partial<Config> = {}): Config {
@@ -66,15 +84,37 @@ export function makeLogger(flags: GlobalFlags): Logger {
   if (!LOG_LEVELS.includes(level)) {
     throw new SheriError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
   }
-  return createLogger({
-    level,
-    ...(format ? { format } : {}),
-    ...(flags.logFile ? { file: resolve(flags.logFile) } : {}),
-  });
+  try {
+    return createLogger({
+      level,
+      ...(format ? { format } : {}),
+      ...(flags.logFile ? { file: resolve(flags.logFile) } : {}),
+    });
+  } catch (error) {
+    throw new SheriError(
+      `--log-file ${flags.logFile}: cannot write it: ${(error as Error).message}`,
+      EXIT.usage,
+      { cause: error },
+    );
+  }
 }
 
 export function shortId(): string {
   return randomBytes(3).toString('hex');
+}
+
+/** A TCP port to listen on; 0 lets the system pick a free one. */
+export function parsePort(name: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!/^\d+$/.test(value.trim()) || number > 65_535) {
+      throw new SheriError(
+        `${name} must be a TCP port from 0 to 65535 (0: any free port), got "${value}"`,
+        EXIT.usage,
+      );
+    }
+    return number;
+  };
 }
 
 export function parsePositiveInt(name: string) {

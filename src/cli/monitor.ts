@@ -4,10 +4,11 @@ import { EXIT, SheriError } from '../errors.js';
 import { silentLogger } from '../logging/logger.js';
 import type { DashboardEvent } from '../dashboard/view-model.js';
 import type { ApprovalView } from '../dashboard/view-model.js';
-import { TOPIC } from '../protocol/topics.js';
 import type { TaskList, TaskSummary } from '../protocol/hub-replies.js';
 import type { Bus } from '../transport/bus.js';
+import { answerApproval } from './approvals.js';
 import { queryHub } from './hub-client.js';
+import type { FlowUpdate } from '../protocol/flow-messages.js';
 import { addSwarmOptions, connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
 
 /** Active tasks the snapshot asks for per state, and finished ones to show at start. */
@@ -61,15 +62,16 @@ async function runMonitor(flags: GlobalFlags): Promise<void> {
   const screen = new DashboardScreen(state, {
     where: { swarm: config.swarm, broker: config.broker },
     actions: {
-      decide: (approval, approved) =>
+      decide: (approval, approved, reason) =>
         operator
-          ? void decide(bus, approval, approved, dispatch)
+          ? void decide(bus, config, approval, approved, reason, dispatch)
           : dispatch({
               kind: 'note',
               at: Date.now(),
               level: 'error',
               text: 'only an operator answers approvals: run sheri monitor with an operator credential',
             }),
+      note: (text) => dispatch({ kind: 'note', at: Date.now(), level: 'info', text }),
       openTask: (taskId) => {
         if (state.hub.snapshot === 'unavailable') {
           screen.showHubDetail(taskId, 'no hub answered at start');
@@ -152,12 +154,17 @@ async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
     }
     // Newest first, as the hub sends them.
     const ordered = [...tasks.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+    // A hub from before flows (PROTOCOL §17) refuses the query: no flows then.
+    const flows: FlowUpdate[] = await queryHub(bus, config, { kind: 'flows', limit: 20 })
+      .then((reply) => reply.flows)
+      .catch(() => []);
     return {
       kind: 'snapshot',
       at: Date.now(),
       tasks: ordered,
       counts: recent.counts,
       agents: agents.agents,
+      flows,
       ...(agents.budget ? { budget: agents.budget } : {}),
     };
   } catch (error) {
@@ -167,30 +174,35 @@ async function loadSnapshot(bus: Bus, config: Config): Promise<DashboardEvent> {
 
 async function decide(
   bus: Bus,
+  config: Config,
   approval: ApprovalView,
   approved: boolean,
+  reason: string,
   dispatch: (event: DashboardEvent) => void,
 ): Promise<void> {
   const verb = approved ? 'approved' : 'denied';
   try {
-    // To the hub, which checks it, records who answered, and forwards it (PROTOCOL §13).
-    await bus.publish(TOPIC.approvalsAnswer, {
-      approval_id: approval.approvalId,
+    // To the hub, which checks it, records who answered, and forwards it (PROTOCOL §13); its
+    // refusal (answered already, expired) is said as `sheri approve` says it.
+    await answerApproval(
+      bus,
+      config,
+      approval.approvalId,
       approved,
-      reason: `${verb} from sheri monitor`,
-    });
+      reason || `${verb} from sheri monitor`,
+    );
     dispatch({
       kind: 'note',
       at: Date.now(),
       level: 'info',
-      text: `you ${verb} ${approval.approvalId}: ${approval.command}`,
+      text: `you ${verb} ${approval.approvalId}: ${approval.command}${reason ? ` (${reason})` : ''}`,
     });
   } catch (error) {
     dispatch({
       kind: 'note',
       at: Date.now(),
       level: 'error',
-      text: `could not send the decision: ${(error as Error).message}`,
+      text: `not ${verb}: ${(error as Error).message}`,
     });
   }
 }

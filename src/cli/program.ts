@@ -2,13 +2,18 @@ import { Command } from 'commander';
 import { addAgentOptions, registerAgentCommand, runAgent, type AgentFlags } from './agent.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerCredentialsCommands } from './credentials.js';
+import { prepareCommands } from './command-line.js';
 import { addSwarmOptions } from './common.js';
+import { EXIT, SheriError } from '../errors.js';
 import { registerMonitorCommand } from './monitor.js';
 import { registerQueryCommands } from './queries.js';
 import { registerServeCommands } from './serve.js';
 import { registerSwarmCommands } from './swarm.js';
 import { registerTaskSubmit } from './task-submit.js';
 import { registerTraceCommand } from './trace.js';
+import { registerTypeCommands } from './task-types.js';
+import { registerFlowCommands } from './flow.js';
+import { registerDemoCommand } from './demo.js';
 
 export function buildProgram(version: string): Command {
   const program = new Command('sheri')
@@ -18,13 +23,12 @@ export function buildProgram(version: string): Command {
     )
     // Root options only before a sub-command, so `sheri agent --broker …` means the agent's flag.
     .enablePositionalOptions()
-    .showHelpAfterError('(run with --help for usage)')
     .option('--mqtt', 'run an agent (the original form: sheri --mqtt --role deployment)');
   addSwarmOptions(addAgentOptions(program)).action(
     async (flags: AgentFlags & { mqtt?: boolean }) => {
       if (!flags.mqtt) {
+        refuseAgentOptions(program);
         program.help();
-        return;
       }
       await runAgent(flags);
     },
@@ -33,9 +37,15 @@ export function buildProgram(version: string): Command {
     'after',
     `
 Start here:
+  sheri demo                                 a deploy flow across four roles, start to finish
   sheri up --agents testing=2,deployment     embedded broker + hub + 3 agents
+  sheri flow run examples/deploy-flow.yaml --wait
   sheri task submit --type testing.run --command "npm test" --wait
-  sheri tasks · sheri agents · sheri trace · sheri monitor`,
+  sheri tasks · sheri agents · sheri approvals · sheri trace · sheri monitor
+  sheri types · sheri roles                  what can run, and who runs it
+
+Exit codes: 0 ok, 1 task dead, 2 usage, 3 broker or hub unreachable, 4 bad config,
+5 data directory unusable (read-only, full, or in use by another sheri), 70 a bug.`,
   );
   registerServeCommands(program);
   registerAgentCommand(program);
@@ -43,9 +53,31 @@ Start here:
   registerTaskSubmit(task);
   registerQueryCommands(program, task);
   registerApprovalCommands(program);
+  registerTypeCommands(program);
   registerTraceCommand(program);
   registerMonitorCommand(program);
   registerSwarmCommands(program);
   registerCredentialsCommands(program);
-  return program;
+  registerFlowCommands(program);
+  registerDemoCommand(program);
+  // Last, so that every command above — and any added later — shares the one error path.
+  return prepareCommands(program);
+}
+
+/** `sheri --role testing` without --mqtt: an agent was meant, and nothing would have started. */
+function refuseAgentOptions(program: Command): void {
+  const values = program.opts<Record<string, unknown>>();
+  const given = program.options
+    .filter((option) => option.attributeName() !== 'mqtt')
+    .filter((option) => program.getOptionValueSource(option.attributeName()) === 'cli')
+    .map((option) => {
+      const value = values[option.attributeName()];
+      return typeof value === 'string' ? `${option.long} ${value}` : (option.long ?? option.flags);
+    });
+  if (given.length === 0) return;
+  const words = given.join(' ');
+  throw new SheriError(
+    `"sheri ${words}" starts nothing without --mqtt: run an agent with sheri --mqtt ${words} (the original form) or sheri agent ${words}`,
+    EXIT.usage,
+  );
 }

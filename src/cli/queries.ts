@@ -35,6 +35,16 @@ async function ask<K extends HubQuery['kind']>(
   }
 }
 
+/**
+ * How the task stands against its retries. A task dead with failures to spare was not retried
+ * (a failure retrying cannot mend, a denied approval, a dead need): "failures 0/3" would say the
+ * opposite of what happened.
+ */
+function retries(task: { state: string; failures: number; max_attempts: number }): string {
+  if (task.state === 'dead' && task.failures < task.max_attempts) return 'dead without retry';
+  return `failures ${task.failures}/${task.max_attempts}`;
+}
+
 /** "7d", "12h", "30m", "45s" or milliseconds → milliseconds. */
 export function parseDuration(name: string) {
   return (value: string): number => {
@@ -119,7 +129,7 @@ export function registerQueryCommands(program: Command, task: Command): void {
     const lines = [
       `task      ${data.task_id}`,
       `type      ${data.type}   priority ${data.priority}`,
-      `state     ${data.state}${data.agent_id ? ` (${data.agent_id})` : ''}   attempt ${data.attempt}   failures ${data.failures}/${data.max_attempts}`,
+      `state     ${data.state}${data.agent_id ? ` (${data.agent_id})` : ''}   attempt ${data.attempt}   ${retries(data)}`,
       `submitted ${data.created_at} by ${data.submitted_by}`,
       ...(data.parent_task_id ? [`parent    ${data.parent_task_id}`] : []),
       ...(data.needs.length

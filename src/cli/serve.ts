@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CredentialStore } from '../auth/credential-store.js';
 import type { Config } from '../config/load.js';
-import type { Agent } from '../agent/agent.js';
 import type { EmbeddedBroker } from '../broker/embedded-broker.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
@@ -14,11 +13,17 @@ import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import { SANDBOX_OPTION_HELP } from './agent.js';
 import { prepareSurroundings, type AgentSurroundings } from '../agent/agent-setup.js';
 import { checkGuardMarkers } from '../tools/protected-files.js';
+import { didYouMean } from './suggest.js';
+import { BROKER_PART, DataDir, hubPart, storageFailure, type DataDirPart } from './data-dir.js';
+import { Startup } from './startup.js';
+import { upNextSteps } from './next-steps.js';
 import {
+  addDataDirOption,
+  addLogOptions,
   addSwarmOptions,
   makeConfig,
   makeLogger,
-  parsePositiveInt,
+  parsePort,
   shortId,
   untilSignal,
   type GlobalFlags,
@@ -48,8 +53,8 @@ function addBrokerOptions(command: Command): Command {
     .option('--insecure', 'let an open broker (--no-auth) listen beyond 127.0.0.1')
     .option(
       '--tls-port <port>',
-      'also listen for mqtts:// on this port',
-      parsePositiveInt('--tls-port'),
+      'also listen for mqtts:// on this port (0: any free port)',
+      parsePort('--tls-port'),
     )
     .option('--tls-cert <file>', 'certificate (PEM) of the mqtts:// listener')
     .option('--tls-key <file>', 'private key (PEM) of the mqtts:// listener');
@@ -67,14 +72,14 @@ export function registerServeCommands(program: Command): void {
       .description('start the embedded broker and the hub in one process (optionally local agents)')
       .option(
         '--port <port>',
-        'TCP port of the embedded broker',
-        parsePositiveInt('--port'),
+        'TCP port of the embedded broker (0: any free port)',
+        parsePort('--port'),
         DEFAULTS.port,
       )
       .option('--host <host>', 'interface to listen on (0.0.0.0 for other machines)', DEFAULTS.host)
       .option(
         '--agents <roles>',
-        'also run local agents, e.g. "testing=3,deployment" (role[=count],…)',
+        'also run local agents, e.g. "testing=3,deployment" (role[=count],…; sheri roles lists them)',
       )
       .option(
         '--workspace <dir>',
@@ -93,30 +98,44 @@ Examples:
   sheri up
   sheri up --agents testing=3,deployment=2 --swarm demo
   sheri up --agents testing=500             (500 agents in this process: a large simulated swarm)
-  sheri up --port 1884 --data-dir /var/lib/sheri`,
+  sheri up --port 1884 --data-dir /var/lib/sheri
+
+One sheri up (or broker, or hub of the same swarm) per data directory: a second is refused (exit 5).
+--broker is refused: sheri up is the broker; to use one of yours, run sheri hub --broker URL.`,
       ),
   ).action(async (flags: ServeFlags) => runUp(flags));
 
-  addSwarmOptions(
-    addBrokerOptions(
-      program
-        .command('broker')
-        .description('run the embedded MQTT broker only (aedes; persistent sessions on disk)')
-        .option('--port <port>', 'TCP port', parsePositiveInt('--port'), DEFAULTS.port)
-        .option(
-          '--host <host>',
-          'interface to listen on (0.0.0.0 for other machines)',
-          DEFAULTS.host,
-        )
-        .option('--memory', 'keep no state on disk'),
+  addLogOptions(
+    addDataDirOption(
+      addBrokerOptions(
+        program
+          .command('broker')
+          .description('run the embedded MQTT broker only (aedes; persistent sessions on disk)')
+          .option(
+            '--port <port>',
+            'TCP port (0: any free port)',
+            parsePort('--port'),
+            DEFAULTS.port,
+          )
+          .option(
+            '--host <host>',
+            'interface to listen on (0.0.0.0 for other machines)',
+            DEFAULTS.host,
+          )
+          .option('--memory', 'keep no broker state on disk (the credential store still is)'),
+      ),
     ).addHelpText('after', SECURITY_HELP),
-  ).action(async (flags: ServeFlags) => {
-    const logger = makeLogger(flags);
-    const broker = await startBroker(flags, makeConfig(flags), logger);
-    await untilSignal();
-    await broker.close();
-    logger.info('broker stopped');
-  });
+  ).action(async (flags: ServeFlags) =>
+    serve(
+      flags,
+      'sheri broker',
+      flags.memory ? [] : [BROKER_PART],
+      async (startup, config, logger) => {
+        const broker = await startBroker(flags, config, logger);
+        startup.add(() => broker.close());
+      },
+    ),
+  );
 
   addSwarmOptions(
     program
@@ -150,24 +169,32 @@ Examples:
         'postgres://… : the ledger in PostgreSQL, for several hubs (env SHERI_LEDGER; default: SQLite in --data-dir)',
       ),
   ).action(async (flags: ServeFlags) => {
-    const config = makeConfig(flags);
-    refuseIfTampered(config.dataDir);
-    const logger = makeLogger(flags);
-    if (config.ledgerUrl !== undefined) return runElectedHub(config, logger);
-    const { Hub } = await import('../tasks/hub.js');
-    const hub = await Hub.start({
-      config,
-      logger,
-      ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
+    const swarm = makeConfig(flags).swarm;
+    // On PostgreSQL no file of the data directory is the ledger, and the hubs of one ledger
+    // may share a data directory (its credential store): nothing to lock but its check.
+    const parts = makeConfig(flags).ledgerUrl === undefined ? [hubPart(swarm)] : [];
+    await serve(flags, 'sheri hub', parts, async (startup, config, logger) => {
+      if (config.ledgerUrl !== undefined) return startElectedHub(startup, config, logger);
+      const { Hub } = await import('../tasks/hub.js');
+      const hub = await Hub.start({
+        config,
+        logger,
+        ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
+      });
+      startup.add(() => hub.close());
     });
-    await untilSignal();
-    await hub.close();
-    logger.info('hub stopped');
   });
 }
 
-/** `sheri hub --ledger postgres://…`: lead or stand by until a signal, or a fatal error. */
-async function runElectedHub(config: Config, logger: Logger): Promise<void> {
+/**
+ * `sheri hub --ledger postgres://…`: lead or stand by (hub-election.ts); `failed` settles with
+ * the error that stops the hub (the ledger gone for good), if one does.
+ */
+async function startElectedHub(
+  startup: Startup,
+  config: Config,
+  logger: Logger,
+): Promise<{ failed: Promise<Error> }> {
   const { HubElection } = await import('../tasks/hub-election.js');
   const { isPostgresUrl } = await import('../tasks/postgres-ledger.js');
   const url = config.ledgerUrl!;
@@ -185,10 +212,43 @@ async function runElectedHub(config: Config, logger: Logger): Promise<void> {
   } catch (error) {
     throw new SheriError(`cannot open the ledger: ${(error as Error).message}`, EXIT.unavailable);
   }
-  const outcome = await Promise.race([untilSignal(), failed]);
-  await election.close();
+  startup.add(() => election.close());
+  return { failed };
+}
+
+/**
+ * `sheri broker` and `sheri hub`: the config and the data directory checked and locked first,
+ * then `start`; a failure stops whatever had started. Runs until Ctrl-C, or until `start`'s
+ * `failed` settles with an error (exit 3).
+ */
+async function serve(
+  flags: ServeFlags,
+  command: string,
+  parts: readonly DataDirPart[],
+  start: (
+    startup: Startup,
+    config: Config,
+    logger: Logger,
+  ) => Promise<{ failed: Promise<Error> } | void>,
+): Promise<void> {
+  const logger = makeLogger(flags);
+  const config = makeConfig(flags);
+  checkTlsFlags(flags);
+  refuseIfTampered(config.dataDir);
+  const startup = new Startup(logger);
+  let started: { failed: Promise<Error> } | void;
+  try {
+    const dataDir = DataDir.open(config.dataDir, command, parts);
+    startup.add((failed) => (failed ? dataDir.abandon() : dataDir.release()));
+    started = await start(startup, config, logger);
+  } catch (error) {
+    await startup.stop(true);
+    throw storageFailure(error, config.dataDir) ?? error;
+  }
+  const outcome = await Promise.race(started ? [untilSignal(), started.failed] : [untilSignal()]);
+  await startup.stop(false);
   if (outcome instanceof Error) throw new SheriError(outcome.message, EXIT.unavailable);
-  logger.info('hub stopped');
+  logger.info(`${command.replace('sheri ', '')} stopped`);
 }
 
 /** A process that died while a task created one of sheri's own files: check it before trusting it. */
@@ -208,9 +268,6 @@ async function startBroker(
 ): Promise<EmbeddedBroker> {
   // Imported when needed, so commands that do not serve start fast.
   const { EmbeddedBroker } = await import('../broker/embedded-broker.js');
-  if ((flags.tlsPort !== undefined) !== Boolean(flags.tlsCert && flags.tlsKey)) {
-    throw new SheriError('--tls-port, --tls-cert and --tls-key go together', EXIT.usage);
-  }
   // The store is created on first start (PROTOCOL §15.2), even for an open broker, so that the
   // hub and local commands of this data directory can sign.
   const store = CredentialStore.openOrCreate(config.dataDir);
@@ -233,55 +290,79 @@ async function startBroker(
         : {}),
     });
   } catch (error) {
-    throw new SheriError(`cannot start the broker: ${(error as Error).message}`, EXIT.unavailable);
+    throw (
+      storageFailure(error, config.dataDir) ??
+      new SheriError(`cannot start the broker: ${(error as Error).message}`, EXIT.unavailable, {
+        cause: error,
+      })
+    );
+  }
+}
+
+/** Checked before anything starts. */
+function checkTlsFlags(flags: ServeFlags): void {
+  if ((flags.tlsPort !== undefined) !== Boolean(flags.tlsCert && flags.tlsKey)) {
+    throw new SheriError('--tls-port, --tls-cert and --tls-key go together', EXIT.usage);
+  }
+  for (const file of [flags.tlsCert, flags.tlsKey]) {
+    if (file !== undefined && !existsSync(file)) {
+      throw new SheriError(`--tls-cert/--tls-key: no file ${file}`, EXIT.usage);
+    }
   }
 }
 
 async function runUp(flags: ServeFlags): Promise<void> {
+  // `up` is the broker: a --broker would be silently ignored, and the user's agents sent elsewhere.
+  if (flags.broker !== undefined) {
+    throw new SheriError(
+      `sheri up runs its own broker, so --broker ${flags.broker} would be ignored: --port and --host say where it listens; to use that broker, run sheri hub --broker ${flags.broker} instead`,
+      EXIT.usage,
+    );
+  }
+  // Everything that can be checked is checked before anything starts (config: exit 4, usage: 2).
   const logger = makeLogger(flags);
-  const roles = parseAgentList(flags.agents);
   const startConfig = makeConfig(flags);
+  const roles = checkRoles(parseAgentList(flags.agents), startConfig);
+  checkTlsFlags(flags);
   refuseIfTampered(startConfig.dataDir);
-  const broker = await startBroker(flags, startConfig, logger);
-  const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
-  const roleNames = knownRoles(config.taskTypes);
-  const unknown = roles.find((role) => !roleNames.includes(role));
-  if (unknown) {
-    await broker.close();
-    throw new SheriError(`--agents: unknown role "${unknown}"; roles are ${roleNames.join(', ')}`);
-  }
-  const surroundings = new Map<string, AgentSurroundings>();
+  const startup = new Startup(logger);
   try {
+    const dataDir = DataDir.open(startConfig.dataDir, 'sheri up', [
+      BROKER_PART,
+      hubPart(startConfig.swarm),
+    ]);
+    startup.add((failed) => (failed ? dataDir.abandon() : dataDir.release()));
+    const surroundings = new Map<string, AgentSurroundings>();
     // A wrong LLM setting (--llm anthropic without a key) or a sandbox that can't be had stops
-    // here, before anything runs.
+    // here, before anything listens.
     for (const role of new Set(roles)) {
-      resolveLlmSettings(config.llm, role);
-      surroundings.set(
+      resolveLlmSettings(startConfig.llm, role);
+      const prepared = prepareSurroundings({
+        config: startConfig,
         role,
-        prepareSurroundings({
-          config,
-          role,
-          workspace: flags.workspace ?? process.cwd(),
-          dataDir: config.dataDir,
-        }),
-      );
+        workspace: flags.workspace ?? process.cwd(),
+        dataDir: startConfig.dataDir,
+      });
+      // Roles with the same sandbox share it (agent-setup.ts): close each one once.
+      if (![...surroundings.values()].some((other) => other.sandbox === prepared.sandbox)) {
+        startup.add(() => prepared.sandbox.close());
+      }
+      surroundings.set(role, prepared);
     }
-  } catch (error) {
-    await broker.close();
-    throw error;
-  }
-  const { Hub } = await import('../tasks/hub.js');
-  const { startReplicas, stopReplicas } = await import('../agent/replicas.js');
-  const hub = await Hub.start({
-    config,
-    logger,
-    ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
-  });
-  const agents: Agent[] = [];
-  // Each role's agents start together, as replicas: `--agents testing=500` is 500 connections.
-  const counts = new Map<string, number>();
-  for (const role of roles) counts.set(role, (counts.get(role) ?? 0) + 1);
-  try {
+    const broker = await startBroker(flags, startConfig, logger);
+    startup.add(() => broker.close());
+    const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
+    const { Hub } = await import('../tasks/hub.js');
+    const { startReplicas, stopReplicas } = await import('../agent/replicas.js');
+    const hub = await Hub.start({
+      config,
+      logger,
+      ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
+    });
+    startup.add(() => hub.close());
+    // Each role's agents start together, as replicas: `--agents testing=500` is 500 connections.
+    const counts = new Map<string, number>();
+    for (const role of roles) counts.set(role, (counts.get(role) ?? 0) + 1);
     for (const [role, count] of counts) {
       const started = await startReplicas({
         config,
@@ -292,23 +373,37 @@ async function runUp(flags: ServeFlags): Promise<void> {
         surroundings: surroundings.get(role)!,
         logger,
       });
-      agents.push(...started);
+      startup.add(() => stopReplicas(started, 'sheri up stopped'));
     }
+    const next = upNextSteps(
+      config,
+      { host: flags.host, port: Number(new URL(broker.url).port) },
+      roles,
+      process.cwd(),
+    );
+    logger.info(
+      `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — next, in another terminal of this folder:\n${next.map((line) => `  ${line}`).join('\n')}`,
+    );
   } catch (error) {
-    await stopReplicas(agents, 'sheri up could not start');
-    await hub.close();
-    await broker.close();
-    throw error;
+    await startup.stop(true);
+    throw storageFailure(error, startConfig.dataDir) ?? error;
   }
-  logger.info(
-    `swarm "${config.swarm}" is up on ${broker.url}${broker.tlsPort ? ` (mqtts on ${broker.tlsPort})` : ''} — submit a task: sheri task submit --swarm ${config.swarm} --broker ${broker.url} --type testing.run --command "npm test" --wait`,
-  );
   await untilSignal();
-  await stopReplicas(agents, 'sheri up stopped');
-  for (const { sandbox } of new Set(surroundings.values())) await sandbox.close();
-  await hub.close();
-  await broker.close();
+  await startup.stop(false);
   logger.info('swarm stopped');
+}
+
+/** `--agents`' roles, each one the swarm knows (the config file may add roles). */
+function checkRoles(roles: string[], config: Config): string[] {
+  const known = knownRoles(config.taskTypes);
+  const unknown = roles.find((role) => !known.includes(role));
+  if (unknown) {
+    throw new SheriError(
+      `--agents: unknown role "${unknown}"${didYouMean(unknown, known)}; roles are ${known.join(', ')}`,
+      EXIT.usage,
+    );
+  }
+  return roles;
 }
 
 /** "testing=3,deployment" → ["testing","testing","testing","deployment"]. */

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { EXIT, SheriError } from '../errors.js';
 import { formatIssues } from '../protocol/codec.js';
-import { TaskSpec } from '../protocol/messages.js';
+import { TaskSpec, type HubStatus } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
 import { queryHub, readHubStatus } from './hub-client.js';
 import { TaskWatcher, type WatchOptions } from './task-watcher.js';
 import type { Bus } from '../transport/bus.js';
+import type { Config } from '../config/load.js';
+import { didYouMean } from './suggest.js';
 import {
   addSwarmOptions,
   connectCli,
@@ -22,7 +24,7 @@ import {
 interface SubmitFlags extends GlobalFlags {
   type: string;
   prompt?: string;
-  command: string[];
+  command?: string[];
   priority: string;
   payload?: string;
   needs?: string;
@@ -34,9 +36,11 @@ interface SubmitFlags extends GlobalFlags {
   wait?: boolean;
   waitTimeout?: number;
   hubCheck?: boolean;
+  allowUnknownNeeds?: boolean;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+// No default: commander would print it in --help as "(default: [])".
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerTaskSubmit(task: Command): void {
   addSwarmOptions(
@@ -49,14 +53,20 @@ export function registerTaskSubmit(task: Command): void {
       )
       .option(
         '--command <cmd>',
-        'shell command to run (repeat for several, run in order)',
+        "shell command to run (repeat for several, run in order); or --prompt, or the type's runbook",
         collect,
-        [],
       )
-      .option('--prompt <text>', 'instructions for an LLM-driven agent')
-      .option('--priority <p>', 'low, normal or high', 'normal')
+      .option('--prompt <text>', 'instructions for an LLM-driven agent (not with --command)')
+      .option('--priority <p>', "low, normal (the origin's medium) or high", 'normal')
       .option('--payload <json>', 'free-form JSON inputs for the task', undefined)
-      .option('--needs <ids>', 'comma-separated task ids that must complete first')
+      .option(
+        '--needs <ids>',
+        'comma-separated task ids that must complete first (the hub must know them)',
+      )
+      .option(
+        '--allow-unknown-needs',
+        'let --needs name tasks the hub has not recorded yet (submitted later, or on their way)',
+      )
       .option('--task-id <id>', 'task id (default <type>-<random>)')
       .option('--idempotency-key <key>', 'resubmitting with the same key is a no-op')
       .option(
@@ -66,13 +76,19 @@ export function registerTaskSubmit(task: Command): void {
       )
       .option('--timeout <ms>', 'hard limit of each command, in ms', parsePositiveInt('--timeout'))
       .option('--workspace <dir>', "sub-directory of the agent's workspace to run in")
-      .option('--wait', 'stream progress and exit 0 when the task completes, 1 when it is dead')
+      .option(
+        '--wait',
+        'stream progress and exit 0 when the task completes, 1 when it is dead (with the output of what failed)',
+      )
       .option(
         '--wait-timeout <s>',
         'with --wait: give up after this many seconds (exit 3)',
         parsePositiveInt('--wait-timeout'),
       )
-      .option('--json', 'print the task (or, with --wait, its outcome) as JSON')
+      .option(
+        '--json',
+        'print the task as JSON; with --wait its outcome: {task_id, state, attempt, result, error}',
+      )
       .option('--no-hub-check', 'publish even if no hub has ever run on this swarm')
       .addHelpText(
         'after',
@@ -87,11 +103,27 @@ Examples:
 
 export function buildTaskSpec(
   flags: SubmitFlags,
-  config: { taskTypes: Readonly<Record<string, readonly string[]>> },
+  config: {
+    taskTypes: Readonly<Record<string, readonly string[]>>;
+    runbooks?: Readonly<Record<string, readonly string[]>>;
+  },
 ): TaskSpec {
   if (rolesForType(config.taskTypes, flags.type).length === 0) {
+    const known = Object.keys(config.taskTypes);
     throw new SheriError(
-      `unknown task type "${flags.type}"; known types: ${Object.keys(config.taskTypes).join(', ')} (add one under "taskTypes" in sheri.config.json)`,
+      `unknown task type "${flags.type}"${didYouMean(flags.type, known)}; known types: ${known.join(', ')} (sheri types; add one under "taskTypes" in sheri.config.json)`,
+    );
+  }
+  const commands = flags.command ?? [];
+  // What an agent could not run is refused here, not dead-lettered later (execute-task.ts).
+  if (commands.length > 0 && flags.prompt) {
+    throw new SheriError(
+      '--command and --prompt are two ways to run a task, and a task with commands never reaches a model: give one of them',
+    );
+  }
+  if (commands.length === 0 && !flags.prompt && !config.runbooks?.[flags.type]?.length) {
+    throw new SheriError(
+      `a ${flags.type} task needs --command or --prompt: the type has no runbook in this config (add "runbooks": { "${flags.type}": ["…"] } to sheri.config.json; sheri types lists the runbooks)`,
     );
   }
   let payload: unknown = {};
@@ -108,7 +140,7 @@ export function buildTaskSpec(
     payload,
     priority: flags.priority,
     ...(flags.prompt ? { prompt: flags.prompt } : {}),
-    ...(flags.command.length > 0 ? { commands: flags.command } : {}),
+    ...(commands.length > 0 ? { commands } : {}),
     ...(flags.needs
       ? {
           needs: flags.needs
@@ -128,7 +160,7 @@ export function buildTaskSpec(
 }
 
 /** A task published where no hub has ever run reaches no one: refuse, saying how to fix it. */
-async function checkHub(bus: Bus, config: { swarm: string; broker: string }): Promise<void> {
+async function checkHub(bus: Bus, config: { swarm: string; broker: string }): Promise<HubStatus> {
   const status = await readHubStatus(bus);
   if (!status) {
     throw new SheriError(
@@ -141,6 +173,7 @@ async function checkHub(bus: Bus, config: { swarm: string; broker: string }): Pr
       `warning: the hub of swarm "${config.swarm}" is offline${status.since ? ` since ${status.since}` : ''}${status.reason ? ` (${status.reason})` : ''}; the task waits for it in its session\n`,
     );
   }
+  return status;
 }
 
 async function submitTask(flags: SubmitFlags): Promise<void> {
@@ -149,7 +182,8 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
   const logger = makeLogger(flags);
   const bus = await connectCli(config, logger);
   try {
-    if (flags.hubCheck !== false) await checkHub(bus, config);
+    const hubStatus = flags.hubCheck !== false ? await checkHub(bus, config) : undefined;
+    if (spec.needs?.length && !flags.allowUnknownNeeds) await checkNeeds(bus, config, spec.needs);
     if (!flags.wait) {
       await bus.publish(TOPIC.tasksNew, spec, { type: spec.type });
       if (flags.json) printJson(spec);
@@ -161,11 +195,38 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
       json: Boolean(flags.json),
       roles: rolesForType(config.taskTypes, spec.type),
       ...(flags.waitTimeout ? { waitTimeoutS: flags.waitTimeout } : {}),
-      confirm: (taskId) => queryHub(bus, config, { kind: 'task', task_id: taskId }),
+      noticeMs: config.waitNoticeMs,
+      ...(hubStatus ? { hubStatus } : {}),
+      ask: (query) => queryHub(bus, config, query),
     });
     if (code !== EXIT.ok) process.exitCode = code;
   } finally {
     await bus.close();
+  }
+}
+
+/** `--needs` naming a task the hub never recorded: a typo waits for ever, so it is refused. */
+async function checkNeeds(bus: Bus, config: Config, needs: readonly string[]): Promise<void> {
+  const unknown: string[] = [];
+  for (const need of needs) {
+    try {
+      await queryHub(bus, config, { kind: 'task', task_id: need });
+    } catch (error) {
+      if (!(error instanceof SheriError) || error.exitCode !== EXIT.usage) {
+        throw new SheriError(
+          `cannot check --needs: ${(error as Error).message} (--allow-unknown-needs submits without checking)`,
+          EXIT.unavailable,
+          { cause: error },
+        );
+      }
+      unknown.push(need);
+    }
+  }
+  if (unknown.length > 0) {
+    throw new SheriError(
+      `--needs names ${unknown.map((id) => `"${id}"`).join(', ')}, which the hub has no record of: this task would wait for ${unknown.length === 1 ? 'it' : 'them'} for ever (sheri tasks lists the ids; --allow-unknown-needs if ${unknown.length === 1 ? 'it comes' : 'they come'} later)`,
+      EXIT.usage,
+    );
   }
 }
 

@@ -1,8 +1,11 @@
-import { EXIT } from '../errors.js';
+import { EXIT, SheriError } from '../errors.js';
+import type { HubStatus } from '../protocol/messages.js';
 import { subscriptionsFor, type TopicKey } from '../protocol/topic-table.js';
 import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
 import { TopicRouter } from '../transport/topic-router.js';
 import { trusted } from './hub-client.js';
+import { printResult } from './print-result.js';
+import { explainWait, WatchedAgents, WatchedTask, type WaitFacts } from './wait-reason.js';
 
 /** What `--wait` follows, from the topic table. */
 const WATCHED: readonly TopicKey[] = [
@@ -12,14 +15,25 @@ const WATCHED: readonly TopicKey[] = [
   'tasksFailed',
   'tasksDead',
   'errors',
+  'hubStatus',
 ];
 
-/** What the hub's ledger says of the task (`sheri task show`), the verdict of `--wait`. */
-export interface LedgerView {
+/** The queries `--wait` asks the hub (PROTOCOL §10). */
+export type WatchQuery = { kind: 'task'; task_id: string } | { kind: 'agents' };
+
+/**
+ * `--wait --json` prints one object, whatever the outcome (README "Submit a task"): `state` is
+ * the ledger's (`complete`, `dead`), or `rejected` (the hub refused the task, exit 2), or
+ * `waiting` (--wait-timeout passed; the task goes on, exit 3).
+ */
+export interface WaitOutcome {
+  task_id: string;
   state: string;
   attempt: number;
+  /** The final attempt's result (a dead task's too, when its agent sent one), else null. */
   result: unknown;
-  last_error: string | null;
+  /** Why it is dead, rejected or still waiting; null when complete. */
+  error: string | null;
 }
 
 export interface WatchOptions {
@@ -29,16 +43,24 @@ export interface WatchOptions {
   /** Roles that may run the task, to say whom to start when nobody claims it. */
   roles: readonly string[];
   /**
-   * Ask the hub what its ledger says of a task. The bus only hints that a task finished: an
-   * agent's message cannot be checked by the CLI, so the hub's signed answer decides (§15.4).
+   * Ask the hub. The bus only hints that a task finished: an agent's message cannot be checked by
+   * the CLI, so the hub's signed answer decides (§15.4); and the hub knows why a task waits.
    */
-  confirm: (taskId: string) => Promise<LedgerView>;
+  ask: (query: WatchQuery) => Promise<unknown>;
+  /** Say why the task waits once it has had no grant this long (default 5 s, then every 15 s). */
+  noticeMs?: number;
+  /**
+   * The hub's retained status as the submitter read it (a subscription of the same bus to the
+   * same topic is not sent the retained message again); changes after it are said.
+   */
+  hubStatus?: HubStatus;
   /** Where lines go: the result to `out`, the task's steps to `err` (stdout, stderr). */
   out?: (text: string) => void;
   err?: (text: string) => void;
 }
 
-const QUIET_NOTICE_MS = 5_000;
+const NOTICE_MS = 5_000;
+const NOTICE_AGAIN_MS = 15_000;
 /** Pauses between asking the hub to confirm an outcome the bus announced. */
 const CONFIRM_DELAYS_MS = [0, 50, 100, 200, 400, 800, 1_600, 3_200];
 
@@ -52,7 +74,10 @@ const CONFIRM_DELAYS_MS = [0, 50, 100, 200, 400, 800, 1_600, 3_200];
 export class TaskWatcher {
   /** The highest attempt heard of: results of lower ones are stale (PROTOCOL §4.6). */
   private attempt = 0;
-  private quietTimer: NodeJS.Timeout | undefined;
+  private granted = false;
+  private noticeTimer: NodeJS.Timeout | undefined;
+  private lastNotice = '';
+  private hubStatus: HubStatus | undefined;
   private code: number | undefined;
   private settleOutcome: (code: number) => void = () => undefined;
   private readonly out: (text: string) => void;
@@ -71,6 +96,7 @@ export class TaskWatcher {
   ) {
     this.out = options.out ?? ((text) => process.stdout.write(text));
     this.err = options.err ?? ((text) => process.stderr.write(text));
+    this.hubStatus = options.hubStatus;
     this.router = this.routes();
   }
 
@@ -93,35 +119,74 @@ export class TaskWatcher {
   outcome(): Promise<number> {
     if (this.code !== undefined) return Promise.resolve(this.code);
     return new Promise<number>((resolve) => {
-      const quiet = setTimeout(
-        () =>
-          this.say(
-            `still queued after 5 s — is an agent of role ${this.options.roles.join(' or ')} running? (sheri agents)`,
-          ),
-        QUIET_NOTICE_MS,
-      );
+      this.scheduleNotice(this.options.noticeMs ?? NOTICE_MS);
       const { waitTimeoutS } = this.options;
       const deadline = waitTimeoutS
         ? setTimeout(() => {
-            this.say(
-              `gave up waiting after ${waitTimeoutS} s; the task goes on (sheri task show ${this.taskId})`,
-            );
-            this.finish(EXIT.unavailable);
+            const error = `gave up waiting after ${waitTimeoutS} s; the task goes on (sheri task show ${this.taskId})`;
+            this.say(error);
+            this.end(EXIT.unavailable, { state: 'waiting', result: null, error });
           }, waitTimeoutS * 1000)
         : undefined;
-      this.quietTimer = quiet;
       this.settleOutcome = (code) => {
-        clearTimeout(quiet);
+        clearTimeout(this.noticeTimer);
         clearTimeout(deadline);
         resolve(code);
       };
     });
   }
 
-  private finish(code: number): void {
+  private end(
+    code: number,
+    outcome: Omit<WaitOutcome, 'task_id' | 'attempt'> & { attempt?: number },
+  ): void {
     if (this.code !== undefined) return;
     this.code = code;
+    if (this.options.json) {
+      const printed: WaitOutcome = {
+        task_id: this.taskId,
+        state: outcome.state,
+        attempt: outcome.attempt ?? this.attempt,
+        result: outcome.result,
+        error: outcome.error,
+      };
+      this.out(`${JSON.stringify(printed, null, 2)}\n`);
+    }
     this.settleOutcome(code);
+  }
+
+  /** Until a grant is seen: say why the task waits, now and then, when the reason changes. */
+  private scheduleNotice(delayMs: number): void {
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => {
+      void this.explain().then(() => {
+        if (this.code === undefined && !this.granted) this.scheduleNotice(NOTICE_AGAIN_MS);
+      });
+    }, delayMs);
+  }
+
+  private async explain(): Promise<void> {
+    const facts: WaitFacts = {
+      taskId: this.taskId,
+      roles: this.options.roles,
+      hubStatus: this.hubStatus,
+    };
+    try {
+      const reply = await this.options.ask({ kind: 'task', task_id: this.taskId });
+      facts.task = WatchedTask.parse(reply);
+      if (facts.task.state === 'queued') {
+        facts.agents = WatchedAgents.parse(await this.options.ask({ kind: 'agents' }));
+      }
+    } catch (error) {
+      // An answer "no such task" is the hub's word; no answer at all is the hub's silence.
+      if (!(error instanceof SheriError) || error.exitCode !== EXIT.usage) {
+        facts.hubSilent = (error as Error).message;
+      }
+    }
+    if (this.code !== undefined || this.granted) return;
+    const line = explainWait(facts);
+    if (line !== this.lastNotice) this.say(line);
+    this.lastNotice = line;
   }
 
   /** One handler per topic followed; only this task's messages count. */
@@ -130,6 +195,19 @@ export class TaskWatcher {
     return new TopicRouter(
       this.bus,
       {
+        hubStatus: (message) => {
+          if (!trusted(this.bus, message)) return;
+          const status = message.payload;
+          const before = this.hubStatus;
+          this.hubStatus = status;
+          // The retained status at start was said by `task submit`; changes are news.
+          if (!before || before.state === status.state) return;
+          this.say(
+            status.state === 'offline'
+              ? `the hub went offline${status.reason ? ` (${status.reason})` : ''}; the task waits for it`
+              : 'the hub is back online',
+          );
+        },
         errors: (message) => {
           const report = message.payload;
           if (report.message_id !== this.messageId) return;
@@ -146,13 +224,15 @@ export class TaskWatcher {
             }
             return;
           }
-          this.say(`rejected by ${report.reporter}: ${report.reason}`);
-          this.finish(EXIT.usage);
+          const error = `rejected by ${report.reporter}: ${report.reason}`;
+          this.say(error);
+          this.end(EXIT.usage, { state: 'rejected', result: null, error });
         },
         tasksAssigned: ({ payload: grant }) => {
           if (!ours(grant) || grant.attempt < this.attempt) return;
           this.attempt = grant.attempt;
-          clearTimeout(this.quietTimer);
+          this.granted = true;
+          clearTimeout(this.noticeTimer);
           this.say(`assigned to ${grant.agent_id} (attempt ${grant.attempt})`);
         },
         tasksProgress: ({ payload: progress }) => {
@@ -191,7 +271,10 @@ export class TaskWatcher {
       // bus, PROTOCOL §8.4): ask again a few times before waiting on.
       for (const delayMs of CONFIRM_DELAYS_MS) {
         if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
-        const view = await this.options.confirm(this.taskId);
+        if (this.code !== undefined) return;
+        const view = WatchedTask.parse(
+          await this.options.ask({ kind: 'task', task_id: this.taskId }),
+        );
         if (view.state === 'complete' || view.state === 'dead') return this.conclude(view);
       }
       this.say(`the bus said ${this.taskId} finished, but the hub has not recorded it; waiting on`);
@@ -202,69 +285,53 @@ export class TaskWatcher {
     }
   }
 
-  private conclude(view: LedgerView): void {
+  private conclude(view: WatchedTask): void {
     if (view.state === 'complete') {
       this.say(
         this.durationMs !== undefined && view.attempt === this.attempt
           ? `complete in ${this.durationMs} ms`
           : `complete (attempt ${view.attempt})`,
       );
-      if (this.options.json) {
-        this.printJson({ task_id: this.taskId, state: view.state, result: view.result });
-      } else printResult(view.result, this.out, this.err);
-      this.finish(EXIT.ok);
-    } else {
-      this.say(`dead after ${view.attempt} attempt(s): ${view.last_error ?? 'no error recorded'}`);
-      if (this.options.json) {
-        this.printJson({ task_id: this.taskId, state: view.state, error: view.last_error });
-      }
-      this.finish(EXIT.taskFailed);
+      if (!this.options.json) printResult(view.result, { out: this.out, err: this.err });
+      return this.end(EXIT.ok, {
+        state: 'complete',
+        attempt: view.attempt,
+        result: view.result,
+        error: null,
+      });
     }
+    const error = view.last_error ?? 'no error recorded';
+    const result = lastAttemptResult(view);
+    this.say(`dead after ${view.attempt} attempt(s): ${error}`);
+    // What the failing command printed says why: shown as on success, its tail.
+    if (!this.options.json && result !== undefined) {
+      printResult(result, { out: this.out, err: this.err, failedOnly: true });
+    }
+    this.end(EXIT.taskFailed, {
+      state: 'dead',
+      attempt: view.attempt,
+      result: result ?? null,
+      error,
+    });
   }
 
   private say(line: string): void {
     this.err(`${line}\n`);
   }
-
-  private printJson(value: unknown): void {
-    this.out(`${JSON.stringify(value, null, 2)}\n`);
-  }
 }
 
-/** The tail of each command's output, or a model's answer: the part a user looks at first. */
-function printResult(
-  result: unknown,
-  out: (text: string) => void,
-  err: (text: string) => void,
-): void {
-  const answer = result as {
-    text?: unknown;
-    model?: string;
-    turns?: number;
-    usage?: { input_tokens: number; output_tokens: number; cost_usd: number };
-  };
-  if (typeof answer?.text === 'string') {
-    out(`${answer.text}\n`);
-    const usage = answer.usage;
-    if (usage) {
-      err(
-        `(${answer.model}: ${answer.turns} turns, ${usage.input_tokens} in / ${usage.output_tokens} out tokens, $${usage.cost_usd.toFixed(4)})\n`,
-      );
+/**
+ * A dead task's last result, from the hub's history: a retried failure is recorded as `result`,
+ * one that is not retried as `failed` with its result (scheduler.ts fail).
+ */
+function lastAttemptResult(view: WatchedTask): unknown {
+  for (const event of [...(view.history ?? [])].reverse()) {
+    if (event.attempt !== view.attempt) continue;
+    if (event.kind === 'result') return event.detail;
+    if (event.kind === 'failed') {
+      const detail = event.detail as { result?: unknown } | null;
+      if (detail?.result !== undefined) return detail.result;
     }
-    return;
   }
-  const commands = (
-    result as {
-      commands?: { command: string; exit_code: number | null; stdout: string; stderr: string }[];
-    }
-  )?.commands;
-  if (!Array.isArray(commands)) {
-    out(`${JSON.stringify(result, null, 2)}\n`);
-    return;
-  }
-  for (const command of commands) {
-    out(`$ ${command.command}  (exit ${command.exit_code})\n`);
-    const output = [command.stdout, command.stderr].filter(Boolean).join('\n').trimEnd();
-    if (output) out(`${output}\n`);
-  }
+  return undefined;
 }

@@ -15,7 +15,7 @@ import {
 } from './common.js';
 
 interface TraceFlags extends GlobalFlags {
-  filter: string[];
+  filter?: string[];
   raw?: boolean;
 }
 
@@ -61,6 +61,21 @@ export function formatRawLine(at: number, local: string, bytes: Buffer, retained
   return JSON.stringify({ time: new Date(at).toISOString(), topic: local, retained, message });
 }
 
+/** The marker of a broker outage: lines published meanwhile are missing from the trace. */
+export function formatGapLine(
+  at: number,
+  what: 'lost' | 'back',
+  broker: string,
+  raw: boolean,
+): string {
+  const text =
+    what === 'lost'
+      ? `connection to ${broker} lost; reconnecting — messages published meanwhile will be missing`
+      : `reconnected to ${broker}; messages published while it was away are missing above (retained ones come again)`;
+  if (raw) return JSON.stringify({ time: new Date(at).toISOString(), broker: what, text });
+  return `${clock(at)}  ---- ${text}`;
+}
+
 export function registerTraceCommand(program: Command): void {
   addSwarmOptions(
     program
@@ -69,8 +84,8 @@ export function registerTraceCommand(program: Command): void {
       .option(
         '--filter <topic>',
         'only topics under the swarm matching this MQTT filter, e.g. "tasks/#" (repeatable; default "#")',
-        (value: string, previous: string[]) => [...previous, value],
-        [],
+        // No default value: commander would print "(default: [])" after ours.
+        (value: string, previous: string[] = []) => [...previous, value],
       )
       .option('--raw', 'print each message as one JSON line: {time, topic, retained, message}')
       .addHelpText(
@@ -85,7 +100,7 @@ Examples:
   sheri trace --raw | jq .message.payload`,
       ),
   ).action(async (flags: TraceFlags) => {
-    const filters = flags.filter.length ? flags.filter : ['#'];
+    const filters = flags.filter?.length ? flags.filter : ['#'];
     for (const filter of filters) {
       const problem = checkTopicFilter(filter);
       if (problem) throw new SheriError(`--filter "${filter}" ${problem}`);
@@ -103,6 +118,20 @@ Examples:
       const local = localTopic(config.swarm, topic);
       if (local === undefined) return;
       process.stdout.write(`${format(Date.now(), local, bytes, packet.retain)}\n`);
+    });
+    // Messages published while the broker was away are not in the trace: say where the gap is.
+    let lostAt: number | undefined;
+    bus.client.on('offline', () => {
+      if (lostAt !== undefined) return;
+      lostAt = Date.now();
+      process.stdout.write(`${formatGapLine(lostAt, 'lost', config.broker, Boolean(flags.raw))}\n`);
+    });
+    bus.client.on('connect', () => {
+      if (lostAt === undefined) return;
+      lostAt = undefined;
+      process.stdout.write(
+        `${formatGapLine(Date.now(), 'back', config.broker, Boolean(flags.raw))}\n`,
+      );
     });
     try {
       await bus.subscribe(Object.fromEntries(filters.map((filter) => [filter, 1 as const])));

@@ -4,7 +4,6 @@ import { DEFAULT_TASK_TYPES } from '../protocol/task-types.js';
 export const DEFAULTS = {
   broker: 'mqtt://localhost:1883',
   swarm: 'opencto-dev',
-  role: 'general',
   port: 1883, // TCP port of the embedded broker
   host: '127.0.0.1', // interface the embedded broker listens on
   dataDir: '.sheri', // relative to the working directory
@@ -22,6 +21,7 @@ export const DEFAULTS = {
   inactivityMs: 60_000, // a command silent this long is killed
   approvalTimeoutMs: 300_000, // an "ask" command not approved within this is denied
   queryTimeoutMs: 5_000, // how long CLI queries wait for the hub
+  waitNoticeMs: 5_000, // `task submit --wait`: says why a task waits once it has had no grant this long
   taskTypes: DEFAULT_TASK_TYPES,
   // What a task of these types runs when it carries no commands; the config file adds or replaces.
   runbooks: {
@@ -53,6 +53,7 @@ export const DEFAULTS = {
     },
     maxQueuedPerSubmitter: 10_000, // one identity's tasks blocked, queued or assigned at once
   },
+  missingNeedTimeoutMs: 3_600_000, // a blocked task whose need was never submitted is dead after this; 0: never
   retention: {
     finishedMaxAgeMs: 7 * 24 * 3_600_000, // complete and dead tasks older than this are pruned; 0: never
     pruneEveryMs: 3_600_000, // how often the hub prunes

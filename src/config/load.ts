@@ -12,6 +12,7 @@ import { ConfigFile } from './schema.js';
 import { buildLlmConfig, type LlmConfig, type LlmFlags } from '../llm/settings.js';
 import type { McpFileSettings } from '../tools/mcp/mcp-config.js';
 import type { BudgetFileSettings } from '../tasks/budget.js';
+import type { ScheduleFileSettings } from '../flows/schedule-config.js';
 
 export interface Config {
   readonly broker: string;
@@ -30,6 +31,7 @@ export interface Config {
   readonly maxPayloadBytes: number;
   readonly outputLimitChars: number;
   readonly queryTimeoutMs: number;
+  readonly waitNoticeMs: number;
   readonly taskTypes: TaskTypeTable;
   readonly runbooks: Readonly<Record<string, readonly string[]>>;
   /** Per role, what its commands may run: the defaults as the config file's `shellPolicies` change them. */
@@ -67,6 +69,10 @@ export interface Config {
   readonly retention: { readonly finishedMaxAgeMs: number; readonly pruneEveryMs: number };
   /** The hub's ledger on PostgreSQL (postgres://…); undefined: SQLite in dataDir. */
   readonly ledgerUrl: string | undefined;
+  /** A need never submitted kills its task after this long; 0: never (PROTOCOL §17.8). */
+  readonly missingNeedTimeoutMs: number;
+  /** Recurring tasks and flows the hub runs; `flow` paths made absolute (PROTOCOL §17.7). */
+  readonly schedules: ScheduleFileSettings;
 }
 
 export interface SecurityConfig {
@@ -155,7 +161,8 @@ export function loadConfig(
     approvalTimeoutMs: file.approvalTimeoutMs ?? DEFAULTS.approvalTimeoutMs,
     maxPayloadBytes: file.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
     outputLimitChars: DEFAULTS.outputLimitChars,
-    queryTimeoutMs: DEFAULTS.queryTimeoutMs,
+    queryTimeoutMs: file.queryTimeoutMs ?? DEFAULTS.queryTimeoutMs,
+    waitNoticeMs: file.waitNoticeMs ?? DEFAULTS.waitNoticeMs,
     taskTypes: copyTable({ ...DEFAULTS.taskTypes, ...file.taskTypes }),
     runbooks: copyTable({ ...DEFAULTS.runbooks, ...file.runbooks }),
     shellEnv: copyTable(file.shellEnv ?? {}),
@@ -177,6 +184,15 @@ export function loadConfig(
       roles: (flags.sandbox ?? fromEnv('SHERI_SANDBOX')) ? {} : { ...file.sandbox?.roles },
       limits: { ...DEFAULTS.sandboxLimits, ...file.sandbox?.limits },
     },
+    missingNeedTimeoutMs: file.missingNeedTimeoutMs ?? DEFAULTS.missingNeedTimeoutMs,
+    schedules: Object.fromEntries(
+      Object.entries(file.schedules ?? {}).map(([name, entry]) => [
+        name,
+        entry.flow
+          ? { ...entry, flow: resolve(filePath ? dirname(filePath) : '.', entry.flow) }
+          : entry,
+      ]),
+    ),
     ...loadSecurity(flags, fromEnv, file),
     ledgerUrl: flags.ledger ?? fromEnv('SHERI_LEDGER') ?? file.ledger?.url,
     ...overrides,

@@ -3,6 +3,7 @@ import { LlmFileSettings } from '../llm/settings.js';
 import { startupVariableProblem } from '../tools/shell/startup-variables.js';
 import { McpFileSettings } from '../tools/mcp/mcp-config.js';
 import { BudgetFileSettings } from '../tasks/budget.js';
+import { ScheduleFileSettings } from '../flows/schedule-config.js';
 
 /** The config file (`sheri.config.json`, or --config / SHERI_CONFIG). Every key is optional. */
 export const ConfigFile = z.strictObject({
@@ -17,6 +18,10 @@ export const ConfigFile = z.strictObject({
   maxTaskTimeoutMs: z.int().min(1).optional(),
   inactivityMs: z.int().min(100).optional(),
   approvalTimeoutMs: z.int().min(100).optional(),
+  /** How long a CLI command waits for the hub's answer. */
+  queryTimeoutMs: z.int().min(100).optional(),
+  /** `task submit --wait`: says why a task waits once it has had no grant this long. */
+  waitNoticeMs: z.int().min(100).optional(),
   maxPayloadBytes: z.int().min(1024).optional(),
   /** Extra task types, or new roles for existing ones: `{ "lint.run": ["testing"] }`. */
   taskTypes: z.record(z.string(), z.array(z.string().min(1))).optional(),
@@ -116,6 +121,13 @@ export const ConfigFile = z.strictObject({
         .optional(),
     })
     .optional(),
+  /**
+   * A blocked task whose need was never submitted is dead after this long (PROTOCOL §17.8);
+   * 0 waits for ever.
+   */
+  missingNeedTimeoutMs: z.int().min(0).optional(),
+  /** Recurring tasks and flows the hub runs (PROTOCOL §17.7), by name. */
+  schedules: ScheduleFileSettings.optional(),
   /** How long the hub keeps finished tasks (PROTOCOL §15.5). */
   retention: z
     .strictObject({

@@ -2,10 +2,20 @@ import { z } from 'zod';
 import { matchTopic } from '../protocol/access.js';
 import { decodeMessage, type ProtocolErrorCode } from '../protocol/codec.js';
 import type { Envelope } from '../protocol/messages.js';
-import { messageKindOf, TOPICS, type MessageKind, type TopicKey } from '../protocol/topic-table.js';
+import {
+  messageKindOf,
+  TOPICS,
+  type DomainEventKey,
+  type MessageKind,
+  type TopicKey,
+  type TopicSpec,
+} from '../protocol/topic-table.js';
 
-/** Every topic of the table trace and monitor interpret; `broadcast` carries anything. */
-type Shown = Exclude<TopicKey, 'broadcast'>;
+/**
+ * Every topic of the table trace and monitor interpret; `broadcast` carries anything, and the
+ * domain events are shown as they come, not interpreted (as any other domain topic).
+ */
+type Shown = Exclude<TopicKey, 'broadcast' | DomainEventKey>;
 
 /**
  * The schema of every kind of message, from the topic table. A kind is its topic's pattern
@@ -16,7 +26,7 @@ export type EventKind = keyof Schemas;
 
 const KINDS = new Map<TopicKey, EventKind>(
   (Object.keys(TOPICS) as TopicKey[])
-    .filter((key): key is Shown => key !== 'broadcast')
+    .filter((key): key is Shown => key !== 'broadcast' && !(TOPICS[key] as TopicSpec).domainEvent)
     .map((key) => [key, messageKindOf(key)]),
 );
 

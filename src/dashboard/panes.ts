@@ -28,8 +28,11 @@ export interface PaneView {
 
 export interface DrawnPanes {
   /** blessed-tagged text of each pane. */
-  content: Record<'header' | 'agents' | 'tasks' | 'approvals' | 'feed' | 'footer', string>;
-  labels: Partial<Record<'agents' | 'tasks' | 'approvals' | 'feed', string>>;
+  content: Record<
+    'header' | 'agents' | 'tasks' | 'flows' | 'approvals' | 'feed' | 'footer',
+    string
+  >;
+  labels: Partial<Record<'agents' | 'tasks' | 'flows' | 'approvals' | 'feed', string>>;
   /** Ids of the task rows shown, top to bottom, and each shown agent's current task. */
   taskIds: string[];
   agentTaskIds: (string | undefined)[];
@@ -106,6 +109,10 @@ export function renderPanes(
   const agents = drawAgents(state, view, areaOf(layout.agents));
   const tasks = drawTasks(state, view, areaOf(layout.tasks));
   const approvals = drawApprovals(state, view, areaOf(layout.approvals));
+  const flows = drawFlows(state, {
+    width: Math.max(0, layout.flows.width - 3),
+    rows: Math.max(0, layout.flows.height - 2),
+  });
   const feedArea = areaOf(layout.feed);
   const feed = selectFeed(state, { filter: view.filter, limit: feedArea.rows + 1 })
     .map((line) => paint(feedText(line).slice(0, feedArea.width), LEVEL_COLOUR[line.level], false))
@@ -118,6 +125,7 @@ export function renderPanes(
       header: headerLine(state, where, view.filter),
       agents: agents.text,
       tasks: tasks.text,
+      flows: flows.text,
       approvals: approvals.text,
       feed,
       footer: `{grey-fg}${KEYS_HELP}{/grey-fg}`,
@@ -125,6 +133,7 @@ export function renderPanes(
     labels: {
       agents: focus('agents', `agents ${agents.matched}${matching}`),
       tasks: focus('tasks', `tasks ${tasks.matched}${matching}`),
+      flows: ` flows ${flows.running} running of ${state.flows.size} (sheri flow show ID) `,
       approvals: focus('approvals', `approvals waiting ${approvals.matched}: a approve, d deny`),
       feed: ` events, newest last (${clock(state.now)}) `,
     },
@@ -195,6 +204,40 @@ function drawTasks(state: DashboardState, view: PaneView, area: Area) {
   };
 }
 
+const STEP_MARK: Record<string, string> = {
+  complete: '{green-fg}✓{/green-fg}',
+  failed: '{red-fg}✗{/red-fg}',
+  running: '{cyan-fg}▶{/cyan-fg}',
+  queued: '{cyan-fg}…{/cyan-fg}',
+  waiting: '{grey-fg}·{/grey-fg}',
+  skipped: '{grey-fg}-{/grey-fg}',
+  canceled: '{red-fg}⊘{/red-fg}',
+};
+
+/** One line per flow, running ones first then the newest: its state and each step's mark. */
+function drawFlows(state: DashboardState, area: Area): { text: string; running: number } {
+  const all = [...state.flows.values()].reverse();
+  const running = all.filter((flow) => flow.state === 'running');
+  const shown = [...running, ...all.filter((flow) => flow.state !== 'running')].slice(0, area.rows);
+  const idWidth = Math.max(4, ...shown.map((flow) => flow.flow_id.length));
+  const lines = shown.map((flow) => {
+    const colour = flow.state === 'succeeded' ? 'green' : flow.state === 'running' ? 'cyan' : 'red';
+    const head = `${escapeTags(flow.flow_id.padEnd(idWidth))}  {${colour}-fg}${flow.state.padEnd(9)}{/${colour}-fg}`;
+    // The marks are one column each; names are cut before they would wrap the line.
+    let room = Math.max(0, area.width - idWidth - 13);
+    const steps: string[] = [];
+    for (const step of flow.steps) {
+      const cell = `${STEP_MARK[step.state] ?? '?'}${escapeTags(step.id)}`;
+      const width = step.id.length + 2;
+      if (width > room) break;
+      room -= width;
+      steps.push(cell);
+    }
+    return `${head}  ${steps.join(' ')}`;
+  });
+  return { text: lines.join('\n'), running: running.length };
+}
+
 /** The selected approval is always marked: `a` and `d` act on it from any pane. */
 function drawApprovals(state: DashboardState, view: PaneView, area: Area) {
   const approvals = selectApprovals(state);
@@ -241,8 +284,10 @@ function headerLine(state: DashboardState, where: Where, filter: string): string
     `queued ${c.queued}${c.blocked ? ` +${c.blocked} blocked` : ''}`,
     `running ${c.running}`,
     `{green-fg}done ${c.done}{/green-fg}`,
-    `failed ${c.failed}`,
     `{red-fg}dead ${c.dead}{/red-fg}`,
+    // Done and dead start from the hub's totals; failed attempts only from what this monitor saw
+    // (a task dead at once, a denied approval, fails no attempt that counts against a retry).
+    `failed attempts ${c.failed} since start`,
     `${c.perMinute}/min`,
     ...(c.approvals ? [`{yellow-fg}approvals ${c.approvals}{/yellow-fg}`] : []),
     ...(state.budget ? [budgetHeader(state.budget)] : []),

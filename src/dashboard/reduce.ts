@@ -4,6 +4,7 @@ import type { BusEvent, EventKind } from './bus-event.js';
 import { summarizeEvent } from './summarize.js';
 import { addTask, applyTaskMessage, newTask } from './task-reducer.js';
 import type { DashboardEvent, DashboardState } from './view-model.js';
+import type { FlowUpdate } from '../protocol/flow-messages.js';
 
 /** Too frequent to be news: heartbeats (every agent, every 10 s), claims, hub queries. */
 const NOT_IN_FEED = new Set<BusEvent['kind'] | EventKind>([
@@ -34,6 +35,10 @@ export function reduce(state: DashboardState, event: DashboardEvent): DashboardS
     case 'snapshot':
       applySnapshot(state, event.tasks, event.counts, event.agents, event.at);
       state.budget = event.budget ?? state.budget;
+      // Oldest first, so the newest stay when the bound drops some.
+      for (const flow of [...(event.flows ?? [])].reverse()) {
+        if (!state.flows.has(flow.flow_id)) keepFlow(state, flow);
+      }
       break;
     case 'snapshot-failed':
       state.hub.snapshot = 'unavailable';
@@ -80,6 +85,12 @@ function applyMessage(state: DashboardState, event: BusEvent, at: number): void 
       return;
     case 'hub/budget':
       state.budget = event.payload;
+      return;
+    case 'flows/update':
+      // Only the hub publishes here (the topic table); the bus checked what it could.
+      keepFlow(state, event.payload);
+      return;
+    case 'flows/new':
       return;
   }
   if (applyAgentMessage(state, event, at)) return;
@@ -141,6 +152,18 @@ function expire(state: DashboardState, now: number): void {
     if (approval.deadline < now) state.approvals.delete(id);
   }
   while ((state.completions.peek() ?? Infinity) < now - MINUTE_MS) state.completions.shift();
+}
+
+/** The flow's latest description, newest last; past the bound the oldest finished one goes. */
+function keepFlow(state: DashboardState, flow: FlowUpdate): void {
+  state.flows.delete(flow.flow_id);
+  state.flows.set(flow.flow_id, flow);
+  while (state.flows.size > state.limits.flows) {
+    const oldest =
+      [...state.flows.values()].find((candidate) => candidate.state !== 'running') ??
+      state.flows.values().next().value!;
+    state.flows.delete(oldest.flow_id);
+  }
 }
 
 /** Completions in the last minute (of those the dashboard saw live). */

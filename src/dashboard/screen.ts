@@ -1,6 +1,6 @@
 import blessed from 'blessed';
 import { layoutFor, type Layout } from './layout.js';
-import { renderPanes, type PaneView, type Where } from './panes.js';
+import { escapeTags, renderPanes, type PaneView, type Where } from './panes.js';
 import { selectApprovals } from './select.js';
 import { taskDetailLines, type HubTaskDetail } from './task-detail.js';
 import type { ApprovalView, DashboardState } from './view-model.js';
@@ -11,7 +11,10 @@ const FILTER_PROMPT = 'filter (enter applies, esc cancels, empty shows all): ';
 
 /** What the keys do beyond the screen itself: the controller (src/cli/monitor.ts) acts. */
 export interface ScreenActions {
-  decide(approval: ApprovalView, approved: boolean): void;
+  /** A person confirmed an answer, with the reason they typed (empty: none given). */
+  decide(approval: ApprovalView, approved: boolean, reason: string): void;
+  /** Something to say in the feed. */
+  note(text: string): void;
   openTask(taskId: string): void;
   quit(): void;
 }
@@ -48,8 +51,8 @@ export class DashboardScreen {
   private timer: NodeJS.Timeout | undefined;
   private lastFrameAt = 0;
   private closed = false;
-  /** The filter prompt holds the keyboard (and the bottom line). */
-  private prompting = false;
+  /** A prompt (filter, or an approval's reason) holds the keyboard and the bottom line. */
+  private prompting: string | undefined;
 
   constructor(
     private readonly state: DashboardState,
@@ -79,6 +82,7 @@ export class DashboardScreen {
       header: box(),
       agents: box(framed),
       tasks: box(framed),
+      flows: box(framed),
       approvals: box(framed),
       feed: box(framed),
       footer: box(),
@@ -125,10 +129,23 @@ export class DashboardScreen {
     const drawn = renderPanes(this.state, this.view, layout, this.options.where);
     this.shownTasks = drawn.taskIds;
     this.shownAgentTasks = drawn.agentTaskIds;
-    for (const name of ['header', 'agents', 'tasks', 'approvals', 'feed', 'footer'] as const) {
+    for (const name of [
+      'header',
+      'agents',
+      'tasks',
+      'flows',
+      'approvals',
+      'feed',
+      'footer',
+    ] as const) {
       this.boxes[name].setContent(drawn.content[name]);
     }
-    if (this.prompting) this.boxes.footer.setContent(`{yellow-fg}${FILTER_PROMPT}{/yellow-fg}`);
+    // No flows yet: no pane (blessed draws a box of height 0 as its border).
+    if (layout.flows.height === 0) this.boxes.flows.hide();
+    else this.boxes.flows.show();
+    if (this.prompting !== undefined) {
+      this.boxes.footer.setContent(`{yellow-fg}${escapeTags(this.prompting)}{/yellow-fg}`);
+    }
     for (const [name, label] of Object.entries(drawn.labels)) {
       this.boxes[name as keyof Layout].setLabel(label);
     }
@@ -185,9 +202,10 @@ export class DashboardScreen {
       else view.filter = '';
       redraw();
     });
+    // Nothing is answered on a single key: the person confirms, and may say why.
     screen.key(['a', 'd'], (ch: string) => {
       const approval = this.approvalTarget();
-      if (approval) this.options.actions.decide(approval, ch === 'a');
+      if (approval) this.readDecision(approval, ch === 'a');
     });
     screen.key(['/'], () => this.readFilter());
   }
@@ -223,22 +241,42 @@ export class DashboardScreen {
   }
 
   private readFilter(): void {
-    this.prompting = true;
-    this.prompt.left = FILTER_PROMPT.length;
-    this.prompt.width = Math.max(10, (this.screen.width as number) - FILTER_PROMPT.length);
-    this.prompt.setValue(this.view.filter);
+    this.readLine(FILTER_PROMPT, this.view.filter, (value) => {
+      // Escape gives null: keep the filter as it was.
+      if (value === null) return;
+      this.view.filter = value.trim();
+      this.view.selected.tasks = 0;
+      this.view.selected.agents = 0;
+    });
+  }
+
+  private readDecision(approval: ApprovalView, approved: boolean): void {
+    const verb = approved ? 'approve' : 'deny';
+    const command =
+      approval.command.length > 60 ? `${approval.command.slice(0, 59)}~` : approval.command;
+    const question = `${verb} ${approval.approvalId} \`${command}\`? reason (enter to ${verb}, esc cancels): `;
+    this.readLine(question, '', (value) => {
+      if (value === null) {
+        this.options.actions.note(`not answered: ${approval.approvalId} still waits`);
+        return;
+      }
+      this.options.actions.decide(approval, approved, value.trim());
+    });
+  }
+
+  /** Read a line on the bottom row; `done` gets null when escape cancels it. */
+  private readLine(prompt: string, initial: string, done: (value: string | null) => void): void {
+    this.prompting = prompt;
+    this.prompt.left = Math.min(prompt.length, Math.max(0, (this.screen.width as number) - 10));
+    this.prompt.width = Math.max(10, (this.screen.width as number) - (this.prompt.left as number));
+    this.prompt.setValue(initial);
     this.prompt.show();
     this.prompt.focus();
     this.renderNow();
     this.prompt.readInput((_error, value) => {
-      this.prompting = false;
+      this.prompting = undefined;
       this.prompt.hide();
-      // Escape gives null: keep the filter as it was.
-      if (typeof value === 'string') {
-        this.view.filter = value.trim();
-        this.view.selected.tasks = 0;
-        this.view.selected.agents = 0;
-      }
+      done(typeof value === 'string' ? value : null);
       this.renderNow();
     });
   }

@@ -125,9 +125,27 @@ export function summarizeEvent(event: BusEvent): Summary {
         outcome.state === 'complete' ? 'info' : 'warn',
       );
     }
-    case 'approvals/answer': {
-      const answer = event.payload;
-      return info(`answers ${answer.approval_id}: ${answer.approved ? 'approve' : 'deny'}`);
+    case 'tasks/cancel': {
+      const cancel = event.payload;
+      return info(
+        `cancel ${cancel.task_id} attempt ${cancel.attempt} to ${event.subject ?? '?'}: ${cancel.reason}`,
+        'warn',
+      );
+    }
+    case 'flows/new': {
+      const flow = event.payload;
+      return info(
+        `flow ${flow.flow_id} submitted: ${flow.steps.map((step) => step.id).join(', ')}`,
+      );
+    }
+    case 'flows/update': {
+      const flow = event.payload;
+      const steps = flow.steps.map((step) => `${step.id} ${step.state}`).join(', ');
+      const level = flow.state === 'failed' || flow.state === 'canceled' ? 'warn' : 'info';
+      return info(
+        `flow ${flow.flow_id} ${flow.state}: ${steps}${flow.error ? ` — ${flow.error}` : ''}`,
+        level,
+      );
     }
     case 'approvals/request': {
       const ask = event.payload;
@@ -142,6 +160,13 @@ export function summarizeEvent(event: BusEvent): Summary {
       );
     case 'approval-cleared':
       return { agent: '-', text: `${event.approvalId} no longer waits`, level: 'info' };
+    case 'approvals/answer': {
+      const answer = event.payload;
+      const reason = answer.reason ? `: ${answer.reason}` : '';
+      return info(
+        `${answer.approval_id} ${answer.approved ? 'approve' : 'deny'}, asks the hub${reason}`,
+      );
+    }
     case 'approvals/decision': {
       const decision = event.payload;
       const reason = decision.reason ? `: ${decision.reason}` : '';

@@ -1,6 +1,7 @@
 import type { SandboxReport, Usage } from '../protocol/messages.js';
 import type { AgentSummary, TaskSummary } from '../tasks/hub-queries.js';
 import type { BudgetStatus } from '../tasks/budget.js';
+import type { FlowUpdate } from '../protocol/flow-messages.js';
 import type { TaskState } from '../tasks/task-record.js';
 import type { BusEvent } from './bus-event.js';
 import { Queue } from './queue.js';
@@ -83,6 +84,8 @@ export interface Limits {
   goneAgents: number;
   /** Lines of history kept per task for its detail view. */
   historyPerTask: number;
+  /** Flows kept for display, the newest (PROTOCOL §17). */
+  flows: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -90,6 +93,7 @@ export const DEFAULT_LIMITS: Limits = {
   finishedTasks: 2_000,
   goneAgents: 100,
   historyPerTask: 12,
+  flows: 50,
 };
 
 /**
@@ -126,6 +130,8 @@ export interface DashboardState {
   budget: BudgetStatus | null;
   /** Times of completions in the last minute, for tasks/min. */
   completions: Queue<number>;
+  /** Flows as the hub last described them (`flows/update`, PROTOCOL §17.2), by id. */
+  flows: Map<string, FlowUpdate>;
 }
 
 export type DashboardEvent =
@@ -137,6 +143,7 @@ export type DashboardEvent =
       counts: Partial<Record<TaskState, number>>;
       agents: AgentSummary[];
       budget?: BudgetStatus;
+      flows?: FlowUpdate[];
     }
   | { kind: 'snapshot-failed'; at: number; reason: string }
   | { kind: 'broker'; at: number; connected: boolean }
@@ -166,5 +173,6 @@ export function createState(limits: Partial<Limits> = {}, now = 0): DashboardSta
     counters: { complete: 0, failed: 0, dead: 0, invalid: 0 },
     budget: null,
     completions: new Queue(),
+    flows: new Map(),
   };
 }

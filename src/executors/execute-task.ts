@@ -1,14 +1,21 @@
 import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Logger } from '../logging/logger.js';
 import type { TaskAssigned } from '../protocol/messages.js';
 import type { Moved, StateGuard } from '../tools/protected-files.js';
 import type { Decision, ShellPolicy } from '../tools/shell/policy.js';
 import type { ProcessResult } from '../tools/shell/run-process.js';
 import type { Sandbox } from '../tools/shell/sandbox.js';
 import { isInside } from '../tools/workspace-path.js';
+import { domainEventsAtEnd, domainEventsAtStart } from './domain-events.js';
 import { runGuarded, taskEnvironment } from './guarded-command.js';
+import { runHttpCheck } from './http-check.js';
 import type { LlmServices } from './llm-executor.js';
+import { runService } from './run-service.js';
+import type { ServiceSupervisor } from './service-supervisor.js';
+import { OUTPUT_FILE_NAME, readOutputs } from './step-outputs.js';
+import { omitKeys } from '../util/omit-keys.js';
 
 export interface ExecutionContext {
   agentId: string;
@@ -41,6 +48,12 @@ export interface ExecutionContext {
   progress: (message: string, percent?: number) => void;
   /** Present when the agent has an LLM provider: what a prompt task runs with. */
   llm?: LlmServices;
+  /** For `--log-level debug`: each policy decision. */
+  logger?: Logger;
+  /** The services the agent keeps running (a task's `service`, PROTOCOL §17.4). */
+  services?: ServiceSupervisor;
+  /** Publish a domain event (PROTOCOL §17.6); never throws. */
+  publishEvent?: (topic: string, payload: Record<string, unknown>) => void;
 }
 
 export interface ApprovalAnswer {
@@ -59,19 +72,34 @@ export const NO_PROVIDER_MESSAGE =
   'llama.cpp, vLLM). Or give the task `commands` (sheri task submit --command …) to run it ' +
   'without an LLM.';
 
-/** How a granted task runs: its commands, else its type's runbook, else a clear failure. */
+/**
+ * How a granted task runs: its HTTP check, its commands (then its service), else its type's
+ * runbook, else a clear failure; with the domain events of its type around it (§17.6).
+ */
 export async function executeTask(
   assigned: TaskAssigned,
   context: ExecutionContext,
 ): Promise<Outcome> {
+  const publish = (events: { topic: string; payload: Record<string, unknown> }[]): void => {
+    for (const event of events) context.publishEvent?.(event.topic, event.payload);
+  };
+  publish(domainEventsAtStart(assigned.task));
+  const outcome = await executeWork(assigned, context);
+  if (!context.signal.aborted) publish(domainEventsAtEnd(assigned.task, outcome));
+  return outcome;
+}
+
+async function executeWork(assigned: TaskAssigned, context: ExecutionContext): Promise<Outcome> {
   const { task } = assigned;
   const cwd = await resolveWorkspace(context.workspace, task.workspace);
   if (typeof cwd !== 'string') return cwd;
-  const commands = task.commands ?? (task.prompt ? undefined : context.runbooks[task.type]);
+  if (task.http_check) return runHttpCheck(task.http_check, context);
+  const commands =
+    task.commands ?? (task.prompt || task.service ? undefined : context.runbooks[task.type]);
   if (!commands && task.prompt && !context.llm) {
     return { ok: false, error: NO_PROVIDER_MESSAGE, retryable: false };
   }
-  if (!commands && !task.prompt) {
+  if (!commands && !task.prompt && !task.service) {
     return {
       ok: false,
       retryable: false,
@@ -86,12 +114,55 @@ export async function executeTask(
   try {
     const inputsFile = inputsDir ? join(inputsDir, 'inputs.json') : undefined;
     if (inputsFile) await writeFile(inputsFile, JSON.stringify(assigned.inputs));
-    if (commands) return await runCommands(commands, cwd, assigned, context, inputsFile, inputsDir);
-    // The LLM loop (and the MCP SDK under it) loads with the first prompt task, not at start.
-    const { runLlmTask } = await import('./llm-executor.js');
-    return await runLlmTask(assigned, cwd, context, inputsFile, inputsDir);
+    if (task.prompt && !commands) {
+      // The LLM loop (and the MCP SDK under it) loads with the first prompt task, not at start.
+      const { runLlmTask } = await import('./llm-executor.js');
+      return await runLlmTask(assigned, cwd, context, inputsFile, inputsDir);
+    }
+    return await runSteps(commands ?? [], cwd, assigned, context, inputsFile, inputsDir);
   } finally {
     if (inputsDir) await rm(inputsDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The commands in order, then the service if the task has one; the outputs they wrote to
+ * `$SHERI_OUTPUT` go in the result (PROTOCOL §17.5), with the service's `url` and `port`.
+ */
+async function runSteps(
+  commands: readonly string[],
+  cwd: string,
+  assigned: TaskAssigned,
+  context: ExecutionContext,
+  inputsFile: string | undefined,
+  inputsDir: string | undefined,
+): Promise<Outcome> {
+  const outputsDir = await mkdtemp(join(tmpdir(), 'sheri-outputs-'));
+  try {
+    const env = taskEnvironment(assigned, context, inputsFile, join(outputsDir, OUTPUT_FILE_NAME));
+    const ran = await runCommands(commands, cwd, assigned, context, env, inputsDir, outputsDir);
+    const { outputs, problems } = await readOutputs(outputsDir);
+    const withOutputs = (result: Record<string, unknown> | undefined): Record<string, unknown> => ({
+      ...result,
+      ...(Object.keys(outputs).length > 0 ? { outputs } : {}),
+      ...(problems.length > 0 ? { output_problems: problems } : {}),
+    });
+    const service = assigned.task.service;
+    if (!ran.ok || !service) return { ...ran, result: withOutputs(ran.result) } as Outcome;
+    const started = await runService(service, assigned.task_id, cwd, env, context);
+    if (!started.ok)
+      return { ...started, result: withOutputs({ ...ran.result, ...started.result }) };
+    const shown = omitKeys(started.service, 'ended');
+    return {
+      ok: true,
+      result: {
+        ...withOutputs(ran.result),
+        service: shown,
+        outputs: { ...outputs, url: shown.url, port: String(shown.port), service: shown.name },
+      },
+    };
+  } finally {
+    await rm(outputsDir, { recursive: true, force: true });
   }
 }
 
@@ -100,16 +171,18 @@ async function runCommands(
   cwd: string,
   assigned: TaskAssigned,
   context: ExecutionContext,
-  inputsFile: string | undefined,
+  env: Record<string, string>,
   inputsDir: string | undefined,
+  outputsDir: string,
 ): Promise<Outcome> {
   const results: ProcessResult[] = [];
-  const env = taskEnvironment(assigned, context, inputsFile);
   const timeoutMs = assigned.task.timeout_ms ?? context.timeoutMs;
   const readOnlyPaths = inputsDir ? [inputsDir] : [];
+  const readWritePaths = [outputsDir];
   for (const [index, command] of commands.entries()) {
     const step = `${index + 1}/${commands.length}`;
-    const run = await runGuarded(command, { cwd, env, timeoutMs, readOnlyPaths }, context, () =>
+    const options = { cwd, env, timeoutMs, readOnlyPaths, readWritePaths };
+    const run = await runGuarded(command, options, context, () =>
       context.progress(`running ${step}: ${command}`, (index / commands.length) * 100),
     );
     if (run.kind === 'refused') {

@@ -30,24 +30,15 @@ export async function runGuarded(
     timeoutMs: number;
     /** Folders bound read-only into the sandbox (the inputs file's). */
     readOnlyPaths?: readonly string[];
+    /** Folders bound read-write into the sandbox (the step outputs file's). */
+    readWritePaths?: readonly string[];
   },
   context: ExecutionContext,
   /** Called once the command may run, just before it starts. */
   onStart?: () => void,
 ): Promise<GuardedRun> {
-  const verdict = decide(command, context.policy, {
-    workspace: options.cwd,
-    protectedPaths: context.protectedPaths,
-  });
-  const answer =
-    verdict.decision === 'ask' ? await context.requestApproval(command, verdict) : undefined;
-  if (verdict.decision === 'deny' || answer?.approved === false) {
-    context.reportRefusal(command, verdict);
-    const why = answer
-      ? `was not approved (rule "${verdict.rule}" asks): ${answer.reason}`
-      : `denied by rule "${verdict.rule}": ${verdict.reason}`;
-    return { kind: 'refused', why, verdict };
-  }
+  const refusal = await authorizeCommand(command, options.cwd, context);
+  if (refusal) return refusal;
   onStart?.();
   const run = (): Promise<ProcessResult> =>
     runProcess(command, {
@@ -63,6 +54,7 @@ export async function runGuarded(
         readOnly: context.policy.readOnly,
         network: context.policy.network,
         ...(options.readOnlyPaths ? { readOnlyPaths: options.readOnlyPaths } : {}),
+        ...(options.readWritePaths ? { readWritePaths: options.readWritePaths } : {}),
       },
     });
   const { value: result, created } = context.guard
@@ -79,14 +71,46 @@ export async function runGuarded(
   return { kind: 'ran', result, summary, failed, tampered: created };
 }
 
+/**
+ * The policy's verdict on a command (SPEC §5), a person's when it asks: undefined when it may
+ * run, else the refusal, already reported on the bus. A service's command takes this path too.
+ */
+export async function authorizeCommand(
+  command: string,
+  cwd: string,
+  context: ExecutionContext,
+): Promise<Extract<GuardedRun, { kind: 'refused' }> | undefined> {
+  const verdict = decide(command, context.policy, {
+    workspace: cwd,
+    protectedPaths: context.protectedPaths,
+  });
+  context.logger?.debug(
+    { command, decision: verdict.decision, rule: verdict.rule },
+    `policy: ${verdict.decision} by rule "${verdict.rule}": ${verdict.reason}`,
+  );
+  const answer =
+    verdict.decision === 'ask' ? await context.requestApproval(command, verdict) : undefined;
+  if (verdict.decision === 'deny' || answer?.approved === false) {
+    context.reportRefusal(command, verdict);
+    const why = answer
+      ? `was not approved (rule "${verdict.rule}" asks): ${answer.reason}`
+      : `denied by rule "${verdict.rule}": ${verdict.reason}`;
+    return { kind: 'refused', why, verdict };
+  }
+  return undefined;
+}
+
 /** What a task's commands see besides the safe environment (PROTOCOL §7). */
 export function taskEnvironment(
   assigned: TaskAssigned,
   context: ExecutionContext,
   inputsFile: string | undefined,
+  /** Where the commands write `name=value` outputs (PROTOCOL §17.5). */
+  outputsFile?: string,
 ): Record<string, string> {
   return buildEnvironment(context.environment, context.allowedEnv, {
     ...(inputsFile ? { SHERI_INPUTS_FILE: inputsFile } : {}),
+    ...(outputsFile ? { SHERI_OUTPUT: outputsFile } : {}),
     SHERI_TASK_ID: assigned.task_id,
     SHERI_ATTEMPT: String(assigned.attempt),
     SHERI_AGENT_ID: context.agentId,

@@ -10,6 +10,8 @@ export type ProtocolErrorCode =
   | 'SCHEMA_INVALID'
   | 'UNKNOWN_TASK_TYPE'
   | 'DUPLICATE_TASK'
+  // PROTOCOL §17.2: a flow_id seen before.
+  | 'DUPLICATE_FLOW'
   | 'POLICY_DENIED'
   | 'SANDBOX_VIOLATION'
   | 'HUB_INTERNAL'

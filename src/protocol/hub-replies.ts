@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FLOW_STATES, FlowUpdate, StepView } from './flow-messages.js';
 import { BudgetStatus, SandboxReport, Usage, type HubQuery } from './messages.js';
 
 /**
@@ -86,12 +87,89 @@ export const PruneResult = z.looseObject({
 });
 export type PruneResult = z.infer<typeof PruneResult>;
 
+/** `sheri approvals`: the requests that wait, soonest deadline first (PROTOCOL §13). */
+export const WaitingApprovals = z.looseObject({
+  approvals: z.array(
+    z.looseObject({
+      approval_id: z.string(),
+      task_id: z.string(),
+      attempt: z.int(),
+      /** The agent that asked. */
+      agent_id: z.string(),
+      command: z.string(),
+      rule: z.string(),
+      deadline: Iso,
+    }),
+  ),
+});
+export type WaitingApprovals = z.infer<typeof WaitingApprovals>;
+
+/** `sheri flows`: each flow as `flows/update` says it (PROTOCOL §17.2). */
+export const FlowList = z.looseObject({ flows: z.array(FlowUpdate) });
+export type FlowList = z.infer<typeof FlowList>;
+
+/** `sheri flow show`: the flow with each step's details (tasks/flow-queries.ts builds it). */
+export const FlowDetail = z.looseObject({
+  flow_id: z.string(),
+  name: z.string(),
+  state: z.enum(FLOW_STATES),
+  created_at: Iso,
+  finished_at: Iso.nullable(),
+  error: z.string().nullable(),
+  file: z.string().nullable(),
+  vars: z.record(z.string(), z.string()),
+  submitted_by: z.string(),
+  schedule: z.string().nullable(),
+  steps: z.array(
+    StepView.extend({
+      agent_role: z.string().nullable(),
+      roles: z.array(z.string()),
+      duration_ms: z.number().nullable(),
+      needs: z.array(z.string()),
+      on_failure: z.string().nullable(),
+      note: z.string().nullable(),
+      outputs: z.record(z.string(), z.string()),
+      output: z.string().nullable(),
+    }),
+  ),
+});
+export type FlowDetail = z.infer<typeof FlowDetail>;
+
+export const FlowCanceled = z.looseObject({ flow_id: z.string(), canceled: z.int().min(0) });
+
+/** `sheri schedules`: each schedule, when it runs next and what its last run became. */
+export const ScheduleList = z.looseObject({
+  now: Iso,
+  schedules: z.array(
+    z.looseObject({
+      name: z.string(),
+      source: z.string(),
+      timing: z.string(),
+      runs: z.string(),
+      next_run: Iso.nullable(),
+      last_slot: Iso.nullable(),
+      last_run: z.string().nullable(),
+      last_state: z.string().nullable(),
+      skipped: z.int().min(0),
+    }),
+  ),
+});
+export type ScheduleList = z.infer<typeof ScheduleList>;
+
+export const Unscheduled = z.looseObject({ name: z.string(), removed: z.boolean() });
+
 /** The schema of a reply's `data`, by the query's kind. */
 export const REPLY_DATA = {
   tasks: TaskList,
   task: TaskDetail,
   agents: AgentList,
   prune: PruneResult,
+  approvals: WaitingApprovals,
+  flows: FlowList,
+  flow: FlowDetail,
+  cancel_flow: FlowCanceled,
+  schedules: ScheduleList,
+  unschedule: Unscheduled,
 } as const satisfies Record<HubQuery['kind'], z.ZodType>;
 
 export type ReplyData<K extends HubQuery['kind']> = z.output<(typeof REPLY_DATA)[K]>;

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { HttpCheckSpec, ServiceSpec } from './step-specs.js';
 
 /**
  * zod is the single source of truth for every message on the bus (docs/PROTOCOL.md).
  * Objects are loose: unknown extra fields are kept, never rejected (SPEC §2).
  */
 
-const Id = z
+export const Id = z
   .string()
   .min(1)
   .max(128)
@@ -60,10 +61,25 @@ export const TaskSpec = z
     parent_task_id: Id.optional(),
     /** How many delegations deep this task is: 0 for a task people submit. */
     depth: z.int().min(0).max(100).optional(),
+    /** A service the agent starts after `commands` and keeps running (PROTOCOL §17.4). */
+    service: ServiceSpec.optional(),
+    /** An HTTP check the agent makes itself, instead of commands (PROTOCOL §17.4). */
+    http_check: HttpCheckSpec.optional(),
+    /** The flow and step this task is (PROTOCOL §17.2); set by the hub, never by submitters. */
+    flow_id: Id.optional(),
+    flow_step: z.string().min(1).max(64).optional(),
   })
   .refine((task) => !task.needs?.includes(task.task_id), {
     message: 'a task cannot need itself',
     path: ['needs'],
+  })
+  .refine((task) => !(task.http_check && (task.commands || task.prompt || task.service)), {
+    message: 'an http_check task carries neither commands, prompt nor service',
+    path: ['http_check'],
+  })
+  .refine((task) => !(task.service && task.prompt), {
+    message: 'a service task runs commands, not a prompt',
+    path: ['service'],
   });
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
@@ -246,8 +262,25 @@ export type ErrorReport = z.infer<typeof ErrorReport>;
 export const HubQuery = z.looseObject({
   query_id: z.string().min(1).max(200),
   reply_to: z.string().min(1).max(500),
-  kind: z.enum(['tasks', 'task', 'agents', 'prune']),
+  kind: z.enum([
+    'tasks',
+    'task',
+    'agents',
+    'approvals',
+    'prune',
+    // PROTOCOL §17: flows and schedules; `cancel_flow` and `unschedule` change, as `prune` does.
+    'flows',
+    'flow',
+    'cancel_flow',
+    'schedules',
+    'unschedule',
+  ]),
   task_id: Id.optional(),
+  flow_id: Id.optional(),
+  /** `unschedule`: the schedule's name. */
+  name: z.string().min(1).max(100).optional(),
+  /** `cancel_flow`: why, recorded with the operator who asked. */
+  reason: z.string().max(2_000).optional(),
   state: z.string().max(50).optional(),
   limit: z.int().min(1).max(100_000).optional(),
   /** `prune`: finished tasks not updated for this long go (PROTOCOL §15.5). */

@@ -22,6 +22,15 @@ import {
   TaskRelease,
   TaskSpec,
 } from './messages.js';
+import {
+  DeploymentComplete,
+  DeploymentStatus,
+  MonitoringAlert,
+  MonitoringHealth,
+  SecurityScan,
+  TestsResults,
+} from './domain-events.js';
+import { FlowSubmit, FlowUpdate, TaskCancel } from './flow-messages.js';
 
 /** Who a client of the swarm is (PROTOCOL §15.1); anonymous clients have no kind. */
 export type Kind = 'hub' | 'agent' | 'operator' | 'observer';
@@ -56,11 +65,31 @@ export interface TopicSpec {
   readonly public?: readonly string[];
   /** An empty payload is allowed: the Last Will, or clearing a retained message. */
   readonly emptyAllowed?: boolean;
+  /** One of the origin's domain events (PROTOCOL §17.6): news for people, no protocol step. */
+  readonly domainEvent?: true;
 }
 
 const EVERYONE: readonly Kind[] = ['hub', 'agent', 'operator', 'observer'];
 const WATCHERS: readonly Kind[] = ['operator', 'observer'];
 const TASK_REF = ['task_id', 'attempt'];
+
+/** A domain event's topic: agents publish it, everyone reads, anonymous readers see `shown`. */
+function domainTopic<P extends string, S extends z.ZodType>(
+  pattern: P,
+  schema: S,
+  shown: readonly string[],
+): TopicSpec & { pattern: P; schema: S; domainEvent: true } {
+  return {
+    pattern,
+    schema,
+    qos: 1,
+    retained: false,
+    publishers: ['agent'],
+    readers: EVERYONE,
+    public: ['task_id', 'flow_id', ...shown],
+    domainEvent: true,
+  };
+}
 
 /** Every topic of the swarm. The embedded broker's ACL, the mosquitto ACL and the hub derive from it. */
 export const TOPICS = {
@@ -277,6 +306,59 @@ export const TOPICS = {
     hubSigning: 'broadcast',
     public: ['code', 'topic', 'reporter', 'message_id', 'task_id', 'size'],
   },
+  // PROTOCOL §17: flows, and the cancel of an attempt that no longer counts.
+  flowsNew: {
+    pattern: 'flows/new',
+    schema: FlowSubmit,
+    qos: 1,
+    retained: false,
+    publishers: ['operator'],
+    readers: ['hub', ...WATCHERS],
+    public: ['flow_id', 'name'],
+  },
+  flowUpdate: {
+    pattern: 'flows/update',
+    schema: FlowUpdate,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: WATCHERS,
+    hubSigning: 'broadcast',
+    public: ['flow_id', 'name', 'state', 'steps', 'created_at', 'finished_at'],
+  },
+  tasksCancel: {
+    pattern: 'tasks/cancel/{agent}',
+    schema: TaskCancel,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: ['agent', ...WATCHERS],
+    hubSigning: 'recipient',
+    public: TASK_REF,
+  },
+  // The origin's domain events (PROTOCOL §17.6): agents publish, everyone may read.
+  deploymentStatus: domainTopic('deployment/status', DeploymentStatus, ['stage', 'release']),
+  deploymentComplete: domainTopic('deployment/complete', DeploymentComplete, [
+    'service',
+    'release',
+    'rolled_back',
+  ]),
+  testsResults: domainTopic('tests/results', TestsResults, [
+    'passed',
+    'failed',
+    'skipped',
+    'total',
+    'coverage_pct',
+    'runner',
+    'ok',
+  ]),
+  securityScan: domainTopic('security/scan', SecurityScan, ['tool', 'vulnerabilities']),
+  monitoringHealth: domainTopic('monitoring/health', MonitoringHealth, [
+    'ok',
+    'status',
+    'duration_ms',
+  ]),
+  monitoringAlerts: domainTopic('monitoring/alerts', MonitoringAlert, ['severity', 'status']),
   broadcast: {
     pattern: 'broadcast',
     schema: z.unknown(),
@@ -290,6 +372,10 @@ export const TOPICS = {
 } as const satisfies Record<string, TopicSpec>;
 
 export type TopicKey = keyof typeof TOPICS;
+/** The keys of the origin's domain events (`deployment/status`, `tests/results`, …). */
+export type DomainEventKey = {
+  [K in TopicKey]: (typeof TOPICS)[K] extends { domainEvent: true } ? K : never;
+}[TopicKey];
 export type PayloadOf<K extends TopicKey> = z.output<(typeof TOPICS)[K]['schema']>;
 
 /**
@@ -314,6 +400,7 @@ export const RESERVED_ROOTS: readonly string[] = [
   'approvals',
   'errors',
   'broadcast',
+  'flows',
 ];
 
 const DOMAIN = /^[a-z][a-z0-9_-]*(?:\/[a-z0-9][a-z0-9_-]*){1,2}$/;

@@ -25,6 +25,9 @@ export const TOPIC = {
   approvalsAnswer: TOPICS.approvalsAnswer.pattern,
   broadcast: TOPICS.broadcast.pattern,
   errors: TOPICS.errors.pattern,
+  /** PROTOCOL §17: flows submitted, and the hub's word on each one's steps. */
+  flowsNew: TOPICS.flowsNew.pattern,
+  flowUpdate: TOPICS.flowUpdate.pattern,
 } as const;
 
 export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];

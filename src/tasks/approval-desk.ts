@@ -13,10 +13,33 @@ interface Pending {
   attempt: number;
   agentId: string;
   deadline: number;
+  command: string;
+  rule: string;
+}
+
+/** How a request stopped waiting, so a late or repeated answer is told what happened. */
+interface Settled {
+  how: 'approved' | 'denied' | 'expired' | 'moot';
+  by?: string;
+  at: number;
+}
+
+/** A request that waits, as `sheri approvals` lists it (PROTOCOL §10, kind `approvals`). */
+export interface ApprovalSummary {
+  approval_id: string;
+  task_id: string;
+  attempt: number;
+  /** The agent that asked. */
+  agent_id: string;
+  command: string;
+  rule: string;
+  deadline: string;
 }
 
 /** Requests waiting at once, at most: past it the hub refuses new ones (the agent then denies). */
 const MAX_PENDING = 10_000;
+/** Settled requests remembered, newest kept, to answer "already answered" rather than "unknown". */
+const MAX_SETTLED = 10_000;
 
 export type DeskVerdict =
   | { ok: true; pending: Pending }
@@ -29,6 +52,7 @@ export type DeskVerdict =
  */
 export class ApprovalDesk {
   private readonly pending = new Map<string, Pending>();
+  private readonly settled = new Map<string, Settled>();
 
   constructor(
     private readonly ledger: LedgerStore,
@@ -39,10 +63,22 @@ export class ApprovalDesk {
   /** After a restart: the requests of live attempts that no one answered. */
   restore(): void {
     for (const event of this.ledger.approvalEvents()) {
-      const detail = event.detail as { approval_id?: string; deadline?: string };
+      const detail = event.detail as {
+        approval_id?: string;
+        deadline?: string;
+        command?: string;
+        rule?: string;
+        approver?: string;
+      };
       if (!detail.approval_id) continue;
       if (event.kind !== 'approval_requested') {
         this.pending.delete(detail.approval_id);
+        const how = event.kind === 'approved' ? 'approved' : 'denied';
+        this.remember(detail.approval_id, {
+          how,
+          ...(detail.approver ? { by: detail.approver } : {}),
+          at: 0,
+        });
         continue;
       }
       const deadline = Date.parse(detail.deadline ?? '');
@@ -52,6 +88,8 @@ export class ApprovalDesk {
           attempt: event.attempt,
           agentId: event.agentId,
           deadline,
+          command: detail.command ?? '',
+          rule: detail.rule ?? '',
         });
       }
     }
@@ -86,6 +124,8 @@ export class ApprovalDesk {
       attempt: request.attempt,
       agentId,
       deadline: Date.parse(request.deadline),
+      command: request.command,
+      rule: request.rule,
     };
     this.pending.set(request.approval_id, pending);
     this.book.note(request.task_id, 'approval_requested', agentId, request.attempt, {
@@ -99,23 +139,29 @@ export class ApprovalDesk {
 
   /** An operator answers: only a request that waits, for an attempt still live. Recorded. */
   answer(approver: string, answer: ApprovalAnswer): DeskVerdict {
+    this.expire();
     const pending = this.pending.get(answer.approval_id);
-    if (!pending || pending.deadline < this.now()) {
-      this.pending.delete(answer.approval_id);
+    if (!pending) {
       return {
         ok: false,
         code: 'NOT_AUTHORIZED',
-        reason: `no approval ${answer.approval_id} is waiting (answered, expired, or never asked)`,
+        reason: this.whyNotWaiting(answer.approval_id),
       };
     }
     this.pending.delete(answer.approval_id);
     if (!this.book.holds(pending.taskId, pending.attempt, pending.agentId)) {
+      this.remember(answer.approval_id, { how: 'moot', at: this.now() });
       return {
         ok: false,
         code: 'NOT_AUTHORIZED',
         reason: `attempt ${pending.attempt} of task ${pending.taskId} is over; its approval is moot`,
       };
     }
+    this.remember(answer.approval_id, {
+      how: answer.approved ? 'approved' : 'denied',
+      by: approver,
+      at: this.now(),
+    });
     this.book.note(
       pending.taskId,
       answer.approved ? 'approved' : 'denied',
@@ -130,8 +176,52 @@ export class ApprovalDesk {
     return { ok: true, pending };
   }
 
+  /** What waits now, soonest deadline first. */
+  list(): ApprovalSummary[] {
+    this.expire();
+    return [...this.pending]
+      .sort(([, a], [, b]) => a.deadline - b.deadline)
+      .map(([id, pending]) => ({
+        approval_id: id,
+        task_id: pending.taskId,
+        attempt: pending.attempt,
+        agent_id: pending.agentId,
+        command: pending.command,
+        rule: pending.rule,
+        deadline: new Date(pending.deadline).toISOString(),
+      }));
+  }
+
+  private whyNotWaiting(approvalId: string): string {
+    const settled = this.settled.get(approvalId);
+    const when = settled?.at ? ` at ${new Date(settled.at).toISOString()}` : '';
+    switch (settled?.how) {
+      case 'approved':
+      case 'denied':
+        return `approval ${approvalId} was already answered: ${settled.how}${settled.by ? ` by ${settled.by}` : ''}${when}`;
+      case 'expired':
+        return `approval ${approvalId} expired${when}: no answer came before its deadline, so the command was denied`;
+      case 'moot':
+        return `approval ${approvalId} is moot: the attempt that asked is over`;
+      default:
+        return `no approval ${approvalId} is waiting, and the hub knows of none by that id (sheri approvals lists those that wait)`;
+    }
+  }
+
+  private remember(approvalId: string, settled: Settled): void {
+    this.settled.delete(approvalId);
+    this.settled.set(approvalId, settled);
+    if (this.settled.size > MAX_SETTLED) {
+      this.settled.delete(this.settled.keys().next().value!);
+    }
+  }
+
   private expire(): void {
     const now = this.now();
-    for (const [id, pending] of this.pending) if (pending.deadline < now) this.pending.delete(id);
+    for (const [id, pending] of this.pending) {
+      if (pending.deadline >= now) continue;
+      this.pending.delete(id);
+      this.remember(id, { how: 'expired', at: pending.deadline });
+    }
   }
 }

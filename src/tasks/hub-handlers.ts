@@ -16,6 +16,7 @@ import type { LiveTask } from './live-tasks.js';
 import type { Presence } from './presence.js';
 import type { Scheduler } from './scheduler.js';
 import { SubmissionLimits } from './submission-limits.js';
+import { FLOW_CHANGES, FLOW_QUERIES, type FlowDesk } from './flow-desk.js';
 
 /** Room a grant needs beyond its task: envelope, lease fields and (trimmed) inputs. */
 const GRANT_ROOM_BYTES = 16_384;
@@ -36,7 +37,9 @@ export const HUB_TOPICS = [
   'hubQuery',
   'approvalsRequest',
   'approvalsAnswer',
+  'flowsNew',
 ] as const satisfies readonly TopicKey[];
+
 /** What the hub does when it reads its own status (HubHandlers.onHubStatus). */
 export interface HubSelf {
   /** Say again that it is online (its own Will, or a stale status, says otherwise). */
@@ -65,6 +68,7 @@ export class HubHandlers {
     private readonly logger: Logger,
     private readonly now: () => number,
     private readonly self: HubSelf,
+    private readonly flows: FlowDesk,
   ) {
     this.limits = new SubmissionLimits(config.security.rateLimit);
     this.approvals = new ApprovalDesk(
@@ -99,6 +103,7 @@ export class HubHandlers {
           const { payload, sender } = message;
           this.presence.recordHeartbeat(sender.name, payload);
           this.scheduler.reportCapacity(sender.name, payload.role, payload.free, payload.running);
+          this.flows.remind(sender.name, payload.running);
         },
         agentStatus: (message, _topic, params) =>
           this.presence.recordStatus(params.agent!, message.payload),
@@ -106,6 +111,10 @@ export class HubHandlers {
         hubQuery: (message, topic) => this.onQuery(topic, message),
         approvalsRequest: (message, topic) => this.onApprovalRequest(topic, message),
         approvalsAnswer: (message, topic) => this.onApprovalAnswer(topic, message),
+        flowsNew: (message, topic) =>
+          this.flows.onFlowNew(message, this.limits, (code, reason, extra = {}) =>
+            this.reject(topic, message.envelope.id, code, { reason, ...extra }),
+          ),
       },
       {
         // A retained status emptied: the agent's Last Will, or its goodbye (PROTOCOL §4.3).
@@ -138,6 +147,20 @@ export class HubHandlers {
           `an agent submits only subtasks of a task it runs: ${sender.name} does not hold ${spec.parent_task_id ? `task ${spec.parent_task_id}` : 'a parent_task_id'}`,
         );
       }
+      // Operators start services and HTTP checks (PROTOCOL §17.4); a model's delegation cannot.
+      if (spec.service || spec.http_check) {
+        return refuse(
+          'NOT_AUTHORIZED',
+          `an agent's subtask may not carry ${spec.service ? 'a service' : 'an http_check'}: only operators submit those`,
+        );
+      }
+    }
+    // A flow's steps are the hub's to make (PROTOCOL §17.2): a task may not pass for one.
+    if (spec.flow_id !== undefined || spec.flow_step !== undefined) {
+      return refuse(
+        'SCHEMA_INVALID',
+        'payload.flow_id: set by the hub on the tasks of a flow; submit a flow on flows/new instead',
+      );
     }
     if (rolesForType(this.config.taskTypes, spec.type).length === 0) {
       const known = Object.keys(this.config.taskTypes).join(', ');
@@ -181,7 +204,15 @@ export class HubHandlers {
     const role = this.roleOf(topic, message);
     if (!role) return;
     const { free, running } = message.payload;
-    this.scheduler.reportCapacity(message.sender.name, role, free, running);
+    const { sender } = message;
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug(
+        { agentId: sender.name, free, running: running.length },
+        `claim from ${sender.name}: ${free} free, ${running.length} lease(s) renewed`,
+      );
+    }
+    this.scheduler.reportCapacity(sender.name, role, free, running);
+    this.flows.remind(sender.name, running);
   }
 
   /**
@@ -321,27 +352,47 @@ export class HubHandlers {
         reason: `payload.reply_to must be ${replies}<client id>, one level`,
       });
     }
-    // Answered once this turn's decisions are recorded, so the reply says what was decided.
+    // A change asked as a query (a flow's cancel, an unschedule) is decided now, in this turn;
+    // its reply, like every answer, goes once this turn's decisions are recorded.
+    const changed = FLOW_CHANGES.includes(payload.kind)
+      ? this.flows.answer(payload, sender.name)
+      : undefined;
     this.scheduler.send({
       key: 'hubReply',
       params: { client },
       recipient: { name: sender.name },
-      payload: () =>
-        payload.kind === 'prune'
-          ? this.prune(payload)
-          : answerQuery(
-              payload,
-              this.ledger,
-              this.registry,
-              this.scheduler,
-              this.now(),
-              this.budgetStatus(),
-            ),
+      payload: () => {
+        const reply =
+          changed ??
+          (payload.kind === 'prune' || payload.kind === 'approvals'
+            ? this.answerItself(payload)
+            : FLOW_QUERIES.includes(payload.kind)
+              ? this.flows.answer(payload, sender.name)
+              : answerQuery(
+                  payload,
+                  this.ledger,
+                  this.registry,
+                  this.scheduler,
+                  this.now(),
+                  this.budgetStatus(),
+                ));
+        this.logger.debug(
+          { kind: payload.kind, from: sender.name, ok: reply.ok },
+          'query answered',
+        );
+        return reply;
+      },
     });
   }
 
   private budgetStatus(): PayloadOf<'hubBudget'> | undefined {
     return this.budget.configured ? this.budget.status(this.now()) : undefined;
+  }
+
+  /** Queries the ledger cannot answer: a prune changes it; approvals wait in the desk. */
+  private answerItself(query: PayloadOf<'hubQuery'>): PayloadOf<'hubReply'> {
+    if (query.kind === 'prune') return this.prune(query);
+    return { query_id: query.query_id, ok: true, data: { approvals: this.approvals.list() } };
   }
 
   /** `sheri tasks prune`: finished tasks older than the query's age, or the configured one. */
@@ -365,6 +416,10 @@ export class HubHandlers {
   private onApprovalAnswer(topic: string, message: Received<PayloadOf<'approvalsAnswer'>>): void {
     const { payload, sender, envelope } = message;
     const verdict = this.approvals.answer(sender.name, payload);
+    this.logger.debug(
+      { approvalId: payload.approval_id, approved: payload.approved, from: sender.name },
+      verdict.ok ? 'approval answer forwarded' : `approval answer refused: ${verdict.reason}`,
+    );
     if (!verdict.ok)
       return this.reject(topic, envelope.id, verdict.code, { reason: verdict.reason });
     const decision = {
@@ -419,7 +474,7 @@ export class HubHandlers {
     topic: string,
     messageId: string,
     code: ProtocolErrorCode,
-    fields: { reason: string; task_id?: string; state?: string },
+    fields: { reason: string; task_id?: string; state?: string; [key: string]: unknown },
   ): void {
     const { reason, ...extra } = fields;
     this.bus.reportError({

@@ -110,5 +110,17 @@ export function answerQuery(
     case 'prune':
       // A change, not a question: the hub's handlers do it (hub-handlers.ts prune).
       return fail('prune is handled by the hub, not answered from its state');
+    case 'approvals':
+      // The approval desk's, not the ledger's: the hub's handlers answer it.
+      return fail('approvals are answered by the hub from its approval desk');
+    case 'cancel_flow':
+    case 'unschedule':
+      // A change, not a question: the hub's handlers do it (hub-handlers.ts).
+      return fail(`${query.kind} is handled by the hub, not answered from its state`);
+    case 'flows':
+    case 'flow':
+    case 'schedules':
+      // PROTOCOL §17: answered by the flow desk (flow-queries.ts).
+      return fail(`${query.kind} is answered by the hub's flow desk`);
   }
 }

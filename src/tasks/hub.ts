@@ -12,6 +12,7 @@ import { withTimeout } from '../util/with-timeout.js';
 import { AgentRegistry } from './agent-registry.js';
 import { SwarmBudget } from './budget.js';
 import type { Outbound } from './decisions.js';
+import { FlowDesk } from './flow-desk.js';
 import { HubHandlers, hubSubscriptions } from './hub-handlers.js';
 import { Ledger } from './ledger.js';
 import { LeadershipLost, type LedgerStore } from './ledger-store.js';
@@ -63,6 +64,8 @@ export class Hub {
   private readonly budget: SwarmBudget;
   private readonly presence: Presence;
   private readonly handlers: HubHandlers;
+  /** Flows, schedules and needs that never come (PROTOCOL §17). */
+  readonly flows: FlowDesk;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private failed = false;
@@ -90,6 +93,7 @@ export class Hub {
     this.budget = new SwarmBudget(config.budget, ledger, this.registry);
     this.scheduler = new Scheduler(ledger, this.registry, config, logger, now, this.budget);
     this.presence = new Presence(this.registry, this.scheduler, config, logger, now);
+    this.flows = new FlowDesk(ledger.local, this.scheduler, this.registry, config, logger, now);
     this.handlers = new HubHandlers(
       bus,
       ledger,
@@ -101,6 +105,7 @@ export class Hub {
       logger,
       now,
       { reannounce: () => this.reannounce() },
+      this.flows,
     );
     this.prunedAt = now();
   }
@@ -137,9 +142,19 @@ export class Hub {
     // Wired before the first CONNACK: the session's queued messages may come in the same packet.
     const onFatal =
       options.onFatal ?? ((error: Error) => logger.fatal({ err: error }, 'hub stopped'));
-    const hub = new Hub(bus, ledger, config, logger, now, onFatal, options.leadership);
-    // Memory from the ledger; no one renewed leases while the hub was down: each gets a fresh one.
-    hub.scheduler.load(ledger.unfinished());
+    let hub: Hub;
+    try {
+      hub = new Hub(bus, ledger, config, logger, now, onFatal, options.leadership);
+      // Memory from the ledger; no one renewed leases while the hub was down: each gets a fresh one.
+      hub.scheduler.load(ledger.unfinished());
+      // Then the flows that were running carry on, from what memory now holds; a schedule of
+      // the config file that cannot run stops the start (exit 4).
+      hub.flows.start();
+    } catch (error) {
+      await bus.destroy();
+      await ledger.close();
+      throw error;
+    }
     bus.onMessage((topic, bytes) => hub.handle(topic, bytes));
     bus.client.on('connect', () => {
       if (hub.timer) hub.onReconnect();
@@ -281,6 +296,7 @@ export class Hub {
     this.presence.settleWills(now);
     this.presence.pruneGone(now);
     this.scheduleTurn();
+    this.flows.tick(now);
     this.pruneFinished(now);
   }
 
@@ -289,7 +305,8 @@ export class Hub {
     const { finishedMaxAgeMs, pruneEveryMs } = this.config.retention;
     if (finishedMaxAgeMs === 0 || now - this.prunedAt < pruneEveryMs) return;
     this.prunedAt = now;
-    const pruned = this.ledger.prune(now - finishedMaxAgeMs);
+    const pruned =
+      this.ledger.prune(now - finishedMaxAgeMs) + this.flows.prune(now - finishedMaxAgeMs);
     if (pruned > 0) this.logger.info({ pruned }, 'pruned finished tasks past retention');
   }
 
@@ -325,7 +342,8 @@ export class Hub {
     const acks = this.bus.ackMark();
     let recorded: void | Promise<void>;
     try {
-      recorded = this.ledger.apply(batch.decisions);
+      // The flows' and schedules' changes of the turn with the tasks', in one transaction.
+      recorded = this.ledger.apply(batch.decisions, () => this.flows.record());
     } catch (error) {
       return this.fail(error as Error);
     }
@@ -345,6 +363,7 @@ export class Hub {
   /** The turn's decisions are in the ledger: acknowledge what carried them, then send. */
   private recorded(batch: ReturnType<Scheduler['takeBatch']>, acks: number): void {
     this.scheduler.committed();
+    this.flows.committed();
     this.bus.releaseAcks(acks);
     for (const message of batch.messages) this.send(message);
     if (this.waiting.length > 0 || this.tickDue) this.scheduleTurn();

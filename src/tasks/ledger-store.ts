@@ -1,4 +1,5 @@
 import type { Decision } from './decisions.js';
+import type { Ledger } from './ledger.js';
 import type { SchedulerStore } from './scheduler.js';
 import type { TaskEvent, TaskRecord, TaskState } from './task-record.js';
 
@@ -36,8 +37,17 @@ export interface LedgerStore extends SchedulerStore {
   readonly location: string;
   /** Every unfinished task (blocked, queued, assigned), oldest first: the hub's memory at start. */
   unfinished(): TaskRecord[];
-  /** Record a turn's decisions, all or none; a rejected promise or a throw: none. */
-  apply(decisions: readonly Decision[]): void | Promise<void>;
+  /**
+   * Record a turn's decisions, all or none; a rejected promise or a throw: none. `alongside`
+   * writes the turn's changes of the flows' and schedules' tables (in `local`), which are
+   * recorded in the same transaction.
+   */
+  apply(decisions: readonly Decision[], alongside?: () => void): void | Promise<void>;
+  /**
+   * The SQLite ledger that answers the reads: this one, or a store's copy. The flows and
+   * schedules keep their tables in it (flow-store.ts, schedules.ts).
+   */
+  readonly local: Ledger;
   /** Whether this attempt of the task was ever granted to `agentId` (PROTOCOL §15.3). */
   wasGranted(taskId: string, attempt: number, agentId: string): boolean;
   /** Delete finished tasks past retention, except needed ones (PROTOCOL §15.5); how many. */

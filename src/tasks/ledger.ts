@@ -76,7 +76,7 @@ export class Ledger implements LedgerStore {
   readonly location: string;
   private readonly db: Database.Database;
   private readonly statements;
-  private readonly applyAll: (decisions: readonly Decision[]) => void;
+  private readonly applyAll: (decisions: readonly Decision[], alongside?: () => void) => void;
 
   constructor(path: string) {
     this.location = path;
@@ -178,8 +178,9 @@ export class Ledger implements LedgerStore {
            WHERE e.kind IN ('approval_requested', 'approved', 'denied') ORDER BY e.id`,
       ),
     };
-    this.applyAll = db.transaction((decisions: readonly Decision[]) => {
+    this.applyAll = db.transaction((decisions: readonly Decision[], alongside?: () => void) => {
       for (const decision of decisions) this.recordDecision(decision);
+      alongside?.();
     });
   }
 
@@ -222,6 +223,16 @@ export class Ledger implements LedgerStore {
     })();
   }
 
+  /** The SQLite handle, for the stores that keep their own tables beside the tasks (flows). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /** `body` in one transaction (nested ones become savepoints). */
+  transaction<T>(body: () => T): T {
+    return this.db.transaction(body)();
+  }
+
   get(taskId: string): TaskRecord | undefined {
     const row = this.statements.get.get(taskId);
     return row ? toRecord(row) : undefined;
@@ -252,10 +263,16 @@ export class Ledger implements LedgerStore {
   /**
    * Record decisions (PROTOCOL §3.8) in ONE transaction: all of them or, if any fails, none.
    * Each kind has its own method below; a batch is what the hub decided in one turn.
+   * `alongside` writes the flows' and schedules' changes of the turn in the same transaction.
    */
-  apply(decisions: readonly Decision[]): void {
-    if (decisions.length === 0) return;
-    this.applyAll(decisions);
+  apply(decisions: readonly Decision[], alongside?: () => void): void {
+    if (decisions.length === 0 && !alongside) return;
+    this.applyAll(decisions, alongside);
+  }
+
+  /** The SQLite ledger that answers reads and holds the flows' tables: this one. */
+  get local(): Ledger {
+    return this;
   }
 
   private recordDecision(decision: Decision): void {

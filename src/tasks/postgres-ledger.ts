@@ -113,12 +113,13 @@ export class PostgresLedger implements LedgerStore {
     return new PostgresLedger(client, url, epoch, copy);
   }
 
-  apply(decisions: readonly Decision[]): void | Promise<void> {
+  apply(decisions: readonly Decision[], alongside?: () => void): void | Promise<void> {
     if (this.closed) throw new Error(`ledger ${this.location} is closed`);
-    if (decisions.length === 0 && this.pending.length === 0) return;
-    this.copy.apply(decisions);
+    this.copy.apply(decisions, alongside);
     const ops = [...this.pending, ...decisions.flatMap(opsOf)];
     this.pending = [];
+    // A turn that changed nothing costs no round trip.
+    if (ops.length === 0) return;
     return this.client
       .query('SELECT sheri_apply($1, $2::jsonb)', [this.epoch, JSON.stringify(ops)])
       .then(
@@ -132,6 +133,10 @@ export class PostgresLedger implements LedgerStore {
           throw ledgerError(this.url, error);
         },
       );
+  }
+
+  get local(): Ledger {
+    return this.copy;
   }
 
   recordSpend(spend: Spend): void {

@@ -13,11 +13,21 @@ import { retryDelayMs } from './backoff.js';
 import type { SwarmBudget } from './budget.js';
 import type { Death, Decision, Outbound } from './decisions.js';
 import { LiveTasks, type LiveTask } from './live-tasks.js';
+import { needsCycle } from './needs-guard.js';
 import { TaskQueue } from './task-queue.js';
 import { isCurrentAttempt, PRIORITY_RANK, type TaskRecord, type TaskState } from './task-record.js';
 
 /** Grants beyond `max_attempts` that may end without counting as a failure. */
 const MAX_UNCOUNTED_GRANTS = 10;
+
+/**
+ * Told when a task is granted or finishes (the flow engine, PROTOCOL §17.2), inside the
+ * decision, so what it decides in turn is recorded in the same transaction.
+ */
+export interface TaskListener {
+  onGranted(task: TaskRecord): void;
+  onFinished(task: TaskRecord): void;
+}
 
 /** What the scheduler reads of the ledger: tasks it no longer holds, and needs' results. */
 export interface SchedulerStore {
@@ -69,6 +79,7 @@ export class Scheduler {
   private seq = 0;
   /** Something changed that may let a grant happen: dispatch has work to look at. */
   private dirty = true;
+  listener: TaskListener | undefined;
 
   constructor(
     private readonly store: SchedulerStore,
@@ -201,8 +212,13 @@ export class Scheduler {
       'task recorded',
     );
     this.live.add(task);
+    // PROTOCOL §17.8: a task whose needs lead back to it would wait for ever. Only the task
+    // admitted now can close a cycle, and every member of one is blocked, so memory holds it.
+    const cycle = ready ? undefined : needsCycle(task.taskId, (id) => this.live.get(id)?.waitingOn);
     if (deadNeed) {
       this.kill(task, `needed task ${deadNeed} is dead`);
+    } else if (cycle) {
+      this.kill(task, `its needs form a cycle: ${cycle.join(' → ')} (each waits for the next)`);
     } else if (ready) {
       if (needs.length > 0) this.note(task.taskId, 'unblocked', null, null, null);
       this.queue.push(task, now);
@@ -266,6 +282,18 @@ export class Scheduler {
     this.refreshHolder(agentId);
     this.tellDelegator(task, { state: 'complete', agent_id: agentId, result });
     this.dirty = true;
+    this.listener?.onFinished(task);
+  }
+
+  /**
+   * Dead now with `reason`, its blocked dependents with it: a flow's step canceled, a need
+   * never submitted. False when the task is not unfinished any more.
+   */
+  abandon(taskId: string, reason: string): boolean {
+    const task = this.live.get(taskId);
+    if (!task) return false;
+    this.kill(task, reason);
+    return true;
   }
 
   fail(task: LiveTask, failure: TaskFailed, agentId: string): void {
@@ -494,6 +522,7 @@ export class Scheduler {
       { taskId: task.taskId, agentId: agent.agentId, attempt: task.attempt },
       'task granted',
     );
+    this.listener?.onGranted(task);
     const { attempt, spec } = task;
     this.batch.messages.push({
       // Addressed (SPEC §2): only this agent reads it, signed with its key (PROTOCOL §15.4).
@@ -571,6 +600,11 @@ export class Scheduler {
       this.batch.messages.push({ key: 'tasksDead', payload: () => dead });
       const task = this.recent.get(death.taskId);
       if (task) this.tellDelegator(task, { state: 'dead', attempts, error: death.reason });
+    }
+    // After every death is decided: a flow that hears of the first sees the others dead too.
+    for (const death of deaths) {
+      const task = this.recent.get(death.taskId);
+      if (task) this.listener?.onFinished(task);
     }
   }
 

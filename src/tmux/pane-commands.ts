@@ -41,10 +41,9 @@ export function findSheriEntry(): string {
   );
 }
 
-function common(settings: PaneSettings): string[] {
+function common(settings: PaneSettings, withBroker = true): string[] {
   return [
-    '--broker',
-    settings.broker,
+    ...(withBroker ? ['--broker', settings.broker] : []),
     '--swarm',
     settings.swarm,
     ...(settings.configFile ? ['--config', settings.configFile] : []),
@@ -81,7 +80,16 @@ export function upArgv(
 ): string[] {
   // `up` runs as itself from the store: a credential file is another machine's (§15.2).
   const own = { ...settings, credentials: undefined };
-  return [...sheri, 'up', '--host', listen.host, '--port', String(listen.port), ...common(own)];
+  // `up` is the broker: it is told where to listen, and refuses a --broker.
+  return [
+    ...sheri,
+    'up',
+    '--host',
+    listen.host,
+    '--port',
+    String(listen.port),
+    ...common(own, false),
+  ];
 }
 
 export function monitorArgv(sheri: readonly string[], settings: PaneSettings): string[] {

@@ -1,9 +1,6 @@
 import { z } from 'zod';
+import { isDomainTopic, RESERVED_ROOTS } from '../protocol/topic-table.js';
 import { defineTool, errorResult } from './registry.js';
-
-/** First topic levels the swarm's own protocol owns; a model may not publish there. */
-const RESERVED = new Set(['tasks', 'agents', 'hub', 'approvals', 'errors', 'broadcast']);
-const DOMAIN_TOPIC = /^[a-z][a-z0-9_-]*(?:\/[a-z0-9][a-z0-9_-]*){1,2}$/;
 
 export const runShellTool = defineTool({
   name: 'run_shell',
@@ -27,9 +24,10 @@ export const publishEventTool = defineTool({
     payload: z.record(z.string(), z.unknown()),
   }),
   async run({ topic, payload }, context) {
-    if (!DOMAIN_TOPIC.test(topic) || RESERVED.has(topic.split('/')[0]!)) {
+    // The table's rule, as the broker's ACL applies it (PROTOCOL §14.2).
+    if (!isDomainTopic(topic)) {
       return errorResult(
-        `"${topic}" is not a domain topic: use 2-3 lowercase levels like code/review, outside ${[...RESERVED].join(', ')}`,
+        `"${topic}" is not a domain topic: use 2-3 lowercase levels like code/review, outside ${RESERVED_ROOTS.join(', ')}`,
       );
     }
     return context.publishEvent(topic, payload);

@@ -63,6 +63,13 @@ describe('an agent without bubblewrap', () => {
 });
 
 describe('the workspace and the config an agent starts with', () => {
+  it('refuses a workspace inside the data directory, which the sandbox hides', () => {
+    const config = loadConfig({}, { PATH: process.env.PATH });
+    expect(() =>
+      prepareSurroundings({ config, role: 'testing', workspace: dir, dataDir: dir }),
+    ).toThrow(/lies in the data directory/);
+  });
+
   it('refuses / as a workspace', () => {
     const config = loadConfig({}, { PATH: process.env.PATH });
     expect(() =>

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { prepareSurroundings } from '../../src/agent/agent-setup.js';
 import { ACK_WINDOW_MS, AgentSession } from '../../src/agent/agent-session.js';
 import { TaskRunner } from '../../src/agent/task-runner.js';
+import { ServiceSupervisor } from '../../src/executors/service-supervisor.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import type { TaskAssigned } from '../../src/protocol/messages.js';
 import { StateGuard } from '../../src/tools/protected-files.js';
@@ -54,6 +55,7 @@ describe('the task runner and the session, alone', () => {
       policy: BASE_POLICY,
       guard: new StateGuard(surroundings.guardedPaths, surroundings.dataDir, AGENT.name),
       llm: undefined,
+      services: new ServiceSupervisor(silentLogger()),
       logger: silentLogger(),
       requestApproval: () => Promise.resolve({ approved: false, reason: 'no one asked' }),
       spoke: (taskId, attempt) => {

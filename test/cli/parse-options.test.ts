@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { buildTaskSpec as BuildTaskSpec } from '../../src/cli/task-submit.js';
 import { EXIT, SheriError } from '../../src/errors.js';
 import { DEFAULT_TASK_TYPES } from '../../src/protocol/task-types.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
 
 // Watched kinds of handle: a listening broker, a client socket, a timer or a child process.
 const WATCHED = new Set(['TCPServerWrap', 'TCPSocketWrap', 'Timeout', 'ProcessWrap', 'PipeWrap']);
@@ -18,7 +19,8 @@ const { buildTaskSpec } = await import('../../src/cli/task-submit.js');
 const handlesAfter = watchedHandles();
 
 type SubmitFlags = Parameters<typeof BuildTaskSpec>[0];
-const config = { taskTypes: DEFAULT_TASK_TYPES };
+// testing.run has its runbook (npm test), so a task of it needs no --command.
+const config = { taskTypes: DEFAULT_TASK_TYPES, runbooks: DEFAULTS.runbooks };
 
 function flags(extra: Partial<SubmitFlags> = {}): SubmitFlags {
   return { type: 'testing.run', command: [], priority: 'normal', ...extra };
@@ -153,13 +155,38 @@ describe('buildTaskSpec', () => {
     const error = errorOf(() => buildTaskSpec(flags({ type: 'lint.run' }), config));
     expect(error.exitCode).toBe(EXIT.usage);
     expect(error.message).toBe(
-      `unknown task type "lint.run"; known types: ${Object.keys(DEFAULT_TASK_TYPES).join(', ')} (add one under "taskTypes" in sheri.config.json)`,
+      `unknown task type "lint.run"; known types: ${Object.keys(DEFAULT_TASK_TYPES).join(', ')} (sheri types; add one under "taskTypes" in sheri.config.json)`,
     );
   });
 
   it('accepts a task type added in the configuration', () => {
     const custom = { taskTypes: { ...DEFAULT_TASK_TYPES, 'lint.run': ['testing'] } };
-    expect(buildTaskSpec(flags({ type: 'lint.run' }), custom).type).toBe('lint.run');
+    expect(buildTaskSpec(flags({ type: 'lint.run', command: ['npm run lint'] }), custom).type).toBe(
+      'lint.run',
+    );
+  });
+
+  it('suggests the nearest task type for a misspelt one', () => {
+    const error = errorOf(() => buildTaskSpec(flags({ type: 'testin.run' }), config));
+    expect(error.message).toMatch(
+      /^unknown task type "testin\.run" — did you mean testing\.run\?;/,
+    );
+  });
+
+  it('refuses a task with no command, no prompt and no runbook for its type, saying how to give one', () => {
+    const error = errorOf(() => buildTaskSpec(flags({ type: 'testing.coverage' }), config));
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.message).toBe(
+      'a testing.coverage task needs --command or --prompt: the type has no runbook in this config (add "runbooks": { "testing.coverage": ["…"] } to sheri.config.json; sheri types lists the runbooks)',
+    );
+  });
+
+  it('refuses --command with --prompt, rather than silently dropping the prompt', () => {
+    const error = errorOf(() =>
+      buildTaskSpec(flags({ command: ['npm test'], prompt: 'also review it' }), config),
+    );
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.message).toMatch(/^--command and --prompt are two ways to run a task/);
   });
 
   it('rejects the task type "constructor" as unknown', () => {

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryHub } from '../../src/cli/hub-client.js';
 import { submitAndWait } from '../../src/cli/task-submit.js';
-import { TaskWatcher, type LedgerView } from '../../src/cli/task-watcher.js';
+import { TaskWatcher } from '../../src/cli/task-watcher.js';
+import type { WatchedTask } from '../../src/cli/wait-reason.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { TOPIC } from '../../src/protocol/topics.js';
 import { Bus } from '../../src/transport/bus.js';
@@ -37,7 +38,8 @@ const done = (taskId: string, attempt: number) => ({
   duration_ms: 3,
   result: { commands: [{ command: 'true', exit_code: 0, stdout: '', stderr: '' }] },
 });
-const complete = (attempt: number): LedgerView => ({
+const complete = (taskId: string, attempt: number): WatchedTask => ({
+  task_id: taskId,
   state: 'complete',
   attempt,
   result: { commands: [{ command: 'true', exit_code: 0, stdout: '', stderr: '' }] },
@@ -56,7 +58,7 @@ describe('sheri task submit --wait', () => {
     const watcher = await TaskWatcher.start(bus, 'quick', randomUUID(), {
       json: false,
       roles: ['testing'],
-      confirm: () => Promise.resolve(complete(1)),
+      ask: () => Promise.resolve(complete('quick', 1)),
       out: (text) => lines.push(text),
       err: () => undefined,
     });
@@ -77,9 +79,9 @@ describe('sheri task submit --wait', () => {
     const watcher = await TaskWatcher.start(bus, 'again', randomUUID(), {
       json: true,
       roles: ['testing'],
-      confirm: () => {
+      ask: () => {
         asked.push(newerSent);
-        return Promise.resolve(complete(3));
+        return Promise.resolve(complete('again', 3));
       },
       ...quiet,
     });
@@ -113,8 +115,7 @@ describe('sheri task submit --wait', () => {
             json: false,
             roles: ['testing'],
             waitTimeoutS: 20,
-            confirm: async (taskId) =>
-              (await queryHub(bus, config, { kind: 'task', task_id: taskId })) as LedgerView,
+            ask: (query) => queryHub(bus, config, query),
             ...quiet,
           }),
         );

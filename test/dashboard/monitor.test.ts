@@ -84,15 +84,35 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
       'the approval request in the approvals pane',
     );
     expect(existsSync(join(swarm.dir, 'approved.txt'))).toBe(false);
+    // No key answers alone: `d` asks to confirm, and escape takes it back.
+    screen.sendKeys('d');
+    await screen.waitFor(
+      (text) =>
+        /deny asks\.1\.[0-9a-f]{8} `touch approved\.txt`\? reason \(enter to deny, esc cancels\)/.test(
+          text,
+        ),
+      'the question before a denial',
+    );
+    screen.sendKeys('Escape');
+    await screen.waitFor(
+      (text) => /not answered: asks\.1\.[0-9a-f]{8} still waits/.test(text),
+      'the denial taken back',
+    );
+    expect(existsSync(join(swarm.dir, 'approved.txt'))).toBe(false);
     screen.sendKeys('a');
+    await screen.waitFor(
+      (text) => /approve asks\.1\.[0-9a-f]{8} `touch approved\.txt`\? reason/.test(text),
+      'the question before an approval',
+    );
+    screen.sendKeys('looks fine', 'Enter');
     const after = await screen.waitFor(
       (text) => taskRow('asks', 'complete', tester.agentId).test(text),
       'asks complete after the approval',
     );
     expect(existsSync(join(swarm.dir, 'approved.txt'))).toBe(true);
-    expect(after).toMatch(/you approved asks\.1\.[0-9a-f]{8}: touch approved\.txt/);
+    expect(after).toMatch(/you approved asks\.1\.[0-9a-f]{8}: touch approved\.txt \(looks fine\)/);
     expect(after).toContain('no command is waiting for approval');
-    expect(after).toMatch(/done 2 {2}failed 0 {2}dead 0/);
+    expect(after).toMatch(/done 2 {2}dead 0 {2}failed attempts 0 since start/);
 
     // Enter opens the selected task (the newest finished one is on top): the dashboard's view,
     // then the hub's history of it.
@@ -131,6 +151,11 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
       'the approval asked before the dashboard started',
     );
     screen.sendKeys('a');
+    await screen.waitFor(
+      (text) => text.includes('(enter to approve, esc cancels)'),
+      'the question',
+    );
+    screen.sendKeys('Enter');
     await waitForComplete(hub, 1, 10_000);
     expect(existsSync(join(swarm.dir, 'early.txt'))).toBe(true);
     screen.sendKeys('q');

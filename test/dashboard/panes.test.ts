@@ -49,6 +49,22 @@ describe('the dashboard panes', () => {
     expect(header).toContain('{red-fg}budget $5.000/$5 spent{/red-fg}');
   });
 
+  it('keeps the AGE column of the tasks pane in view at 200 columns, with long task and agent ids', () => {
+    const state = createState({}, T0);
+    const taskId = 'integration-suite-of-the-payments-service';
+    const agent = 'testing-runner-on-the-second-build-box';
+    const life = taskLife(taskId, agent, T0);
+    for (const event of [heartbeat(agent, T0), life.submitted, life.assigned, life.progress]) {
+      reduce(state, event);
+    }
+    const drawn = renderPanes(state, view(), layoutFor(200, 50, state), WHERE);
+    const [header, row] = plain(drawn.content.tasks).split('\n');
+    expect(header).toMatch(/ TRY {2}AGE {2}PROGRESS$/);
+    // The age sits under its header, whole: the widest columns gave way, not the last ones.
+    const age = header!.indexOf(' AGE ') + 1;
+    expect(row!.slice(age)).toMatch(/^\d+s +\S/);
+  });
+
   it('draws the counters, an agent, a task and an approval as text', () => {
     const state = createState({}, T0);
     const life = taskLife('t1', 'tester', T0);
@@ -74,7 +90,7 @@ describe('the dashboard panes', () => {
     );
     const drawn = renderPanes(state, view(), layoutFor(200, 50, state), WHERE);
     expect(plain(drawn.content.header)).toMatch(
-      /^sheri monitor demo {2}agents 1 \(1 busy\) {2}queued 0 {2}running 1 {2}done 0 {2}failed 0 {2}dead 0 {2}0\/min {2}approvals 1 {2}hub: asking\.\.\. {2}mqtt:\/\/127\.0\.0\.1:1883$/,
+      /^sheri monitor demo {2}agents 1 \(1 busy\) {2}queued 0 {2}running 1 {2}done 0 {2}dead 0 {2}failed attempts 0 since start {2}0\/min {2}approvals 1 {2}hub: asking\.\.\. {2}mqtt:\/\/127\.0\.0\.1:1883$/,
     );
     expect(plain(drawn.content.agents).split('\n')[1]).toMatch(
       /^tester +testing +busy +t1 +0s ago +94 MiB +- +- +-$/,

@@ -3,8 +3,12 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { withoutLlmSettings } from './tools.js';
 
-/** The built CLI; `npm test` builds it first. */
-export const SHERI_BIN = fileURLToPath(new URL('../../dist/bin/sheri.js', import.meta.url));
+/**
+ * The built CLI; `npm test` builds it first. SHERI_TEST_BIN runs the suite against another build
+ * (an older one, to see a test fail where it should).
+ */
+export const SHERI_BIN =
+  process.env.SHERI_TEST_BIN ?? fileURLToPath(new URL('../../dist/bin/sheri.js', import.meta.url));
 
 export interface SheriProcess {
   child: ChildProcess;
@@ -69,11 +73,25 @@ export function startSheri(
   };
 }
 
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Kill it (SIGKILL) if it has not exited by then: a command that hangs fails its test. */
+  timeoutMs?: number;
+  /** Close the read end of its stdout at once, as `sheri tasks | head -0` would. */
+  closeStdout?: boolean;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** It had not exited within `timeoutMs`. */
+  timedOut: boolean;
+}
+
 /** Run the CLI to completion. */
-export async function runSheri(
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runSheri(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const child = spawn(process.execPath, [SHERI_BIN, ...args], {
     cwd: options.cwd,
     env: { ...withoutLlmSettings(process.env), ...options.env },
@@ -81,8 +99,19 @@ export async function runSheri(
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  if (options.closeStdout) child.stdout.destroy();
+  else child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
+  let timedOut = false;
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, options.timeoutMs);
+  // 'close', not 'exit': every byte it wrote has been read by then.
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr, timedOut };
 }

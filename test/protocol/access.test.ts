@@ -28,9 +28,18 @@ describe('who may publish what (PROTOCOL §15.3)', () => {
     });
     expect(matchTopic('agents/x/status')?.key).toBe('agentStatus');
     expect(matchTopic('approvals/t.1.ab/decision')?.key).toBe('approvalDecision');
-    expect(matchTopic('deployment/status')?.key).toBe('domain');
+    // The origin's domain events have entries of their own (PROTOCOL §17.6); others are generic.
+    expect(matchTopic('deployment/status')?.key).toBe('deploymentStatus');
+    expect(matchTopic('code/review')?.key).toBe('domain');
     expect(matchTopic('tasks/unheard-of')).toBeUndefined();
     expect(matchTopic('tasks/assigned/+')).toBeUndefined();
+  });
+
+  it('refuses an agent a "domain event" under flows/, which the protocol owns', () => {
+    for (const local of ['flows/update/x', 'flows/new/x', 'flows/forged']) {
+      expect(matchTopic(local), local).toBeUndefined();
+      expect(publishRefusal(agent, local, as(agent)), local).toMatch(/not a topic/);
+    }
   });
 
   it('lets only the hub grant, dead-letter and say its status', () => {

@@ -43,8 +43,6 @@ describe('pane commands', () => {
       '127.0.0.1',
       '--port',
       '1884',
-      '--broker',
-      'mqtt://127.0.0.1:1884',
       '--swarm',
       'demo',
     ]);

@@ -24,6 +24,7 @@ export interface RunProcessOptions {
     readOnly: boolean;
     network: boolean;
     readOnlyPaths?: readonly string[];
+    readWritePaths?: readonly string[];
   };
 }
 
@@ -74,6 +75,9 @@ export async function runProcess(
         readOnly: options.sandbox.readOnly,
         network: options.sandbox.network,
         ...(options.sandbox.readOnlyPaths ? { readOnlyPaths: options.sandbox.readOnlyPaths } : {}),
+        ...(options.sandbox.readWritePaths
+          ? { readWritePaths: options.sandbox.readWritePaths }
+          : {}),
         env,
       })
     : {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { CgroupPool, detectCgroups, type CommandCgroup } from './cgroup.js';
@@ -42,6 +42,8 @@ export interface CommandSpec {
   network: boolean;
   /** Further paths bound read-only at the same place (the inputs file's folder). */
   readOnlyPaths?: readonly string[];
+  /** Further paths bound read-write at the same place (the step outputs file's folder). */
+  readWritePaths?: readonly string[];
   env: Record<string, string>;
 }
 
@@ -195,6 +197,7 @@ export class Sandbox {
     }
     args.push(spec.readOnly ? '--ro-bind' : '--bind', spec.workspace, spec.workspace);
     for (const path of spec.readOnlyPaths ?? []) args.push('--ro-bind', path, path);
+    for (const path of spec.readWritePaths ?? []) args.push('--bind', path, path);
     // Hooks and config of the workspace's repository run code on the host's next `git …`.
     for (const name of ['.git/config', '.git/hooks']) {
       const path = join(spec.workspace, name);
@@ -212,19 +215,7 @@ export class Sandbox {
       else if (isWithin(spec.workspace, path)) unmaskable.push(path);
     }
     args.push('--chdir', spec.cwd, '--');
-    const limits = [
-      this.tools.prlimit!,
-      `--fsize=${this.limits.fileSizeMiB * MIB}`,
-      // SIGXCPU at the soft limit (a status that names it), SIGKILL a second later.
-      `--cpu=${this.limits.cpuSeconds}:${this.limits.cpuSeconds + 1}`,
-      `--nofile=${this.limits.openFiles}`,
-      `--nproc=${this.limits.processes}`,
-      '--core=0',
-      // Without a cgroup, address space is the only memory bound there is (it counts mappings,
-      // not use, so it is set higher than the cgroup limit would be).
-      ...(this.cgroups ? [] : [`--as=${this.limits.memoryMiB * MIB}`]),
-      '--',
-    ];
+    const limits = [this.tools.prlimit!, ...rlimitArgs(this.limits, !this.cgroups), '--'];
     const env = { ...spec.env, TMPDIR: '/tmp' };
     const inner = [this.tools.bwrap!, ...args, ...limits, ...shell];
     if (!this.cgroups) {
@@ -273,6 +264,46 @@ export class Sandbox {
 }
 
 const MIB = 1024 * 1024;
+
+/**
+ * prlimit's arguments for the limits, each at most the agent's own hard limit: inside the
+ * sandbox nothing may raise one, and a limit prlimit cannot set would stop every command.
+ */
+function rlimitArgs(limits: SandboxLimits, addressSpace: boolean): string[] {
+  const hard = hardLimits();
+  const cap = (name: string, value: number): number => Math.min(value, hard.get(name) ?? value);
+  const cpuHard = cap('Max cpu time', limits.cpuSeconds + 1);
+  return [
+    `--fsize=${cap('Max file size', limits.fileSizeMiB * MIB)}`,
+    // SIGXCPU at the soft limit (a status that names it), SIGKILL a second later.
+    `--cpu=${Math.min(limits.cpuSeconds, cpuHard)}:${cpuHard}`,
+    `--nofile=${cap('Max open files', limits.openFiles)}`,
+    `--nproc=${cap('Max processes', limits.processes)}`,
+    '--core=0',
+    // Without a cgroup, address space is the only memory bound there is; it counts mappings,
+    // not use, so programs that reserve much (a JIT, wasm) need a larger memoryMiB there.
+    ...(addressSpace ? [`--as=${cap('Max address space', limits.memoryMiB * MIB)}`] : []),
+  ];
+}
+
+let hostLimits: Map<string, number> | undefined;
+
+/** This process's hard limits from /proc/self/limits ("unlimited" left out). */
+function hardLimits(): Map<string, number> {
+  if (hostLimits) return hostLimits;
+  hostLimits = new Map();
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return hostLimits;
+  }
+  for (const line of text.split('\n').slice(1)) {
+    const match = /^(.+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
+    if (match && /^\d+$/.test(match[3]!)) hostLimits.set(match[1]!.trim(), Number(match[3]));
+  }
+  return hostLimits;
+}
 
 /** `name` on PATH, then in sbin (where Debian keeps some tools and a user's PATH may not look). */
 function findProgram(name: string, pathVariable: string | undefined): string | undefined {

@@ -1,0 +1,242 @@
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { Config } from '../config/load.js';
+import { EXIT, SheriError } from '../errors.js';
+import { resolveLlmSettings } from '../llm/settings.js';
+import { createLogger } from '../logging/logger.js';
+import type { FlowDefinition, FlowStep, FlowSubmit } from '../protocol/flow-messages.js';
+import { rolesForType } from '../protocol/task-types.js';
+import type { Bus } from '../transport/bus.js';
+import { Tmux } from '../tmux/tmux.js';
+import {
+  connectCli,
+  makeConfig,
+  parsePositiveInt,
+  untilSignal,
+  type GlobalFlags,
+} from './common.js';
+import { EventTally } from './demo-events.js';
+import {
+  examplesDir,
+  makeDemoRoot,
+  removeDemoRoot,
+  startDemoSwarm,
+  type DemoSwarm,
+} from './demo-swarm.js';
+import { formatDuration } from './flow-view.js';
+import { loadFlowOrExit, newFlowId, paintFor, submitAndFollow } from './flow.js';
+
+interface DemoFlags extends GlobalFlags {
+  keep?: boolean;
+  port?: number;
+  tmux?: boolean;
+}
+
+const DEMO_SWARM = 'sheri-demo';
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'the deploy flow of examples/ on a swarm of its own: build, test ∥ scan, deploy, health check, rollback',
+    )
+    .option('--keep', 'leave the swarm (and the deployed service) up afterwards, until Ctrl-C')
+    .option(
+      '--port <port>',
+      'TCP port of its broker (default: a free one)',
+      parsePositiveInt('--port'),
+    )
+    .option(
+      '--tmux',
+      'run the agents in tmux panes (default: when tmux is installed and stdout is a terminal)',
+    )
+    .option('--no-tmux', 'run the agents in this process')
+    .option('--swarm <name>', `swarm name (default ${DEMO_SWARM})`)
+    .option(
+      '--config <file>',
+      "config file of the demo's swarm (default: none, whatever the folder holds)",
+    )
+    .option('--log-level <level>', 'of the log file (its path is printed)', 'info')
+    .option('--json', 'print a JSON report instead of the summary')
+    .addHelpText(
+      'after',
+      `
+Nothing needs to run before it: it starts the embedded broker, the hub and one agent per role
+the flow needs (deployment, testing, security, monitoring; review too when ANTHROPIC_API_KEY is
+set, for an LLM review of the code), in a folder of its own under the temp directory, with a
+copy of examples/service. Every command runs in its agent's sandbox. On exit or Ctrl-C it
+stops them all — the deployed service too — and removes the folder.
+
+Examples:
+  npx sheri demo
+  npx sheri demo --keep          then, in another terminal, the commands it prints`,
+    )
+    .action(async (flags: DemoFlags) => runDemo(flags));
+}
+
+async function runDemo(flags: DemoFlags): Promise<void> {
+  const started = Date.now();
+  const out = process.stdout;
+  const err = process.stderr;
+  const say = (line: string): void => void err.write(`${line}\n`);
+  const { root, configFile, dataDir } = makeDemoRoot();
+  const logFile = join(root, 'demo.log');
+  // The swarm's logs go to a file: the terminal is the flow's.
+  const logFd = openSync(logFile, 'a');
+  const logger = createLogger({
+    level: flags.logLevel ?? 'info',
+    format: 'json',
+    fd: logFd,
+    isTTY: false,
+  });
+  const demoFlags = {
+    ...flags,
+    swarm: flags.swarm ?? DEMO_SWARM,
+    config: flags.config ?? configFile,
+    dataDir,
+  };
+  let swarm: DemoSwarm | undefined;
+  let bus: Bus | undefined;
+  const interrupted = untilSignal().then(() => undefined);
+  try {
+    const base = makeConfig(demoFlags);
+    const definition = demoDefinition(base);
+    const roles = [
+      ...new Set(definition.steps.map((step) => rolesForType(base.taskTypes, step.type)[0]!)),
+    ];
+    const useTmux = flags.tmux ?? (Boolean(out.isTTY) && (await tmuxInstalled()));
+    say(
+      `sheri demo: the ${definition.steps.length} steps of examples/deploy-flow.yaml on a copy of examples/service`,
+    );
+    say(
+      `starting the embedded broker, the hub and ${roles.length} agents (${roles.join(', ')})${useTmux ? ' in tmux' : ''}…`,
+    );
+    const starting = startDemoSwarm({
+      flags: demoFlags,
+      roles,
+      logger,
+      logFile,
+      root,
+      // SHERI_TMUX_SOCKET: a tmux server of its own, as for sheri swarm tmux.
+      ...(useTmux ? { tmux: new Tmux(base.environment.SHERI_TMUX_SOCKET || undefined) } : {}),
+    });
+    swarm = await Promise.race([starting, interrupted]);
+    if (!swarm) {
+      void starting.then((late) => late.close()).catch(() => undefined);
+      throw new SheriError('interrupted before the swarm was up', 130);
+    }
+    const { config } = swarm;
+    const port = new URL(config.broker).port;
+    const watchLine = `mosquitto_sub -h 127.0.0.1 -p ${port} -t '${config.swarm}/#' -v`;
+    say(
+      `swarm ${config.swarm} is up on ${config.broker}; its files (log: demo.log) are in ${root}`,
+    );
+    say(`agents: ${swarm.agents.map((a) => `${a.agentId} (${a.sandbox})`).join(', ')}`);
+    if (swarm.tmux)
+      say(`watch them work: ${swarm.tmux.tmux.command} attach -t ${swarm.tmux.session}`);
+    say(`watch the bus: ${watchLine}`);
+    say('');
+    bus = await connectCli(config, logger);
+    const tally = await EventTally.start(bus);
+    const flow: FlowSubmit = { ...definition, flow_id: newFlowId(definition.name) };
+    const following = submitAndFollow(bus, config, flow, {
+      json: Boolean(flags.json),
+      ...(flags.json ? { out: silentStream() } : {}),
+      err,
+    });
+    const verdict = await Promise.race([following, interrupted]);
+    if (!verdict) throw new SheriError('interrupted: the swarm is stopped', 130);
+    const url = verdict.detail?.steps
+      .filter((s) => s.state === 'complete' && s.outputs.service && s.outputs.url)
+      .at(-1)?.outputs.url;
+    // The demo asks the service itself: it answers on its URL while the swarm runs.
+    const health = url ? await askHealth(url) : undefined;
+    const wallMs = Date.now() - started;
+    if (flags.json) {
+      const report = {
+        flow: verdict.detail ?? null,
+        refused: verdict.refused ?? null,
+        service_url: url ?? null,
+        health: health ?? null,
+        events: tally.counts(),
+        broker: config.broker,
+        swarm: config.swarm,
+        root,
+        agents: swarm.agents,
+        wall_ms: wallMs,
+      };
+      out.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      const paint = paintFor(out, config.environment);
+      const lines = [''];
+      if (url && health) lines.push(`GET ${url}/health → ${health.status} ${health.body.trim()}`);
+      lines.push(`events on the bus: ${tally.describe() || 'none'}`);
+      lines.push(`watch the bus: ${watchLine}`);
+      lines.push(
+        paint.bold(
+          `demo ${verdict.code === EXIT.ok ? 'done' : 'ended'} in ${formatDuration(wallMs)}`,
+        ),
+      );
+      out.write(`${lines.join('\n')}\n`);
+    }
+    if (flags.keep) {
+      const common = `--broker ${config.broker} --swarm ${config.swarm} --data-dir ${dataDir}`;
+      say(`\nthe swarm stays up (Ctrl-C stops it and removes ${root}); in another terminal:`);
+      say(`  npx sheri flows ${common}`);
+      say(`  npx sheri flow show ${flow.flow_id} ${common}`);
+      say(`  npx sheri monitor ${common}`);
+      if (url) say(`  curl ${url}/health`);
+      await interrupted;
+    }
+    if (verdict.code !== EXIT.ok) process.exitCode = verdict.code;
+  } finally {
+    await bus?.close().catch(() => undefined);
+    await swarm?.close();
+    closeSync(logFd);
+    removeDemoRoot(root);
+  }
+}
+
+/** examples/deploy-flow.yaml, with an LLM review of the code before deploy where Claude is at hand. */
+function demoDefinition(config: Config): FlowDefinition {
+  const definition = loadFlowOrExit(join(examplesDir(), 'deploy-flow.yaml'), {}, config);
+  if (resolveLlmSettings(config.llm, 'review').provider === 'none') return definition;
+  const review: FlowStep = {
+    id: 'review',
+    type: 'code.review',
+    payload: {},
+    needs: ['build'],
+    retries: 0,
+    prompt:
+      'Review the example service in this workspace (src/app.js and src/main.js) for bugs and security problems: read the files with your tools. Publish your verdict with publish_event on code/review as {"verdict": "approve" or "request-changes", "summary": "…"}, then answer in three sentences at most.',
+  };
+  return {
+    ...definition,
+    steps: definition.steps.flatMap((step) =>
+      step.id === 'deploy' ? [review, { ...step, needs: [...step.needs, 'review'] }] : [step],
+    ),
+  };
+}
+
+async function tmuxInstalled(): Promise<boolean> {
+  try {
+    await new Tmux().run(['-V']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function askHealth(url: string): Promise<{ status: number; body: string }> {
+  try {
+    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(3_000) });
+    return { status: response.status, body: (await response.text()).slice(0, 500) };
+  } catch (error) {
+    return { status: 0, body: `no answer: ${(error as Error).message}` };
+  }
+}
+
+function silentStream(): NodeJS.WriteStream {
+  return { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+}
