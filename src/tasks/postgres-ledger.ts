@@ -8,6 +8,7 @@ import {
   type LedgerStore,
   type Spend,
 } from './ledger-store.js';
+import { FlowRowsCopy, readFlowRows, type FlowRows } from './postgres-flow-rows.js';
 import { opsOf, spendOp, type LedgerOp } from './postgres-ops.js';
 import { migrate } from './postgres-schema.js';
 import type { TaskEvent, TaskRecord, TaskState } from './task-record.js';
@@ -82,7 +83,9 @@ function safePassword(url: string): string {
  * hub when a write fails (the next leader loads the database again). A turn is one statement:
  * one round trip, one transaction. Spending and pruning, which the hub records between turns,
  * go in the next turn's statement; the messages that carried spending stay unacknowledged
- * until then, so a crash loses none of it.
+ * until then, so a crash loses none of it. The flows' and schedules' tables live in the copy
+ * too (the hub's flow stores are made on `local`); each row they write, in the turn or between
+ * turns, goes with the next turn's statement as it then is (postgres-flow-rows.ts).
  */
 export class PostgresLedger implements LedgerStore {
   readonly location: string;
@@ -94,6 +97,7 @@ export class PostgresLedger implements LedgerStore {
     private readonly url: string,
     private readonly epoch: number,
     private readonly copy: Ledger,
+    private readonly flowRows: FlowRowsCopy,
   ) {
     this.location = redactLedgerUrl(url);
   }
@@ -102,21 +106,25 @@ export class PostgresLedger implements LedgerStore {
   static async open(url: string, epoch: number): Promise<PostgresLedger> {
     const client = await connectLedger(url);
     const copy = new Ledger(':memory:');
+    let flowRows: FlowRowsCopy;
     try {
       await migrate(client);
-      copy.importRows(await readRows(client));
+      const rows = await readRows(client);
+      copy.importRows(rows.ledger);
+      flowRows = new FlowRowsCopy(copy.database, rows.flows);
     } catch (error) {
       copy.close();
       await client.end().catch(() => undefined);
       throw ledgerError(url, error);
     }
-    return new PostgresLedger(client, url, epoch, copy);
+    return new PostgresLedger(client, url, epoch, copy, flowRows);
   }
 
   apply(decisions: readonly Decision[], alongside?: () => void): void | Promise<void> {
     if (this.closed) throw new Error(`ledger ${this.location} is closed`);
     this.copy.apply(decisions, alongside);
-    const ops = [...this.pending, ...decisions.flatMap(opsOf)];
+    // The flows' and schedules' rows the turn wrote (and any written since the last turn).
+    const ops = [...this.pending, ...decisions.flatMap(opsOf), ...this.flowRows.takeOps()];
     this.pending = [];
     // A turn that changed nothing costs no round trip.
     if (ops.length === 0) return;
@@ -203,7 +211,7 @@ export class PostgresLedger implements LedgerStore {
 }
 
 /** Every row, from one snapshot of the database. */
-async function readRows(client: pg.Client): Promise<LedgerRows> {
+async function readRows(client: pg.Client): Promise<{ ledger: LedgerRows; flows: FlowRows }> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const tasks = await client.query<LedgerRows['tasks'][number]>(
@@ -218,7 +226,10 @@ async function readRows(client: pg.Client): Promise<LedgerRows> {
     const spend = await client.query<LedgerRows['spend'][number]>(
       'SELECT task_id, attempt, agent_id, flow_id, day, cost_usd FROM llm_spend',
     );
-    return { tasks: tasks.rows, needs: needs.rows, events: events.rows, spend: spend.rows };
+    return {
+      ledger: { tasks: tasks.rows, needs: needs.rows, events: events.rows, spend: spend.rows },
+      flows: await readFlowRows(client),
+    };
   } finally {
     await client.query('COMMIT');
   }

@@ -1,12 +1,45 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/tasks/decisions.js';
+import { silentLogger } from '../../src/logging/logger.js';
+import { FlowSubmit } from '../../src/protocol/flow-messages.js';
+import { FlowStore } from '../../src/tasks/flow-store.js';
 import { Ledger } from '../../src/tasks/ledger.js';
 import { LeadershipLost } from '../../src/tasks/ledger-store.js';
 import { PostgresLedger, redactLedgerUrl } from '../../src/tasks/postgres-ledger.js';
+import { Schedules } from '../../src/tasks/schedules.js';
 import { admitDecision } from '../helpers/decisions.js';
 import { requirePostgres, TestPostgres } from '../helpers/postgres.js';
 
 const hasPostgres = requirePostgres();
+
+const twoSteps = (flowId: string): FlowSubmit =>
+  FlowSubmit.parse({
+    flow_id: flowId,
+    name: 'two-steps',
+    steps: [
+      { id: 'build', type: 'testing.run', commands: ['true'] },
+      { id: 'test', type: 'testing.run', commands: ['true'], needs: ['build'] },
+    ],
+  });
+
+/** The flow and schedule stores a hub makes on a ledger's SQLite (flow-desk.ts). */
+function flowStores(ledger: Ledger): { flows: FlowStore; schedules: Schedules } {
+  const runner = { runTask: () => undefined, runFlow: () => undefined };
+  return {
+    flows: new FlowStore(ledger),
+    schedules: new Schedules(ledger, runner, silentLogger(), 1_000),
+  };
+}
+
+/** What the flows' and schedules' tables hold, as the hub reads them. */
+function flowContents(ledger: Ledger) {
+  const { flows, schedules } = flowStores(ledger);
+  return {
+    flows: flows.list(100).map((flow) => ({ ...flow, steps: flows.steps(flow.flowId) })),
+    stepOfTask: flows.stepOfTask('f1.build'),
+    schedules: schedules.list(),
+  };
+}
 
 /** A turn of each kind of decision, in the order a hub would make them. */
 function turns(): Decision[][] {
@@ -145,7 +178,7 @@ describe.runIf(hasPostgres)('the ledger on PostgreSQL', () => {
     const again = await Promise.all([PostgresLedger.open(url, 1), PostgresLedger.open(url, 1)]);
     open.push(...again);
     const versions = await server.query(`ledger_${n}`, 'SELECT version FROM sheri_migrations');
-    expect(versions.rows).toEqual([{ version: 1 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   it('records spending and pruning with the next turn, once', async () => {
@@ -165,6 +198,84 @@ describe.runIf(hasPostgres)('the ledger on PostgreSQL', () => {
     const reloaded = await PostgresLedger.open(url, 1);
     open.push(reloaded);
     expect(reloaded.spent({ day: '2026-01-01' })).toBe(0.25);
+  });
+
+  it('records flows and schedules with the turn that changed them, and loads them back the same', async () => {
+    const { url, store } = await freshLedger();
+    const sqlite = new Ledger(':memory:');
+    open.push(sqlite);
+    for (const ledger of [sqlite, store.local]) {
+      // A turn of each flow change the engine makes: a flow in, steps started, one finished.
+      const { flows, schedules } = flowStores(ledger);
+      const turn = async (change: () => void): Promise<void> => {
+        change();
+        await (ledger === sqlite ? sqlite : store).apply([], () => {
+          flows.record();
+          schedules.record();
+        });
+        flows.committed();
+        schedules.committed();
+      };
+      await turn(() => {
+        flows.insert(twoSteps('f1'), 'operator', 10);
+        flows.insert(twoSteps('f2'), 'operator', 11, 'nightly');
+        flows.setStep('f1', 'build', 'started', { taskId: 'f1.build' }, 10);
+      });
+      await turn(() => {
+        flows.setStep('f1', 'test', 'started', { taskId: 'f1.test' }, 12);
+        flows.setStep('f2', 'build', 'failed', { note: 'no such role' }, 12);
+        flows.finish('f2', 'failed', 'step build failed', 12);
+      });
+      // Between turns, as a query or the hub's start does: they go with the next turn.
+      schedules.register(
+        'nightly',
+        { every_ms: 60_000, missed: 'latest' },
+        { flow: twoSteps('x') },
+        'operator',
+        13,
+      );
+      schedules.register(
+        'hourly',
+        { every_ms: 3_600_000, missed: 'skip' },
+        { task: {} },
+        'operator',
+        13,
+      );
+      schedules.unregister('hourly');
+      await turn(() => flows.finish('f1', 'succeeded', null, 14));
+    }
+    expect(flowContents(store.local)).toEqual(flowContents(sqlite));
+    const reloaded = await PostgresLedger.open(url, 1);
+    open.push(reloaded);
+    expect(flowContents(reloaded.local)).toEqual(flowContents(sqlite));
+    expect(flowContents(reloaded.local).flows.map((flow) => flow.state)).toEqual([
+      'failed',
+      'succeeded',
+    ]);
+
+    // Pruned finished flows go from PostgreSQL too, with the next turn.
+    const { flows } = flowStores(store.local);
+    expect(flows.prune(100)).toBe(2);
+    await store.apply([]);
+    const pruned = await PostgresLedger.open(url, 1);
+    open.push(pruned);
+    expect(flowContents(pruned.local).flows).toEqual([]);
+    const steps = await server.query(`ledger_${n}`, 'SELECT COUNT(*)::int AS n FROM flow_steps');
+    expect(steps.rows).toEqual([{ n: 0 }]);
+  });
+
+  it('records no flow change of a turn that a newer epoch refuses', async () => {
+    const { url, store } = await freshLedger(1);
+    const { flows } = flowStores(store.local);
+    await server.query(`ledger_${n}`, 'UPDATE hub_leader SET epoch = 2');
+    flows.insert(twoSteps('late'), 'operator', 10);
+    const turn = store.apply([], () => flows.record());
+    await expect(Promise.resolve(turn)).rejects.toBeInstanceOf(LeadershipLost);
+    const rows = await server.query(`ledger_${n}`, 'SELECT COUNT(*)::int AS n FROM flows');
+    expect(rows.rows).toEqual([{ n: 0 }]);
+    const reloaded = await PostgresLedger.open(url, 2);
+    open.push(reloaded);
+    expect(flowStores(reloaded.local).flows.get('late')).toBeUndefined();
   });
 
   it('refuses every write of a turn once another epoch leads, and records none of it', async () => {
