@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { copyExampleService, deployFlow, submitFlow } from '../helpers/flows.js';
 import { requirePostgres, TestPostgres } from '../helpers/postgres.js';
-import { startSheri, type SheriProcess } from '../helpers/sheri-process.js';
+import { runSheri, startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 import { countRuns, TestSwarm } from '../helpers/swarm.js';
 
 const hasPostgres = requirePostgres();
@@ -177,5 +178,78 @@ describe.runIf(hasPostgres)('two hubs on one PostgreSQL ledger', () => {
     const runs = countRuns(swarm.executions());
     expect(runs.size).toBe(200);
     expect(await epochOf()).toBe(newEpoch);
+  }, 180_000);
+
+  it('finishes a flow whose leader is killed -9 mid-run: the standby carries it on, each step run once', async () => {
+    const url = await setUp();
+    const workspace = copyExampleService(swarm);
+    const first = startHub(url);
+    await first.waitForOutput('hub ready');
+    const standby = startHub(url);
+    await standby.waitForOutput('hub standing by');
+    for (const role of ['deployment', 'testing', 'security', 'monitoring']) {
+      await swarm.startAgent(role, {}, 1, workspace);
+    }
+    const bus = await swarm.record('tasks/complete');
+    await submitFlow(swarm, { ...deployFlow(), flow_id: 'survivor' });
+    // Killed once the build is recorded and the steps after it are running.
+    await bus.waitFor(() => bus.distinct('tasks/complete').has('survivor.build'), 60_000);
+    await until(
+      async () =>
+        (await count(
+          `SELECT COUNT(*) AS n FROM flow_steps WHERE flow_id = 'survivor' AND state = 'started'`,
+        )) > 1,
+      20_000,
+      'the steps after the build recorded as started',
+    );
+    const oldEpoch = await epochOf();
+    first.child.kill('SIGKILL');
+    await first.exited();
+    await standby.waitForOutput('hub ready', 20_000);
+    await until(
+      async () =>
+        (await count(`SELECT COUNT(*) AS n FROM flows WHERE flow_id = 'survivor'
+           AND state <> 'running'`)) > 0,
+      90_000,
+      'the flow ends',
+    );
+    expect(await epochOf()).toBe(oldEpoch + 1);
+    const flags = [
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+      '--data-dir',
+      swarm.dataDir,
+    ];
+    const shown = await runSheri(['flow', 'show', 'survivor', '--json', ...flags], {
+      cwd: swarm.dir,
+    });
+    const detail = JSON.parse(shown.stdout) as {
+      state: string;
+      steps: { id: string; state: string; attempt: number }[];
+    };
+    expect(detail.state).toBe('succeeded');
+    // Each step ran once: the failover cost no attempt.
+    const complete = detail.steps.filter((step) => step.state === 'complete');
+    expect(complete.map((step) => [step.id, step.state, step.attempt])).toEqual([
+      ['build', 'complete', 1],
+      ['test', 'complete', 1],
+      ['scan', 'complete', 1],
+      ['deploy', 'complete', 1],
+      ['health', 'complete', 1],
+    ]);
+    // The rest (the rollback path) skipped, none failed.
+    expect(detail.steps.every((step) => ['complete', 'skipped'].includes(step.state))).toBe(true);
+    // What the new leader recorded of the flow, in PostgreSQL.
+    expect(
+      await count(
+        `SELECT COUNT(*) AS n FROM flows WHERE flow_id = 'survivor' AND state = 'succeeded'`,
+      ),
+    ).toBe(1);
+    expect(
+      await count(`SELECT COUNT(*) AS n FROM flow_steps s JOIN tasks t ON t.task_id = s.task_id
+         WHERE s.flow_id = 'survivor' AND t.state = 'complete'`),
+    ).toBe(5);
   }, 180_000);
 });
