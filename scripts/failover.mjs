@@ -136,7 +136,11 @@ try {
   );
   const port = await freePort();
   const common = ['--swarm', swarm, '--data-dir', dataDir, '--log-format', 'json'];
-  const broker = start(['broker', '--port', String(port), ...common], dir);
+  // The broker serves every swarm: no --swarm of its own.
+  const broker = start(
+    ['broker', '--port', String(port), '--data-dir', dataDir, '--log-format', 'json'],
+    dir,
+  );
   await broker.waitFor('listening');
   const brokerUrl = `mqtt://127.0.0.1:${port}`;
   const hubArgs = ['hub', '--broker', brokerUrl, '--ledger', postgres.url, ...common];
