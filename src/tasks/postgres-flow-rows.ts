@@ -66,12 +66,12 @@ export class FlowRowsCopy {
         }
       }
     })();
-    db.exec(`CREATE TABLE sheri_touched (
-      tbl TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL, PRIMARY KEY (tbl, k1, k2)
-    ) WITHOUT ROWID`);
+    // No key to dedupe on: an UPSERT's conflict handling overrides its triggers' (SQLite's
+    // "OR IGNORE" in a trigger failed on the schedules' ON CONFLICT DO UPDATE); takeOps dedupes.
+    db.exec('CREATE TABLE sheri_touched (tbl TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL)');
     for (const table of TABLES) {
       const note = (row: 'NEW' | 'OLD'): string =>
-        `INSERT OR IGNORE INTO sheri_touched VALUES ('${table.name}', ${row}.${table.keys[0]}, ` +
+        `INSERT INTO sheri_touched VALUES ('${table.name}', ${row}.${table.keys[0]}, ` +
         `${table.keys[1] ? `${row}.${table.keys[1]}` : "''"});`;
       db.exec(`
         CREATE TRIGGER ${table.name}_put AFTER INSERT ON ${table.name} BEGIN ${note('NEW')} END;
@@ -81,7 +81,7 @@ export class FlowRowsCopy {
       `);
     }
     this.touched = db.prepare<[], { tbl: SideTable['name']; k1: string; k2: string }>(
-      'SELECT tbl, k1, k2 FROM sheri_touched',
+      'SELECT DISTINCT tbl, k1, k2 FROM sheri_touched',
     );
     this.untouch = db.prepare('DELETE FROM sheri_touched');
     this.rowOf = new Map(

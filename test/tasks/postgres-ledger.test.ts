@@ -242,6 +242,14 @@ describe.runIf(hasPostgres)('the ledger on PostgreSQL', () => {
         13,
       );
       schedules.unregister('hourly');
+      // Registered again (an UPSERT's update) and marked in a turn, as a slot run is.
+      schedules.register(
+        'nightly',
+        { every_ms: 120_000, missed: 'skip' },
+        { task: {} },
+        'operator',
+        14,
+      );
       await turn(() => flows.finish('f1', 'succeeded', null, 14));
     }
     expect(flowContents(store.local)).toEqual(flowContents(sqlite));
