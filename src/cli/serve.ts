@@ -219,7 +219,7 @@ async function startElectedHub(
 /**
  * `sheri broker` and `sheri hub`: the config and the data directory checked and locked first,
  * then `start`; a failure stops whatever had started. Runs until Ctrl-C, or until `start`'s
- * `failed` settles with an error (exit 3).
+ * `failed` settles with an error (its own exit code if a SheriError, else 3).
  */
 async function serve(
   flags: ServeFlags,
@@ -247,6 +247,7 @@ async function serve(
   }
   const outcome = await Promise.race(started ? [untilSignal(), started.failed] : [untilSignal()]);
   await startup.stop(false);
+  if (outcome instanceof SheriError) throw outcome;
   if (outcome instanceof Error) throw new SheriError(outcome.message, EXIT.unavailable);
   logger.info(`${command.replace('sheri ', '')} stopped`);
 }

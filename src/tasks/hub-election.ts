@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Keyring } from '../auth/keyring.js';
 import type { Config } from '../config/load.js';
+import { SheriError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { Hub } from './hub.js';
 import { LeadershipLost } from './ledger-store.js';
@@ -207,6 +208,9 @@ export class HubElection {
       for (const resolve of this.leaders.splice(0)) resolve(hub);
     } catch (error) {
       await store?.close();
+      // A fault of this hub's own config (a schedule that cannot run) fails every start the
+      // same way: stop, as a hub on SQLite does, rather than take and drop the lead for ever.
+      if (error instanceof SheriError) return this.fatal(error);
       this.standBy(error as Error);
     }
   }

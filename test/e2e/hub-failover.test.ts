@@ -303,6 +303,32 @@ describe.runIf(hasPostgres)('two hubs on one PostgreSQL ledger', () => {
       true,
     );
   }, 120_000);
+
+  it('stops a hub on PostgreSQL with exit 4, naming the schedule, when one cannot run, instead of taking the lead again and again', async () => {
+    const url = await setUp();
+    writeFileSync(
+      join(swarm.dir, 'sheri.config.json'),
+      JSON.stringify({
+        schedules: {
+          nightly: { cron: 'at three', task: { type: 'testing.run', commands: ['true'] } },
+        },
+      }),
+    );
+    const flags = [
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+      '--data-dir',
+      swarm.dataDir,
+    ];
+    const run = await runSheri(['hub', ...flags, '--ledger', url], { cwd: swarm.dir });
+    expect(run.code).toBe(4);
+    expect(run.stderr).toMatch(/schedules\.nightly: cron "at three"/);
+    // It took the lead once and gave up; it did not stand by and take it again.
+    expect(await epochOf()).toBe(1);
+    expect(await count('SELECT COUNT(*) AS n FROM tasks')).toBe(0);
+  }, 60_000);
 });
 
 /** The slot of a scheduled task, from its id (`tick.20261201T110152Z`). */
