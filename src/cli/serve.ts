@@ -154,12 +154,27 @@ credentials where it runs (sheri credentials add), and give mosquitto its files
 sheri.config.json, it grants prompt tasks only while the swarm's LLM spending (results and running
 tasks' heartbeats, all agents) leaves room, and refuses the rest (tasks/dead).
 
-Example:
-  sheri hub --broker mqtt://mosquitto:1883 --swarm prod`,
+With --ledger postgres://… (env SHERI_LEDGER, or "ledger": { "url": … } in sheri.config.json)
+the ledger is in PostgreSQL instead, and several hubs may run on it: one leads, the others stand
+by and take over within a few seconds of its death (docs/DEPLOY.md). Every hub needs the same
+credential store (copy credentials.json into each one's --data-dir). Prefer PGPASSWORD or a
+~/.pgpass file to a password in the URL.
+
+Examples:
+  sheri hub --broker mqtt://mosquitto:1883 --swarm prod
+  sheri hub --broker mqtt://mosquitto:1883 --swarm prod --ledger postgres://sheri@db/sheri_prod`,
+      )
+      .option(
+        '--ledger <url>',
+        'postgres://… : the ledger in PostgreSQL, for several hubs (env SHERI_LEDGER; default: SQLite in --data-dir)',
       ),
   ).action(async (flags: ServeFlags) => {
     const swarm = makeConfig(flags).swarm;
-    await serve(flags, 'sheri hub', [hubPart(swarm)], async (startup, config, logger) => {
+    // On PostgreSQL no file of the data directory is the ledger, and the hubs of one ledger
+    // may share a data directory (its credential store): nothing to lock but its check.
+    const parts = makeConfig(flags).ledgerUrl === undefined ? [hubPart(swarm)] : [];
+    await serve(flags, 'sheri hub', parts, async (startup, config, logger) => {
+      if (config.ledgerUrl !== undefined) return startElectedHub(startup, config, logger);
       const { Hub } = await import('../tasks/hub.js');
       const hub = await Hub.start({
         config,
@@ -172,30 +187,68 @@ Example:
 }
 
 /**
+ * `sheri hub --ledger postgres://…`: lead or stand by (hub-election.ts); `failed` settles with
+ * the error that stops the hub (the ledger gone for good), if one does.
+ */
+async function startElectedHub(
+  startup: Startup,
+  config: Config,
+  logger: Logger,
+): Promise<{ failed: Promise<Error> }> {
+  const { HubElection } = await import('../tasks/hub-election.js');
+  const { isPostgresUrl } = await import('../tasks/postgres-ledger.js');
+  const url = config.ledgerUrl!;
+  if (!isPostgresUrl(url)) {
+    throw new SheriError(
+      '--ledger must be a postgres:// URL (or leave it out for SQLite)',
+      EXIT.usage,
+    );
+  }
+  let fatal: (error: Error) => void = () => undefined;
+  const failed = new Promise<Error>((resolve) => (fatal = resolve));
+  let election;
+  try {
+    election = await HubElection.start({ url, config, logger, onFatal: (error) => fatal(error) });
+  } catch (error) {
+    throw new SheriError(`cannot open the ledger: ${(error as Error).message}`, EXIT.unavailable);
+  }
+  startup.add(() => election.close());
+  return { failed };
+}
+
+/**
  * `sheri broker` and `sheri hub`: the config and the data directory checked and locked first,
- * then `start`; a failure stops whatever had started. Runs until Ctrl-C.
+ * then `start`; a failure stops whatever had started. Runs until Ctrl-C, or until `start`'s
+ * `failed` settles with an error (its own exit code if a SheriError, else 3).
  */
 async function serve(
   flags: ServeFlags,
   command: string,
   parts: readonly DataDirPart[],
-  start: (startup: Startup, config: Config, logger: Logger) => Promise<void>,
+  start: (
+    startup: Startup,
+    config: Config,
+    logger: Logger,
+  ) => Promise<{ failed: Promise<Error> } | void>,
 ): Promise<void> {
   const logger = makeLogger(flags);
   const config = makeConfig(flags);
   checkTlsFlags(flags);
   refuseIfTampered(config.dataDir);
   const startup = new Startup(logger);
+  let started: { failed: Promise<Error> } | void;
   try {
     const dataDir = DataDir.open(config.dataDir, command, parts);
     startup.add((failed) => (failed ? dataDir.abandon() : dataDir.release()));
-    await start(startup, config, logger);
+    started = await start(startup, config, logger);
   } catch (error) {
     await startup.stop(true);
     throw storageFailure(error, config.dataDir) ?? error;
   }
-  await untilSignal();
+  const outcome = await Promise.race(started ? [untilSignal(), started.failed] : [untilSignal()]);
   await startup.stop(false);
+  if (outcome instanceof SheriError) throw outcome;
+  if (outcome instanceof Error) throw new SheriError(outcome.message, EXIT.unavailable);
   logger.info(`${command.replace('sheri ', '')} stopped`);
 }
 

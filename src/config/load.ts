@@ -67,6 +67,8 @@ export interface Config {
   readonly maxJsonDepth: number;
   readonly security: SecurityConfig;
   readonly retention: { readonly finishedMaxAgeMs: number; readonly pruneEveryMs: number };
+  /** The hub's ledger on PostgreSQL (postgres://…); undefined: SQLite in dataDir. */
+  readonly ledgerUrl: string | undefined;
   /** A need never submitted kills its task after this long; 0: never (PROTOCOL §17.8). */
   readonly missingNeedTimeoutMs: number;
   /** Recurring tasks and flows the hub runs; `flow` paths made absolute (PROTOCOL §17.7). */
@@ -104,6 +106,8 @@ export interface CommonFlags extends LlmFlags {
   key?: string;
   /** false with --no-signing. */
   signing?: boolean;
+  /** `sheri hub --ledger postgres://…`; beats env SHERI_LEDGER and the file's ledger.url. */
+  ledger?: string;
 }
 
 const DEFAULT_CONFIG_FILE = 'sheri.config.json';
@@ -190,6 +194,7 @@ export function loadConfig(
       ]),
     ),
     ...loadSecurity(flags, fromEnv, file),
+    ledgerUrl: flags.ledger ?? fromEnv('SHERI_LEDGER') ?? file.ledger?.url,
     ...overrides,
   };
   return deepFreeze(config);

@@ -112,6 +112,15 @@ export const ConfigFile = z.strictObject({
       maxQueuedPerSubmitter: z.int().min(1).optional(),
     })
     .optional(),
+  /** The hub's ledger: postgres://… for several hubs on one database (docs/DEPLOY.md). */
+  ledger: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'ledger.url must be a postgres:// URL')
+        .optional(),
+    })
+    .optional(),
   /**
    * A blocked task whose need was never submitted is dead after this long (PROTOCOL §17.8);
    * 0 waits for ever.

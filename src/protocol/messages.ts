@@ -243,6 +243,8 @@ export const HubStatus = z.looseObject({
   /** Absent in the Last Will, which is written when the hub connects, not when it dies. */
   since: IsoTimestamp.optional(),
   reason: z.string().max(2000).optional(),
+  /** The leadership of a hub on a shared ledger (PROTOCOL §2.2): higher is newer. */
+  epoch: z.int().min(1).optional(),
 });
 export type HubStatus = z.infer<typeof HubStatus>;
 

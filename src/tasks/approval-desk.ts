@@ -1,5 +1,5 @@
 import type { ApprovalAnswer, ApprovalRequest } from '../protocol/messages.js';
-import type { Ledger } from './ledger.js';
+import type { LedgerStore } from './ledger-store.js';
 
 /** What the desk asks of the scheduler: whose attempt is live, and where history goes. */
 export interface AttemptBook {
@@ -55,7 +55,7 @@ export class ApprovalDesk {
   private readonly settled = new Map<string, Settled>();
 
   constructor(
-    private readonly ledger: Ledger,
+    private readonly ledger: LedgerStore,
     private readonly book: AttemptBook,
     private readonly now: () => number,
   ) {}

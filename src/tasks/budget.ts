@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BudgetStatus, type TaskSpec } from '../protocol/messages.js';
 import type { AgentRegistry } from './agent-registry.js';
-import type { Ledger } from './ledger.js';
+import type { LedgerStore } from './ledger-store.js';
 
 /**
  * `budget` in sheri.config.json (the hub's): US dollars the swarm's prompt tasks may spend, per
@@ -35,7 +35,7 @@ export class SwarmBudget {
 
   constructor(
     private readonly settings: BudgetFileSettings,
-    private readonly ledger: Ledger,
+    private readonly ledger: LedgerStore,
     private readonly registry: AgentRegistry,
   ) {}
 

@@ -12,7 +12,7 @@ import type { Ledger } from './ledger.js';
  * with the turn's other decisions, in its one transaction (PROTOCOL §3.8): a change is held
  * here, read before the tables, until the hub records the turn (`record`, then `committed`).
  */
-const FLOW_SQL = `
+export const FLOW_SQL = `
 CREATE TABLE IF NOT EXISTS flows (
   flow_id TEXT PRIMARY KEY,
   name TEXT NOT NULL,

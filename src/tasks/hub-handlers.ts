@@ -11,7 +11,7 @@ import type { AgentRegistry } from './agent-registry.js';
 import { ApprovalDesk } from './approval-desk.js';
 import type { SwarmBudget } from './budget.js';
 import { answerQuery } from './hub-queries.js';
-import type { Ledger } from './ledger.js';
+import type { LedgerStore } from './ledger-store.js';
 import type { LiveTask } from './live-tasks.js';
 import type { Presence } from './presence.js';
 import type { Scheduler } from './scheduler.js';
@@ -59,7 +59,7 @@ export class HubHandlers {
 
   constructor(
     private readonly bus: Bus,
-    private readonly ledger: Ledger,
+    private readonly ledger: LedgerStore,
     private readonly registry: AgentRegistry,
     private readonly scheduler: Scheduler,
     private readonly presence: Presence,

@@ -8,7 +8,7 @@ import type {
 } from '../protocol/hub-replies.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { BudgetStatus } from './budget.js';
-import type { Ledger } from './ledger.js';
+import type { LedgerStore } from './ledger-store.js';
 import type { LiveTasks } from './live-tasks.js';
 import { TASK_STATES, type TaskRecord, type TaskState } from './task-record.js';
 
@@ -33,7 +33,7 @@ function summarize(task: TaskRecord): TaskSummary {
 /** Answer `sheri tasks`, `sheri task show` and `sheri agents` from the hub's own state. */
 export function answerQuery(
   query: HubQuery,
-  ledger: Ledger,
+  ledger: LedgerStore,
   registry: AgentRegistry,
   /** What the hub holds in memory: which agent runs what. */
   scheduler: { live: LiveTasks },

@@ -15,13 +15,21 @@ import type { Outbound } from './decisions.js';
 import { FlowDesk } from './flow-desk.js';
 import { HubHandlers, hubSubscriptions } from './hub-handlers.js';
 import { Ledger } from './ledger.js';
+import { LeadershipLost, type LedgerStore } from './ledger-store.js';
 import { Presence } from './presence.js';
 import { Scheduler } from './scheduler.js';
 
 export interface HubOptions {
   config: Config;
-  /** SQLite file of the ledger. */
-  ledgerPath: string;
+  /** SQLite file of the ledger (or `store`). */
+  ledgerPath?: string;
+  /** A ledger opened by the caller (PostgreSQL, postgres-ledger.ts); closed with the hub. */
+  store?: LedgerStore;
+  /**
+   * The leadership this hub holds among several on one ledger (hub-election.ts): its epoch is
+   * said in hub/status, and the hub announces itself only while it still holds it.
+   */
+  leadership?: { epoch: number; holds(): boolean };
   logger: Logger;
   /** Injected clock, for tests of leases and retries. */
   now?: () => number;
@@ -62,22 +70,30 @@ export class Hub {
   private closed = false;
   private failed = false;
   private turnPending = false;
+  /** The ledger is recording a turn (an asynchronous store): the next one waits behind it. */
+  private recording: Promise<void> | undefined;
+  /** Messages that came meanwhile, handled in order once it is recorded. */
+  private readonly waiting: [string, Buffer][] = [];
+  private tickDue = false;
+  /** Another hub leads now: this one says and records nothing more. */
+  private deposed = false;
   private announcedAt = 0;
   private reannounceTimer: NodeJS.Timeout | undefined;
   private prunedAt: number;
 
   private constructor(
     readonly bus: Bus,
-    readonly ledger: Ledger,
+    readonly ledger: LedgerStore,
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly now: () => number,
     private readonly onFatal: (error: Error) => void,
+    private readonly leadership: HubOptions['leadership'],
   ) {
     this.budget = new SwarmBudget(config.budget, ledger, this.registry);
     this.scheduler = new Scheduler(ledger, this.registry, config, logger, now, this.budget);
     this.presence = new Presence(this.registry, this.scheduler, config, logger, now);
-    this.flows = new FlowDesk(ledger, this.scheduler, this.registry, config, logger, now);
+    this.flows = new FlowDesk(ledger.local, this.scheduler, this.registry, config, logger, now);
     this.handlers = new HubHandlers(
       bus,
       ledger,
@@ -99,7 +115,7 @@ export class Hub {
     const now = options.now ?? Date.now;
     const keyring = options.keyring ?? loadKeyring(config, { kind: 'hub' }, { create: true });
     requireSigningKey(config, keyring, 'the hub');
-    const ledger = new Ledger(options.ledgerPath);
+    const ledger = options.store ?? new Ledger(requireLedgerPath(options.ledgerPath));
     const login = keyring.mqttLogin;
     const bus = Bus.open({
       url: config.broker,
@@ -128,7 +144,7 @@ export class Hub {
       options.onFatal ?? ((error: Error) => logger.fatal({ err: error }, 'hub stopped'));
     let hub: Hub;
     try {
-      hub = new Hub(bus, ledger, config, logger, now, onFatal);
+      hub = new Hub(bus, ledger, config, logger, now, onFatal, options.leadership);
       // Memory from the ledger; no one renewed leases while the hub was down: each gets a fresh one.
       hub.scheduler.load(ledger.unfinished());
       // Then the flows that were running carry on, from what memory now holds; a schedule of
@@ -136,7 +152,7 @@ export class Hub {
       hub.flows.start();
     } catch (error) {
       await bus.destroy();
-      ledger.close();
+      await ledger.close();
       throw error;
     }
     bus.onMessage((topic, bytes) => hub.handle(topic, bytes));
@@ -146,14 +162,19 @@ export class Hub {
     try {
       await bus.ready(signal);
     } catch (error) {
-      ledger.close();
+      await ledger.close();
       throw error;
     }
     await bus.subscribe(hubSubscriptions());
     await hub.announce();
     hub.timer = setInterval(() => hub.tick(), config.leaseCheckMs);
     logger.info(
-      { swarm: config.swarm, ledger: options.ledgerPath, ...ledger.counts() },
+      {
+        swarm: config.swarm,
+        ledger: ledger.location,
+        ...(options.leadership ? { epoch: options.leadership.epoch } : {}),
+        ...ledger.counts(),
+      },
       'hub ready',
     );
     return hub;
@@ -162,11 +183,16 @@ export class Hub {
   async close(): Promise<void> {
     if (this.closed) return;
     // What was decided goes to the ledger (and out) before the hub says goodbye.
-    this.turn();
+    if (!this.failed) {
+      await this.recording;
+      this.turn();
+      await this.recording;
+    }
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.reannounceTimer);
-    if (this.bus.connected) {
+    // A deposed hub says nothing: the leader's status is the retained one now.
+    if (this.bus.connected && !this.deposed) {
       const status = {
         state: 'offline',
         since: new Date(this.now()).toISOString(),
@@ -174,8 +200,19 @@ export class Hub {
       };
       await withTimeout(this.bus.publish(TOPIC.hubStatus, status, { retain: true }), 2_000);
     }
-    await (this.failed ? this.bus.destroy() : this.bus.close());
-    this.ledger.close();
+    // A clean DISCONNECT drops the Will, and leaves what was not acknowledged to the session.
+    await (this.failed && !this.deposed ? this.bus.destroy() : this.bus.close());
+    await this.ledger.close();
+  }
+
+  /**
+   * Another hub leads now (hub-election.ts): this one stops at once, recording, acknowledging
+   * and sending nothing more; what it had not acknowledged the broker gives the new leader.
+   */
+  depose(reason: Error): void {
+    if (this.closed || this.deposed) return;
+    this.deposed = true;
+    this.fail(reason);
   }
 
   /**
@@ -183,14 +220,20 @@ export class Hub {
    * attempt gets a fresh one before any can lapse; then say the hub is online.
    */
   private onReconnect(): void {
-    if (this.closed) return;
+    if (this.closed || this.leadership?.holds() === false) return;
     this.scheduler.extendLeases();
     void this.announce();
   }
 
   private async announce(): Promise<void> {
     this.announcedAt = this.now();
-    const status = { state: 'online', since: new Date(this.now()).toISOString(), host: hostname() };
+    const status = {
+      state: 'online',
+      since: new Date(this.now()).toISOString(),
+      host: hostname(),
+      // PROTOCOL §2.2: which leadership of the ledger this is; a higher one is a newer hub.
+      ...(this.leadership ? { epoch: this.leadership.epoch } : {}),
+    };
     await this.bus.publish(TOPIC.hubStatus, status, { retain: true });
     this.scheduler.publishBudget();
     this.scheduleTurn();
@@ -216,6 +259,15 @@ export class Hub {
   /** One message from the bus. Synchronous, so every decision runs before the next message. */
   handle(topic: string, bytes: Buffer): void {
     if (this.closed) return;
+    if (this.recording) {
+      this.waiting.push([topic, bytes]);
+      return;
+    }
+    this.route(topic, bytes);
+    this.scheduleTurn();
+  }
+
+  private route(topic: string, bytes: Buffer): void {
     try {
       this.handlers.route(topic, bytes);
     } catch (error) {
@@ -227,7 +279,6 @@ export class Hub {
         topic: buildTopic(this.config.swarm, topic),
       });
     }
-    this.scheduleTurn();
   }
 
   /** Lapsed leases go back to the queue; due retries get dispatched. */
@@ -235,6 +286,11 @@ export class Hub {
     // Cut off from the broker, the hub hears no renewals: lapsing leases now would punish agents
     // for its own outage. onReconnect() renews them all instead.
     if (this.closed || !this.bus.connected) return;
+    // Decided after the turn being recorded, so what it finishes is not forgotten (committed()).
+    if (this.recording) {
+      this.tickDue = true;
+      return;
+    }
     const now = this.now();
     this.scheduler.expireLeases();
     this.presence.settleWills(now);
@@ -273,22 +329,44 @@ export class Hub {
    */
   private turn(): void {
     this.turnPending = false;
-    if (this.closed) return;
+    if (this.closed || this.recording || this.failed) return;
+    for (const [topic, bytes] of this.waiting.splice(0)) this.route(topic, bytes);
+    if (this.tickDue) {
+      this.tickDue = false;
+      this.tick();
+    }
     this.scheduler.dispatch();
     const batch = this.scheduler.takeBatch();
+    // Only the messages handled so far: any that come while an asynchronous store records
+    // wait for the next turn, and so do their acknowledgements.
+    const acks = this.bus.ackMark();
+    let recorded: void | Promise<void>;
     try {
       // The flows' and schedules' changes of the turn with the tasks', in one transaction.
-      this.ledger.transaction(() => {
-        this.ledger.apply(batch.decisions);
-        this.flows.record();
-      });
+      recorded = this.ledger.apply(batch.decisions, () => this.flows.record());
     } catch (error) {
       return this.fail(error as Error);
     }
+    if (!recorded) return this.recorded(batch, acks);
+    this.recording = recorded.then(
+      () => {
+        this.recording = undefined;
+        if (!this.failed) this.recorded(batch, acks);
+      },
+      (error: unknown) => {
+        this.recording = undefined;
+        this.fail(error as Error);
+      },
+    );
+  }
+
+  /** The turn's decisions are in the ledger: acknowledge what carried them, then send. */
+  private recorded(batch: ReturnType<Scheduler['takeBatch']>, acks: number): void {
     this.scheduler.committed();
     this.flows.committed();
-    this.bus.releaseAcks();
+    this.bus.releaseAcks(acks);
     for (const message of batch.messages) this.send(message);
+    if (this.waiting.length > 0 || this.tickDue) this.scheduleTurn();
   }
 
   private send(message: Outbound): void {
@@ -320,8 +398,16 @@ export class Hub {
    * for the hub's session, to be decided again by a hub restarted on the ledger.
    */
   private fail(error: Error): void {
+    if (this.failed) return;
     this.failed = true;
-    this.logger.fatal({ err: error }, 'the ledger could not record decisions; the hub stops');
+    if (error instanceof LeadershipLost) this.deposed = true;
+    if (this.deposed) this.logger.warn({ err: error }, 'another hub leads now; this one stands by');
+    else this.logger.fatal({ err: error }, 'the ledger could not record decisions; the hub stops');
     void this.close().finally(() => this.onFatal(error));
   }
+}
+
+function requireLedgerPath(path: string | undefined): string {
+  if (!path) throw new Error('Hub.start needs a ledgerPath or a store');
+  return path;
 }

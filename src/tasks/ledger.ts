@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { TaskSpec } from '../protocol/messages.js';
 import type { Ack, Admit, Complete, Death, Decision, Grant, Requeue } from './decisions.js';
 import { SCHEMA_SQL } from './ledger-schema.js';
+import type { ApprovalEvent, LedgerStore, Spend } from './ledger-store.js';
 import {
   isCurrentAttempt,
   priorityOfRank,
@@ -12,7 +13,8 @@ import {
   type TaskState,
 } from './task-record.js';
 
-interface Row {
+/** A row of `tasks`, as both stores keep it. */
+export interface TaskRow {
   seq: number;
   task_id: string;
   type: string;
@@ -34,6 +36,28 @@ interface Row {
   updated_at: number;
 }
 
+/** Every row of a ledger, as `importRows` takes them. */
+export interface LedgerRows {
+  tasks: (TaskRow & { idempotency_key: string | null })[];
+  needs: { task_id: string; need_id: string }[];
+  events: {
+    task_id: string;
+    at: number;
+    kind: string;
+    agent_id: string | null;
+    attempt: number | null;
+    detail: string | null;
+  }[];
+  spend: {
+    task_id: string;
+    attempt: number;
+    agent_id: string;
+    flow_id: string;
+    day: string;
+    cost_usd: number;
+  }[];
+}
+
 export type InsertOutcome =
   | { inserted: true; task: TaskRecord }
   | {
@@ -48,12 +72,14 @@ export type InsertOutcome =
  * batch of them in one transaction (`apply`), so a kill -9 leaves all of a decision or none of
  * it (WAL mode). Reads serve queries, restarts and what the hub does not keep in memory.
  */
-export class Ledger {
+export class Ledger implements LedgerStore {
+  readonly location: string;
   private readonly db: Database.Database;
   private readonly statements;
-  private readonly applyAll: (decisions: readonly Decision[]) => void;
+  private readonly applyAll: (decisions: readonly Decision[], alongside?: () => void) => void;
 
   constructor(path: string) {
+    this.location = path;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -62,12 +88,12 @@ export class Ledger {
     this.db.exec(SCHEMA_SQL);
     const db = this.db;
     this.statements = {
-      get: db.prepare<[string], Row>('SELECT * FROM tasks WHERE task_id = ?'),
-      byKey: db.prepare<[string], Row>('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      get: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?'),
+      byKey: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE idempotency_key = ?'),
       stateOf: db.prepare<[string], { state: TaskState }>(
         'SELECT state FROM tasks WHERE task_id = ?',
       ),
-      unfinished: db.prepare<[], Row>(
+      unfinished: db.prepare<[], TaskRow>(
         `SELECT * FROM tasks WHERE state IN ('blocked', 'queued', 'assigned') ORDER BY seq`,
       ),
       lastSeq: db.prepare<[], { seq: number }>(
@@ -152,13 +178,49 @@ export class Ledger {
            WHERE e.kind IN ('approval_requested', 'approved', 'denied') ORDER BY e.id`,
       ),
     };
-    this.applyAll = db.transaction((decisions: readonly Decision[]) => {
+    this.applyAll = db.transaction((decisions: readonly Decision[], alongside?: () => void) => {
       for (const decision of decisions) this.recordDecision(decision);
+      alongside?.();
     });
   }
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Fill an empty ledger with rows read from another store, in one transaction: how a hub on
+   * PostgreSQL keeps its copy (postgres-ledger.ts). Events keep their order.
+   */
+  importRows(rows: LedgerRows): void {
+    const db = this.db;
+    const task = db.prepare(
+      `INSERT INTO tasks (seq, task_id, type, priority, state, spec, submitted_by, idempotency_key,
+         parent_task_id, attempt, failures, max_attempts, agent_id, lease_expires_at, acked,
+         not_before, result, last_error, created_at, updated_at)
+       VALUES (@seq, @task_id, @type, @priority, @state, @spec, @submitted_by, @idempotency_key,
+         @parent_task_id, @attempt, @failures, @max_attempts, @agent_id, @lease_expires_at, @acked,
+         @not_before, @result, @last_error, @created_at, @updated_at)`,
+    );
+    const spend = db.prepare(
+      `INSERT INTO llm_spend (task_id, attempt, agent_id, flow_id, day, cost_usd)
+       VALUES (@task_id, @attempt, @agent_id, @flow_id, @day, @cost_usd)`,
+    );
+    db.transaction(() => {
+      for (const row of rows.tasks) task.run(row);
+      for (const row of rows.needs) this.statements.insertNeed.run(row.task_id, row.need_id);
+      for (const row of rows.events) {
+        this.statements.event.run(
+          row.task_id,
+          row.at,
+          row.kind,
+          row.agent_id,
+          row.attempt,
+          row.detail,
+        );
+      }
+      for (const row of rows.spend) spend.run(row);
+    })();
   }
 
   /** The SQLite handle, for the stores that keep their own tables beside the tasks (flows). */
@@ -201,10 +263,16 @@ export class Ledger {
   /**
    * Record decisions (PROTOCOL §3.8) in ONE transaction: all of them or, if any fails, none.
    * Each kind has its own method below; a batch is what the hub decided in one turn.
+   * `alongside` writes the flows' and schedules' changes of the turn in the same transaction.
    */
-  apply(decisions: readonly Decision[]): void {
-    if (decisions.length === 0) return;
-    this.applyAll(decisions);
+  apply(decisions: readonly Decision[], alongside?: () => void): void {
+    if (decisions.length === 0 && !alongside) return;
+    this.applyAll(decisions, alongside);
+  }
+
+  /** The SQLite ledger that answers reads and holds the flows' tables: this one. */
+  get local(): Ledger {
+    return this;
   }
 
   private recordDecision(decision: Decision): void {
@@ -322,6 +390,11 @@ export class Ledger {
    * those an unfinished task needs (PROTOCOL §15.5). One transaction; returns how many went.
    */
   prune(before: number, limit = 10_000): number {
+    return this.pruneIds(before, limit).length;
+  }
+
+  /** `prune`, saying which tasks went (a copy of another store deletes the same there). */
+  pruneIds(before: number, limit = 10_000): string[] {
     return this.db.transaction(() => {
       const ids = this.statements.prunable.all(before, limit).map((row) => row.task_id);
       for (const id of ids) {
@@ -329,18 +402,12 @@ export class Ledger {
         this.statements.deleteNeeds.run(id);
         this.statements.deleteTask.run(id);
       }
-      return ids.length;
+      return ids;
     })();
   }
 
   /** Approval requests and answers of live attempts, oldest first: the hub's pending set at start. */
-  approvalEvents(): {
-    taskId: string;
-    attempt: number;
-    agentId: string;
-    kind: string;
-    detail: unknown;
-  }[] {
+  approvalEvents(): ApprovalEvent[] {
     return this.statements.approvalEvents.all().map((row) => ({
       taskId: row.task_id,
       attempt: row.attempt,
@@ -368,17 +435,19 @@ export class Ledger {
     const limit = filter.limit ?? 1000;
     const rows = filter.state
       ? this.db
-          .prepare<[string, number], Row>(
+          .prepare<[string, number], TaskRow>(
             'SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?',
           )
           .all(filter.state, limit)
-      : this.db.prepare<[number], Row>('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(limit);
+      : this.db
+          .prepare<[number], TaskRow>('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?')
+          .all(limit);
     return rows.map(toRecord);
   }
 
   childrenOf(taskId: string): TaskRecord[] {
     return this.db
-      .prepare<[string], Row>('SELECT * FROM tasks WHERE parent_task_id = ? ORDER BY seq')
+      .prepare<[string], TaskRow>('SELECT * FROM tasks WHERE parent_task_id = ? ORDER BY seq')
       .all(taskId)
       .map(toRecord);
   }
@@ -397,14 +466,7 @@ export class Ledger {
    * What one attempt of a prompt task cost (the swarm budget, budget.ts); a redelivered result
    * of the same attempt is counted once.
    */
-  recordSpend(spend: {
-    taskId: string;
-    attempt: number;
-    agentId: string;
-    flowId: string;
-    day: string;
-    costUsd: number;
-  }): void {
+  recordSpend(spend: Spend): void {
     this.db
       .prepare(
         `INSERT OR IGNORE INTO llm_spend (task_id, attempt, agent_id, flow_id, day, cost_usd)
@@ -464,7 +526,7 @@ export class Ledger {
   }
 }
 
-function toRecord(row: Row): TaskRecord {
+function toRecord(row: TaskRow): TaskRecord {
   return {
     seq: row.seq,
     taskId: row.task_id,

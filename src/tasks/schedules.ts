@@ -13,7 +13,7 @@ import { describeTiming, nextSlot, slotId, slotsIn } from './schedule-slots.js';
  * both or neither: one run per slot, restart or not. Slots that passed while the hub was not running are "missed": `latest` runs
  * the newest of them once, `skip` runs none; either way the others are counted, not run.
  */
-const SCHEDULE_SQL = `
+export const SCHEDULE_SQL = `
 CREATE TABLE IF NOT EXISTS schedules (
   name TEXT PRIMARY KEY,
   source TEXT NOT NULL,

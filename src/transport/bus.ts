@@ -96,6 +96,8 @@ export class Bus {
   private lastNoticeAt = 0;
   /** PUBACKs waiting for `releaseAcks()` (holdAcks). */
   private heldAcks: object[] = [];
+  /** PUBACKs held since the start (released, waiting or dropped with a connection): marks. */
+  private ackCount = 0;
   private sendAck: ((packet: object) => void) | undefined;
 
   private constructor(
@@ -133,6 +135,7 @@ export class Bus {
     client._sendPacket = (packet, cb, ...rest) => {
       if (packet.cmd !== 'puback') return send(packet, cb, ...rest);
       this.heldAcks.push(packet);
+      this.ackCount++;
       cb?.();
     };
     this.client.on('close', () => {
@@ -140,11 +143,21 @@ export class Bus {
     });
   }
 
-  /** Acknowledge every message received so far (holdAcks). */
-  releaseAcks(): void {
+  /** A mark of the messages received so far, for `releaseAcks(mark)` (holdAcks). */
+  ackMark(): number {
+    return this.ackCount;
+  }
+
+  /**
+   * Acknowledge the messages received up to `mark` (default: all so far), not those received
+   * since — they are not recorded yet (holdAcks). Held acks a lost connection dropped are gone:
+   * the broker sends those messages again.
+   */
+  releaseAcks(mark = this.ackCount): void {
     if (this.heldAcks.length === 0 || !this.sendAck) return;
-    const held = this.heldAcks;
-    this.heldAcks = [];
+    const count = Math.min(this.heldAcks.length, this.heldAcks.length - (this.ackCount - mark));
+    if (count <= 0) return;
+    const held = this.heldAcks.splice(0, count);
     for (const packet of held) this.sendAck(packet);
   }
 

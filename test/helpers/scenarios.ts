@@ -38,8 +38,10 @@ export async function runMixedScenario(
   /** Agent ids, for a broker that knows each agent by name (mosquitto's password file). */
   agentId: (role: string, i: number) => string = (role) =>
     `${role}-${Math.random().toString(36).slice(2, 8)}`,
+  /** The hub on its ledger: SQLite by default, or one elected on PostgreSQL. */
+  startHub: () => Promise<Hub> = () => swarm.startHub(),
 ): Promise<void> {
-  const hub = await swarm.startHub();
+  const hub = await startHub();
   for (let i = 0; i < 3; i++)
     await swarm.startAgent('testing', {}, 2, swarm.dir, agentId('testing', i));
   for (let i = 0; i < 2; i++) {

@@ -11,6 +11,7 @@ import { withoutLlmSettings } from './tools.js';
 import type { TaskSpec } from '../../src/protocol/messages.js';
 import { TOPIC } from '../../src/protocol/topics.js';
 import { Hub } from '../../src/tasks/hub.js';
+import { HubElection } from '../../src/tasks/hub-election.js';
 import type { Bus } from '../../src/transport/bus.js';
 import { BusRecorder } from './bus-recorder.js';
 import { connectAs, loginFor, signerFor, type TestIdentity } from './identities.js';
@@ -83,6 +84,17 @@ export class TestSwarm {
     });
     this.closers.push(() => hub.close());
     return hub;
+  }
+
+  /** A hub elected on the PostgreSQL ledger at `url`, once it leads (hub-election.ts). */
+  async startElectedHub(url: string, overrides: Partial<Config> = {}): Promise<Hub> {
+    const election = await HubElection.start({
+      url,
+      config: this.config(overrides),
+      logger: silentLogger(),
+    });
+    this.closers.push(() => election.close());
+    return election.hub ?? (await election.nextLead());
   }
 
   async startAgent(
