@@ -227,7 +227,11 @@ async function joined(hub: Hub, roles: readonly string[]): Promise<DemoSwarm['ag
       return online.map((agent) => ({
         agentId: agent.agentId,
         role: agent.role,
-        sandbox: agent.sandbox?.kind === 'bwrap' ? 'bwrap' : 'no sandbox',
+        // What each agent said of its sandbox when it registered, as the in-process agents' line.
+        sandbox:
+          agent.sandbox?.kind === 'bwrap'
+            ? `bwrap${agent.sandbox.network ? ', network' : ''}${agent.sandbox.read_only ? ', read-only' : ''}`
+            : 'no sandbox',
       }));
     }
     if (Date.now() > deadline) {

@@ -52,7 +52,7 @@ describe('sheri trace', () => {
       String.raw`tasks/assigned/${agent.agentId} +hub +traced -> ${agent.agentId} attempt 1 \(lease 5 s\)`,
       String.raw`tasks/progress +${agent.agentId} +traced#1 0% running 1/1: echo traced`,
       String.raw`tasks/progress +${agent.agentId} +traced#1 100% finished 1/1, exited 0 in \d+ ms: echo traced`,
-      String.raw`tasks/complete +${agent.agentId} +traced#1 complete in \d+ ms, exit 0`,
+      String.raw`tasks/complete +${agent.agentId} +traced#1 complete in (?:\d+ ms|[\d.]+ s), exit 0`,
     ];
     expect(life).toHaveLength(expected.length);
     life.forEach((line, i) => expect(line).toMatch(new RegExp(`^${TIME}  ${expected[i]}$`)));

@@ -296,7 +296,11 @@ describe('sheri demo (issue 11, "what it must show" 1)', () => {
       )![1]!;
       expect(demo.stdout()).toMatch(/flow deploy-example-[0-9a-f]{8} \(deploy-example\) succeeded/);
       // The agents were tmux panes, each a `sheri agent` process of its own.
-      expect(demo.stderr()).toMatch(/agents: .*deployment-[0-9a-f]{6}.*testing-[0-9a-f]{6}/);
+      // In the order they joined, which is theirs to choose; each says its sandbox as it registered.
+      const agentsLine = /^agents: .*$/m.exec(demo.stderr())?.[0] ?? '';
+      expect(agentsLine).toMatch(/deployment-[0-9a-f]{6} \(bwrap, network\)/);
+      expect(agentsLine).toMatch(/testing-[0-9a-f]{6} \(bwrap\)/);
+      expect(agentsLine).toMatch(/security-[0-9a-f]{6} \(bwrap, network, read-only\)/);
       let sessions = '';
       try {
         sessions = execFileSync('tmux', ['-L', socket, 'ls'], {
