@@ -1,11 +1,10 @@
-import type { Row } from '../stats.mjs';
+import type { Metric } from '../stats.mjs';
 
 export function storeOrder(run: number): ('sqlite' | 'postgres')[];
-export function deriveLedgerRatios(rows: readonly Row[]): Row[];
+export function ledgerRatios(metrics: readonly Metric[]): Metric[];
 export const ledger: {
   id: string;
   name: string;
   title: string;
   describe: string;
-  derive(rows: readonly Row[]): Row[];
 };
