@@ -22,6 +22,7 @@ const ALL = [
   cases.startup,
   cases.claims,
   cases.sandbox,
+  cases.ledger,
 ];
 
 const argv = process.argv.slice(2);

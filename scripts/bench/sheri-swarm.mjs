@@ -43,14 +43,16 @@ function writeConfig(dir) {
 /**
  * Start a swarm. layout: { broker: 'embedded' | 'mosquitto', processes: 'one' | 'separate' };
  * agents: how many agents of role testing (concurrency 1) come with it (0: none, start them with
- * `startAgents`); sandbox: 'auto' (bubblewrap here) or 'none'; signing: true unless told otherwise.
- * Every process it starts is stopped by `stop()` (and killed if the bench dies).
+ * `startAgents`); sandbox: 'auto' (bubblewrap here) or 'none'; signing: true unless told otherwise;
+ * hubArgs: more flags for `sheri hub` (separate processes only), e.g. `--ledger postgres://…`. Every process it starts is stopped by `stop()` (and killed if the bench dies).
  */
 export async function startSwarm(
   dir,
   layout,
-  { agents = AGENTS, sandbox = 'auto', signing = true } = {},
+  { agents = AGENTS, sandbox = 'auto', signing = true, hubArgs = [] } = {},
 ) {
+  if (hubArgs.length > 0 && layout.processes !== 'separate')
+    throw new Error('startSwarm: hubArgs needs the separate-processes layout');
   mkdirSync(dir, { recursive: true });
   const dataDir = join(dir, 'data');
   const workspace = join(dir, 'ws');
@@ -142,7 +144,8 @@ export async function startSwarm(
   }
   if (layout.processes === 'separate') {
     // The hub first: on a fresh data directory it creates the credential store agents use.
-    roles.hub = procs.push(startSheri(['hub', '--broker', url, ...common, ...sign])) - 1;
+    roles.hub =
+      procs.push(startSheri(['hub', '--broker', url, ...common, ...sign, ...hubArgs])) - 1;
   }
   const core = procs.length;
   const watcher = await Watcher.connect(url, swarm, dataDir, config, signing);

@@ -7,3 +7,4 @@ export { processes } from './processes.mjs';
 export { replicas } from './replicas.mjs';
 export { startup } from './startup.mjs';
 export { claims, sandbox } from './scripts.mjs';
+export { ledger } from './ledger.mjs';
