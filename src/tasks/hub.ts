@@ -64,6 +64,9 @@ export class Hub {
   private turnPending = false;
   private announcedAt = 0;
   private reannounceTimer: NodeJS.Timeout | undefined;
+  /** Armed at the earliest retry's `not_before` (PROTOCOL §5.1), not rounded to the tick. */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAt = Infinity;
   private prunedAt: number;
 
   private constructor(
@@ -166,6 +169,7 @@ export class Hub {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.reannounceTimer);
+    clearTimeout(this.retryTimer);
     if (this.bus.connected) {
       const status = {
         state: 'offline',
@@ -289,6 +293,28 @@ export class Hub {
     this.flows.committed();
     this.bus.releaseAcks();
     for (const message of batch.messages) this.send(message);
+    this.armRetryTimer();
+  }
+
+  /**
+   * A retry is granted when its backoff ends, to the millisecond the timer allows: one timer at
+   * the earliest `not_before`, moved earlier when an earlier one is drawn, so each drawn delay
+   * (and its jitter) is kept rather than rounded up to the next tick.
+   */
+  private armRetryTimer(): void {
+    const due = this.scheduler.nextDueAt;
+    if (due === Infinity || due >= this.retryAt) return;
+    clearTimeout(this.retryTimer);
+    this.retryAt = due;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.retryAt = Infinity;
+        this.scheduler.wake();
+        this.scheduleTurn();
+      },
+      Math.max(0, due - this.now()),
+    );
   }
 
   private send(message: Outbound): void {

@@ -124,6 +124,16 @@ export class Scheduler {
     }
   }
 
+  /** When the earliest retry waiting out its backoff comes due (Infinity: none waits). */
+  get nextDueAt(): number {
+    return this.queue.nextDueAt;
+  }
+
+  /** A retry came due (the hub's timer at `nextDueAt`): the next dispatch looks at the queue. */
+  wake(): void {
+    this.dirty = true;
+  }
+
   /** Decisions and messages since the last call, for the hub to record and then send. */
   takeBatch(): Batch {
     const batch = this.batch;
