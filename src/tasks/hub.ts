@@ -146,6 +146,7 @@ export class Hub {
     bus.client.on('connect', () => {
       if (hub.timer) hub.onReconnect();
     });
+    bus.client.on('close', () => hub.presence.noteDisconnect(now()));
     try {
       await bus.ready(signal);
     } catch (error) {
@@ -188,6 +189,7 @@ export class Hub {
    */
   private onReconnect(): void {
     if (this.closed) return;
+    this.presence.noteReconnect(this.now());
     this.scheduler.extendLeases();
     void this.announce();
   }

@@ -389,12 +389,18 @@ export class Scheduler {
     this.announceDeaths(deaths, task.attempt);
   }
 
-  /** Requeue what an agent held (its Last Will, its goodbye); how many. PROTOCOL §4.3, §4.4. */
-  requeueHeld(agentId: string, reason: string, crashed: boolean): number {
+  /**
+   * Requeue what an agent held (its Last Will, its goodbye); how many. PROTOCOL §4.3, §4.4.
+   * `alone`: it died by itself with the broker up, so a grant it had not acknowledged may be
+   * what killed it too.
+   */
+  requeueHeld(agentId: string, reason: string, crashed: boolean, alone = false): number {
     const held = [...this.live.heldBy(agentId)].map((id) => this.live.get(id)!);
     for (const task of held) {
-      // A crash counts against a task the agent had acknowledged: it may be what killed it.
-      this.requeue(task, reason, crashed && task.acked, crashed ? 'agent_lost' : 'released');
+      // A crash counts against a task the agent had acknowledged — it may be what killed it —
+      // and against one it had not, when nothing else explains the death.
+      const counts = crashed && (task.acked || alone);
+      this.requeue(task, reason, counts, crashed ? 'agent_lost' : 'released');
     }
     return held.length;
   }
