@@ -97,6 +97,8 @@ export class Bus {
   /** PUBACKs waiting for `releaseAcks()` (holdAcks). */
   private heldAcks: object[] = [];
   private sendAck: ((packet: object) => void) | undefined;
+  /** The message being handled is not to be acknowledged at all (see `withholdAck`). */
+  private withholding = false;
 
   private constructor(
     readonly client: MqttClient,
@@ -106,6 +108,7 @@ export class Bus {
     client.on('message', (topic, bytes) => {
       const local = localTopic(options.swarm, topic);
       if (local === undefined) return;
+      this.withholding = false;
       for (const handler of this.handlers) handler(local, bytes);
     });
     client.on('error', (error) => this.noticeUnreachable(error));
@@ -132,7 +135,9 @@ export class Bus {
     this.sendAck = (packet) => send(packet);
     client._sendPacket = (packet, cb, ...rest) => {
       if (packet.cmd !== 'puback') return send(packet, cb, ...rest);
-      this.heldAcks.push(packet);
+      // mqtt.js sends a message's PUBACK as soon as its handlers return, in the same call.
+      if (!this.withholding) this.heldAcks.push(packet);
+      this.withholding = false;
       cb?.();
     };
     this.client.on('close', () => {
@@ -146,6 +151,22 @@ export class Bus {
     const held = this.heldAcks;
     this.heldAcks = [];
     for (const packet of held) this.sendAck(packet);
+  }
+
+  /**
+   * Called by a handler (holdAcks): the message it handles now is never acknowledged on this
+   * connection — the broker sends it again after the next reconnect (`redeliver`).
+   */
+  withholdAck(): void {
+    this.withholding = true;
+  }
+
+  /**
+   * Drop the connection once what is written has gone (the acknowledgements just released),
+   * so that mqtt.js reconnects and the broker resends every message still unacknowledged.
+   */
+  redeliver(): void {
+    (this.client.stream as { end?: () => void }).end?.();
   }
 
   /** Connect, resolving at the first CONNACK (see `open` and `ready`). */
