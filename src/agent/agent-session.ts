@@ -37,6 +37,10 @@ export interface SessionState {
   usage(): Usage | undefined;
   sandbox(): SandboxReport;
   draining(): boolean;
+  /** The broker acknowledged a message listing `refs`, sent at `sentAt` (PROTOCOL §4.7). */
+  renewed(refs: readonly TaskRef[], sentAt: number): void;
+  /** The clock `renewed` is in. */
+  clock(): number;
 }
 
 /**
@@ -157,7 +161,10 @@ export class AgentSession {
       { free: claim.free, running: claim.running.length },
       `claim: ${claim.free} free, renewing ${claim.running.length} lease(s)`,
     );
-    await this.publishSafely(topicFor('tasksClaim'), claim);
+    const sentAt = this.state.clock();
+    if (await this.publishSafely(topicFor('tasksClaim'), claim)) {
+      this.state.renewed(claim.running, sentAt);
+    }
   }
 
   async heartbeat(): Promise<void> {
@@ -173,7 +180,12 @@ export class AgentSession {
       sandbox: this.state.sandbox(),
       ...(usage ? { usage } : {}),
     };
-    await this.publishSafely(topicFor('agentsHeartbeat'), beat, 0);
+    // QoS 1 while it renews leases: the broker's PUBACK is what the agent's lease clock counts.
+    const sentAt = this.state.clock();
+    const qos = beat.running.length > 0 ? 1 : 0;
+    if ((await this.publishSafely(topicFor('agentsHeartbeat'), beat, qos)) && qos === 1) {
+      this.state.renewed(beat.running, sentAt);
+    }
   }
 
   /** No more heartbeats nor acknowledgements (a stop, a crash). */
@@ -189,11 +201,14 @@ export class AgentSession {
     await this.bus.publishRaw(this.statusTopic, '', { retain: true });
   }
 
-  async publishSafely(topic: string, payload: unknown, qos: 0 | 1 = 1): Promise<void> {
+  /** Publish; false (and logged) when it could not be sent. */
+  async publishSafely(topic: string, payload: unknown, qos: 0 | 1 = 1): Promise<boolean> {
     try {
       await this.bus.publish(topic, payload, { qos });
+      return true;
     } catch (error) {
       this.identity.logger.warn({ err: error, topic }, 'publish failed');
+      return false;
     }
   }
 }

@@ -22,6 +22,7 @@ import { AgentSession } from './agent-session.js';
 import { ApprovalRequests } from './approval-requests.js';
 import type { Delegations } from './delegation.js';
 import { GrantIntake } from './grant-intake.js';
+import { LeaseClock } from './lease-clock.js';
 import { createLlmServices } from './llm-services.js';
 import { TaskRunner } from './task-runner.js';
 
@@ -58,6 +59,8 @@ export class Agent {
   private readonly llm: LlmServices | undefined;
   private readonly delegations: Delegations | undefined;
   private readonly router: TopicRouter;
+  /** Its own reckoning of each lease it holds (PROTOCOL §4.7). */
+  private readonly leases: LeaseClock;
   /** Services its tasks started, kept running until replaced or the agent stops (§17.4). */
   readonly services: ServiceSupervisor;
 
@@ -75,6 +78,9 @@ export class Agent {
     this.delegations = llm?.delegations;
     const { guardedPaths, dataDir } = options.surroundings;
     this.services = new ServiceSupervisor(logger);
+    this.leases = new LeaseClock((taskId, attempt, leaseMs) =>
+      this.lapse(taskId, attempt, leaseMs),
+    );
     this.runner = new TaskRunner(bus, {
       config,
       agentId,
@@ -88,7 +94,10 @@ export class Agent {
       logger,
       requestApproval: (ask) => this.approvals.request(ask),
       spoke: (taskId, attempt) => this.session.spoke(taskId, attempt),
-      ended: (taskId, attempt) => this.intake.remember(taskId, attempt),
+      ended: (taskId, attempt) => {
+        this.intake.remember(taskId, attempt);
+        this.leases.ended(taskId, attempt);
+      },
       draining: () => this.draining,
     });
     this.session = new AgentSession(
@@ -102,6 +111,8 @@ export class Agent {
         usage: () => this.runner.usage,
         sandbox: () => this.sandboxReport,
         draining: () => this.draining,
+        renewed: (refs, sentAt) => this.leases.renewed(refs, sentAt),
+        clock: () => this.leases.now(),
       },
     );
     const presence = this.session.routes();
@@ -242,8 +253,38 @@ export class Agent {
     });
   }
 
+  /**
+   * Our own clock says the lease ran out with no renewal acknowledged (PROTOCOL §4.7): the hub
+   * may have granted the task again, so the attempt stops now, its process tree killed; the
+   * hand-back tells a hub that still holds it for us (it extended leases after an outage) to
+   * requeue it without counting a failure.
+   */
+  private lapse(taskId: string, attempt: number, leaseMs: number): void {
+    const reason = `lease lapsed on ${this.options.agentId}: no renewal acknowledged for ${leaseMs} ms`;
+    const ended = this.runner.cancel({ task_id: taskId, attempt, reason });
+    void ended?.then(async () => {
+      const capacity = { free: this.runner.free, running: this.runner.refs() };
+      const release = { task_id: taskId, attempt, reason, refused: false };
+      await this.session.publishSafely(topicFor('tasksRelease'), { ...release, ...capacity });
+    });
+  }
+
   /** A grant addressed to us: run it, hand it back, or ignore a redelivery (PROTOCOL §3.6). */
   private accept(assigned: TaskAssigned): void {
+    const runs = this.runner.attempts.get(assigned.task_id);
+    if (runs !== undefined && runs < assigned.attempt && assigned.agent_id === this.agentId) {
+      // A later attempt of a task we run: ours is superseded (PROTOCOL §4.7). Stop it, then
+      // take the new grant like any other.
+      const ended = this.runner.cancel({
+        task_id: assigned.task_id,
+        attempt: runs,
+        reason: `superseded by attempt ${assigned.attempt}`,
+      });
+      if (ended) {
+        void ended.then(() => this.accept(assigned));
+        return;
+      }
+    }
     const verdict = this.intake.consider(assigned, {
       draining: this.draining,
       running: this.runner.attempts,
@@ -270,6 +311,7 @@ export class Agent {
       return;
     }
     this.runner.start(assigned);
+    this.leases.granted(taskId, attempt, assigned.lease_ms);
     // The hub counts a crash only against an attempt the agent had received (PROTOCOL §4.1).
     this.session.granted(taskId, attempt);
   }
@@ -282,6 +324,7 @@ export class Agent {
     if (this.draining) return;
     this.draining = true;
     this.session.quiet();
+    this.leases.close();
     const held = this.runner.held();
     const goodbye = async (): Promise<void> => {
       // First tell the hub to grant nothing more, so what we hand back is not granted to us again.
@@ -322,6 +365,7 @@ export class Agent {
   async crash(): Promise<void> {
     this.draining = true;
     this.session.quiet();
+    this.leases.close();
     this.runner.abortAll();
     void this.services.stopAll();
     await this.bus.destroy();

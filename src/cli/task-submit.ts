@@ -243,8 +243,11 @@ export async function submitAndWait(
   const messageId = randomUUID();
   const watcher = await TaskWatcher.start(bus, spec.task_id, messageId, options);
   await bus.publish(TOPIC.tasksNew, spec, { type: spec.type, id: messageId });
+  // "published": the broker has it, not yet the ledger. The hub's own word that it recorded the
+  // task comes next — its grant ("assigned to …") or its answer to the wait notice's query —
+  // since neither is sent before the ledger holds the task (PROTOCOL §3.8, §3.9).
   (options.err ?? ((text: string) => process.stderr.write(text)))(
-    `submitted ${spec.task_id} (${spec.type}, ${spec.priority ?? 'normal'}) to swarm ${options.swarm}\n`,
+    `published ${spec.task_id} (${spec.type}, ${spec.priority ?? 'normal'}) to swarm ${options.swarm}\n`,
   );
   return watcher.outcome();
 }

@@ -15,6 +15,8 @@ export type ProtocolErrorCode =
   | 'POLICY_DENIED'
   | 'SANDBOX_VIOLATION'
   | 'HUB_INTERNAL'
+  // The ledger refuses writes (a full disk): what arrives waits unacknowledged (PROTOCOL §3.9).
+  | 'LEDGER_UNAVAILABLE'
   // PROTOCOL §15.6
   | 'TOO_DEEP'
   | 'BAD_SIGNATURE'

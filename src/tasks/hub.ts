@@ -12,6 +12,7 @@ import { withTimeout } from '../util/with-timeout.js';
 import { AgentRegistry } from './agent-registry.js';
 import { SwarmBudget } from './budget.js';
 import type { Outbound } from './decisions.js';
+import type { Batch } from './scheduler.js';
 import { FlowDesk } from './flow-desk.js';
 import { HubHandlers, hubSubscriptions } from './hub-handlers.js';
 import { Ledger } from './ledger.js';
@@ -36,9 +37,9 @@ export interface HubOptions {
   /** Its keys; default: the credential store of `config.dataDir`, created on first start. */
   keyring?: Keyring;
   /**
-   * The ledger could not record a turn's decisions (a full disk, a broken file): the hub has
-   * stopped — nothing it decided went out, and the broker keeps what it had not acknowledged.
-   * Default: logged. `sheri hub` exits with an error, for its supervisor to restart it.
+   * The hub stopped on its own and will serve no more. A ledger that refuses writes (a full
+   * disk) no longer stops it — it stalls and resumes (PROTOCOL §3.9) — so nothing in the hub
+   * calls this today; `sheri hub` would exit with an error, for its supervisor to restart it.
    */
   onFatal?: (error: Error) => void;
 }
@@ -46,6 +47,11 @@ export interface HubOptions {
 const HUB_ID = 'hub';
 /** The hub says it is online again at most this often when it reads otherwise (§2.2). */
 const REANNOUNCE_MIN_MS = 1_000;
+/**
+ * Messages decided in memory while the ledger refuses writes; past this, each is left
+ * unacknowledged and unread, for the broker to send again after the ledger recovers (§3.9).
+ */
+const MAX_UNRECORDED_MESSAGES = 5_000;
 
 /**
  * The swarm's one arbiter of claims (SPEC §3): records every task durably before granting it,
@@ -69,6 +75,13 @@ export class Hub {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private failed = false;
+  /** Decisions the ledger refused, kept to be recorded with the next turn's (PROTOCOL §3.9). */
+  private unrecorded: Batch | undefined;
+  private stalledSince = 0;
+  /** Messages handled during the stall, and how many were left for the broker to resend. */
+  private stalledMessages = 0;
+  private withheld = 0;
+  private ledgerPath = '';
   private turnPending = false;
   /** The ledger is recording a turn (an asynchronous store): the next one waits behind it. */
   private recording: Promise<void> | undefined;
@@ -79,6 +92,9 @@ export class Hub {
   private deposed = false;
   private announcedAt = 0;
   private reannounceTimer: NodeJS.Timeout | undefined;
+  /** Armed at the earliest retry's `not_before` (PROTOCOL §5.1), not rounded to the tick. */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAt = Infinity;
   private prunedAt: number;
 
   private constructor(
@@ -155,10 +171,12 @@ export class Hub {
       await ledger.close();
       throw error;
     }
+    hub.ledgerPath = ledger.location;
     bus.onMessage((topic, bytes) => hub.handle(topic, bytes));
     bus.client.on('connect', () => {
       if (hub.timer) hub.onReconnect();
     });
+    bus.client.on('close', () => hub.presence.noteDisconnect(now()));
     try {
       await bus.ready(signal);
     } catch (error) {
@@ -191,6 +209,7 @@ export class Hub {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.reannounceTimer);
+    clearTimeout(this.retryTimer);
     // A deposed hub says nothing: the leader's status is the retained one now.
     if (this.bus.connected && !this.deposed) {
       const status = {
@@ -221,6 +240,7 @@ export class Hub {
    */
   private onReconnect(): void {
     if (this.closed || this.leadership?.holds() === false) return;
+    this.presence.noteReconnect(this.now());
     this.scheduler.extendLeases();
     void this.announce();
   }
@@ -259,6 +279,12 @@ export class Hub {
   /** One message from the bus. Synchronous, so every decision runs before the next message. */
   handle(topic: string, bytes: Buffer): void {
     if (this.closed) return;
+    if (this.unrecorded && ++this.stalledMessages > MAX_UNRECORDED_MESSAGES) {
+      // Memory holds enough the ledger does not: this one waits at the broker instead.
+      this.bus.withholdAck();
+      this.withheld += 1;
+      return;
+    }
     if (this.recording) {
       this.waiting.push([topic, bytes]);
       return;
@@ -291,13 +317,25 @@ export class Hub {
       this.tickDue = true;
       return;
     }
+    if (this.unrecorded) {
+      // The ledger refused the last turn: try again. Leases do not lapse meanwhile — results
+      // and renewals wait unacknowledged, and the agents are not to blame (PROTOCOL §3.9).
+      this.scheduler.extendLeases();
+      this.scheduleTurn();
+      return;
+    }
     const now = this.now();
-    this.scheduler.expireLeases();
-    this.presence.settleWills(now);
-    this.presence.pruneGone(now);
+    try {
+      this.scheduler.expireLeases();
+      this.presence.settleWills(now);
+      this.presence.pruneGone(now);
+      this.flows.tick(now);
+      this.pruneFinished(now);
+    } catch (error) {
+      // A write outside the turn (retention's prune) refused: said, and tried again next tick.
+      this.logger.error({ err: error }, 'the hub could not finish a tick');
+    }
     this.scheduleTurn();
-    this.flows.tick(now);
-    this.pruneFinished(now);
   }
 
   /** Retention (PROTOCOL §15.5): finished tasks older than the configured age go. */
@@ -335,8 +373,9 @@ export class Hub {
       this.tickDue = false;
       this.tick();
     }
-    this.scheduler.dispatch();
-    const batch = this.scheduler.takeBatch();
+    // No new grant while the ledger cannot record one.
+    if (!this.unrecorded) this.scheduler.dispatch();
+    const batch = this.withUnrecorded(this.scheduler.takeBatch());
     // Only the messages handled so far: any that come while an asynchronous store records
     // wait for the next turn, and so do their acknowledgements.
     const acks = this.bus.ackMark();
@@ -345,7 +384,8 @@ export class Hub {
       // The flows' and schedules' changes of the turn with the tasks', in one transaction.
       recorded = this.ledger.apply(batch.decisions, () => this.flows.record());
     } catch (error) {
-      return this.fail(error as Error);
+      if (error instanceof LeadershipLost) return this.fail(error);
+      return this.stall(batch, error as Error);
     }
     if (!recorded) return this.recorded(batch, acks);
     this.recording = recorded.then(
@@ -354,6 +394,8 @@ export class Hub {
         if (!this.failed) this.recorded(batch, acks);
       },
       (error: unknown) => {
+        // PostgreSQL (postgres-ledger.ts): its copy of the ledger went with the refused turn,
+        // so the hub stops, and a standby (or this one, restarted) takes over from the database.
         this.recording = undefined;
         this.fail(error as Error);
       },
@@ -361,12 +403,35 @@ export class Hub {
   }
 
   /** The turn's decisions are in the ledger: acknowledge what carried them, then send. */
-  private recorded(batch: ReturnType<Scheduler['takeBatch']>, acks: number): void {
+  private recorded(batch: Batch, acks: number): void {
+    if (this.unrecorded) this.recovered();
     this.scheduler.committed();
     this.flows.committed();
     this.bus.releaseAcks(acks);
     for (const message of batch.messages) this.send(message);
     if (this.waiting.length > 0 || this.tickDue) this.scheduleTurn();
+    this.armRetryTimer();
+  }
+
+  /**
+   * A retry is granted when its backoff ends, to the millisecond the timer allows: one timer at
+   * the earliest `not_before`, moved earlier when an earlier one is drawn, so each drawn delay
+   * (and its jitter) is kept rather than rounded up to the next tick.
+   */
+  private armRetryTimer(): void {
+    const due = this.scheduler.nextDueAt;
+    if (due === Infinity || due >= this.retryAt) return;
+    clearTimeout(this.retryTimer);
+    this.retryAt = due;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.retryAt = Infinity;
+        this.scheduler.wake();
+        this.scheduleTurn();
+      },
+      Math.max(0, due - this.now()),
+    );
   }
 
   private send(message: Outbound): void {
@@ -392,10 +457,20 @@ export class Hub {
       });
   }
 
+  private withUnrecorded(batch: Batch): Batch {
+    const before = this.unrecorded;
+    if (!before) return batch;
+    return {
+      decisions: [...before.decisions, ...batch.decisions],
+      messages: [...before.messages, ...batch.messages],
+    };
+  }
+
   /**
-   * The ledger refused the turn: memory holds decisions it does not, so the hub stops at once —
-   * nothing of them was sent, and without our acknowledgements the broker keeps the messages
-   * for the hub's session, to be decided again by a hub restarted on the ledger.
+   * Another hub leads now, or the PostgreSQL store refused a turn (its in-memory copy holds
+   * decisions the database does not): the hub stops at once — nothing of them was sent, and
+   * without our acknowledgements the broker keeps the messages for the hub's session, to be
+   * decided again by the hub that leads next on the ledger.
    */
   private fail(error: Error): void {
     if (this.failed) return;
@@ -404,6 +479,41 @@ export class Hub {
     if (this.deposed) this.logger.warn({ err: error }, 'another hub leads now; this one stands by');
     else this.logger.fatal({ err: error }, 'the ledger could not record decisions; the hub stops');
     void this.close().finally(() => this.onFatal(error));
+  }
+
+  /**
+   * The ledger refused the turn (a full disk, PROTOCOL §3.9): nothing of it is sent, its messages
+   * stay unacknowledged, and its decisions are kept, in order, to be recorded with the next
+   * turn's; each tick tries again. Said once per episode, on errors and in the log.
+   */
+  private stall(batch: Batch, error: Error): void {
+    this.unrecorded = batch;
+    if (this.stalledSince) return;
+    this.stalledSince = this.now();
+    this.stalledMessages = 0;
+    this.withheld = 0;
+    const reason = `the hub cannot record to its ledger (${error.message}); it grants nothing and acknowledges nothing until it can, and tries again every ${this.config.leaseCheckMs} ms — free space for ${this.ledgerPath}`;
+    this.logger.error({ err: error, ledger: this.ledgerPath }, reason);
+    this.bus.reportError({
+      code: 'LEDGER_UNAVAILABLE',
+      reason,
+      topic: buildTopic(this.config.swarm, 'hub/status'),
+    });
+  }
+
+  /** The ledger took what it had refused: acknowledge, send, and fetch what was left waiting. */
+  private recovered(): void {
+    const seconds = ((this.now() - this.stalledSince) / 1000).toFixed(1);
+    this.logger.warn(
+      { decisions: this.unrecorded?.decisions.length, withheld: this.withheld },
+      `the ledger records again after ${seconds} s; the hub carries on`,
+    );
+    this.unrecorded = undefined;
+    this.stalledSince = 0;
+    if (this.withheld > 0) {
+      // After this turn's acknowledgements are written: the broker resends the rest.
+      setImmediate(() => this.bus.redeliver());
+    }
   }
 }
 

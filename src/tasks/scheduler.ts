@@ -19,6 +19,8 @@ import { isCurrentAttempt, PRIORITY_RANK, type TaskRecord, type TaskState } from
 
 /** Grants beyond `max_attempts` that may end without counting as a failure. */
 const MAX_UNCOUNTED_GRANTS = 10;
+/** Superseded attempts remembered, to revoke again when their old holder lists one (§4.7). */
+const SUPERSEDED_MEMORY = 10_000;
 
 /**
  * Told when a task is granted or finishes (the flow engine, PROTOCOL §17.2), inside the
@@ -77,6 +79,8 @@ export class Scheduler {
   private readonly recentKeys = new Map<string, string>();
   private readonly types = new Map<string, string[]>();
   private seq = 0;
+  /** `task#attempt` → the agent that held it, for attempts taken back from a live holder. */
+  private readonly superseded = new Map<string, string>();
   /** Something changed that may let a grant happen: dispatch has work to look at. */
   private dirty = true;
   listener: TaskListener | undefined;
@@ -122,6 +126,16 @@ export class Scheduler {
     for (const task of this.assigned()) {
       task.leaseExpiresAt = Math.max(task.leaseExpiresAt ?? 0, until);
     }
+  }
+
+  /** When the earliest retry waiting out its backoff comes due (Infinity: none waits). */
+  get nextDueAt(): number {
+    return this.queue.nextDueAt;
+  }
+
+  /** A retry came due (the hub's timer at `nextDueAt`): the next dispatch looks at the queue. */
+  wake(): void {
+    this.dirty = true;
   }
 
   /** Decisions and messages since the last call, for the hub to record and then send. */
@@ -231,6 +245,7 @@ export class Scheduler {
   reportCapacity(agentId: string, role: string, free: number, running: TaskRef[]): AgentView {
     const agent = this.registry.reportCapacity(agentId, role, free, running, this.now());
     this.renew(agentId, running);
+    this.reviseSuperseded(agentId, running);
     this.refreshReady(agent);
     return agent;
   }
@@ -353,6 +368,10 @@ export class Scheduler {
       this.dirty = true;
       this.logger.info({ taskId: task.taskId, delayMs, reason }, 'task requeued');
     }
+    // PROTOCOL §4.7: taken from a holder that may still run it — it is told to stop.
+    if (holder && (event === 'lease_expired' || event === 'agent_lost')) {
+      this.revoke(task.taskId, task.attempt, holder, `superseded: ${reason}`);
+    }
     this.decide({
       kind: 'requeue',
       at: now,
@@ -370,12 +389,18 @@ export class Scheduler {
     this.announceDeaths(deaths, task.attempt);
   }
 
-  /** Requeue what an agent held (its Last Will, its goodbye); how many. PROTOCOL §4.3, §4.4. */
-  requeueHeld(agentId: string, reason: string, crashed: boolean): number {
+  /**
+   * Requeue what an agent held (its Last Will, its goodbye); how many. PROTOCOL §4.3, §4.4.
+   * `alone`: it died by itself with the broker up, so a grant it had not acknowledged may be
+   * what killed it too.
+   */
+  requeueHeld(agentId: string, reason: string, crashed: boolean, alone = false): number {
     const held = [...this.live.heldBy(agentId)].map((id) => this.live.get(id)!);
     for (const task of held) {
-      // A crash counts against a task the agent had acknowledged: it may be what killed it.
-      this.requeue(task, reason, crashed && task.acked, crashed ? 'agent_lost' : 'released');
+      // A crash counts against a task the agent had acknowledged — it may be what killed it —
+      // and against one it had not, when nothing else explains the death.
+      const counts = crashed && (task.acked || alone);
+      this.requeue(task, reason, counts, crashed ? 'agent_lost' : 'released');
     }
     return held.length;
   }
@@ -460,6 +485,47 @@ export class Scheduler {
     if (!this.budget?.configured) return;
     const status = this.budget.status(this.now());
     this.batch.messages.push({ key: 'hubBudget', payload: () => status, retain: true });
+  }
+
+  /**
+   * Tell `agentId` to stop an attempt it held that is no longer the live one (tasks/cancel,
+   * reason "superseded: …"); remembered, so the agent is told again if it lists it later.
+   */
+  private revoke(taskId: string, attempt: number, agentId: string, reason: string): void {
+    const key = `${taskId}#${attempt}`;
+    this.superseded.set(key, agentId);
+    if (this.superseded.size > SUPERSEDED_MEMORY) {
+      this.superseded.delete(this.superseded.keys().next().value!);
+    }
+    this.tellToStop(taskId, attempt, agentId, reason);
+  }
+
+  private tellToStop(taskId: string, attempt: number, agentId: string, reason: string): void {
+    const agent = this.registry.get(agentId);
+    const cancel = { task_id: taskId, attempt, reason };
+    this.batch.messages.push({
+      key: 'tasksCancel',
+      params: { agent: agentId },
+      recipient: { name: agentId, ...(agent ? { role: agent.role } : {}) },
+      payload: () => cancel,
+    });
+  }
+
+  /**
+   * A claim or heartbeat lists a superseded attempt: the revocation was lost (the agent was cut
+   * off, or frozen, when it went) — say it again. O(listed).
+   */
+  private reviseSuperseded(agentId: string, running: readonly TaskRef[]): void {
+    for (const ref of running) {
+      const key = `${ref.task_id}#${ref.attempt}`;
+      if (this.superseded.get(key) !== agentId) continue;
+      this.logger.warn(
+        { taskId: ref.task_id, agentId, attempt: ref.attempt },
+        'agent still runs a superseded attempt; told again to stop it',
+      );
+      const reason = `superseded: attempt ${ref.attempt} is no longer the live one`;
+      this.tellToStop(ref.task_id, ref.attempt, agentId, reason);
+    }
   }
 
   /** Attempts currently granted. */

@@ -99,6 +99,8 @@ export class Bus {
   /** PUBACKs held since the start (released, waiting or dropped with a connection): marks. */
   private ackCount = 0;
   private sendAck: ((packet: object) => void) | undefined;
+  /** The message being handled is not to be acknowledged at all (see `withholdAck`). */
+  private withholding = false;
 
   private constructor(
     readonly client: MqttClient,
@@ -108,6 +110,7 @@ export class Bus {
     client.on('message', (topic, bytes) => {
       const local = localTopic(options.swarm, topic);
       if (local === undefined) return;
+      this.withholding = false;
       for (const handler of this.handlers) handler(local, bytes);
     });
     client.on('error', (error) => this.noticeUnreachable(error));
@@ -134,8 +137,12 @@ export class Bus {
     this.sendAck = (packet) => send(packet);
     client._sendPacket = (packet, cb, ...rest) => {
       if (packet.cmd !== 'puback') return send(packet, cb, ...rest);
-      this.heldAcks.push(packet);
-      this.ackCount++;
+      // mqtt.js sends a message's PUBACK as soon as its handlers return, in the same call.
+      if (!this.withholding) {
+        this.heldAcks.push(packet);
+        this.ackCount++;
+      }
+      this.withholding = false;
       cb?.();
     };
     this.client.on('close', () => {
@@ -159,6 +166,22 @@ export class Bus {
     if (count <= 0) return;
     const held = this.heldAcks.splice(0, count);
     for (const packet of held) this.sendAck(packet);
+  }
+
+  /**
+   * Called by a handler (holdAcks): the message it handles now is never acknowledged on this
+   * connection — the broker sends it again after the next reconnect (`redeliver`).
+   */
+  withholdAck(): void {
+    this.withholding = true;
+  }
+
+  /**
+   * Drop the connection once what is written has gone (the acknowledgements just released),
+   * so that mqtt.js reconnects and the broker resends every message still unacknowledged.
+   */
+  redeliver(): void {
+    (this.client.stream as { end?: () => void }).end?.();
   }
 
   /** Connect, resolving at the first CONNACK (see `open` and `ready`). */

@@ -1,5 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitForComplete } from '../helpers/scenarios.js';
+import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
 describe('an agent', () => {
@@ -44,5 +46,49 @@ describe('an agent', () => {
     const shown = result.commands[0]!.stdout;
     expect(shown).toMatch(/^SHERI_TASK_ID=show-env$/m);
     expect(shown).not.toMatch(/ANTHROPIC_API_KEY|GITHUB_TOKEN|sk-ant-123|ghp_456/);
+  });
+  it('stops the attempt it runs when granted a later attempt of the same task, then runs the new one', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const agent = await swarm.startAgent('testing', { heartbeatMs: 60_000 });
+    const recorder = await swarm.record();
+    // No hub here: a client with the hub's credential grants, as a hub that re-granted would.
+    const hubClient = await swarm.connectAs({ kind: 'hub' });
+    const effects = join(swarm.dir, 'effects.log');
+    const lines = (): string[] =>
+      existsSync(effects) ? readFileSync(effects, 'utf8').split('\n').filter(Boolean) : [];
+    const spec = {
+      task_id: 'twice-granted',
+      type: 'testing.run',
+      payload: {},
+      commands: [
+        `echo "start $SHERI_ATTEMPT" >> ${effects}; sleep 2; echo "done $SHERI_ATTEMPT" >> ${effects}`,
+      ],
+    };
+    const grant = (attempt: number) =>
+      hubClient.publish(
+        `tasks/assigned/${agent.agentId}`,
+        {
+          task_id: spec.task_id,
+          agent_id: agent.agentId,
+          attempt,
+          lease_ms: 60_000,
+          lease_expires_at: new Date(Date.now() + 60_000).toISOString(),
+          task: spec,
+          inputs: {},
+        },
+        { recipient: { name: agent.agentId, role: 'testing' } },
+      );
+    await grant(1);
+    await waitUntil(() => lines().includes('start 1'), 10_000);
+    await grant(2);
+    await recorder.waitFor(
+      () => recorder.on('tasks/complete').some((m) => m.payload.attempt === 2),
+      15_000,
+    );
+    // Attempt 1 was killed within its 2 s sleep: its "done" line never came, and no outcome.
+    expect(lines()).toEqual(['start 1', 'start 2', 'done 2']);
+    expect(recorder.on('tasks/complete').map((m) => m.payload.attempt)).toEqual([2]);
+    expect(recorder.on('tasks/failed')).toEqual([]);
   });
 });

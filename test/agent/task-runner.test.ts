@@ -74,6 +74,8 @@ describe('the task runner and the session, alone', () => {
         usage: () => runner.usage,
         sandbox: () => ({ kind: 'none', network: true, read_only: false, cgroup: 'none' }),
         draining: () => false,
+        renewed: () => {},
+        clock: () => performance.now(),
       },
     );
     parts.session = session;

@@ -124,7 +124,7 @@ describe('fault runs with real processes', () => {
     expect(recorder.on('tasks/dead')).toEqual([]);
   });
 
-  it('lets a running task finish on its first attempt across a broker restart longer than its lease', async () => {
+  it("stops a running attempt when a broker outage outlasts its lease on the agent's own clock, hands it back without a failure counted, and runs it once to the end", async () => {
     swarm = new TestSwarm();
     const broker = await swarm.startBroker();
     const hub = await swarm.startHub({ leaseMs: 1_500 });
@@ -150,7 +150,12 @@ describe('fault runs with real processes', () => {
       20_000,
       () => JSON.stringify(hub.ledger.history('outage')),
     );
-    expect(hub.ledger.get('outage')).toMatchObject({ attempt: 1, failures: 0 });
+    // Cut off past its lease, the agent cannot know the hub did not grant the task again
+    // (PROTOCOL §4.7): it stopped attempt 1, and its hand-back counted no failure.
+    expect(hub.ledger.get('outage')).toMatchObject({ attempt: 2, failures: 0 });
+    expect(hub.ledger.history('outage').find((e) => e.kind === 'released')?.detail).toEqual({
+      reason: expect.stringContaining('lease lapsed on'),
+    });
     expect(swarm.executions()).toHaveLength(1);
   });
 });

@@ -7,7 +7,7 @@ import { envelopeRoleOf } from '../../src/protocol/access.js';
 import { encodeMessage } from '../../src/protocol/codec.js';
 import { matchTopic } from '../../src/protocol/access.js';
 import { buildTopic } from '../../src/protocol/topics.js';
-import { Bus } from '../../src/transport/bus.js';
+import { Bus, type BusOptions } from '../../src/transport/bus.js';
 
 /** Who a test client is: an identity of the swarm's store (agents are minted by name). */
 export type TestIdentity =
@@ -84,7 +84,7 @@ export async function connectAs(
   swarm: string,
   store: CredentialStore,
   identity: TestIdentity,
-  options: { signing?: boolean; clientId?: string } = {},
+  options: { signing?: boolean; clientId?: string; will?: BusOptions['will'] } = {},
 ): Promise<Bus> {
   const keyring = keyringFor(store, identity);
   const ref = keyring.self!.ref;
@@ -106,6 +106,7 @@ export async function connectAs(
     username: login.username,
     password: login.password,
     report: false,
+    ...(options.will ? { will: options.will } : {}),
     security: new EnvelopeSecurity({
       keyring,
       signing: options.signing ?? true,

@@ -16,7 +16,12 @@ export interface Mosquitto {
  * A real mosquitto on a free port. `max_queued_messages` is raised because mosquitto silently
  * drops QoS 1 messages past it (default 1000) — a burst of 500 grants to 20 agents would hit it.
  */
-export async function startMosquitto(dir: string, port?: number): Promise<Mosquitto> {
+export async function startMosquitto(
+  dir: string,
+  port?: number,
+  /** false: mosquitto's default, nothing kept across a restart (no sessions, no retained). */
+  persistence = true,
+): Promise<Mosquitto> {
   const chosen = port ?? (await freePort());
   const conf = join(dir, `mosquitto-${chosen}.conf`);
   writeFileSync(
@@ -24,7 +29,7 @@ export async function startMosquitto(dir: string, port?: number): Promise<Mosqui
     [
       `listener ${chosen} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence true',
+      `persistence ${persistence}`,
       `persistence_location ${dir}/`,
       'max_queued_messages 100000',
       'max_inflight_messages 0',

@@ -12,7 +12,7 @@ import type { TaskSpec } from '../../src/protocol/messages.js';
 import { TOPIC } from '../../src/protocol/topics.js';
 import { Hub } from '../../src/tasks/hub.js';
 import { HubElection } from '../../src/tasks/hub-election.js';
-import type { Bus } from '../../src/transport/bus.js';
+import type { Bus, BusOptions } from '../../src/transport/bus.js';
 import { BusRecorder } from './bus-recorder.js';
 import { connectAs, loginFor, signerFor, type TestIdentity } from './identities.js';
 
@@ -135,7 +135,7 @@ export class TestSwarm {
   /** A client of this swarm acting as `identity` (signing, unless told not to); closed with it. */
   async connectAs(
     identity: TestIdentity,
-    options: { signing?: boolean; clientId?: string } = {},
+    options: { signing?: boolean; clientId?: string; will?: BusOptions['will'] } = {},
   ): Promise<Bus> {
     const bus = await connectAs(this.brokerUrl, this.swarm, this.store, identity, options);
     this.closers.push(() => bus.close());

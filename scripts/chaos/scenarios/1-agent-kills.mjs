@@ -8,8 +8,11 @@ export const description = (quick) =>
   `${quick ? 200 : 1000} × \`sleep 0.3\` on 8 agents × 2; one agent killed with -9 at 25 %, 50 % ` +
   'and 75 % of the tasks done (counted from the side-effect file), a new agent started after the ' +
   '2nd and the 3rd kill. Pass: 0 lost, duplicate starts ≤ the attempts in flight on the killed ' +
-  'agents (the tasks the ledger has assigned to each, read right after its kill), 0 duplicate ' +
-  'completions.';
+  'agents (the tasks the ledger has assigned to each, read right after its kill), and duplicate ' +
+  'completions ≤ the attempts whose side effect had ended on a killed agent but whose result had ' +
+  'not reached the ledger (assigned to it, side effect done): execution is at-least-once across ' +
+  'a crash (PROTOCOL §4.7), so an effect run to its end just before a kill -9 runs again; none ' +
+  'beyond those.';
 
 export const variants = () => [{ label: '' }];
 
@@ -20,6 +23,7 @@ export async function run(ctx) {
   const t0 = Date.now();
   await swarm.submit(ids.map((taskId) => swarm.task(taskId)));
   let interrupted = 0;
+  let endedUnreported = 0;
   const notes = [];
   for (const [i, fraction] of [0.25, 0.5, 0.75].entries()) {
     await atProgress(swarm, total, fraction, ctx.limitMs);
@@ -35,6 +39,7 @@ export async function run(ctx) {
     const { starts, done } = swarm.sideEffects();
     const running = inFlight(starts, done, victim.id);
     interrupted += held;
+    endedUnreported += Math.max(0, held - running);
     notes.push(
       `kill -9 ${victim.id} at ${fraction * 100} %: ${held} assigned to it, ${running} unfinished side effects`,
     );
@@ -45,11 +50,11 @@ export async function run(ctx) {
     outcome.settled &&
     outcome.lost === 0 &&
     outcome.duplicateStarts <= interrupted &&
-    outcome.duplicateCompletions === 0;
+    outcome.duplicateCompletions <= endedUnreported;
   if (!pass) notes.push(describeLost(outcome));
   return {
     outcome,
-    criterion: `dup starts ${outcome.duplicateStarts} ≤ in flight ${interrupted}; dup completions ${outcome.duplicateCompletions}`,
+    criterion: `dup starts ${outcome.duplicateStarts} ≤ in flight ${interrupted}; dup completions ${outcome.duplicateCompletions} ≤ ended unreported ${endedUnreported}`,
     pass,
     notes,
   };

@@ -6,7 +6,9 @@ export const id = 6;
 export const title = 'agent frozen past its lease';
 const FROZEN_MS = 25_000;
 export const description = () =>
-  'Lease 10 s, heartbeat 2 s. One task (`sleep 6`) runs on agent A (concurrency 1); agent B is ' +
+  'Lease 10 s, heartbeat 2 s. One task (`sleep 40`: its work outlasts the freeze — a command ' +
+  'whose own wait ends while it is frozen finishes the instant the kernel wakes it, before any ' +
+  'agent code can run, PROTOCOL §4.7) runs on agent A (concurrency 1); agent B is ' +
   'started, then A and every process under it get SIGSTOP for 25 s and SIGCONT after. Pass: ' +
   "attempt 2 ran on B, and the side-effect file shows one execution run to its end (A's " +
   'command is killed when it wakes instead of finishing).';
@@ -18,7 +20,7 @@ export async function run(ctx) {
   const [a] = swarm.agents;
   const taskId = 's6-0';
   const t0 = Date.now();
-  await swarm.submit([swarm.task(taskId, { seconds: 6 })]);
+  await swarm.submit([swarm.task(taskId, { seconds: 40 })]);
   await until(() => swarm.sideEffects().starts.length > 0, 30_000, 'the task to start on A');
   const b = await swarm.startAgent({ concurrency: 1 });
   const stopped = swarm.freeze(a);
@@ -26,8 +28,7 @@ export async function run(ctx) {
   await sleep(FROZEN_MS);
   swarm.thaw(a);
   const outcome = await finish(swarm, [taskId], t0, ctx);
-  // Whatever A does when it wakes, give it the time its command had left and a bit.
-  await sleep(8_000);
+  // Attempt 2 ran its 40 s after A woke: A's command, had it lived, would have ended by now.
   const { starts, done } = swarm.sideEffects();
   const onB = starts.some((s) => s.agentId === b.id && s.attempt >= 2);
   const doneByA = done.filter((d) => d.agentId === a.id);

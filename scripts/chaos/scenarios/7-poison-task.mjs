@@ -8,8 +8,8 @@ const MAX_DEATHS = 16;
 export const description = () =>
   '`max_attempts` 3. One agent at a time; the suite kills it with -9 when it is granted the ' +
   'poison task — "before": the moment the recorder sees the grant on `tasks/assigned/<agent>`, ' +
-  '"after": the moment it sees the agent\'s claim listing the attempt (the acknowledgement, ' +
-  'PROTOCOL §4.1) — and starts a new agent, until the task is dead (or 16 deaths). Each death is ' +
+  '"after": the moment it sees the agent\'s acknowledgement — its claim listing the attempt or ' +
+  "the attempt's first progress, PROTOCOL §4.1) — and starts a new agent, until the task is dead (or 16 deaths). Each death is " +
   'classed by whether the acknowledgement was on the bus before the kill. Pass: dead after ≤ 3 ' +
   'agent deaths.';
 
@@ -18,14 +18,21 @@ export const variants = () => [
   { label: 'after ack', when: 'ack' },
 ];
 
+/**
+ * The agent's acknowledgement of an attempt (PROTOCOL §4.1): a claim listing it, or the attempt's
+ * first progress — whichever the agent sends first (most attempts speak within the 50 ms window).
+ */
+const ackOf = (m, agentId, taskId) => {
+  if (m.envelope?.agent_id !== agentId) return undefined;
+  if (m.topic === 'tasks/progress' && m.payload?.task_id === taskId) return m.payload.attempt;
+  if (m.topic !== 'tasks/claim') return undefined;
+  return (m.payload?.running ?? []).find((r) => r.task_id === taskId)?.attempt;
+};
+
 const acks = (swarm, agentId, taskId, attempt) =>
-  swarm
-    .on('tasks/claim')
-    .some(
-      (m) =>
-        m.envelope?.agent_id === agentId &&
-        (m.payload?.running ?? []).some((r) => r.task_id === taskId && r.attempt === attempt),
-    );
+  [...swarm.on('tasks/claim'), ...swarm.on('tasks/progress')].some(
+    (m) => ackOf(m, agentId, taskId) === attempt,
+  );
 
 export async function run(ctx, variant) {
   const swarm = await startSwarm(ctx, { agents: 1, concurrency: 1, config: { maxAttempts: 3 } });
@@ -40,10 +47,7 @@ export async function run(ctx, variant) {
     swarm.nextMessage(
       (m) => {
         const grant = m.topic === `tasks/assigned/${targetId}` && m.payload?.task_id === taskId;
-        const ack =
-          m.topic === 'tasks/claim' &&
-          m.envelope?.agent_id === targetId &&
-          (m.payload?.running ?? []).some((r) => r.task_id === taskId);
+        const ack = ackOf(m, targetId, taskId) !== undefined;
         if (variant.when === 'grant' ? !grant : !ack) return false;
         // Killed here, in the recorder's handler: as close to the message as the suite can be.
         const target = swarm.agents.find((a) => a.id === targetId);
@@ -66,7 +70,7 @@ export async function run(ctx, variant) {
     await agent.child.exited;
     const attempt = message.topic.startsWith('tasks/assigned/')
       ? message.payload.attempt
-      : message.payload.running.find((r) => r.task_id === taskId).attempt;
+      : ackOf(message, agent.id, taskId);
     deaths.push({ agent: agent.id, attempt, acked: acks(swarm, agent.id, taskId, attempt) });
     if (isDead()) break;
     hit = armed(swarm.nextAgentId());
