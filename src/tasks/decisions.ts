@@ -36,6 +36,22 @@ export interface Admit {
   needs: string[];
 }
 
+/** A submitted task as its `tasks` row, for either store (ledger.ts, postgres-ops.ts). */
+export function taskRowOf(task: Admit['task']): Record<string, string | number | null> {
+  return {
+    seq: task.seq,
+    task_id: task.taskId,
+    type: task.type,
+    priority: task.priority,
+    state: task.state,
+    spec: JSON.stringify(task.spec),
+    submitted_by: task.submittedBy,
+    idempotency_key: task.idempotencyKey,
+    parent_task_id: task.parentTaskId,
+    max_attempts: task.maxAttempts,
+  };
+}
+
 /** The next attempt of a task to one agent: the attempt number is the fencing token. */
 export interface Grant {
   kind: 'grant';

@@ -2,7 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { TaskSpec } from '../protocol/messages.js';
-import type { Ack, Admit, Complete, Death, Decision, Grant, Requeue } from './decisions.js';
+import {
+  taskRowOf,
+  type Ack,
+  type Admit,
+  type Complete,
+  type Death,
+  type Decision,
+  type Grant,
+  type Requeue,
+} from './decisions.js';
 import { SCHEMA_SQL } from './ledger-schema.js';
 import type { ApprovalEvent, LedgerStore, Spend } from './ledger-store.js';
 import {
@@ -303,19 +312,7 @@ export class Ledger implements LedgerStore {
 
   /** A submitted task, its needs and its first history event. */
   private recordAdmit({ task, needs, at }: Admit): void {
-    this.statements.insert.run({
-      seq: task.seq,
-      task_id: task.taskId,
-      type: task.type,
-      priority: task.priority,
-      state: task.state,
-      spec: JSON.stringify(task.spec),
-      submitted_by: task.submittedBy,
-      idempotency_key: task.idempotencyKey,
-      parent_task_id: task.parentTaskId,
-      max_attempts: task.maxAttempts,
-      now: at,
-    });
+    this.statements.insert.run({ ...taskRowOf(task), now: at });
     for (const need of needs) this.statements.insertNeed.run(task.taskId, need);
     this.addEvent(task.taskId, at, 'submitted', task.submittedBy, null, null);
   }

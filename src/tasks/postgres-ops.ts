@@ -1,4 +1,4 @@
-import type { Death, Decision } from './decisions.js';
+import { taskRowOf, type Death, type Decision } from './decisions.js';
 import type { Spend } from './ledger-store.js';
 
 /**
@@ -44,20 +44,7 @@ export function opsOf(decision: Decision): LedgerOp[] {
     case 'admit': {
       const { task, needs, at } = decision;
       return [
-        {
-          op: 'insert',
-          seq: task.seq,
-          task_id: task.taskId,
-          type: task.type,
-          priority: task.priority,
-          state: task.state,
-          spec: JSON.stringify(task.spec),
-          submitted_by: task.submittedBy,
-          idempotency_key: task.idempotencyKey,
-          parent_task_id: task.parentTaskId,
-          max_attempts: task.maxAttempts,
-          at,
-        },
+        { op: 'insert', ...taskRowOf(task), at },
         ...needs.map((need) => ({ op: 'need', task_id: task.taskId, need_id: need })),
         event(task.taskId, at, 'submitted', task.submittedBy, null, null),
       ];
