@@ -124,6 +124,26 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     expect(hub.ledger.get('forged')).toBeUndefined();
   });
 
+  it('refuses a cancel sent straight to an agent: its running attempt is not stopped and completes', async () => {
+    await setUp();
+    const victim = await swarm.startAgent('testing');
+    await swarm.submit([swarm.taskAppending('cancel-victim', 'testing.run', {}, 'sleep 1; ')]);
+    await waitUntil(
+      () => hub.ledger.history('cancel-victim').some((e) => e.kind === 'progress'),
+      10_000,
+    );
+    const cancel = { task_id: 'cancel-victim', attempt: 1, reason: 'superseded: forged' };
+    await forge(`tasks/cancel/${victim.agentId}`, envelope('hub', 'hub', cancel));
+    const [report] = await refusalOn(`tasks/cancel/${victim.agentId}`);
+    expect(report!.payload.reason).toMatch(/may not publish on tasks\/cancel\/.*only hub may/);
+
+    await waitUntil(() => hub.ledger.get('cancel-victim')?.state === 'complete', 15_000);
+    // Attempt 1 ran to its end on the victim: nothing stopped or handed it back.
+    expect(hub.ledger.get('cancel-victim')).toMatchObject({ attempt: 1, agentId: victim.agentId });
+    expect(hub.ledger.history('cancel-victim').map((e) => e.kind)).not.toContain('released');
+    expect(swarm.executions().filter((run) => run.taskId === 'cancel-victim')).toHaveLength(1);
+  });
+
   it.each(['complete', 'failed'] as const)(
     "refuses a tasks/%s in another agent's name, or in its own for a task it does not hold: the task runs on",
     async (outcome) => {
