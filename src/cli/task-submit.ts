@@ -6,6 +6,7 @@ import { TaskSpec, type HubStatus } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { TOPIC } from '../protocol/topics.js';
 import { queryHub, readHubStatus } from './hub-client.js';
+import { SubmitConfirmation, type Confirmation } from './submit-confirm.js';
 import { TaskWatcher, type WatchOptions } from './task-watcher.js';
 import type { Bus } from '../transport/bus.js';
 import type { Config } from '../config/load.js';
@@ -36,6 +37,7 @@ interface SubmitFlags extends GlobalFlags {
   wait?: boolean;
   waitTimeout?: number;
   hubCheck?: boolean;
+  confirm?: boolean;
   allowUnknownNeeds?: boolean;
 }
 
@@ -90,6 +92,10 @@ export function registerTaskSubmit(task: Command): void {
         'print the task as JSON; with --wait its outcome: {task_id, state, attempt, result, error}',
       )
       .option('--no-hub-check', 'publish even if no hub has ever run on this swarm')
+      .option(
+        '--no-confirm',
+        'without --wait: exit once the broker has the task ("published"), not waiting for the hub to say it recorded it',
+      )
       .addHelpText(
         'after',
         `
@@ -185,9 +191,12 @@ async function submitTask(flags: SubmitFlags): Promise<void> {
     const hubStatus = flags.hubCheck !== false ? await checkHub(bus, config) : undefined;
     if (spec.needs?.length && !flags.allowUnknownNeeds) await checkNeeds(bus, config, spec.needs);
     if (!flags.wait) {
-      await bus.publish(TOPIC.tasksNew, spec, { type: spec.type });
-      if (flags.json) printJson(spec);
-      else process.stdout.write(`${spec.task_id}\n`);
+      const code = await submitAndConfirm(bus, spec, config, {
+        confirm: flags.confirm !== false,
+        hubStatus,
+        json: Boolean(flags.json),
+      });
+      if (code !== EXIT.ok) process.exitCode = code;
       return;
     }
     const code = await submitAndWait(bus, spec, {
@@ -227,6 +236,68 @@ async function checkNeeds(bus: Bus, config: Config, needs: readonly string[]): P
       `--needs names ${unknown.map((id) => `"${id}"`).join(', ')}, which the hub has no record of: this task would wait for ${unknown.length === 1 ? 'it' : 'them'} for ever (sheri tasks lists the ids; --allow-unknown-needs if ${unknown.length === 1 ? 'it comes' : 'they come'} later)`,
       EXIT.usage,
     );
+  }
+}
+
+/**
+ * Without `--wait`: publish, then wait (up to `queryTimeoutMs`) for the hub to confirm it recorded
+ * the task (submit-confirm.ts) — "recorded" only then; "published" when the broker has it but the
+ * hub has not said so (offline, silent, or unable to record, PROTOCOL §3.9). The task id goes to
+ * stdout whenever the task exists (the existing one for a duplicate); a refusal exits 2.
+ */
+async function submitAndConfirm(
+  bus: Bus,
+  spec: TaskSpec,
+  config: Config,
+  options: { confirm: boolean; hubStatus: HubStatus | undefined; json: boolean },
+): Promise<number> {
+  const messageId = randomUUID();
+  const offline = options.hubStatus?.state === 'offline';
+  const listening =
+    options.confirm && !offline ? await SubmitConfirmation.listen(bus, messageId) : undefined;
+  await bus.publish(TOPIC.tasksNew, spec, { type: spec.type, id: messageId });
+  const what = `${spec.task_id} (${spec.type}, ${spec.priority ?? 'normal'})`;
+  const outcome: Confirmation | undefined = listening
+    ? await listening.wait(
+        spec,
+        (taskId, waitMs) =>
+          queryHub(
+            bus,
+            { ...config, queryTimeoutMs: Math.max(1, waitMs) },
+            { kind: 'task', task_id: taskId },
+          ),
+        config.queryTimeoutMs,
+      )
+    : offline
+      ? { kind: 'unconfirmed', reason: 'the hub is offline; it records the task when it is back' }
+      : undefined;
+  const printId = (taskId: string): void => {
+    if (options.json) printJson(taskId === spec.task_id ? spec : { task_id: taskId });
+    else process.stdout.write(`${taskId}\n`);
+  };
+  if (!outcome) {
+    process.stderr.write(`published ${what} to swarm ${config.swarm}\n`);
+    printId(spec.task_id);
+    return EXIT.ok;
+  }
+  switch (outcome.kind) {
+    case 'recorded':
+      process.stderr.write(`recorded ${what} in swarm ${config.swarm}: ${outcome.state}\n`);
+      printId(spec.task_id);
+      return EXIT.ok;
+    case 'duplicate':
+      process.stderr.write(`${outcome.reason} (sheri task show ${outcome.taskId})\n`);
+      printId(outcome.taskId);
+      return EXIT.ok;
+    case 'rejected':
+      process.stderr.write(`${outcome.reason}\n`);
+      return EXIT.usage;
+    case 'unconfirmed':
+      process.stderr.write(
+        `published ${what} to swarm ${config.swarm}, not confirmed: ${outcome.reason} (the broker keeps it for the hub; sheri task show ${spec.task_id})\n`,
+      );
+      printId(spec.task_id);
+      return EXIT.ok;
   }
 }
 

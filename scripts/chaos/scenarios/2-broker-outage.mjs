@@ -7,8 +7,8 @@ export const description = (quick) =>
   `${quick ? 200 : 1000} × \`sleep 0.3\` on 8 agents × 2; at 50 % done the broker is killed ` +
   '(-9) or stopped (SIGTERM), restarted 5 s later on the same port and data. `sheri broker` keeps ' +
   'its state on disk; mosquitto runs with `persistence true` or with its default `persistence ' +
-  'false` as the variant says. Pass: 0 lost among the tasks the ledger recorded (there is no ' +
-  'confirmation to the submitter yet), every live agent is heard on the bus again within 10 s ' +
+  'false` as the variant says. Pass: 0 lost among the tasks the ledger recorded (those the hub ' +
+  'confirms to `sheri task submit`), every live agent is heard on the bus again within 10 s ' +
   'of the restart, and in the SIGTERM runs no task started twice.';
 
 export function variants(broker) {
