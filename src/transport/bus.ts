@@ -441,6 +441,8 @@ export class Bus {
 
   /** Drop the connection without DISCONNECT, so the broker publishes the Last Will (tests, chaos). */
   async destroy(): Promise<void> {
+    // What this turn already sent goes first, as it did before sends were corked for the turn.
+    this.flush();
     await this.client.endAsync(true);
   }
 
