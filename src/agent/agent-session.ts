@@ -54,6 +54,8 @@ export class AgentSession {
   private ackTimer: NodeJS.Timeout | undefined;
   private readonly unacked = new Set<string>();
   private joined = false;
+  /** The `since` of the last online hub status seen: a different one is a hub that restarted. */
+  private hubSince: string | undefined;
   readonly startedAt = Date.now();
 
   constructor(
@@ -76,9 +78,15 @@ export class AgentSession {
   routes(): { handlers: RouteHandlers; options: RouteOptions } {
     return {
       handlers: {
-        // The hub is back (or we just joined): ask again, since a new hub knows no one's room.
+        // The hub is back (or we just joined): ask again, since a new hub knows no one's room —
+        // nor, unless we register again, our concurrency, which bounds the room (PROTOCOL §3.3).
         hubStatus: (message) => {
-          if (message.payload.state === 'online') void this.claim();
+          const { state, since } = message.payload;
+          if (state !== 'online') return;
+          const restarted = this.hubSince !== undefined && since !== this.hubSince;
+          this.hubSince = since;
+          if (restarted && this.joined) void this.register();
+          void this.claim();
         },
       },
       options: {
@@ -113,18 +121,9 @@ export class AgentSession {
 
   /** Register, mark presence, and ask for work; again after every reconnect. */
   async announce(): Promise<void> {
-    const { role, concurrency, config, version } = this.identity;
-    const register: AgentRegister = {
-      role,
-      concurrency,
-      types: typesForRole(config.taskTypes, role),
-      pid: process.pid,
-      hostname: hostname(),
-      sandbox: this.state.sandbox(),
-      ...(version ? { version } : {}),
-    };
+    const { role } = this.identity;
     try {
-      await this.bus.publish(topicFor('agentsRegister'), register);
+      await this.bus.publish(topicFor('agentsRegister'), this.registration());
       await this.bus.publish(
         this.statusTopic,
         { state: 'online', role, since: new Date(this.startedAt).toISOString() },
@@ -136,6 +135,24 @@ export class AgentSession {
     } catch (error) {
       this.identity.logger.warn({ err: error }, 'could not announce; will retry on reconnect');
     }
+  }
+
+  /** Register again, with a hub that started since we did (sent before the claim that follows). */
+  async register(): Promise<void> {
+    await this.publishSafely(topicFor('agentsRegister'), this.registration());
+  }
+
+  private registration(): AgentRegister {
+    const { role, concurrency, config, version } = this.identity;
+    return {
+      role,
+      concurrency,
+      types: typesForRole(config.taskTypes, role),
+      pid: process.pid,
+      hostname: hostname(),
+      sandbox: this.state.sandbox(),
+      ...(version ? { version } : {}),
+    };
   }
 
   /** A grant was accepted: unless the attempt says something first, a claim acknowledges it. */

@@ -4,9 +4,15 @@ export interface AgentView {
   agentId: string;
   role: string;
   state: 'online' | 'draining' | 'gone';
-  concurrency: number;
-  /** Free slots and running attempts as the agent last reported them (claim or heartbeat). */
+  /** As its `agents/register` said; undefined until this hub has heard one (PROTOCOL §3.3). */
+  concurrency: number | undefined;
+  /**
+   * Free slots and running attempts as the agent last reported them (claim, heartbeat or an
+   * outcome's capacity), free bounded by its registered concurrency (`boundFree`).
+   */
   free: number;
+  /** `free` as the agent reported it, before the bound. */
+  reportedFree: number;
   running: TaskRef[];
   lastSeenAt: number;
   lastHeartbeatAt: number | null;
@@ -91,8 +97,9 @@ export class AgentRegistry {
         agentId,
         role,
         state: 'online',
-        concurrency: 1,
+        concurrency: undefined,
         free: 0,
+        reportedFree: 0,
         running: [],
         lastSeenAt: now,
         lastHeartbeatAt: null,
@@ -126,9 +133,19 @@ export class AgentRegistry {
     now: number,
   ): AgentView {
     const agent = this.touch(agentId, role, now);
-    agent.free = free;
     agent.running = running;
+    agent.reportedFree = free;
+    agent.free = boundFree(agent, free);
     return agent;
+  }
+
+  /**
+   * What its registration says (PROTOCOL §3.3): its last report of room is judged again by it —
+   * a registration may come after a claim (the hub reads claims at QoS 0, registrations at 1).
+   */
+  registered(agent: AgentView, concurrency: number): void {
+    agent.concurrency = concurrency;
+    agent.free = boundFree(agent, agent.reportedFree);
   }
 
   markGone(agentId: string): AgentView | undefined {
@@ -136,6 +153,7 @@ export class AgentRegistry {
     if (agent) {
       agent.state = 'gone';
       agent.free = 0;
+      agent.reportedFree = 0;
       agent.running = [];
       this.setReady(agent, false);
     }
@@ -151,6 +169,19 @@ export class AgentRegistry {
       }
     }
   }
+}
+
+/** The room of an agent this hub has not heard register (yet): one task at a time. */
+export const UNREGISTERED_CONCURRENCY = 1;
+
+/**
+ * The free slots an agent reports, never more than its registered concurrency leaves beside
+ * what it says it runs — what an agent that counts right reports anyway (`TaskRunner.free`), so
+ * only a wrong or forged report is cut. Before it registers, its concurrency is taken as 1.
+ */
+export function boundFree(agent: AgentView, free: number): number {
+  const concurrency = agent.concurrency ?? UNREGISTERED_CONCURRENCY;
+  return Math.min(free, Math.max(0, concurrency - agent.running.length));
 }
 
 /**

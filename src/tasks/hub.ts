@@ -409,6 +409,8 @@ export class Hub {
     this.flows.committed();
     this.bus.releaseAcks(acks);
     for (const message of batch.messages) this.send(message);
+    // The turn's acknowledgements and messages leave in one write, now rather than a turn later.
+    this.bus.flush();
     if (this.waiting.length > 0 || this.tickDue) this.scheduleTurn();
     this.armRetryTimer();
   }

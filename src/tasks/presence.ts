@@ -34,7 +34,7 @@ export class Presence {
 
   recordRegistration(agentId: string, register: AgentRegister): void {
     const agent = this.registry.touch(agentId, register.role, this.now());
-    agent.concurrency = register.concurrency;
+    this.registry.registered(agent, register.concurrency);
     agent.sandbox = register.sandbox ?? agent.sandbox;
     this.scheduler.refreshReady(agent);
     this.logger.info({ agentId: agent.agentId, role: agent.role }, 'agent registered');

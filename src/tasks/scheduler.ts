@@ -418,7 +418,7 @@ export class Scheduler {
       this.requeue(task, reason, task.acked, 'lease_expired');
       // An agent that lets grants lapse gets no more until it reports its capacity again.
       if (agent) {
-        agent.free = 0;
+        agent.free = agent.reportedFree = 0;
         this.refreshReady(agent);
       }
     }

@@ -83,6 +83,12 @@ export type Subscriptions = Record<string, QoS>;
 const NOTICE_EVERY_MS = 30_000;
 
 /**
+ * The envelope is decoded first and its payload after the sender is admitted: one schema for
+ * "any payload", built once — building a zod schema costs more than checking a small message.
+ */
+const ANY_PAYLOAD = z.unknown();
+
+/**
  * The swarm's view of an MQTT connection: local topic names (without `<swarm>/`), enveloped JSON,
  * reports of rejected messages on `<swarm>/errors`, and a plain word when no broker answers.
  */
@@ -101,6 +107,8 @@ export class Bus {
   private sendAck: ((packet: object) => void) | undefined;
   /** The message being handled is not to be acknowledged at all (see `withholdAck`). */
   private withholding = false;
+  /** The socket corked for this turn of the event loop (`corkTurn`), until `flush()`. */
+  private corked: { uncork(): void } | undefined;
 
   private constructor(
     readonly client: MqttClient,
@@ -113,6 +121,8 @@ export class Bus {
       this.withholding = false;
       for (const handler of this.handlers) handler(local, bytes);
     });
+    // Emitted by mqtt.js before it writes each packet: the first of a turn corks the socket.
+    client.on('packetsend', () => this.corkTurn());
     client.on('error', (error) => this.noticeUnreachable(error));
     client.on('offline', () => this.noticeUnreachable());
     client.on('connect', () => {
@@ -148,6 +158,29 @@ export class Bus {
     this.client.on('close', () => {
       this.heldAcks = [];
     });
+  }
+
+  /**
+   * mqtt.js writes each packet as several chunks and uncorks after each synchronous burst
+   * (mqtt-packet), so packets sent a few ticks apart in one turn — a PUBACK, then the outcome its
+   * message led to — went out in separate writes: a system call and a wake-up of the broker each.
+   * Corked from the first packet of a turn to its end (`setImmediate`, or `flush()`), they go in
+   * one write, in the order they were sent. Nothing waits past the turn.
+   */
+  private corkTurn(): void {
+    if (this.corked) return;
+    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    if (!stream?.cork || !stream.uncork) return;
+    stream.cork();
+    this.corked = { uncork: () => stream.uncork!() };
+    setImmediate(() => this.flush());
+  }
+
+  /** Write what this turn has sent so far, now (the hub, at the end of its turn). */
+  flush(): void {
+    const corked = this.corked;
+    this.corked = undefined;
+    corked?.uncork();
   }
 
   /** A mark of the messages received so far, for `releaseAcks(mark)` (holdAcks). */
@@ -345,7 +378,7 @@ export class Bus {
     const opened = security ? security.open(full, bytes) : { ok: true as const, body: bytes };
     if (!opened.ok) return refuse(opened.code, opened.reason, messageIdIn(bytes));
     const depth = this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
-    const parsed = decodeMessage(opened.body, z.unknown(), maxPayloadBytes, depth);
+    const parsed = decodeMessage(opened.body, ANY_PAYLOAD, maxPayloadBytes, depth);
     if (!parsed.ok) return refuse(parsed.code, parsed.reason, parsed.messageId);
     const { envelope } = parsed;
     let sender: Identity;
@@ -408,6 +441,8 @@ export class Bus {
 
   /** Drop the connection without DISCONNECT, so the broker publishes the Last Will (tests, chaos). */
   async destroy(): Promise<void> {
+    // What this turn already sent goes first, as it did before sends were corked for the turn.
+    this.flush();
     await this.client.endAsync(true);
   }
 

@@ -1,7 +1,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { TaskRef } from '../../src/protocol/messages.js';
 import { AgentRegistry, demandOf } from '../../src/tasks/agent-registry.js';
 
 const T0 = 1_700_000_000_000;
+
+/** Agent `a` registered with room to spare (concurrency 10), then reporting `free` and `running`. */
+function reportRegistered(registry: AgentRegistry, free: number, running: TaskRef[]) {
+  registry.registered(registry.touch('a', 'testing', T0), 10);
+  return registry.reportCapacity('a', 'testing', free, running, T0);
+}
 
 describe('AgentRegistry', () => {
   let registry: AgentRegistry;
@@ -34,12 +41,12 @@ describe('AgentRegistry', () => {
 
   it('records the capacity an agent reports', () => {
     const running = [{ task_id: 't1', attempt: 2 }];
-    const agent = registry.reportCapacity('a', 'testing', 3, running, T0);
+    const agent = reportRegistered(registry, 3, running);
     expect(agent).toMatchObject({ free: 3, running });
   });
 
   it('marks an agent gone with no free slots and nothing running', () => {
-    registry.reportCapacity('a', 'testing', 2, [{ task_id: 't1', attempt: 1 }], T0);
+    reportRegistered(registry, 2, [{ task_id: 't1', attempt: 1 }]);
     const agent = registry.markGone('a');
     expect(agent).toMatchObject({ state: 'gone', free: 0, running: [] });
   });
@@ -84,12 +91,12 @@ describe('demandOf', () => {
   });
 
   it('is the free slots when every grant is in the running list', () => {
-    const agent = registry.reportCapacity('a', 'testing', 2, [{ task_id: 't1', attempt: 1 }], T0);
+    const agent = reportRegistered(registry, 2, [{ task_id: 't1', attempt: 1 }]);
     expect(demandOf(agent, [{ task_id: 't1', attempt: 1 }])).toBe(2);
   });
 
   it('subtracts grants the agent had not seen when it reported', () => {
-    const agent = registry.reportCapacity('a', 'testing', 3, [{ task_id: 't1', attempt: 1 }], T0);
+    const agent = reportRegistered(registry, 3, [{ task_id: 't1', attempt: 1 }]);
     const assigned = [
       { task_id: 't1', attempt: 1 },
       { task_id: 't2', attempt: 1 },
@@ -99,12 +106,12 @@ describe('demandOf', () => {
   });
 
   it('counts a new attempt of a task the agent runs an older attempt of as unseen', () => {
-    const agent = registry.reportCapacity('a', 'testing', 1, [{ task_id: 't1', attempt: 1 }], T0);
+    const agent = reportRegistered(registry, 1, [{ task_id: 't1', attempt: 1 }]);
     expect(demandOf(agent, [{ task_id: 't1', attempt: 2 }])).toBe(0);
   });
 
   it('never goes below zero', () => {
-    const agent = registry.reportCapacity('a', 'testing', 1, [], T0);
+    const agent = reportRegistered(registry, 1, []);
     const assigned = [
       { task_id: 't1', attempt: 1 },
       { task_id: 't2', attempt: 1 },
@@ -113,11 +120,11 @@ describe('demandOf', () => {
   });
 
   it('is zero for an agent that reported no free slot', () => {
-    expect(demandOf(registry.reportCapacity('a', 'testing', 0, [], T0), [])).toBe(0);
+    expect(demandOf(reportRegistered(registry, 0, []), [])).toBe(0);
   });
 
   it('is zero for a gone agent', () => {
-    registry.reportCapacity('a', 'testing', 4, [], T0);
+    reportRegistered(registry, 4, []);
     const agent = registry.markGone('a')!;
     // Even with stale capacity numbers, a gone agent gets nothing.
     agent.free = 4;
@@ -125,8 +132,39 @@ describe('demandOf', () => {
   });
 
   it('is zero for a draining agent', () => {
-    const agent = registry.reportCapacity('a', 'testing', 4, [], T0);
+    const agent = reportRegistered(registry, 4, []);
     agent.state = 'draining';
     expect(demandOf(agent, [])).toBe(0);
+  });
+});
+
+describe('the bound on reported room (PROTOCOL §3.3)', () => {
+  let registry: AgentRegistry;
+  beforeEach(() => {
+    registry = new AgentRegistry();
+  });
+
+  it('cuts a report of more free slots than the registered concurrency leaves beside what runs', () => {
+    registry.registered(registry.touch('a', 'testing', T0), 4);
+    const agent = registry.reportCapacity(
+      'a',
+      'testing',
+      9_999,
+      [{ task_id: 't1', attempt: 1 }],
+      T0,
+    );
+    expect(agent).toMatchObject({ free: 3, reportedFree: 9_999 });
+  });
+
+  it('gives an agent that has not registered one slot, whatever it claims', () => {
+    expect(registry.reportCapacity('a', 'testing', 50, [], T0)).toMatchObject({ free: 1 });
+  });
+
+  it('judges the last report again when the registration comes after it', () => {
+    registry.reportCapacity('a', 'testing', 3, [], T0);
+    registry.registered(registry.get('a')!, 8);
+    expect(registry.get('a')).toMatchObject({ concurrency: 8, free: 3 });
+    registry.registered(registry.get('a')!, 2);
+    expect(registry.get('a')).toMatchObject({ free: 2 });
   });
 });

@@ -55,7 +55,9 @@ class Rig {
     if (!outcome.inserted) throw new Error(`${taskId}: ${outcome.reason}`);
   }
 
+  /** An agent registered with room to spare (concurrency 10), reporting `free` slots. */
   agent(agentId: string, free = 1, role = 'testing'): void {
+    this.registry.registered(this.registry.touch(agentId, role, this.now), 10);
     this.scheduler.reportCapacity(agentId, role, free, []);
   }
 
