@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,11 @@ const loaded = (name: string): boolean => {
   const cache = createRequire(import.meta.url).cache;
   return Object.keys(cache).some((file) => file.includes(`/node_modules/${name}/`));
 };
+
+/** The arguments of the client's next `event`. */
+function next(client: MqttClient, event: 'connect' | 'error' | 'message'): Promise<unknown[]> {
+  return new Promise((resolve) => client.once(event, (...args: unknown[]) => resolve(args)));
+}
 
 const base = { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000 } as const;
 
@@ -44,9 +48,9 @@ describe('connectMqtt', () => {
     expect(loaded('ws')).toBe(false);
     const broker = await openBroker();
     const client = track(connectMqtt(broker.url, { ...base, clientId: 'plain-tcp' }));
-    await once(client, 'connect');
+    await next(client, 'connect');
     await client.subscribeAsync('t/1', { qos: 1 });
-    const got = once(client, 'message');
+    const got = next(client, 'message');
     await client.publishAsync('t/1', 'hello', { qos: 1 });
     const [topic, payload] = (await got) as [string, Buffer];
     expect([topic, payload.toString()]).toEqual(['t/1', 'hello']);
@@ -58,9 +62,9 @@ describe('connectMqtt', () => {
     const client = track(
       connectMqtt(broker.url, { ...base, reconnectPeriod: 50, clientId: 'reconnects' }),
     );
-    await once(client, 'connect');
+    await next(client, 'connect');
     client.stream.destroy();
-    await once(client, 'connect');
+    await next(client, 'connect');
     expect(client.connected).toBe(true);
   });
 
@@ -83,11 +87,11 @@ describe('connectMqtt', () => {
       const broker = await openBroker({ cert, key: readFileSync(keyFile) });
       const url = `mqtts://127.0.0.1:${broker.tlsPort}`;
       const untrusting = track(connectMqtt(url, { ...base, clientId: 'untrusting' }));
-      const [error] = (await once(untrusting, 'error')) as [Error];
+      const [error] = (await next(untrusting, 'error')) as [Error];
       expect(error.message).toMatch(/self.signed|certificate/);
       expect(untrusting.connected).toBe(false);
       const trusting = track(connectMqtt(url, { ...base, ca: cert, clientId: 'trusting' }));
-      await once(trusting, 'connect');
+      await next(trusting, 'connect');
       expect(trusting.connected).toBe(true);
       expect(loaded('ws')).toBe(false);
     },
