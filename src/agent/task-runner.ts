@@ -1,5 +1,5 @@
 import type { Config } from '../config/load.js';
-import { executeTask, type ApprovalAnswer, type Outcome } from '../executors/execute-task.js';
+import type { ApprovalAnswer, Outcome } from '../executors/execute-task.js';
 import type { LlmServices } from '../executors/llm-executor.js';
 import type { ServiceSupervisor } from '../executors/service-supervisor.js';
 import { addTokens, NO_TOKENS, roundUsd } from '../llm/pricing.js';
@@ -164,6 +164,9 @@ export class TaskRunner {
     const refusedOn = topicFor('tasksNew');
     let outcome: Outcome;
     try {
+      // Imported at the first grant, not at start (issue 10): an idle agent never loads the
+      // executors, the shell parser or the policy engine, and every command still passes them.
+      const { executeTask } = await import('../executors/execute-task.js');
       outcome = await executeTask(assigned, {
         agentId: this.options.agentId,
         workspace: this.options.surroundings.workspace,

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import { ApprovalDecision, ErrorReport } from '../protocol/messages.js';
@@ -8,7 +7,6 @@ import type { Bus } from '../transport/bus.js';
 import type { WaitingApprovals } from '../protocol/hub-replies.js';
 import { queryHub, trusted } from './hub-client.js';
 import {
-  addSwarmOptions,
   connectCli,
   makeConfig,
   makeLogger,
@@ -17,7 +15,7 @@ import {
   type GlobalFlags,
 } from './common.js';
 
-interface DecisionFlags extends GlobalFlags {
+export interface DecisionFlags extends GlobalFlags {
   reason?: string;
 }
 
@@ -33,73 +31,53 @@ function timeLeft(deadline: string, now = Date.now()): string {
   return `${minutes ? `${minutes}m` : ''}${seconds % 60}s left`;
 }
 
-/**
- * `sheri approvals`: what waits for a person, from the hub that holds the requests; `sheri
- * approve ID` and `sheri deny ID` answer one (PROTOCOL §13).
- */
-export function registerApprovalCommands(program: Command): void {
-  addSwarmOptions(
-    program
-      .command('approvals')
-      .description('commands waiting for approval: id, task, command, rule, deadline, who asked')
-      .option('--json', 'print JSON'),
-  ).action(async (flags: GlobalFlags) => {
-    const config = makeConfig(flags);
-    const bus = await connectCli(config, makeLogger(flags));
-    let reply: WaitingApprovals;
-    try {
-      reply = await queryHub(bus, config, { kind: 'approvals' });
-    } finally {
-      await bus.close();
-    }
-    const { approvals } = reply;
-    if (flags.json) return printJson({ approvals });
-    if (approvals.length === 0) {
-      process.stdout.write('no command is waiting for approval\n');
-      return;
-    }
-    printTable(
-      ['APPROVAL', 'TASK', 'ASKED BY', 'COMMAND', 'RULE', 'DEADLINE'],
-      approvals.map((a) => [
-        a.approval_id,
-        `${a.task_id}#${a.attempt}`,
-        a.agent_id,
-        a.command,
-        a.rule,
-        timeLeft(a.deadline),
-      ]),
-    );
-    process.stdout.write(`\nanswer with: sheri approve <id> --reason "…", or sheri deny <id>\n`);
-  });
-
-  for (const [name, approved] of [
-    ['approve', true],
-    ['deny', false],
-  ] as const) {
-    addSwarmOptions(
-      program
-        .command(name)
-        .description(
-          approved
-            ? 'let a command that asked for approval run'
-            : 'refuse a command that asked for approval',
-        )
-        .argument('<approval-id>', 'the approval_id of the request (sheri approvals lists them)')
-        .option('--reason <text>', 'why, for the task history'),
-    ).action(async (approvalId: string, flags: DecisionFlags) => {
-      if (!APPROVAL_ID.test(approvalId)) {
-        throw new SheriError(`"${approvalId}" is not an approval id (no spaces, "/", "+" or "#")`);
-      }
-      const config = makeConfig(flags);
-      const bus = await connectCli(config, makeLogger(flags));
-      try {
-        await answerApproval(bus, config, approvalId, approved, flags.reason);
-      } finally {
-        await bus.close();
-      }
-      process.stdout.write(`${approved ? 'approved' : 'denied'} ${approvalId}\n`);
-    });
+/** `sheri approvals`: what waits for a person, from the hub that holds the requests (PROTOCOL §13). */
+export async function listApprovals(flags: GlobalFlags): Promise<void> {
+  const config = makeConfig(flags);
+  const bus = await connectCli(config, makeLogger(flags));
+  let reply: WaitingApprovals;
+  try {
+    reply = await queryHub(bus, config, { kind: 'approvals' });
+  } finally {
+    await bus.close();
   }
+  const { approvals } = reply;
+  if (flags.json) return printJson({ approvals });
+  if (approvals.length === 0) {
+    process.stdout.write('no command is waiting for approval\n');
+    return;
+  }
+  printTable(
+    ['APPROVAL', 'TASK', 'ASKED BY', 'COMMAND', 'RULE', 'DEADLINE'],
+    approvals.map((a) => [
+      a.approval_id,
+      `${a.task_id}#${a.attempt}`,
+      a.agent_id,
+      a.command,
+      a.rule,
+      timeLeft(a.deadline),
+    ]),
+  );
+  process.stdout.write(`\nanswer with: sheri approve <id> --reason "…", or sheri deny <id>\n`);
+}
+
+/** `sheri approve ID` and `sheri deny ID`: answer one request. */
+export async function decideApproval(
+  approvalId: string,
+  flags: DecisionFlags,
+  approved: boolean,
+): Promise<void> {
+  if (!APPROVAL_ID.test(approvalId)) {
+    throw new SheriError(`"${approvalId}" is not an approval id (no spaces, "/", "+" or "#")`);
+  }
+  const config = makeConfig(flags);
+  const bus = await connectCli(config, makeLogger(flags));
+  try {
+    await answerApproval(bus, config, approvalId, approved, flags.reason);
+  } finally {
+    await bus.close();
+  }
+  process.stdout.write(`${approved ? 'approved' : 'denied'} ${approvalId}\n`);
 }
 
 /**

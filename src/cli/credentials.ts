@@ -1,28 +1,17 @@
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 import { writeCredentialFile } from '../auth/credential-file.js';
 import { CredentialStore } from '../auth/credential-store.js';
 import { mqttPasswordOf, type IdentityRef } from '../auth/identity-keys.js';
 import { mosquittoAcl, mosquittoConf, mosquittoPasswords } from '../auth/mosquitto-files.js';
-import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, SheriError } from '../errors.js';
 import { KINDS, type Kind } from '../protocol/topic-table.js';
 import { knownRoles } from '../protocol/task-types.js';
 import { makeConfig, printJson, printTable, type GlobalFlags } from './common.js';
 
-interface StoreFlags extends GlobalFlags {
+export interface StoreFlags extends GlobalFlags {
   out?: string;
-}
-
-function addStoreOptions(command: Command): Command {
-  return command
-    .option(
-      '--data-dir <dir>',
-      `folder of the swarm's credential store (env SHERI_DATA_DIR; default ./${DEFAULTS.dataDir})`,
-    )
-    .option('--config <file>', 'config file (for the roles it adds)');
 }
 
 function openStore(flags: GlobalFlags): CredentialStore {
@@ -56,169 +45,107 @@ function describe(ref: { kind: Kind; role?: string; name: string }): string {
     : `${ref.kind} "${ref.name}"`;
 }
 
-export function registerCredentialsCommands(program: Command): void {
-  const credentials = program
-    .command('credentials')
-    .description("issue, list, revoke and rotate the swarm's credentials (PROTOCOL §15.2)")
-    .addHelpText(
-      'after',
-      `
-The store is <data-dir>/credentials.json, created by sheri up / broker / hub on first start; local
-commands use it with no flag. For another machine, issue a credential file and copy it there:
-  sheri credentials add --kind agent --role deployment --name deploy-box
-  scp deploy-box.credentials.json deploy-box:   # then: sheri agent --credentials deploy-box.credentials.json
-A leaked credential: sheri credentials rotate deploy-box (new file), or revoke deploy-box.`,
-    );
-
-  addStoreOptions(
-    credentials
-      .command('add')
-      .description('add an identity and write its credential file')
-      .requiredOption('--kind <kind>', `one of ${KINDS.filter((k) => k !== 'hub').join(', ')}`)
-      .requiredOption('--name <name>', "its name (an agent's is its agent id)")
-      .option('--role <role>', "an agent's role")
-      .option('--out <file>', 'where to write it (default ./<name>.credentials.json)'),
-  ).action((flags: StoreFlags & { kind: string; name: string; role?: string }) => {
-    if (!(KINDS as string[]).includes(flags.kind) || flags.kind === 'hub') {
-      throw new SheriError(`--kind must be agent, operator or observer, got "${flags.kind}"`);
+export function addCredential(
+  flags: StoreFlags & { kind: string; name: string; role?: string },
+): void {
+  if (!(KINDS as string[]).includes(flags.kind) || flags.kind === 'hub') {
+    throw new SheriError(`--kind must be agent, operator or observer, got "${flags.kind}"`);
+  }
+  if (flags.role) {
+    const roles = knownRoles(makeConfig(flags).taskTypes);
+    if (!roles.includes(flags.role)) {
+      throw new SheriError(`unknown role "${flags.role}"; roles are ${roles.join(', ')}`);
     }
-    if (flags.role) {
-      const roles = knownRoles(makeConfig(flags).taskTypes);
-      if (!roles.includes(flags.role)) {
-        throw new SheriError(`unknown role "${flags.role}"; roles are ${roles.join(', ')}`);
-      }
-    }
-    const store = openStore(flags);
-    const ref = store.add(flags.kind as Kind, flags.name, flags.role);
-    writeFor(store, ref, flags.out);
-  });
+  }
+  const store = openStore(flags);
+  const ref = store.add(flags.kind as Kind, flags.name, flags.role);
+  writeFor(store, ref, flags.out);
+}
 
-  addStoreOptions(
-    credentials
-      .command('list')
-      .description('the identities of the store')
-      .option('--json', 'print JSON'),
-  ).action((flags: StoreFlags) => {
-    const rows = openStore(flags)
-      .list()
-      .map(({ name, entry }) => ({
-        name,
-        kind: entry.kind,
-        role: entry.role ?? null,
-        generation: entry.generation,
-        created_at: entry.created_at,
-        revoked_at: entry.revoked_at ?? null,
-      }));
-    if (flags.json) return printJson(rows);
-    printTable(
-      ['NAME', 'KIND', 'ROLE', 'GENERATION', 'CREATED', 'REVOKED'],
-      rows.map((row) => [
-        row.name,
-        row.kind,
-        row.role ?? '-',
-        String(row.generation),
-        row.created_at,
-        row.revoked_at ?? '-',
-      ]),
-    );
-    process.stdout.write('(local agents are minted from the store and not listed)\n');
-  });
+export function listCredentials(flags: StoreFlags): void {
+  const rows = openStore(flags)
+    .list()
+    .map(({ name, entry }) => ({
+      name,
+      kind: entry.kind,
+      role: entry.role ?? null,
+      generation: entry.generation,
+      created_at: entry.created_at,
+      revoked_at: entry.revoked_at ?? null,
+    }));
+  if (flags.json) return printJson(rows);
+  printTable(
+    ['NAME', 'KIND', 'ROLE', 'GENERATION', 'CREATED', 'REVOKED'],
+    rows.map((row) => [
+      row.name,
+      row.kind,
+      row.role ?? '-',
+      String(row.generation),
+      row.created_at,
+      row.revoked_at ?? '-',
+    ]),
+  );
+  process.stdout.write('(local agents are minted from the store and not listed)\n');
+}
 
-  addStoreOptions(
-    credentials
-      .command('revoke')
-      .description('revoke an identity for good: its credential stops working within a second')
-      .argument('<name>', 'the identity'),
-  ).action((name: string, flags: StoreFlags) => {
-    openStore(flags).revoke(name);
+export function revokeCredential(name: string, flags: StoreFlags): void {
+  openStore(flags).revoke(name);
+  process.stdout.write(
+    `revoked ${name}; the embedded broker and the hub refuse it from now on (for mosquitto: sheri credentials mosquitto --out DIR, then kill -HUP mosquitto)\n`,
+  );
+}
+
+export function rotateCredential(name: string, flags: StoreFlags): void {
+  const store = openStore(flags);
+  const ref = store.rotate(name);
+  if (ref.kind === 'hub') {
     process.stdout.write(
-      `revoked ${name}; the embedded broker and the hub refuse it from now on (for mosquitto: sheri credentials mosquitto --out DIR, then kill -HUP mosquitto)\n`,
+      `rotated the hub to generation ${ref.generation}; restart it (its key pair is unchanged)\n`,
     );
-  });
+    return;
+  }
+  writeFor(store, ref, flags.out);
+}
 
-  addStoreOptions(
-    credentials
-      .command('rotate')
-      .description('new keys for an identity (a leaked credential): the old file stops working')
-      .argument('<name>', 'the identity')
-      .option('--out <file>', 'where to write the new file (default ./<name>.credentials.json)'),
-  ).action((name: string, flags: StoreFlags) => {
-    const store = openStore(flags);
-    const ref = store.rotate(name);
-    if (ref.kind === 'hub') {
-      process.stdout.write(
-        `rotated the hub to generation ${ref.generation}; restart it (its key pair is unchanged)\n`,
-      );
-      return;
+export function exportCredential(name: string, flags: StoreFlags): void {
+  const store = openStore(flags);
+  const ref = store.refOf(name);
+  if (!ref) throw new SheriError(`no active identity "${name}" (sheri credentials list)`);
+  writeFor(store, ref, flags.out);
+}
+
+export function printLogin(name: string, flags: StoreFlags): void {
+  const store = openStore(flags);
+  const ref = store.refOf(name);
+  if (!ref) throw new SheriError(`no active identity "${name}" (sheri credentials list)`);
+  process.stdout.write(`${ref.name}\n${mqttPasswordOf(ref, store.secretOf(ref))}\n`);
+}
+
+export function writeMosquittoFiles(
+  flags: StoreFlags & { out: string; issue: string[]; owner?: string },
+): void {
+  const config = makeConfig(flags);
+  // The swarm's setup step (docker-compose runs it first): the store is made if need be.
+  const store = CredentialStore.openOrCreate(config.dataDir);
+  const dir = resolve(flags.out);
+  mkdirSync(dir, { recursive: true });
+  for (const spec of flags.issue) {
+    const [name, role] = spec.split(':');
+    if (!name || !role) throw new SheriError(`--issue takes NAME:ROLE, got "${spec}"`);
+    const ref = store.refOf(name) ?? store.add('agent', name, role);
+    if (ref.kind !== 'agent' || ref.role !== role) {
+      throw new SheriError(`--issue ${spec}: "${name}" is already ${describe(ref)}`);
     }
-    writeFor(store, ref, flags.out);
-  });
-
-  addStoreOptions(
-    credentials
-      .command('export')
-      .description("write an existing identity's credential file again")
-      .argument('<name>', 'the identity')
-      .option('--out <file>', 'where to write it (default ./<name>.credentials.json)'),
-  ).action((name: string, flags: StoreFlags) => {
-    const store = openStore(flags);
-    const ref = store.refOf(name);
-    if (!ref) throw new SheriError(`no active identity "${name}" (sheri credentials list)`);
-    writeFor(store, ref, flags.out);
-  });
-
-  addStoreOptions(
-    credentials
-      .command('login')
-      .description('print the MQTT user name and password of an identity (for mosquitto_pub -u -P)')
-      .argument('<name>', 'the identity'),
-  ).action((name: string, flags: StoreFlags) => {
-    const store = openStore(flags);
-    const ref = store.refOf(name);
-    if (!ref) throw new SheriError(`no active identity "${name}" (sheri credentials list)`);
-    process.stdout.write(`${ref.name}\n${mqttPasswordOf(ref, store.secretOf(ref))}\n`);
-  });
-
-  addStoreOptions(
-    credentials
-      .command('mosquitto')
-      .description("write mosquitto's password file, ACL file and mosquitto.conf for this store")
-      .requiredOption('--out <dir>', 'folder to write passwords, acl and mosquitto.conf into')
-      .option('--swarm <name>', `the swarm the ACL is for (default ${DEFAULTS.swarm})`)
-      .option(
-        '--issue <name:role>',
-        'also make sure agent NAME of ROLE exists and write <dir>/NAME.credentials.json (repeatable)',
-        (value: string, previous: string[]) => [...previous, value],
-        [],
-      )
-      .option(
-        '--owner <uid:gid>',
-        "give the folder to this user (the mosquitto container's 1883:1883)",
-      ),
-  ).action((flags: StoreFlags & { out: string; issue: string[]; owner?: string }) => {
-    const config = makeConfig(flags);
-    // The swarm's setup step (docker-compose runs it first): the store is made if need be.
-    const store = CredentialStore.openOrCreate(config.dataDir);
-    const dir = resolve(flags.out);
-    mkdirSync(dir, { recursive: true });
-    for (const spec of flags.issue) {
-      const [name, role] = spec.split(':');
-      if (!name || !role) throw new SheriError(`--issue takes NAME:ROLE, got "${spec}"`);
-      const ref = store.refOf(name) ?? store.add('agent', name, role);
-      if (ref.kind !== 'agent' || ref.role !== role) {
-        throw new SheriError(`--issue ${spec}: "${name}" is already ${describe(ref)}`);
-      }
-      writeCredentialFile(join(dir, `${name}.credentials.json`), store.issue(ref));
-    }
-    writeFileSync(join(dir, 'passwords'), mosquittoPasswords(store), { mode: 0o600 });
-    writeFileSync(join(dir, 'acl'), mosquittoAcl(store, config.swarm), { mode: 0o644 });
-    writeFileSync(join(dir, 'mosquitto.conf'), mosquittoConf(shippedConf(), dir));
-    mkdirSync(join(dir, 'data'), { recursive: true });
-    const owner = flags.owner ? giveTo(dir, flags.owner) : giveToMosquitto(dir);
-    process.stdout.write(
-      `wrote ${join(dir, 'passwords')}, ${join(dir, 'acl')} (swarm ${config.swarm}) and ${join(dir, 'mosquitto.conf')}${owner}\nrun: mosquitto -c ${join(dir, 'mosquitto.conf')}   (after a change: kill -HUP <mosquitto pid>)\n`,
-    );
-  });
+    writeCredentialFile(join(dir, `${name}.credentials.json`), store.issue(ref));
+  }
+  writeFileSync(join(dir, 'passwords'), mosquittoPasswords(store), { mode: 0o600 });
+  writeFileSync(join(dir, 'acl'), mosquittoAcl(store, config.swarm), { mode: 0o644 });
+  writeFileSync(join(dir, 'mosquitto.conf'), mosquittoConf(shippedConf(), dir));
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  const owner = flags.owner ? giveTo(dir, flags.owner) : giveToMosquitto(dir);
+  process.stdout.write(
+    `wrote ${join(dir, 'passwords')}, ${join(dir, 'acl')} (swarm ${config.swarm}) and ${join(dir, 'mosquitto.conf')}${owner}\nrun: mosquitto -c ${join(dir, 'mosquitto.conf')}   (after a change: kill -HUP <mosquitto pid>)\n`,
+  );
 }
 
 /**

@@ -1,6 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import { resolveLlmSettings } from '../llm/settings.js';
@@ -9,13 +8,8 @@ import type { FlowDefinition, FlowStep, FlowSubmit } from '../protocol/flow-mess
 import { rolesForType } from '../protocol/task-types.js';
 import type { Bus } from '../transport/bus.js';
 import { Tmux } from '../tmux/tmux.js';
-import {
-  connectCli,
-  makeConfig,
-  parsePositiveInt,
-  untilSignal,
-  type GlobalFlags,
-} from './common.js';
+import { connectCli, makeConfig, untilSignal, type GlobalFlags } from './common.js';
+import { DEMO_SWARM } from './commands/demo.js';
 import { EventTally } from './demo-events.js';
 import {
   examplesDir,
@@ -27,55 +21,13 @@ import {
 import { formatDuration } from './flow-view.js';
 import { loadFlowOrExit, newFlowId, paintFor, submitAndFollow } from './flow.js';
 
-interface DemoFlags extends GlobalFlags {
+export interface DemoFlags extends GlobalFlags {
   keep?: boolean;
   port?: number;
   tmux?: boolean;
 }
 
-const DEMO_SWARM = 'sheri-demo';
-
-export function registerDemoCommand(program: Command): void {
-  program
-    .command('demo')
-    .description(
-      'the deploy flow of examples/ on a swarm of its own: build, test ∥ scan, deploy, health check, rollback',
-    )
-    .option('--keep', 'leave the swarm (and the deployed service) up afterwards, until Ctrl-C')
-    .option(
-      '--port <port>',
-      'TCP port of its broker (default: a free one)',
-      parsePositiveInt('--port'),
-    )
-    .option(
-      '--tmux',
-      'run the agents in tmux panes (default: when tmux is installed and stdout is a terminal)',
-    )
-    .option('--no-tmux', 'run the agents in this process')
-    .option('--swarm <name>', `swarm name (default ${DEMO_SWARM})`)
-    .option(
-      '--config <file>',
-      "config file of the demo's swarm (default: none, whatever the folder holds)",
-    )
-    .option('--log-level <level>', 'of the log file (its path is printed)', 'info')
-    .option('--json', 'print a JSON report instead of the summary')
-    .addHelpText(
-      'after',
-      `
-Nothing needs to run before it: it starts the embedded broker, the hub and one agent per role
-the flow needs (deployment, testing, security, monitoring; review too when ANTHROPIC_API_KEY is
-set, for an LLM review of the code), in a folder of its own under the temp directory, with a
-copy of examples/service. Every command runs in its agent's sandbox. On exit or Ctrl-C it
-stops them all — the deployed service too — and removes the folder.
-
-Examples:
-  npx sheri demo
-  npx sheri demo --keep          then, in another terminal, the commands it prints`,
-    )
-    .action(async (flags: DemoFlags) => runDemo(flags));
-}
-
-async function runDemo(flags: DemoFlags): Promise<void> {
+export async function runDemo(flags: DemoFlags): Promise<void> {
   const started = Date.now();
   const out = process.stdout;
   const err = process.stderr;

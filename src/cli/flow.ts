@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import type { FlowDefinition, FlowSubmit, FlowUpdate } from '../protocol/flow-messages.js';
@@ -16,16 +15,7 @@ import {
   table,
   type Paint,
 } from './flow-view.js';
-import {
-  addSwarmOptions,
-  ago,
-  connectCli,
-  makeConfig,
-  makeLogger,
-  parsePositiveInt,
-  printJson,
-  type GlobalFlags,
-} from './common.js';
+import { ago, connectCli, makeConfig, makeLogger, printJson, type GlobalFlags } from './common.js';
 
 interface RunFlags extends GlobalFlags {
   var: string[];
@@ -34,174 +24,94 @@ interface RunFlags extends GlobalFlags {
   hubCheck?: boolean;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+export async function showFlow(flowId: string, flags: GlobalFlags): Promise<void> {
+  const detail = (await ask(flags, { kind: 'flow', flow_id: flowId })) as FlowDetail;
+  if (flags.json) return printJson(detail);
+  process.stdout.write(
+    `${[...summaryLines(detail, paintFor(process.stdout, makeConfig(flags).environment)), ...outputsOf(detail)].join('\n')}\n`,
+  );
+}
 
-export function registerFlowCommands(program: Command): void {
-  const flow = program
-    .command('flow')
-    .description('run, follow and cancel flows: files of steps across roles');
-  addSwarmOptions(
-    flow
-      .command('run')
-      .description('submit a flow file; with --wait, follow its steps to the end')
-      .argument('<file>', 'flow file (YAML or JSON), e.g. examples/deploy-flow.yaml')
-      .option(
-        '--var <name=value>',
-        'a variable the flow declares (repeat for several)',
-        collect,
-        [],
-      )
-      .option(
-        '--wait',
-        'show the steps live and exit 0 only if the flow succeeded (1 failed, 2 refused)',
-      )
-      .option(
-        '--wait-timeout <s>',
-        'with --wait: give up after this many seconds (exit 3)',
-        parsePositiveInt('--wait-timeout'),
-      )
-      .option('--json', 'print the flow (with --wait, its final record) as JSON')
-      .option('--no-hub-check', 'publish even if no hub has ever run on this swarm'),
-  )
-    .addHelpText(
-      'after',
-      `
-The file is checked before anything is sent: a YAML error, an unknown key, type or step, a
-cycle, an undeclared variable or a \${{ … }} inside quotes is refused with its line.
+export async function cancelFlow(
+  flowId: string,
+  flags: GlobalFlags & { reason?: string },
+): Promise<void> {
+  const data = (await ask(flags, {
+    kind: 'cancel_flow',
+    flow_id: flowId,
+    ...(flags.reason ? { reason: flags.reason } : {}),
+  })) as { flow_id: string; canceled: number };
+  if (flags.json) return printJson(data);
+  process.stdout.write(
+    `canceled flow ${data.flow_id}: ${data.canceled} queued or running step(s) stopped\n`,
+  );
+}
 
-Examples:
-  sheri flow run examples/deploy-flow.yaml --var version=1.2.0 --wait
-  sheri flow run nightly.yaml            a file with "schedule:" registers a recurring flow`,
-    )
-    .action(async (file: string, flags: RunFlags) => runFlowCommand(file, flags));
-
-  addSwarmOptions(
-    flow
-      .command('show')
-      .description("a flow's steps: state, agent, time, outputs, and what failed")
-      .argument('<flow-id>', 'the flow id (sheri flows lists them)')
-      .option('--json', 'print JSON'),
-  ).action(async (flowId: string, flags: GlobalFlags) => {
-    const detail = (await ask(flags, { kind: 'flow', flow_id: flowId })) as FlowDetail;
-    if (flags.json) return printJson(detail);
+export async function listFlows(
+  flags: GlobalFlags & { state?: string; limit: number },
+): Promise<void> {
+  const data = (await ask(flags, {
+    kind: 'flows',
+    limit: flags.limit,
+    ...(flags.state ? { state: flags.state } : {}),
+  })) as { flows: FlowUpdate[] };
+  if (flags.json) return printJson(data);
+  if (data.flows.length === 0) {
     process.stdout.write(
-      `${[...summaryLines(detail, paintFor(process.stdout, makeConfig(flags).environment)), ...outputsOf(detail)].join('\n')}\n`,
+      'no flows — run one with: npx sheri flow run examples/deploy-flow.yaml --wait\n',
     );
-  });
+    return;
+  }
+  const rows = data.flows.map((f) => [
+    f.flow_id,
+    f.state,
+    `${f.steps.filter((s) => s.state === 'complete').length}/${f.steps.length}`,
+    ago(f.created_at),
+    f.finished_at ? formatDuration(Date.parse(f.finished_at) - Date.parse(f.created_at)) : '-',
+    f.error ?? '',
+  ]);
+  process.stdout.write(
+    `${table(['FLOW', 'STATE', 'DONE', 'STARTED', 'TOOK', 'ERROR'], rows).join('\n')}\n`,
+  );
+}
 
-  addSwarmOptions(
-    flow
-      .command('cancel')
-      .description(
-        'cancel a running flow: its queued steps end, its running ones are stopped on their agents',
-      )
-      .argument('<flow-id>', 'the flow id')
-      .option('--reason <text>', 'recorded with the cancel')
-      .option('--json', 'print JSON'),
-  ).action(async (flowId: string, flags: GlobalFlags & { reason?: string }) => {
-    const data = (await ask(flags, {
-      kind: 'cancel_flow',
-      flow_id: flowId,
-      ...(flags.reason ? { reason: flags.reason } : {}),
-    })) as { flow_id: string; canceled: number };
-    if (flags.json) return printJson(data);
-    process.stdout.write(
-      `canceled flow ${data.flow_id}: ${data.canceled} queued or running step(s) stopped\n`,
-    );
-  });
+/** `sheri schedules`. */
+export async function listSchedules(flags: GlobalFlags): Promise<void> {
+  const data = (await ask(flags, { kind: 'schedules' })) as {
+    schedules: {
+      name: string;
+      source: string;
+      timing: string;
+      runs: string;
+      next_run: string | null;
+      last_run: string | null;
+      last_state: string | null;
+      skipped: number;
+      missed: string;
+    }[];
+  };
+  if (flags.json) return printJson(data);
+  if (data.schedules.length === 0) {
+    process.stdout.write('no schedules (add "schedules" to the hub\'s sheri.config.json)\n');
+    return;
+  }
+  const rows = data.schedules.map((s) => [
+    s.name,
+    s.source,
+    s.timing,
+    s.runs,
+    s.next_run ?? '-',
+    s.last_run ? `${s.last_run} (${s.last_state ?? 'pruned'})` : '-',
+    `${s.skipped} (${s.missed})`,
+  ]);
+  process.stdout.write(
+    `${table(['SCHEDULE', 'FROM', 'WHEN', 'RUNS', 'NEXT RUN', 'LAST RUN', 'SKIPPED'], rows).join('\n')}\n`,
+  );
+}
 
-  addSwarmOptions(
-    program
-      .command('flows')
-      .description("flows in the hub's ledger, newest first")
-      .option('--state <state>', 'only flows in this state: running, succeeded, failed, canceled')
-      .option('--limit <n>', 'at most this many', parsePositiveInt('--limit'), 20)
-      .option('--json', 'print JSON'),
-  ).action(async (flags: GlobalFlags & { state?: string; limit: number }) => {
-    const data = (await ask(flags, {
-      kind: 'flows',
-      limit: flags.limit,
-      ...(flags.state ? { state: flags.state } : {}),
-    })) as { flows: FlowUpdate[] };
-    if (flags.json) return printJson(data);
-    if (data.flows.length === 0) {
-      process.stdout.write(
-        'no flows — run one with: npx sheri flow run examples/deploy-flow.yaml --wait\n',
-      );
-      return;
-    }
-    const rows = data.flows.map((f) => [
-      f.flow_id,
-      f.state,
-      `${f.steps.filter((s) => s.state === 'complete').length}/${f.steps.length}`,
-      ago(f.created_at),
-      f.finished_at ? formatDuration(Date.parse(f.finished_at) - Date.parse(f.created_at)) : '-',
-      f.error ?? '',
-    ]);
-    process.stdout.write(
-      `${table(['FLOW', 'STATE', 'DONE', 'STARTED', 'TOOK', 'ERROR'], rows).join('\n')}\n`,
-    );
-  });
-
-  addSwarmOptions(
-    program
-      .command('schedules')
-      .description('recurring tasks and flows the hub runs, with their next run')
-      .option('--json', 'print JSON'),
-  )
-    .addHelpText(
-      'after',
-      `
-Schedules come from "schedules" in the hub's sheri.config.json, or from a flow file with a
-"schedule:" (sheri flow run FILE). One run per slot, even across a hub restart; slots missed
-while the hub was down run once (the latest) with missed: latest, or not at all with skip.`,
-    )
-    .action(async (flags: GlobalFlags) => {
-      const data = (await ask(flags, { kind: 'schedules' })) as {
-        schedules: {
-          name: string;
-          source: string;
-          timing: string;
-          runs: string;
-          next_run: string | null;
-          last_run: string | null;
-          last_state: string | null;
-          skipped: number;
-          missed: string;
-        }[];
-      };
-      if (flags.json) return printJson(data);
-      if (data.schedules.length === 0) {
-        process.stdout.write('no schedules (add "schedules" to the hub\'s sheri.config.json)\n');
-        return;
-      }
-      const rows = data.schedules.map((s) => [
-        s.name,
-        s.source,
-        s.timing,
-        s.runs,
-        s.next_run ?? '-',
-        s.last_run ? `${s.last_run} (${s.last_state ?? 'pruned'})` : '-',
-        `${s.skipped} (${s.missed})`,
-      ]);
-      process.stdout.write(
-        `${table(['SCHEDULE', 'FROM', 'WHEN', 'RUNS', 'NEXT RUN', 'LAST RUN', 'SKIPPED'], rows).join('\n')}\n`,
-      );
-    });
-
-  addSwarmOptions(
-    program
-      .command('schedule')
-      .description('manage recurring flows registered from flow files')
-      .command('remove')
-      .description(
-        'remove a schedule a flow file registered (config schedules are removed from the config)',
-      )
-      .argument('<name>', 'the schedule'),
-  ).action(async (name: string, flags: GlobalFlags) => {
-    await ask(flags, { kind: 'unschedule', name });
-    process.stdout.write(`removed schedule ${name}\n`);
-  });
+export async function removeSchedule(name: string, flags: GlobalFlags): Promise<void> {
+  await ask(flags, { kind: 'unschedule', name });
+  process.stdout.write(`removed schedule ${name}\n`);
 }
 
 /** "version=1.2.0" pairs → a map; a malformed one is a usage error. */
@@ -236,7 +146,7 @@ export function newFlowId(name: string): string {
   return `${name}-${randomBytes(4).toString('hex')}`;
 }
 
-async function runFlowCommand(file: string, flags: RunFlags): Promise<void> {
+export async function runFlowCommand(file: string, flags: RunFlags): Promise<void> {
   const config = makeConfig(flags);
   const definition = await loadFlowOrExit(file, parseVars(flags.var), config);
   if (definition.schedule && flags.wait) {

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import { silentLogger } from '../logging/logger.js';
@@ -9,31 +8,14 @@ import type { Bus } from '../transport/bus.js';
 import { answerApproval } from './approvals.js';
 import { queryHub } from './hub-client.js';
 import type { FlowUpdate } from '../protocol/flow-messages.js';
-import { addSwarmOptions, connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
+import { connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
 
 /** Active tasks the snapshot asks for per state, and finished ones to show at start. */
 const SNAPSHOT_ACTIVE = 20_000;
 const SNAPSHOT_FINISHED = 500;
 const TICK_MS = 1_000;
 
-export function registerMonitorCommand(program: Command): void {
-  addSwarmOptions(
-    program
-      .command('monitor')
-      .description('a live dashboard of the swarm: agents, tasks, approvals, events')
-      .addHelpText(
-        'after',
-        `
-Keys: q or Ctrl-C quit · tab next pane · up/down select · enter a task's detail
-      a approve / d deny the selected approval · / filter every pane · esc clear
-
-Starts from the hub's view (sheri tasks, sheri agents), then follows <swarm>/# live; without a
-hub it says so and follows the bus alone. In a pipe or a log, use sheri trace instead.`,
-      ),
-  ).action(async (flags: GlobalFlags) => runMonitor(flags));
-}
-
-async function runMonitor(flags: GlobalFlags): Promise<void> {
+export async function runMonitor(flags: GlobalFlags): Promise<void> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
     throw new SheriError(
       'sheri monitor draws on a terminal, and this is not one; use `sheri trace` to follow the swarm in a pipe or a log',

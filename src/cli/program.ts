@@ -1,20 +1,25 @@
 import { Command } from 'commander';
-import { addAgentOptions, registerAgentCommand, runAgent, type AgentFlags } from './agent.js';
-import { registerApprovalCommands } from './approvals.js';
-import { registerCredentialsCommands } from './credentials.js';
-import { prepareCommands } from './command-line.js';
-import { addSwarmOptions } from './common.js';
 import { EXIT, SheriError } from '../errors.js';
-import { registerMonitorCommand } from './monitor.js';
-import { registerQueryCommands } from './queries.js';
-import { registerServeCommands } from './serve.js';
-import { registerSwarmCommands } from './swarm.js';
-import { registerTaskSubmit } from './task-submit.js';
-import { registerTraceCommand } from './trace.js';
-import { registerTypeCommands } from './task-types.js';
-import { registerFlowCommands } from './flow.js';
-import { registerDemoCommand } from './demo.js';
+import { prepareCommands } from './command-line.js';
+import { addAgentOptions, defineAgentCommand } from './commands/agent.js';
+import { defineApprovalCommands } from './commands/approvals.js';
+import { defineCredentialsCommands } from './commands/credentials.js';
+import { defineDemoCommand } from './commands/demo.js';
+import { defineFlowCommands } from './commands/flow.js';
+import { defineMonitorCommand } from './commands/monitor.js';
+import { addSwarmOptions } from './commands/options.js';
+import { defineQueryCommands } from './commands/queries.js';
+import { defineServeCommands } from './commands/serve.js';
+import { defineSwarmCommands } from './commands/swarm.js';
+import { defineTaskSubmit } from './commands/task-submit.js';
+import { defineTraceCommand } from './commands/trace.js';
+import { defineTypeCommands } from './commands/task-types.js';
+import type { AgentFlags } from './agent.js';
 
+// The program is built from the definitions of src/cli/commands/ alone, which import no command's
+// implementation: each is imported by its action, when its command runs (issue 10: `--help`
+// costs commander and these files, not zod, mqtt, pino or SQLite). test/cli/lazy-commands.test.ts
+// fails if one of them imports more.
 export function buildProgram(version: string): Command {
   const program = new Command('sheri')
     .version(version)
@@ -30,6 +35,7 @@ export function buildProgram(version: string): Command {
         refuseAgentOptions(program);
         program.help();
       }
+      const { runAgent } = await import('./agent.js');
       await runAgent(flags);
     },
   );
@@ -47,19 +53,19 @@ Start here:
 Exit codes: 0 ok, 1 task dead, 2 usage, 3 broker or hub unreachable, 4 bad config,
 5 data directory unusable (read-only, full, or in use by another sheri), 70 a bug.`,
   );
-  registerServeCommands(program);
-  registerAgentCommand(program);
+  defineServeCommands(program);
+  defineAgentCommand(program);
   const task = program.command('task').description('submit and inspect tasks');
-  registerTaskSubmit(task);
-  registerQueryCommands(program, task);
-  registerApprovalCommands(program);
-  registerTypeCommands(program);
-  registerTraceCommand(program);
-  registerMonitorCommand(program);
-  registerSwarmCommands(program);
-  registerCredentialsCommands(program);
-  registerFlowCommands(program);
-  registerDemoCommand(program);
+  defineTaskSubmit(task);
+  defineQueryCommands(program, task);
+  defineApprovalCommands(program);
+  defineTypeCommands(program);
+  defineTraceCommand(program);
+  defineMonitorCommand(program);
+  defineSwarmCommands(program);
+  defineCredentialsCommands(program);
+  defineFlowCommands(program);
+  defineDemoCommand(program);
   // Last, so that every command above — and any added later — shares the one error path.
   return prepareCommands(program);
 }

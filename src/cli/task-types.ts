@@ -1,7 +1,6 @@
-import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { knownRoles, rolesForType, typesForRole } from '../protocol/task-types.js';
-import { addLogOptions, makeConfig, printJson, printTable, type GlobalFlags } from './common.js';
+import { makeConfig, printJson, printTable, type GlobalFlags } from './common.js';
 
 /** Where the table comes from: the built-in one, or as this machine's config file changes it. */
 function source(config: Config): string {
@@ -10,67 +9,47 @@ function source(config: Config): string {
     : 'From the built-in table; a sheri.config.json can add types, roles and runbooks.';
 }
 
-function addConfigOption(command: Command): Command {
-  return addLogOptions(
-    command
-      .option('--config <file>', 'config file (env SHERI_CONFIG; default ./sheri.config.json)')
-      .option('--json', 'print JSON'),
-  );
-}
-
 /**
  * `sheri types` and `sheri roles`: the task-type table (SPEC §2) as this machine's config makes
  * it, with the runbooks — what a newcomer needs before `task submit --type` or `agent --role`.
  */
-export function registerTypeCommands(program: Command): void {
-  addConfigOption(
-    program
-      .command('types')
-      .description(
-        'task types: the roles that may run each, and the runbook it runs without commands',
-      ),
-  ).action((flags: GlobalFlags) => {
-    const config = makeConfig(flags);
-    const types = Object.keys(config.taskTypes).map((type) => ({
-      type,
-      roles: [...rolesForType(config.taskTypes, type)],
-      runbook: [...(config.runbooks[type] ?? [])],
-    }));
-    if (flags.json) return printJson({ types });
-    printTable(
-      ['TYPE', 'ROLES', 'RUNBOOK'],
-      types.map((t) => [t.type, t.roles.join(', '), t.runbook.join(' && ') || '-']),
-    );
-    process.stdout.write(
-      `\n${source(config)} A task without --command or --prompt runs its type's runbook.\n`,
-    );
-  });
+export function printTypes(flags: GlobalFlags): void {
+  const config = makeConfig(flags);
+  const types = Object.keys(config.taskTypes).map((type) => ({
+    type,
+    roles: [...rolesForType(config.taskTypes, type)],
+    runbook: [...(config.runbooks[type] ?? [])],
+  }));
+  if (flags.json) return printJson({ types });
+  printTable(
+    ['TYPE', 'ROLES', 'RUNBOOK'],
+    types.map((t) => [t.type, t.roles.join(', '), t.runbook.join(' && ') || '-']),
+  );
+  process.stdout.write(
+    `\n${source(config)} A task without --command or --prompt runs its type's runbook.\n`,
+  );
+}
 
-  addConfigOption(
-    program
-      .command('roles')
-      .description('agent roles: the task types each runs, and what its commands may touch'),
-  ).action((flags: GlobalFlags) => {
-    const config = makeConfig(flags);
-    const roles = knownRoles(config.taskTypes).map((role) => {
-      const policy = config.shellPolicies[role];
-      return {
-        role,
-        types: typesForRole(config.taskTypes, role),
-        read_only: policy?.readOnly ?? false,
-        network: policy?.network ?? false,
-      };
-    });
-    if (flags.json) return printJson({ roles });
-    printTable(
-      ['ROLE', 'RUNS', 'WORKSPACE', 'NETWORK'],
-      roles.map((r) => [
-        r.role,
-        r.types.join(', '),
-        r.read_only ? 'read-only' : 'read-write',
-        r.network ? 'yes' : 'no',
-      ]),
-    );
-    process.stdout.write(`\n${source(config)} Start an agent: sheri agent --role <role>\n`);
+export function printRoles(flags: GlobalFlags): void {
+  const config = makeConfig(flags);
+  const roles = knownRoles(config.taskTypes).map((role) => {
+    const policy = config.shellPolicies[role];
+    return {
+      role,
+      types: typesForRole(config.taskTypes, role),
+      read_only: policy?.readOnly ?? false,
+      network: policy?.network ?? false,
+    };
   });
+  if (flags.json) return printJson({ roles });
+  printTable(
+    ['ROLE', 'RUNS', 'WORKSPACE', 'NETWORK'],
+    roles.map((r) => [
+      r.role,
+      r.types.join(', '),
+      r.read_only ? 'read-only' : 'read-write',
+      r.network ? 'yes' : 'no',
+    ]),
+  );
+  process.stdout.write(`\n${source(config)} Start an agent: sheri agent --role <role>\n`);
 }

@@ -1,18 +1,10 @@
-import type { Command } from 'commander';
 import { SheriError } from '../errors.js';
 import { silentLogger } from '../logging/logger.js';
 import { localTopic } from '../protocol/topics.js';
 import { decodeBusEvent } from '../dashboard/bus-event.js';
 import { clock } from '../dashboard/format.js';
 import { summarizeEvent } from '../dashboard/summarize.js';
-import {
-  addSwarmOptions,
-  connectCli,
-  makeConfig,
-  makeLogger,
-  untilSignal,
-  type GlobalFlags,
-} from './common.js';
+import { connectCli, makeConfig, makeLogger, untilSignal, type GlobalFlags } from './common.js';
 
 interface TraceFlags extends GlobalFlags {
   filter?: string[];
@@ -76,71 +68,45 @@ export function formatGapLine(
   return `${clock(at)}  ---- ${text}`;
 }
 
-export function registerTraceCommand(program: Command): void {
-  addSwarmOptions(
-    program
-      .command('trace')
-      .description("print the swarm's messages as they happen, one readable line each")
-      .option(
-        '--filter <topic>',
-        'only topics under the swarm matching this MQTT filter, e.g. "tasks/#" (repeatable; default "#")',
-        // No default value: commander would print "(default: [])" after ours.
-        (value: string, previous: string[] = []) => [...previous, value],
-      )
-      .option('--raw', 'print each message as one JSON line: {time, topic, retained, message}')
-      .addHelpText(
-        'after',
-        `
-Each line: local time, topic (without "<swarm>/"), sender, a summary of the payload.
-A message that does not decode is shown as "unreadable" with the reason; trace goes on.
-
-Examples:
-  sheri trace
-  sheri trace --filter 'tasks/#' --filter approvals/request
-  sheri trace --raw | jq .message.payload`,
-      ),
-  ).action(async (flags: TraceFlags) => {
-    const filters = flags.filter?.length ? flags.filter : ['#'];
-    for (const filter of filters) {
-      const problem = checkTopicFilter(filter);
-      if (problem) throw new SheriError(`--filter "${filter}" ${problem}`);
-    }
-    makeLogger(flags); // validates --log-format like every command
-    const config = makeConfig(flags);
-    // Without credentials, an anonymous loopback reader: it sees redacted copies (§15.3).
-    const bus = await connectCli(config, silentLogger(), 5_000, 'reader');
-    const format = flags.raw ? formatRawLine : formatTraceLine;
-    // `sheri trace | head` closes the pipe: stop quietly rather than die on EPIPE.
-    const pipeClosed = new Promise<void>((resolve) =>
-      process.stdout.once('error', () => resolve()),
-    );
-    bus.client.on('message', (topic, bytes, packet) => {
-      const local = localTopic(config.swarm, topic);
-      if (local === undefined) return;
-      process.stdout.write(`${format(Date.now(), local, bytes, packet.retain)}\n`);
-    });
-    // Messages published while the broker was away are not in the trace: say where the gap is.
-    let lostAt: number | undefined;
-    bus.client.on('offline', () => {
-      if (lostAt !== undefined) return;
-      lostAt = Date.now();
-      process.stdout.write(`${formatGapLine(lostAt, 'lost', config.broker, Boolean(flags.raw))}\n`);
-    });
-    bus.client.on('connect', () => {
-      if (lostAt === undefined) return;
-      lostAt = undefined;
-      process.stdout.write(
-        `${formatGapLine(Date.now(), 'back', config.broker, Boolean(flags.raw))}\n`,
-      );
-    });
-    try {
-      await bus.subscribe(Object.fromEntries(filters.map((filter) => [filter, 1 as const])));
-      process.stderr.write(
-        `tracing ${filters.map((f) => `${config.swarm}/${f}`).join(', ')} on ${config.broker} (Ctrl-C stops)\n`,
-      );
-      await Promise.race([untilSignal(), pipeClosed]);
-    } finally {
-      await bus.close();
-    }
+export async function runTrace(flags: TraceFlags): Promise<void> {
+  const filters = flags.filter?.length ? flags.filter : ['#'];
+  for (const filter of filters) {
+    const problem = checkTopicFilter(filter);
+    if (problem) throw new SheriError(`--filter "${filter}" ${problem}`);
+  }
+  makeLogger(flags); // validates --log-format like every command
+  const config = makeConfig(flags);
+  // Without credentials, an anonymous loopback reader: it sees redacted copies (§15.3).
+  const bus = await connectCli(config, silentLogger(), 5_000, 'reader');
+  const format = flags.raw ? formatRawLine : formatTraceLine;
+  // `sheri trace | head` closes the pipe: stop quietly rather than die on EPIPE.
+  const pipeClosed = new Promise<void>((resolve) => process.stdout.once('error', () => resolve()));
+  bus.client.on('message', (topic, bytes, packet) => {
+    const local = localTopic(config.swarm, topic);
+    if (local === undefined) return;
+    process.stdout.write(`${format(Date.now(), local, bytes, packet.retain)}\n`);
   });
+  // Messages published while the broker was away are not in the trace: say where the gap is.
+  let lostAt: number | undefined;
+  bus.client.on('offline', () => {
+    if (lostAt !== undefined) return;
+    lostAt = Date.now();
+    process.stdout.write(`${formatGapLine(lostAt, 'lost', config.broker, Boolean(flags.raw))}\n`);
+  });
+  bus.client.on('connect', () => {
+    if (lostAt === undefined) return;
+    lostAt = undefined;
+    process.stdout.write(
+      `${formatGapLine(Date.now(), 'back', config.broker, Boolean(flags.raw))}\n`,
+    );
+  });
+  try {
+    await bus.subscribe(Object.fromEntries(filters.map((filter) => [filter, 1 as const])));
+    process.stderr.write(
+      `tracing ${filters.map((f) => `${config.swarm}/${f}`).join(', ')} on ${config.broker} (Ctrl-C stops)\n`,
+    );
+    await Promise.race([untilSignal(), pipeClosed]);
+  } finally {
+    await bus.close();
+  }
 }

@@ -32,9 +32,9 @@ import {
 } from './domain-events.js';
 import { FlowSubmit, FlowUpdate, TaskCancel } from './flow-messages.js';
 
-/** Who a client of the swarm is (PROTOCOL §15.1); anonymous clients have no kind. */
-export type Kind = 'hub' | 'agent' | 'operator' | 'observer';
-export const KINDS: readonly Kind[] = ['hub', 'agent', 'operator', 'observer'];
+import { KINDS, type Kind } from './kinds.js';
+
+export { KINDS, type Kind };
 
 /**
  * How the hub signs what it publishes on a topic (PROTOCOL §15.4): with the recipient's HMAC key

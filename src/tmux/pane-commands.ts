@@ -55,13 +55,23 @@ function common(settings: PaneSettings, withBroker = true): string[] {
   ];
 }
 
+/**
+ * Node flags of an agent pane. An idle agent's young generation grows to two 8 MB semi-spaces
+ * while it loads, and keeps them: 2 MB ones cost ~5 MB less RSS per agent, at the price of more
+ * frequent scavenges (measured in issue 10: no change in its time or CPU to registered).
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
 export function agentArgv(
   sheri: readonly string[],
   settings: PaneSettings,
   agent: { role: string; agentId: string },
 ): string[] {
+  const [node = process.execPath, ...entry] = sheri;
   return [
-    ...sheri,
+    node,
+    ...AGENT_NODE_FLAGS,
+    ...entry,
     'agent',
     '--role',
     agent.role,

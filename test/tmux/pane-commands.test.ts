@@ -18,7 +18,9 @@ describe('pane commands', () => {
         { role: 'testing', agentId: 'testing-1a2b3c' },
       ),
     ).toEqual([
-      ...sheri,
+      sheri[0],
+      '--max-semi-space-size=2',
+      sheri[1],
       'agent',
       '--role',
       'testing',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { EXIT, SheriError } from '../errors.js';
-import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, LLM_DEFAULTS } from '../llm/settings.js';
+import { EXIT, SheriError } from '../../errors.js';
+import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, LLM_DEFAULTS } from '../../llm/llm-defaults.js';
 
 /** How an agent runs prompt tasks; the same flags on `sheri agent`, `sheri --mqtt` and `sheri up`. */
 export function addLlmOptions(command: Command): Command {
