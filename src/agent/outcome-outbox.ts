@@ -91,17 +91,20 @@ export class OutcomeOutbox {
     if (this.unsettled.size === 0) for (const wake of [...this.waiters]) wake();
   }
 
-  /** What `hub/status` says now; coming back online, the hub hears every outcome again. */
+  /**
+   * What `hub/status` says now. Each `online` — the hub (re)started or reconnected, perhaps to a
+   * broker that forgot its session — and it hears every unconfirmed outcome again.
+   */
   hubState(online: boolean): void {
-    const back = online && !this.hubOnline;
     this.hubOnline = online;
-    if (back) this.resend(0);
+    if (online) this.resend(0);
   }
 
   /** Send again what has waited at least `olderThanMs` since its last send (0: everything). */
   resend(olderThanMs: number): void {
     if (!this.hubOnline || !this.bus.connected) return;
     const now = this.options.now();
+    let again = 0;
     for (const [key, entry] of [...this.unsettled]) {
       if (now - entry.sentAt < olderThanMs) continue;
       if (entry.sends >= (this.options.maxSends ?? MAX_SENDS)) {
@@ -113,7 +116,14 @@ export class OutcomeOutbox {
         continue;
       }
       entry.sentAt = now;
+      again += 1;
       void this.publish(key, entry);
+    }
+    if (again > 0) {
+      this.options.logger.info(
+        { event: 'unsettled-resent', outcomes: again },
+        `sent ${again} outcome(s) again that the hub has not confirmed`,
+      );
     }
     if (this.unsettled.size === 0) for (const wake of [...this.waiters]) wake();
   }
