@@ -4,6 +4,12 @@ import type { TaskEvent } from './task-record.js';
 /** What a result or release is: the ledger's words for it (PROTOCOL §4.6). */
 export type ResultKind = 'complete' | 'failed' | 'release';
 
+/**
+ * Confirmations in one message at most: 500 refs of the longest task ids fit well under the
+ * default 256 KiB message limit (PROTOCOL §1.4), and the schema's 10,000.
+ */
+export const SETTLED_PER_MESSAGE = 500;
+
 /** Results judged lately, remembered so that a resend in the same turn is known (not stale). */
 const JUDGED_MEMORY = 10_000;
 
@@ -68,19 +74,27 @@ export class Settlements {
     );
   }
 
-  /** The turn's confirmations, one message per agent; the next turn starts empty. */
+  /**
+   * The turn's confirmations, one message per agent (more only past `SETTLED_PER_MESSAGE`); the
+   * next turn starts empty.
+   */
   take(): Outbound[] {
     const turn = this.turn;
     this.turn = new Map();
-    return [...turn].map(([agentId, { role, refs }]) => {
-      const results = [...refs.values()];
-      return {
-        key: 'tasksSettled',
-        params: { agent: agentId },
-        recipient: { name: agentId, ...(role ? { role } : {}) },
-        payload: () => ({ results }),
-      };
-    });
+    const messages: Outbound[] = [];
+    for (const [agentId, { role, refs }] of turn) {
+      const all = [...refs.values()];
+      for (let at = 0; at < all.length; at += SETTLED_PER_MESSAGE) {
+        const results = all.slice(at, at + SETTLED_PER_MESSAGE);
+        messages.push({
+          key: 'tasksSettled',
+          params: { agent: agentId },
+          recipient: { name: agentId, ...(role ? { role } : {}) },
+          payload: () => ({ results }),
+        });
+      }
+    }
+    return messages;
   }
 }
 
