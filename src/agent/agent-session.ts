@@ -68,11 +68,16 @@ export class AgentSession {
     return topicFor('agentStatus', { agent: this.identity.agentId });
   }
 
-  /** Its own topics, from the table: its grants and cancels, the hub's status, its own status. */
+  /**
+   * Its own topics, from the table: its grants, cancels and confirmations, the hub's status, its
+   * own status.
+   */
   subscriptions(): Record<string, 0 | 1> {
-    return subscriptionsFor('agent', ['tasksAssigned', 'tasksCancel', 'hubStatus', 'agentStatus'], {
-      agent: this.identity.agentId,
-    });
+    return subscriptionsFor(
+      'agent',
+      ['tasksAssigned', 'tasksCancel', 'tasksSettled', 'hubStatus', 'agentStatus'],
+      { agent: this.identity.agentId },
+    );
   }
 
   routes(): { handlers: RouteHandlers; options: RouteOptions } {

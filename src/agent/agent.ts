@@ -24,11 +24,14 @@ import { ApprovalRequests } from './approval-requests.js';
 import type { Delegations } from './delegation.js';
 import { GrantIntake } from './grant-intake.js';
 import { LeaseClock } from './lease-clock.js';
+import { OutcomeOutbox } from './outcome-outbox.js';
 import { createLlmServices } from './llm-services.js';
 import { TaskRunner } from './task-runner.js';
 
 /** How long a stopping agent tries to say goodbye before it just leaves. */
 const GOODBYE_TIMEOUT_MS = 3_000;
+/** How long a stopping agent waits for the hub to confirm its last outcomes (PROTOCOL §4.8). */
+const SETTLE_TIMEOUT_MS = 2_000;
 
 export interface AgentOptions {
   config: Config;
@@ -64,6 +67,9 @@ export class Agent {
   private readonly leases: LeaseClock;
   /** Services its tasks started, kept running until replaced or the agent stops (§17.4). */
   readonly services: ServiceSupervisor;
+  /** Outcomes and releases sent until the hub confirms it recorded them (PROTOCOL §4.8). */
+  readonly outbox: OutcomeOutbox;
+  private resendTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -82,6 +88,11 @@ export class Agent {
     this.leases = new LeaseClock((taskId, attempt, leaseMs) =>
       this.lapse(taskId, attempt, leaseMs),
     );
+    this.outbox = new OutcomeOutbox(bus, {
+      logger,
+      capacity: () => ({ free: this.runner.free, running: this.runner.refs() }),
+      now: () => performance.now(),
+    });
     this.runner = new TaskRunner(bus, {
       config,
       agentId,
@@ -100,6 +111,7 @@ export class Agent {
         this.leases.ended(taskId, attempt);
       },
       draining: () => this.draining,
+      report: (topic, payload) => this.outbox.send(topic, payload),
     });
     this.session = new AgentSession(
       bus,
@@ -121,6 +133,16 @@ export class Agent {
       bus,
       {
         ...presence.handlers,
+        hubStatus: (message, topic, params) => {
+          this.outbox.hubState(message.payload.state === 'online');
+          presence.handlers.hubStatus?.(message, topic, params);
+        },
+        tasksSettled: (message, topic) => {
+          // PROTOCOL §4.8: only our own, signed by the hub for us (the bus checked, §15.4).
+          if (topic === topicFor('tasksSettled', { agent: agentId })) {
+            this.outbox.settled(message.payload.results);
+          }
+        },
         ...this.approvals.routes(),
         ...this.delegations?.routes(),
         tasksAssigned: (message, topic) => {
@@ -200,12 +222,24 @@ export class Agent {
     }
     // Grants are addressed: this agent reads its own only (SPEC §2, PROTOCOL §15.3).
     await agent.session.join();
+    agent.resendUnsettled();
     agent.sayJoined();
     return agent;
   }
 
   get agentId(): string {
     return this.options.agentId;
+  }
+
+  /**
+   * Outcomes the hub has not confirmed go again (PROTOCOL §4.8): all of them after a reconnect
+   * (the broker may have lost what it had acknowledged), and, every heartbeat interval, each
+   * that waited half an interval or more — one lost while the agent stayed connected.
+   */
+  private resendUnsettled(): void {
+    this.bus.client.on('connect', () => this.outbox.resend(0));
+    const every = this.options.config.heartbeatMs;
+    this.resendTimer = setInterval(() => this.outbox.resend(every / 2), every);
   }
 
   private sayJoined(): void {
@@ -264,9 +298,8 @@ export class Agent {
     const reason = `lease lapsed on ${this.options.agentId}: no renewal acknowledged for ${leaseMs} ms`;
     const ended = this.runner.cancel({ task_id: taskId, attempt, reason });
     void ended?.then(async () => {
-      const capacity = { free: this.runner.free, running: this.runner.refs() };
       const release = { task_id: taskId, attempt, reason, refused: false };
-      await this.session.publishSafely(topicFor('tasksRelease'), { ...release, ...capacity });
+      await this.outbox.send(topicFor('tasksRelease'), release);
     });
   }
 
@@ -307,8 +340,7 @@ export class Agent {
         reason: verdict.reason,
         refused: verdict.refused,
       };
-      const capacity = { free: this.runner.free, running: this.runner.refs() };
-      void this.session.publishSafely(topicFor('tasksRelease'), { ...release, ...capacity });
+      void this.outbox.send(topicFor('tasksRelease'), release);
       return;
     }
     this.runner.start(assigned);
@@ -333,11 +365,7 @@ export class Agent {
       this.runner.abortAll();
       await Promise.all(held.map((entry) => entry.done));
       for (const { taskId, attempt } of held) {
-        await this.session.publishSafely(topicFor('tasksRelease'), {
-          task_id: taskId,
-          attempt,
-          reason,
-        });
+        await this.outbox.send(topicFor('tasksRelease'), { task_id: taskId, attempt, reason });
       }
       await this.session.leave(
         reason,
@@ -348,6 +376,15 @@ export class Agent {
     // hands the tasks back instead.
     const said = await withTimeout(goodbye(), GOODBYE_TIMEOUT_MS);
     this.runner.abortAll();
+    // What the hub has not confirmed yet is kept and resent a little longer (PROTOCOL §4.8).
+    const pending = this.outbox.size;
+    if (said && !(await this.outbox.drained(SETTLE_TIMEOUT_MS))) {
+      this.options.logger.warn(
+        { event: 'unsettled-at-stop', outcomes: this.outbox.keys() },
+        `leaving with ${this.outbox.size} of ${pending} outcome(s) unconfirmed by the hub: ${this.outbox.keys().join(', ')} (its lease decides them)`,
+      );
+    }
+    clearInterval(this.resendTimer);
     // The services its tasks started end with it (PROTOCOL §17.4).
     await this.services.stopAll();
     if (!said) {
@@ -367,6 +404,7 @@ export class Agent {
     this.draining = true;
     this.session.quiet();
     this.leases.close();
+    clearInterval(this.resendTimer);
     this.runner.abortAll();
     void this.services.stopAll();
     await this.bus.destroy();

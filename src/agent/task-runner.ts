@@ -40,6 +40,14 @@ export interface RunnerOptions {
   spoke: (taskId: string, attempt: number) => void;
   /** An attempt ended (whatever the outcome, or handed back), just before its outcome is sent. */
   ended: (taskId: string, attempt: number) => void;
+  /**
+   * Send an outcome, kept until the hub confirms it (PROTOCOL §4.8); the agent's room is added
+   * to it at each send, so it is also the next claim (§3.2).
+   */
+  report: (
+    topic: string,
+    payload: Record<string, unknown> & { task_id: string; attempt: number },
+  ) => Promise<void>;
   draining: () => boolean;
 }
 
@@ -225,33 +233,31 @@ export class TaskRunner {
     if (fitted.trimmed) log.warn('result trimmed to fit the message size limit');
     finished();
     this.options.spoke(taskId, attempt);
-    // The room after this attempt rides with its outcome: it is the agent's next claim (§3.2).
-    const capacity = { free: this.free, running: this.refs() };
+    // The room after this attempt rides with its outcome (added by report): it is the agent's
+    // next claim (§3.2).
     if (outcome.ok) {
       log.info(
         { event: 'completed', durationMs: duration_ms },
         `completed ${taskId} in ${duration_ms} ms`,
       );
-      await this.publishSafely(topicFor('tasksComplete'), {
+      await this.options.report(topicFor('tasksComplete'), {
         task_id: taskId,
         attempt,
         duration_ms,
         result: fitted.value,
-        ...capacity,
       });
     } else {
       log.warn(
         { event: 'failed', durationMs: duration_ms, retryable: outcome.retryable },
         `failed ${taskId} after ${duration_ms} ms: ${outcome.error}`,
       );
-      await this.publishSafely(topicFor('tasksFailed'), {
+      await this.options.report(topicFor('tasksFailed'), {
         task_id: taskId,
         attempt,
         duration_ms,
         error: outcome.error.slice(0, 4_000),
         retryable: outcome.retryable,
         ...(fitted.value ? { result: fitted.value } : {}),
-        ...capacity,
       });
     }
   }

@@ -6,7 +6,7 @@ import { addTask, applyTaskMessage, newTask } from './task-reducer.js';
 import type { DashboardEvent, DashboardState } from './view-model.js';
 import type { FlowUpdate } from '../protocol/flow-messages.js';
 
-/** Too frequent to be news: heartbeats (every agent, every 10 s), claims, hub queries. */
+/** Too frequent to be news: heartbeats (every agent, every 10 s), claims, hub queries, receipts. */
 const NOT_IN_FEED = new Set<BusEvent['kind'] | EventKind>([
   'agents/heartbeat',
   'tasks/claim',
@@ -17,6 +17,8 @@ const NOT_IN_FEED = new Set<BusEvent['kind'] | EventKind>([
   'approval-cleared',
   // Shown in the header; a new state after every priced result.
   'hub/budget',
+  // The hub's receipt for every result (PROTOCOL §4.8): the result itself is the news.
+  'tasks/settled',
 ]);
 
 const MINUTE_MS = 60_000;

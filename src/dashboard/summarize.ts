@@ -132,6 +132,10 @@ export function summarizeEvent(event: BusEvent): Summary {
         'warn',
       );
     }
+    case 'tasks/settled': {
+      const refs = event.payload.results.map((ref) => `${ref.task_id}#${ref.attempt}`);
+      return info(`recorded for ${event.subject ?? '?'}: ${refs.join(', ')}`);
+    }
     case 'flows/new': {
       const flow = event.payload;
       return info(

@@ -138,6 +138,19 @@ export const TaskRelease = z.looseObject({
 });
 export type TaskRelease = z.infer<typeof TaskRelease>;
 
+/**
+ * Hub → one agent (`tasks/settled/<agent>`): the outcomes and releases of these attempts are in
+ * the ledger — applied, or judged stale — so the agent stops sending them again (PROTOCOL §4.8).
+ * One message per agent per turn of the hub, listing every result of that agent it recorded.
+ */
+export const TaskSettled = z.looseObject({
+  results: z
+    .array(z.looseObject({ task_id: Id, attempt: z.int().min(1) }))
+    .min(1)
+    .max(10_000),
+});
+export type TaskSettled = z.infer<typeof TaskSettled>;
+
 export const TaskProgress = z.looseObject({
   task_id: Id,
   attempt: z.int().min(1),

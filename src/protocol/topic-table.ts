@@ -20,6 +20,7 @@ import {
   TaskFailed,
   TaskProgress,
   TaskRelease,
+  TaskSettled,
   TaskSpec,
 } from './messages.js';
 import {
@@ -122,6 +123,17 @@ export const TOPICS = {
     readers: ['agent', ...WATCHERS],
     hubSigning: 'recipient',
     public: ['task_id', 'parent_task_id', 'state', 'agent_id', 'attempts', 'code'],
+  },
+  // PROTOCOL §4.8: the hub recorded these results of that agent; it may stop resending them.
+  tasksSettled: {
+    pattern: 'tasks/settled/{agent}',
+    schema: TaskSettled,
+    qos: 1,
+    retained: false,
+    publishers: ['hub'],
+    readers: ['agent', ...WATCHERS],
+    hubSigning: 'recipient',
+    public: ['results'],
   },
   tasksClaim: {
     pattern: 'tasks/claim',

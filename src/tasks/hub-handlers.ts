@@ -12,9 +12,11 @@ import { ApprovalDesk } from './approval-desk.js';
 import type { SwarmBudget } from './budget.js';
 import { answerQuery } from './hub-queries.js';
 import type { LedgerStore } from './ledger-store.js';
+import type { Outbound } from './decisions.js';
 import type { LiveTask } from './live-tasks.js';
 import type { Presence } from './presence.js';
 import type { Scheduler } from './scheduler.js';
+import { Settlements, type ResultKind } from './settlements.js';
 import { SubmissionLimits } from './submission-limits.js';
 import { FLOW_CHANGES, FLOW_QUERIES, type FlowDesk } from './flow-desk.js';
 
@@ -56,6 +58,8 @@ export class HubHandlers {
   private readonly limits: SubmissionLimits;
   private readonly approvals: ApprovalDesk;
   private readonly router: TopicRouter;
+  /** Results to confirm to their agents once the turn is recorded (PROTOCOL §4.8). */
+  private readonly settlements = new Settlements();
 
   constructor(
     private readonly bus: Bus,
@@ -127,6 +131,11 @@ export class HubHandlers {
 
   route(topic: string, bytes: Buffer): void {
     this.router.handle(topic, bytes);
+  }
+
+  /** This turn's confirmations of results, one message per agent (PROTOCOL §4.8). */
+  takeSettlements(): Outbound[] {
+    return this.settlements.take();
   }
 
   private onNewTask(topic: string, message: Received<TaskSpec>): void {
@@ -298,16 +307,32 @@ export class HubHandlers {
 
   /**
    * The live attempt a result or release is about, when its sender holds it. An attempt the
-   * sender held once is stale (recorded, §4.6); one never granted to it is refused, not recorded.
+   * sender held once is stale (recorded once, §4.6); one never granted to it is refused, not
+   * recorded. Whichever, the result is confirmed to its agent once the turn is recorded (§4.8),
+   * and a copy of one judged before — the agent resending what it had no confirmation of — is
+   * confirmed again and otherwise ignored: no second stale event, no second report.
    */
   private liveAttemptOf(
     topic: string,
     message: Received<{ task_id: string; attempt: number }>,
-    what: string,
+    what: ResultKind,
   ): LiveTask | undefined {
     const { payload, sender } = message;
+    this.settlements.settle(sender.name, sender.role ?? message.envelope.role, payload);
     const task = this.scheduler.attemptOf(payload, sender.name);
-    if (task) return task;
+    if (task) {
+      this.settlements.judge(what, sender.name, payload);
+      return task;
+    }
+    const history = (): ReturnType<LedgerStore['history']> => this.ledger.history(payload.task_id);
+    if (this.settlements.judgedBefore(what, sender.name, payload, history)) {
+      this.logger.debug(
+        { taskId: payload.task_id, agentId: sender.name, attempt: payload.attempt },
+        `${what} sent again, recorded already; confirmed again`,
+      );
+      return undefined;
+    }
+    this.settlements.judge(what, sender.name, payload);
     if (
       this.scheduler.find(payload.task_id) &&
       !this.ledger.wasGranted(payload.task_id, payload.attempt, sender.name)

@@ -375,6 +375,8 @@ export class Hub {
     }
     // No new grant while the ledger cannot record one.
     if (!this.unrecorded) this.scheduler.dispatch();
+    // PROTOCOL §4.8: each agent hears which of its results this turn records, once it commits.
+    for (const settled of this.handlers.takeSettlements()) this.scheduler.send(settled);
     const batch = this.withUnrecorded(this.scheduler.takeBatch());
     // Only the messages handled so far: any that come while an asynchronous store records
     // wait for the next turn, and so do their acknowledgements.

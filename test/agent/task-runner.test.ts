@@ -46,7 +46,7 @@ describe('the task runner and the session, alone', () => {
     });
     const said: string[] = [];
     const parts: { session?: AgentSession } = {};
-    const runner = new TaskRunner(bus, {
+    const runner: TaskRunner = new TaskRunner(bus, {
       config,
       agentId: AGENT.name,
       role: AGENT.role,
@@ -64,6 +64,9 @@ describe('the task runner and the session, alone', () => {
       },
       ended: (taskId, attempt) => said.push(`ended ${taskId}#${attempt}`),
       draining: () => false,
+      report: async (topic, payload): Promise<void> => {
+        await bus.publish(topic, { ...payload, free: runner.free, running: runner.refs() });
+      },
     });
     const session = new AgentSession(
       bus,

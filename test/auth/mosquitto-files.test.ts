@@ -57,13 +57,15 @@ describe("mosquitto's password and ACL files", () => {
       acl.split(`user ${user}\n`)[1]!.split('\n\n')[0]!.split('\n');
     const agent = block('box');
     expect(agent).toContain('topic read prod/tasks/assigned/box');
+    expect(agent).toContain('topic read prod/tasks/settled/box');
     expect(agent).toContain('topic write prod/agents/box/status');
     expect(agent).toContain('topic write prod/tasks/complete');
     expect(agent.join('\n')).not.toMatch(
-      /tasks\/assigned\/\+|write prod\/hub\/status|write prod\/tasks\/dead|approvals\/answer|hub\/query/,
+      /tasks\/assigned\/\+|tasks\/settled\/\+|write prod\/tasks\/settled|write prod\/hub\/status|write prod\/tasks\/dead|approvals\/answer|hub\/query/,
     );
     const hub = block('hub');
     expect(hub).toContain('topic write prod/tasks/assigned/+');
+    expect(hub).toContain('topic write prod/tasks/settled/+');
     expect(hub).toContain('topic write prod/hub/status');
     expect(hub).toContain('topic read prod/agents/+/status');
     expect(block('operator')).toEqual(

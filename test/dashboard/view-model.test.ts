@@ -275,10 +275,11 @@ describe('the dashboard view-model', () => {
     expect(tasksPerMinute(state)).toBe(3); // at T0 + 80 s, the one at T0 fell out
   });
 
-  it('keeps heartbeats and claims out of the event feed', () => {
+  it("keeps heartbeats, claims and the hub's receipts for results out of the event feed", () => {
     const state = fold([
       heartbeat('tester', T0),
       message('tasks/claim', { free: 1, running: [] }, T0, 'tester'),
+      message('tasks/settled/tester', { results: [{ task_id: 't1', attempt: 1 }] }, T0, 'hub'),
     ]);
     expect(state.feed.size).toBe(0);
     expect(state.agents.get('tester')?.free).toBe(1);

@@ -9,6 +9,7 @@ import type { TestIdentity } from '../helpers/identities.js';
 import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
 import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
+import type { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import type { Hub } from '../../src/tasks/hub.js';
 
 /**
@@ -39,13 +40,14 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
   let swarm: TestSwarm;
   let hub: Hub;
   let recorder: BusRecorder;
+  let broker: EmbeddedBroker;
   afterEach(async () => swarm.close());
 
   async function setUp(hubOverrides = {}): Promise<void> {
     swarm = new TestSwarm();
     // Issued for another machine: a real, listed credential (sheri credentials add).
     swarm.store.add('agent', 'mallory', 'testing');
-    await swarm.startBroker({ open });
+    broker = await swarm.startBroker({ open });
     hub = await swarm.startHub(hubOverrides);
     recorder = await swarm.record();
   }
@@ -142,6 +144,39 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     expect(hub.ledger.get('cancel-victim')).toMatchObject({ attempt: 1, agentId: victim.agentId });
     expect(hub.ledger.history('cancel-victim').map((e) => e.kind)).not.toContain('released');
     expect(swarm.executions().filter((run) => run.taskId === 'cancel-victim')).toHaveLength(1);
+  });
+
+  it('refuses a tasks/settled sent straight to an agent: the result the hub has not recorded is still sent until it is', async () => {
+    // What a forger would gain: the agent dropping a result the broker lost on its way to the
+    // hub, so that the lease lapses and the task runs twice (PROTOCOL §4.8).
+    await setUp();
+    const victim = await swarm.startAgent('testing');
+    // The broker loses the victim's result on its way to the hub until the forgery is refused.
+    let losing = true;
+    const forward = broker.aedes.authorizeForward.bind(broker.aedes);
+    broker.aedes.authorizeForward = (client, packet) =>
+      losing &&
+      client?.id === `sheri-hub-${swarm.swarm}` &&
+      packet.topic === `${swarm.swarm}/tasks/complete`
+        ? (null as unknown as typeof packet)
+        : forward(client, packet);
+    await swarm.submit([swarm.taskAppending('settle-victim', 'testing.run')]);
+    await recorder.waitFor(
+      () => recorder.on('tasks/complete').some((m) => m.payload.task_id === 'settle-victim'),
+      10_000,
+    );
+    const settled = { results: [{ task_id: 'settle-victim', attempt: 1 }] };
+    await forge(`tasks/settled/${victim.agentId}`, envelope('hub', 'hub', settled));
+    const [report] = await refusalOn(`tasks/settled/${victim.agentId}`);
+    expect(report!.payload.reason).toMatch(/may not publish on tasks\/settled\/.*only hub may/);
+    expect(report!.payload.reporter).toBe(open ? victim.agentId : 'broker');
+    expect(victim.outbox.keys()).toEqual(['settle-victim#1']);
+
+    losing = false;
+    await waitUntil(() => hub.ledger.get('settle-victim')?.state === 'complete', 10_000);
+    expect(hub.ledger.get('settle-victim')).toMatchObject({ attempt: 1, agentId: victim.agentId });
+    expect(swarm.executions().filter((run) => run.taskId === 'settle-victim')).toHaveLength(1);
+    await waitUntil(() => victim.outbox.size === 0, 5_000);
   });
 
   it.each(['complete', 'failed'] as const)(

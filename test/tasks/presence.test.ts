@@ -73,8 +73,9 @@ describe('presence: Last Wills and deaths', () => {
     );
     await recorder.waitFor(() => recorder.on('tasks/assigned').length === 3, 10_000);
     await Promise.all(buses.map((bus) => bus.destroy()));
+    // The ledger, not memory: the tick decides in memory and its turn records just after.
     await waitUntil(
-      () => [0, 1, 2].every((i) => hub.scheduler.live.get(`healthy-${i}`)?.state === 'queued'),
+      () => [0, 1, 2].every((i) => hub.ledger.get(`healthy-${i}`)?.state === 'queued'),
       10_000,
       () => JSON.stringify(hub.ledger.counts()),
     );
