@@ -11,6 +11,11 @@ const persistenceEntry = require.resolve('aedes-persistence-level/asyncPersisten
 const AsyncLevelPersistence = require(persistenceEntry) as new (db: Level<string, Buffer>) => {
   setup(broker: unknown): Promise<void>;
   createRetainedStreamCombi(patterns: string[]): Readable;
+  addSubscriptions(client: ClientRef, subs: object[]): Promise<void>;
+  subscriptionsByClient(client: ClientRef): Promise<object[]>;
+  incomingStorePacket(client: ClientRef, packet: object): Promise<void>;
+  incomingGetPacket(client: ClientRef, packet: object): Promise<object>;
+  cleanIncoming(client: ClientRef): Promise<void>;
 };
 const fromPersistence = createRequire(persistenceEntry);
 const msgpack = fromPersistence('msgpack-lite') as {
@@ -39,6 +44,8 @@ type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: stri
 
 // The key layout of aedes-persistence-level (asyncPersistence.js), so both read the same store.
 const RETAINED = 'retained:';
+const SUBSCRIPTIONS = 'subscriptions:';
+const INCOMING = 'incoming:';
 const OUTGOING = 'outgoing:';
 const OUTGOING_ID = 'outgoing-id:';
 /** Retained messages read from the store at once for one filter. */
@@ -130,7 +137,14 @@ class BatchWriter {
  * sessions too, which have nothing stored, so each of those was a read of the disk store to find
  * nothing. Here reads come from memory (loaded from the store at start), and the store is written
  * as before, through BatchWriter: a delivery or an acknowledgement completes once its writes are
- * on disk, as it did. Subscriptions and wills are left to the original.
+ * on disk, as it did.
+ *
+ * Subscriptions and QoS 2 packets received: every connection of a clean session asks the store
+ * for the session's subscriptions (to delete them) and clears its received QoS 2 packets, a read
+ * and a range delete each time, for clients that almost never have either. Here the ids of the
+ * clients that may have some are held in memory (those the store holds at start, and any the
+ * original is asked to write for since), and only those go to the store. The rest, and wills, are
+ * left to the original.
  */
 export class BatchedLevelPersistence extends AsyncLevelPersistence {
   /** clientId → outgoing key → the packet stored under it. */
@@ -139,6 +153,10 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
   private readonly inflight = new Map<string, Map<number, string>>();
   /** Topics the store holds a retained message for. */
   private readonly retained = new TopicSet();
+  /** Clients the store may hold subscriptions of; any other has none. */
+  private readonly subscribers = new Set<string>();
+  /** Clients the store may hold received QoS 2 packets of; any other has none. */
+  private readonly receivers = new Set<string>();
   private readonly writer: BatchWriter;
 
   constructor(private readonly db: Level<string, Buffer>) {
@@ -151,6 +169,12 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     for await (const key of this.db.keys({ gte: RETAINED, lt: 'retained;' })) {
       this.retained.add(key.slice(RETAINED.length));
       this.writer.known(key);
+    }
+    for await (const key of this.db.keys({ gte: SUBSCRIPTIONS, lt: 'subscriptions;' })) {
+      this.subscribers.add(clientOfKey(SUBSCRIPTIONS, key));
+    }
+    for await (const key of this.db.keys({ gte: INCOMING, lt: 'incoming;' })) {
+      this.receivers.add(clientOfKey(INCOMING, key));
     }
     for await (const [key, value] of this.db.iterator({ gte: OUTGOING, lt: 'outgoing;' })) {
       this.queueOf(clientOfKey(OUTGOING, key)).set(key, msgpack.decode(value) as StoredPacket);
@@ -204,6 +228,34 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
         // Deleted since the match: gone, as a scan begun now would not have seen it.
         for (const value of values) if (value) yield msgpack.decode(value) as StoredPacket;
       }
+    }
+  }
+
+  override addSubscriptions(client: ClientRef, subs: object[]): Promise<void> {
+    // Before the write: a read racing it goes to the store.
+    this.subscribers.add(client.id);
+    return super.addSubscriptions(client, subs);
+  }
+
+  /** aedes' cleanSubscriptions calls this too, on every clean session's connection. */
+  override async subscriptionsByClient(client: ClientRef): Promise<object[]> {
+    return this.subscribers.has(client.id) ? super.subscriptionsByClient(client) : [];
+  }
+
+  override incomingStorePacket(client: ClientRef, packet: object): Promise<void> {
+    this.receivers.add(client.id);
+    return super.incomingStorePacket(client, packet);
+  }
+
+  /** On every clean session's connection (MQTT-3.1.2-6). */
+  override async cleanIncoming(client: ClientRef): Promise<void> {
+    // Forgotten before the clear: a store racing it puts the id back.
+    if (!this.receivers.delete(client.id)) return;
+    try {
+      await super.cleanIncoming(client);
+    } catch (error) {
+      this.receivers.add(client.id);
+      throw error;
     }
   }
 

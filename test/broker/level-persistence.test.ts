@@ -136,6 +136,41 @@ describe('the level persistence of retained messages', () => {
       { numRuns: 40 },
     );
   });
+
+  it('clears the QoS 2 packets a client sent but never released when it comes back clean, also after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sheri-incoming-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const side = await new Opened(dir, (db) => new BatchedLevelPersistence(db)).open();
+    cleanups.push(() => side.close());
+    const store = () => side.store as BatchedLevelPersistence;
+    const sent = (id: string, messageId: number) =>
+      store().incomingStorePacket({ id }, { ...packetOf('s/x', 'q2'), qos: 2, messageId });
+    const held = (id: string, messageId: number) =>
+      store()
+        .incomingGetPacket({ id }, { messageId })
+        .then(
+          () => true,
+          () => false,
+        );
+    await sent('before-restart', 7);
+    await side.close();
+    await side.open();
+    await sent('after-restart', 8);
+    await sent('other', 9);
+    expect([await held('before-restart', 7), await held('after-restart', 8)]).toEqual([true, true]);
+    await store().cleanIncoming({ id: 'before-restart' });
+    await store().cleanIncoming({ id: 'after-restart' });
+    await store().cleanIncoming({ id: 'never-sent' });
+    expect([await held('before-restart', 7), await held('after-restart', 8)]).toEqual([
+      false,
+      false,
+    ]);
+    expect(await held('other', 9)).toBe(true);
+    // Cleared once, sent again: cleared again.
+    await sent('after-restart', 8);
+    await store().cleanIncoming({ id: 'after-restart' });
+    expect(await held('after-restart', 8)).toBe(false);
+  });
 });
 
 describe('retained messages through the embedded broker', () => {
@@ -248,6 +283,42 @@ describe('retained messages through the embedded broker', () => {
       's/agents=list',
       's/agents/a3/status=a3',
     ]);
+  });
+
+  it("restores a persistent session's subscriptions after a restart, and drops them when its id comes back clean", async () => {
+    const dir = tempDir();
+    let broker = await start(dir);
+    const keeper = (clean: boolean) => {
+      const client = mqtt.connect(broker.url, { clientId: 'keeper', clean, protocolVersion: 4 });
+      cleanups.push(() => client.endAsync(true));
+      const connack = new Promise<boolean>((resolve) =>
+        client.once('connect', (packet) => resolve(packet.sessionPresent)),
+      );
+      return { client, sessionPresent: connack };
+    };
+    const first = keeper(false);
+    await first.sessionPresent;
+    await first.client.subscribeAsync('p/live', { qos: 1 });
+    await first.client.endAsync();
+    await broker.close();
+    broker = await start(dir);
+
+    const back = keeper(false);
+    expect(await back.sessionPresent).toBe(true);
+    const received = new Promise<string>((resolve) =>
+      back.client.on('message', (_topic, payload) => resolve(payload.toString())),
+    );
+    const publisher = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    cleanups.push(() => publisher.endAsync(true));
+    await publisher.publishAsync('p/live', 'without subscribing again', { qos: 1 });
+    expect(await received).toBe('without subscribing again');
+    await back.client.endAsync();
+
+    const clean = keeper(true);
+    expect(await clean.sessionPresent).toBe(false);
+    await clean.client.endAsync();
+    const after = keeper(false);
+    expect(await after.sessionPresent).toBe(false);
   });
 
   it('does not bring back a retained status cleared right after it was set, before or after a restart', async () => {
