@@ -121,8 +121,8 @@ class BatchWriter {
 
 /**
  * aedes-persistence-level, with the topics of its retained messages and its queue of QoS 1
- * messages per client (the `retained` and `outgoing` keys) also held in memory, and those writes
- * batched.
+ * messages per client (the `retained` and `outgoing` keys) also held in memory, and the queue's
+ * writes batched.
  *
  * Retained messages: the original answers each SUBSCRIBE by reading and decoding every retained
  * message in the store to test its topic against the filter, so a swarm of N agents, each with a
@@ -130,8 +130,12 @@ class BatchWriter {
  * the topics of the store's retained messages are loaded once into a tree of their levels
  * (TopicSet), a filter walks only the branches it matches, and only the messages it matches are
  * read from the store and decoded. The messages stay on disk: a client publishing large retained
- * messages costs the broker disk, as before, not memory. The tree follows the store: a store or
- * delete changes it once its write is on disk, and the publisher's PUBACK still waits for that.
+ * messages costs the broker disk, as before, not memory. They are written as the original writes
+ * them, one put or delete each (and those of one topic in the order asked), and the tree changes
+ * once the write is done, so it never names a topic the store may not hold. What this does not
+ * change: aedes answers a QoS 1 PUBLISH with its PUBACK before it stores the message, so a broker
+ * killed in between loses a retained message its publisher saw acknowledged; it forwards the
+ * message to subscribers only after the store.
  *
  * Outgoing queues: aedes asks for them on every QoS 1 delivery and every PUBACK — for clean
  * sessions too, which have nothing stored, so each of those was a read of the disk store to find
@@ -153,6 +157,8 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
   private readonly inflight = new Map<string, Map<number, string>>();
   /** Topics the store holds a retained message for. */
   private readonly retained = new TopicSet();
+  /** topic → its retained write in progress, the next one of that topic waiting for it. */
+  private readonly retainedWrites = new Map<string, Promise<void>>();
   /** Clients the store may hold subscriptions of; any other has none. */
   private readonly subscribers = new Set<string>();
   /** Clients the store may hold received QoS 2 packets of; any other has none. */
@@ -168,7 +174,6 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     await super.setup(broker);
     for await (const key of this.db.keys({ gte: RETAINED, lt: 'retained;' })) {
       this.retained.add(key.slice(RETAINED.length));
-      this.writer.known(key);
     }
     for await (const key of this.db.keys({ gte: SUBSCRIPTIONS, lt: 'subscriptions;' })) {
       this.subscribers.add(clientOfKey(SUBSCRIPTIONS, key));
@@ -192,18 +197,34 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
   }
 
   /** Before the store closes: every write asked for is done. */
-  flush(): Promise<void> {
-    return this.writer.idle();
+  async flush(): Promise<void> {
+    await Promise.allSettled(this.retainedWrites.values());
+    await this.writer.idle();
   }
 
   /** MQTT-3.3.1-10/11: an empty payload deletes the topic's retained message. */
   async storeRetained(packet: RetainedPacket): Promise<void> {
+    const { topic } = packet;
+    const before = this.retainedWrites.get(topic);
+    const write = (async () => {
+      await before?.catch(() => undefined);
+      await this.writeRetained(packet);
+    })();
+    this.retainedWrites.set(topic, write);
+    try {
+      await write;
+    } finally {
+      if (this.retainedWrites.get(topic) === write) this.retainedWrites.delete(topic);
+    }
+  }
+
+  private async writeRetained(packet: RetainedPacket): Promise<void> {
     const key = `${RETAINED}${packet.topic}`;
     if (packet.payload.length === 0) {
-      await this.writer.write({ type: 'del', key });
+      await this.db.del(key);
       this.retained.delete(packet.topic);
     } else {
-      await this.writer.write({ type: 'put', key, value: msgpack.encode(packet) });
+      await this.db.put(key, msgpack.encode(packet), { valueEncoding: 'buffer' });
       this.retained.add(packet.topic);
     }
   }

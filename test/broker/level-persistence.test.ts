@@ -10,6 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import { BatchedLevelPersistence } from '../../src/broker/level-persistence.js';
 import { silentLogger } from '../../src/logging/logger.js';
+import { startSheri } from '../helpers/sheri-process.js';
+import { waitUntil } from '../helpers/scenarios.js';
+import { freePort } from '../helpers/tools.js';
 
 interface RetainedStore {
   setup(broker: unknown): Promise<void>;
@@ -325,7 +328,7 @@ describe('retained messages through the embedded broker', () => {
     const dir = tempDir();
     let broker = await start(dir);
     await publish(broker, [['end', 'end']]);
-    // Set and cleared at once (an agent that joins and leaves), often in one write batch.
+    // Set and cleared at once (an agent that joins and leaves): two writes of one topic in flight.
     await publish(broker, [
       ['s/agents/gone/status', 'online'],
       ['s/agents/gone/status', ''],
@@ -339,5 +342,49 @@ describe('retained messages through the embedded broker', () => {
     expect(await retainedFor(broker, 's/agents/+/status')).toEqual([
       's/agents/stays/status=online',
     ]);
+  });
+
+  it('keeps each retained message it forwarded, and none whose deletion it forwarded, when killed with SIGKILL', async () => {
+    const dir = tempDir();
+    const killable = async () => {
+      const port = await freePort();
+      const args = ['broker', '--no-auth', '--port', String(port), '--data-dir', dir];
+      const proc = startSheri([...args, '--log-format', 'json']);
+      cleanups.push(() => proc.kill('SIGKILL'));
+      await proc.waitForOutput('broker listening');
+      return { proc, url: `mqtt://127.0.0.1:${port}` };
+    };
+    const first = await killable();
+    const client = await mqtt.connectAsync(first.url, { protocolVersion: 4, reconnectPeriod: 0 });
+    cleanups.push(() => client.endAsync(true));
+    // aedes forwards a message once its store is done (its PUBACK goes before: not a proof).
+    const forwarded = new Set<string>();
+    client.on('message', (topic, payload) => forwarded.add(`${topic}=${payload.toString()}`));
+    await client.subscribeAsync('s/+', { qos: 1 });
+    const retain = (topic: string, payload: string) =>
+      client.publishAsync(topic, payload, { qos: 1, retain: true });
+    await Promise.all([retain('end', 'end'), retain('s/a1', 'a1'), retain('s/a2', 'a2')]);
+    await Promise.all([retain('s/a2', ''), retain('s/a3', 'a3')]);
+    await waitUntil(
+      () => ['s/a1=a1', 's/a2=', 's/a3=a3'].every((seen) => forwarded.has(seen)),
+      5_000,
+      () => [...forwarded].join(),
+    );
+    await first.proc.kill('SIGKILL');
+    await client.endAsync(true);
+
+    const second = await killable();
+    const reader = await mqtt.connectAsync(second.url, { protocolVersion: 4, reconnectPeriod: 0 });
+    cleanups.push(() => reader.endAsync(true));
+    const seen: string[] = [];
+    const ended = new Promise<void>((resolve) =>
+      reader.on('message', (topic, payload) => {
+        if (topic === 'end') resolve();
+        else seen.push(`${topic}=${payload.toString()}`);
+      }),
+    );
+    await reader.subscribeAsync({ 's/+': { qos: 1 }, end: { qos: 1 } });
+    await ended;
+    expect(seen).toEqual(['s/a1=a1', 's/a3=a3']);
   });
 });
