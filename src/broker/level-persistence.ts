@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import type { Level } from 'level';
+import { BatchWriter, type Op } from './batch-writer.js';
 import { TopicSet } from './topic-set.js';
 
 const require = createRequire(import.meta.url);
@@ -40,8 +41,6 @@ interface ClientRef {
   id: string;
 }
 
-type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
-
 // The key layout of aedes-persistence-level (asyncPersistence.js), so both read the same store.
 const RETAINED = 'retained:';
 const SUBSCRIPTIONS = 'subscriptions:';
@@ -57,67 +56,6 @@ const outgoingIdKey = (clientId: string, messageId: number | undefined) =>
   `${OUTGOING_ID}${encodeURIComponent(clientId)}:${padId(messageId)}`;
 const clientOfKey = (prefix: string, key: string): string =>
   decodeURIComponent(key.slice(prefix.length, key.indexOf(':', prefix.length)));
-
-/**
- * Writes to the store in batches, one batch in flight at a time and in order: what is asked for
- * in one turn of the event loop goes in one `db.batch`, and each caller's promise settles when
- * the batch holding its writes is written — as durable as one write each, for a fraction of the
- * cost when a broker carries thousands of messages a second. Within a batch only the last write
- * of a key counts, and a key put and deleted before its batch went out is not written at all.
- */
-class BatchWriter {
-  private ops = new Map<string, Op>();
-  private done: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private scheduled = false;
-  private inFlight: Promise<void> = Promise.resolve();
-  /** Keys the store holds once the batches handed to it are written. */
-  private readonly stored = new Set<string>();
-
-  constructor(private readonly db: Level<string, Buffer>) {}
-
-  /** A key the store held at start. */
-  known(key: string): void {
-    this.stored.add(key);
-  }
-
-  /** Queue writes; resolves once they are in the store. */
-  write(...ops: Op[]): Promise<void> {
-    for (const op of ops) {
-      if (op.type === 'del' && !this.stored.has(op.key)) this.ops.delete(op.key);
-      else this.ops.set(op.key, op);
-    }
-    const written = new Promise<void>((resolve, reject) => this.done.push({ resolve, reject }));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.commit());
-    }
-    return written;
-  }
-
-  /** Resolves once everything asked for so far is written (or failed). */
-  async idle(): Promise<void> {
-    if (this.ops.size > 0) await this.write().catch(() => undefined);
-    await this.inFlight.catch(() => undefined);
-  }
-
-  private commit(): void {
-    this.scheduled = false;
-    const ops = [...this.ops.values()];
-    const { done } = this;
-    this.ops = new Map();
-    this.done = [];
-    for (const op of ops) {
-      if (op.type === 'put') this.stored.add(op.key);
-      else this.stored.delete(op.key);
-    }
-    this.inFlight = this.inFlight
-      .then(() => (ops.length > 0 ? this.db.batch(ops, { valueEncoding: 'buffer' }) : undefined))
-      .then(
-        () => done.forEach((waiter) => waiter.resolve()),
-        (error: unknown) => done.forEach((waiter) => waiter.reject(error)),
-      );
-  }
-}
 
 /**
  * aedes-persistence-level, with the topics of its retained messages and its queue of QoS 1
