@@ -28,7 +28,7 @@ export const idle = {
   describe: [
     "_One dispatch_: the hub's scheduler alone, as the hub drives it in one turn (`src/tasks/scheduler.ts` with its `Ledger` on disk, an injected clock, no bus): admit one task, `dispatch()`, record the batch in SQLite, render the grant — with N idle agents of role testing each holding room, so each dispatch picks among N. The median over 2,000 tasks (500 with `--quick`); between two, untimed, the agent fails its task and reports its room again. _A heartbeat_: one idle agent reports its room, then `dispatch()` with nothing queued.",
     '',
-    "_Hub CPU_: mosquitto (the embedded broker where it is missing: its registrations grow with the square of the swarm, case 7) and `sheri hub`, then one `sheri agent --replicas N --sandbox none` process; once all N are registered, the hub's CPU time over 10 s (5 s with `--quick`; the default heartbeat is 10 s, so every agent heartbeats about once in it), in % of one core. _Idle dispatch_: then 20 dispatch-only tasks one at a time, submit → grant seen (p50). `--quick` runs the replicas at 10 and 100 only.",
+    "_Hub CPU_: mosquitto (the embedded broker where it is missing) and `sheri hub`, then one `sheri agent --replicas N --sandbox none` process; once all N are registered, the hub's CPU time over 10 s (5 s with `--quick`; the default heartbeat is 10 s, so every agent heartbeats about once in it), in % of one core. _Idle dispatch_: then 20 dispatch-only tasks one at a time, submit → grant seen (p50). `--quick` runs the replicas at 10 and 100 only.",
   ].join('\n'),
   async run({ quick, dir }) {
     const metrics = [];
@@ -179,8 +179,9 @@ export function schedulerCost(ledgerPath, agents, tasks) {
 }
 
 async function hubWithReplicas(dir, agents, windowMs) {
-  // mosquitto where it is installed: the embedded broker's registrations grow with the square of
-  // the swarm (case 7), which would make 5,000 take many minutes; the hub is what is measured.
+  // mosquitto where it is installed, so that the figures compare with those taken before the
+  // embedded broker's registrations stopped growing with the square of the swarm (case 7, fixed
+  // 2026-12-01); the hub is what is measured.
   const broker = hasCommand('mosquitto') ? 'mosquitto' : 'embedded';
   const swarm = await startSwarm(
     dir,

@@ -1,0 +1,64 @@
+import type { Level } from 'level';
+
+export type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
+
+/**
+ * Writes to the store in batches, one batch in flight at a time and in order: what is asked for
+ * in one turn of the event loop goes in one `db.batch`, and each caller's promise settles when
+ * the batch holding its writes is written — as durable as one write each, for a fraction of the
+ * cost when a broker carries thousands of messages a second. Within a batch only the last write
+ * of a key counts, and a key put and deleted before its batch went out is not written at all.
+ */
+export class BatchWriter {
+  private ops = new Map<string, Op>();
+  private done: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private scheduled = false;
+  private inFlight: Promise<void> = Promise.resolve();
+  /** Keys the store holds once the batches handed to it are written. */
+  private readonly stored = new Set<string>();
+
+  constructor(private readonly db: Level<string, Buffer>) {}
+
+  /** A key the store held at start. */
+  known(key: string): void {
+    this.stored.add(key);
+  }
+
+  /** Queue writes; resolves once they are in the store. */
+  write(...ops: Op[]): Promise<void> {
+    for (const op of ops) {
+      if (op.type === 'del' && !this.stored.has(op.key)) this.ops.delete(op.key);
+      else this.ops.set(op.key, op);
+    }
+    const written = new Promise<void>((resolve, reject) => this.done.push({ resolve, reject }));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.commit());
+    }
+    return written;
+  }
+
+  /** Resolves once everything asked for so far is written (or failed). */
+  async idle(): Promise<void> {
+    if (this.ops.size > 0) await this.write().catch(() => undefined);
+    await this.inFlight.catch(() => undefined);
+  }
+
+  private commit(): void {
+    this.scheduled = false;
+    const ops = [...this.ops.values()];
+    const { done } = this;
+    this.ops = new Map();
+    this.done = [];
+    for (const op of ops) {
+      if (op.type === 'put') this.stored.add(op.key);
+      else this.stored.delete(op.key);
+    }
+    this.inFlight = this.inFlight
+      .then(() => (ops.length > 0 ? this.db.batch(ops, { valueEncoding: 'buffer' }) : undefined))
+      .then(
+        () => done.forEach((waiter) => waiter.resolve()),
+        (error: unknown) => done.forEach((waiter) => waiter.reject(error)),
+      );
+  }
+}
