@@ -12,7 +12,7 @@ export const description = (quick) =>
   'completions ≤ the attempts whose side effect had ended on a killed agent but whose result had ' +
   'not reached the ledger (assigned to it, side effect done): execution is at-least-once across ' +
   'a crash (PROTOCOL §4.7), so an effect run to its end just before a kill -9 runs again; none ' +
-  'beyond those.';
+  'beyond those; and no task completed twice in the ledger (a second applied `complete`).';
 
 export const variants = () => [{ label: '' }];
 
@@ -50,11 +50,12 @@ export async function run(ctx) {
     outcome.settled &&
     outcome.lost === 0 &&
     outcome.duplicateStarts <= interrupted &&
-    outcome.duplicateCompletions <= endedUnreported;
+    outcome.duplicateCompletions <= endedUnreported &&
+    outcome.ledgerCompletedTwice === 0;
   if (!pass) notes.push(describeLost(outcome));
   return {
     outcome,
-    criterion: `dup starts ${outcome.duplicateStarts} ≤ in flight ${interrupted}; dup completions ${outcome.duplicateCompletions} ≤ ended unreported ${endedUnreported}`,
+    criterion: `dup starts ${outcome.duplicateStarts} ≤ in flight ${interrupted}; dup completions ${outcome.duplicateCompletions} ≤ ended unreported ${endedUnreported}; ledger completed twice ${outcome.ledgerCompletedTwice}`,
     pass,
     notes,
   };

@@ -5,7 +5,8 @@ export const id = 3;
 export const title = 'hub killed -9';
 export const description = (quick) =>
   `${quick ? 200 : 1000} × \`sleep 0.3\` on 8 agents × 2; at 50 % done the hub is killed with ` +
-  '-9 and started again 5 s later on the same ledger. Pass: 0 lost, 0 duplicate completions.';
+  '-9 and started again 5 s later on the same ledger. Pass: 0 lost, 0 duplicate completions (side effects run to their end twice), ' +
+  'and no task completed twice in the ledger.';
 
 export const variants = () => [{ label: '' }];
 
@@ -21,10 +22,14 @@ export async function run(ctx) {
   await sleep(5_000);
   await swarm.startHub();
   const outcome = await finish(swarm, ids, t0, ctx);
-  const pass = outcome.settled && outcome.lost === 0 && outcome.duplicateCompletions === 0;
+  const pass =
+    outcome.settled &&
+    outcome.lost === 0 &&
+    outcome.duplicateCompletions === 0 &&
+    outcome.ledgerCompletedTwice === 0;
   return {
     outcome,
-    criterion: `lost ${outcome.lost}, dup completions ${outcome.duplicateCompletions}`,
+    criterion: `lost ${outcome.lost}, dup completions ${outcome.duplicateCompletions}, ledger completed twice ${outcome.ledgerCompletedTwice}`,
     pass,
     notes: pass ? [] : [describeLost(outcome)],
   };

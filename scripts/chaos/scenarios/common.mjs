@@ -53,7 +53,15 @@ export async function finish(swarm, ids, t0, ctx) {
   await swarm.quiesce();
   const ledger = swarm.ledger() ?? [];
   const outcome = countOutcome({ submitted: ids, ledger, ...swarm.sideEffects() });
-  return { ...outcome, settled, wallSeconds, ledger };
+  // The ledger's own exactly-once: a task whose completion was applied more than once (a second
+  // `complete` event). Side effects run twice across a kill -9 are counted apart (above).
+  const wanted = new Set(ids);
+  const twice = (
+    swarm.ledger(
+      "SELECT task_id FROM task_events WHERE kind = 'complete' GROUP BY task_id HAVING COUNT(*) > 1",
+    ) ?? []
+  ).filter((row) => wanted.has(row.task_id)).length;
+  return { ...outcome, ledgerCompletedTwice: twice, settled, wallSeconds, ledger };
 }
 
 /** `lost 3 (a-1, a-7, a-9 …)` for a note. */
