@@ -393,3 +393,71 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     await stillServing('after-flood');
   });
 });
+
+/**
+ * On an open broker a credential holder reads `tasks/new` as it goes by, so it knows the envelope
+ * id of a submission and can answer it on `errors` — first, while the hub is away. `task submit`
+ * takes only the hub's signed word (PROTOCOL §3.9): the forged refusal changes nothing it says or
+ * does, and the task is recorded when the hub is back.
+ */
+describe('task submit on an open broker', () => {
+  let swarm: TestSwarm;
+  afterEach(async () => swarm.close());
+
+  it('ignores a forged refusal of its submission on errors: no "rejected", exit 0, and the hub records the task', async () => {
+    swarm = new TestSwarm();
+    swarm.store.add('agent', 'mallory', 'testing');
+    await swarm.startBroker({ open: true });
+    // A hub that ran and is gone: its persistent session keeps the task for it.
+    await (await swarm.startHub()).close();
+    const mallory = await mqtt.connectAsync(swarm.brokerUrl, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clientId: 'mallory',
+      ...swarm.login(MALLORY),
+    });
+    swarm.onClose(() => mallory.endAsync(true));
+    let forged = 0;
+    mallory.on('message', (_topic, bytes) => {
+      const id = /"id"\s*:\s*"([^"]+)"/.exec(bytes.toString('utf8'))?.[1];
+      if (!id) return;
+      const report = {
+        code: 'QUEUE_FULL',
+        reason: 'forged: your queue is full, give up',
+        topic: `${swarm.swarm}/tasks/new`,
+        reporter: 'hub',
+        message_id: id,
+      };
+      forged += 1;
+      void mallory.publishAsync(
+        `${swarm.swarm}/errors`,
+        // Signed as itself (a valid signature: an agent may report errors) with the hub's name
+        // in the report: only the sender's kind, checked, says who speaks.
+        swarm.sign(MALLORY, 'errors', envelope('mallory', 'testing', report)),
+        { qos: 1 },
+      );
+    });
+    await mallory.subscribeAsync(`${swarm.swarm}/tasks/new`, { qos: 1 });
+
+    const submitting = runSheri(
+      ['task', 'submit', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm].concat([
+        '--type',
+        'testing.run',
+        '--task-id',
+        'not-refused',
+        '--command',
+        'true',
+        '--no-hub-check',
+      ]),
+      { cwd: swarm.dir },
+    );
+    await waitUntil(() => forged === 1, 15_000);
+    const hub = await swarm.startHub();
+    const submit = await submitting;
+    expect(submit.code, submit.stderr).toBe(0);
+    expect(submit.stdout).toBe('not-refused\n');
+    expect(submit.stderr).not.toContain('rejected');
+    expect(submit.stderr).not.toContain('forged');
+    await waitUntil(() => hub.ledger.get('not-refused')?.state === 'queued', 10_000);
+  });
+});
