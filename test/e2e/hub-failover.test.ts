@@ -90,19 +90,40 @@ describe.runIf(hasPostgres)('two hubs on one PostgreSQL ledger', () => {
 
   const epochOf = async (): Promise<number> => count('SELECT epoch AS n FROM hub_leader');
 
-  it('loses no task and starts none twice beyond those in flight when the leader is killed -9 among 500', async () => {
+  /**
+   * A leader and a standby on a new database, `agents` × `concurrency` agents, and `total` short
+   * tasks submitted, once `ran` of them have run.
+   */
+  async function leaderAndStandby(load: {
+    agents: number;
+    concurrency: number;
+    total: number;
+    prefix: string;
+    ran: number;
+  }): Promise<{ first: SheriProcess; standby: SheriProcess }> {
     const url = await setUp();
     const first = startHub(url);
     await first.waitForOutput('hub ready');
     const standby = startHub(url);
     await standby.waitForOutput('hub standing by');
-    for (let i = 0; i < 8; i++) await swarm.startAgent('testing', {}, 4);
+    for (let i = 0; i < load.agents; i++) await swarm.startAgent('testing', {}, load.concurrency);
     await swarm.submit(
-      Array.from({ length: 500 }, (_, i) =>
-        swarm.taskAppending(`ha-${i}`, 'testing.run', {}, 'sleep 0.05; '),
+      Array.from({ length: load.total }, (_, i) =>
+        swarm.taskAppending(`${load.prefix}-${i}`, 'testing.run', {}, 'sleep 0.05; '),
       ),
     );
-    await until(async () => swarm.executions().length >= 100, 60_000, '100 tasks run');
+    await until(async () => swarm.executions().length >= load.ran, 60_000, `${load.ran} tasks run`);
+    return { first, standby };
+  }
+
+  it('loses no task and starts none twice beyond those in flight when the leader is killed -9 among 500', async () => {
+    const { first, standby } = await leaderAndStandby({
+      agents: 8,
+      concurrency: 4,
+      total: 500,
+      prefix: 'ha',
+      ran: 100,
+    });
 
     const oldEpoch = await epochOf();
     first.child.kill('SIGKILL');
@@ -134,18 +155,13 @@ describe.runIf(hasPostgres)('two hubs on one PostgreSQL ledger', () => {
   }, 180_000);
 
   it('a leader paused past its lease writes nothing once resumed, and stands by', async () => {
-    const url = await setUp();
-    const first = startHub(url);
-    await first.waitForOutput('hub ready');
-    const standby = startHub(url);
-    await standby.waitForOutput('hub standing by');
-    for (let i = 0; i < 4; i++) await swarm.startAgent('testing', {}, 2);
-    await swarm.submit(
-      Array.from({ length: 200 }, (_, i) =>
-        swarm.taskAppending(`pause-${i}`, 'testing.run', {}, 'sleep 0.05; '),
-      ),
-    );
-    await until(async () => swarm.executions().length >= 40, 60_000, '40 tasks run');
+    const { first, standby } = await leaderAndStandby({
+      agents: 4,
+      concurrency: 2,
+      total: 200,
+      prefix: 'pause',
+      ran: 40,
+    });
 
     const oldEpoch = await epochOf();
     first.child.kill('SIGSTOP');
