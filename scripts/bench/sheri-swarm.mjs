@@ -252,6 +252,10 @@ export class Watcher {
         'tasks/complete',
         'tasks/dead',
         'agents/register',
+        // Each agent's retained presence too: agents that `sheri up` starts with its hub may
+        // register before this client has subscribed (seen: 2 or 3 of 4 registrations, and a
+        // bench stuck for 60 s); their retained "online" still reaches it.
+        'agents/+',
         'agents/heartbeat',
         'hub/status',
       ].map((topic) => `${swarm}/${topic}`),
@@ -302,6 +306,8 @@ export class Watcher {
         if (!this.registers.has(message.agent_id)) this.registers.set(message.agent_id, at);
       } else if (local === 'agents/heartbeat') {
         this.beats.add(message.agent_id);
+      } else if (/^agents\/[^/]+$/.test(local) && message?.payload?.state === 'online') {
+        if (!this.registers.has(message.agent_id)) this.registers.set(message.agent_id, at);
       } else if (local === 'hub/status') {
         this.online = message.payload?.state === 'online';
       }
