@@ -46,8 +46,11 @@ describe('presence: Last Wills and deaths', () => {
       await recorder.waitFor(() => grantsTo(recorder, name) === 1, 10_000);
       await bus.destroy(); // dies before any word of the attempt: its Will fires
       deaths += 1;
+      // The ledger, not memory: the death is decided in memory and recorded in the turn just
+      // after, and the loop's test reads the ledger (seen: a fourth victim started, and waited
+      // for ever, between the two).
       await waitUntil(
-        () => hub.scheduler.live.get('poison')?.state !== 'assigned',
+        () => hub.ledger.get('poison')?.state !== 'assigned',
         10_000,
         () => JSON.stringify(hub.ledger.history('poison')),
       );
