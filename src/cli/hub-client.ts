@@ -79,19 +79,28 @@ export async function queryHub<K extends HubQuery['kind']>(
  * undefined when no hub has ever run on this swarm and broker.
  */
 export async function readHubStatus(bus: Bus, waitMs = 1_500): Promise<HubStatus | undefined> {
+  let settle!: (status: HubStatus | undefined) => void;
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   const status = new Promise<HubStatus | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), waitMs);
-    const router = new TopicRouter(bus, {
-      hubStatus: (message) => {
-        // A forged status (signing on, an open broker) must not tell the submitter anything.
-        if (!trusted(bus, message)) return;
-        clearTimeout(timer);
-        resolve(message.payload);
-      },
-    });
-    bus.onMessage((topic, bytes) => void router.handle(topic, bytes));
+    settle = (value) => {
+      settled = true;
+      clearTimeout(timer);
+      resolve(value);
+    };
   });
-  // A retained message arrives right after SUBACK, so the wait is short when a hub has run.
+  const router = new TopicRouter(bus, {
+    hubStatus: (message) => {
+      // A forged status (signing on, an open broker) must not tell the submitter anything.
+      if (!trusted(bus, message)) return;
+      settle(message.payload);
+    },
+  });
+  bus.onMessage((topic, bytes) => void router.handle(topic, bytes));
+  // A retained message arrives right after SUBACK, so the wait counts from there: a CLI slowed
+  // by a loaded machine could otherwise spend the whole wait before its SUBACK and say that no
+  // hub ever ran.
   await bus.subscribe(subscriptionsFor('operator', ['hubStatus']));
+  if (!settled) timer = setTimeout(() => settle(undefined), waitMs);
   return status;
 }

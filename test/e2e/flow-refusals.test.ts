@@ -195,7 +195,7 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
       ],
       { cwd: swarm.dir },
     );
-    expect(run.code).toBe(2);
+    expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toMatch(
       /rejected by hub: flow lint-[0-9a-f]{8} is refused: steps\[0\]\.type: unknown task type "lint.run"/,
     );
