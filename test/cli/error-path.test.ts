@@ -1,23 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { prepareCommands } from '../../src/cli/command-line.js';
 import { EXIT, SheriError } from '../../src/errors.js';
 import { runSheri } from '../helpers/sheri-process.js';
-
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+import { tempDirs } from '../helpers/temp-dir.js';
 
 /** A folder of its own, so that nothing a command leaves behind goes unseen. */
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sheri-errors-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('sheri-errors-');
 
 /** One line on stderr, from sheri, with no stack trace and nothing on stdout. */
 function expectOneLine(result: { stdout: string; stderr: string }): string {

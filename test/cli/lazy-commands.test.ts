@@ -1,11 +1,11 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { SHERI_BIN } from '../helpers/sheri-process.js';
 import { withoutLlmSettings } from '../helpers/tools.js';
+import { tempDirs } from '../helpers/temp-dir.js';
 
 const RECORDER = fileURLToPath(new URL('../fixtures/record-modules.mjs', import.meta.url));
 const DIST = join(SHERI_BIN, '..', '..');
@@ -26,16 +26,7 @@ const LIGHT = [
   /^src\/tmux\/layout\.js$/,
 ];
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sheri-lazy-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('sheri-lazy-');
 
 interface RunResult {
   code: number | null;
