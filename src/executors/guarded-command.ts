@@ -125,6 +125,8 @@ export function describeResult(result: ProcessResult, limits?: SandboxLimits): s
       ? 'was canceled'
       : result.signal
         ? `was killed by ${result.signal}`
-        : `exited ${result.exit_code} in ${result.duration_ms} ms`;
+        : result.exit_code === null
+          ? `did not start (${result.stderr.trim() || 'no reason given'})`
+          : `exited ${result.exit_code} in ${result.duration_ms} ms`;
   return result.limit ? `${base}: it ran into ${describeLimit(result.limit, limits)}` : base;
 }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { OutputCapture } from './output-capture.js';
 import { unwatchGroup, watchGroup } from './reaper.js';
 import type { Sandbox, SandboxLimits } from './sandbox.js';
@@ -87,18 +88,26 @@ export async function runProcess(
         sandboxed: false,
         cgroup: undefined,
       };
-  // Loaded with the first command, not with the agent: its ~100 ms are not part of joining.
-  const { execa } = await import('execa');
-  const child = execa(prepared.file, prepared.args, {
+  // node:child_process directly, not execa: execa's wrapping cost ~1.6 ms of CPU per command
+  // against ~1.3 ms for the spawn itself (issue 10), and nothing here needs what it adds.
+  const child = spawn(prepared.file, prepared.args, {
     cwd: options.cwd,
     env: prepared.env,
-    extendEnv: false,
     detached: true, // own process group, killed as one
-    reject: false,
-    stdin: 'ignore',
-    buffer: false,
-    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Resolves once the shell has exited and its output is closed, or it could not start at all.
+  const ended = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>(
+    (resolve) => {
+      child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
+      child.on('error', (error) => {
+        // A spawn that failed (bash or bwrap missing, cwd gone) has no pid: say why, as output.
+        if (child.pid !== undefined) return;
+        stderr.push(`sheri: could not start ${prepared.file}: ${error.message}\n`);
+        resolve({ exitCode: null, signal: null });
+      });
+    },
+  );
   if (child.pid !== undefined) watchGroup(child.pid);
 
   let timeoutKind: ProcessResult['timeout_kind'] = null;
@@ -146,7 +155,7 @@ export async function runProcess(
   if (options.signal?.aborted) onAbort();
   else options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const result = await child;
+  const result = await ended;
   clearTimeout(timer);
   clearTimeout(quietTimer);
   clearTimeout(killTimer);
@@ -156,7 +165,7 @@ export async function runProcess(
   if (child.pid !== undefined) unwatchGroup(child.pid);
   const usage = prepared.cgroup?.usage();
   prepared.cgroup?.destroy();
-  const exitCode = result.exitCode ?? null;
+  const exitCode = result.exitCode;
   const limit: LimitHit | null = overflowed
     ? 'output'
     : usage?.memoryLimitHit
@@ -171,7 +180,7 @@ export async function runProcess(
   return {
     command,
     exit_code: exitCode,
-    signal: result.signal ?? null,
+    signal: result.signal,
     timed_out: timeoutKind !== null,
     timeout_kind: timeoutKind,
     canceled,

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { describeResult } from '../../../src/executors/guarded-command.js';
 import { buildEnvironment } from '../../../src/tools/shell/environment.js';
 import { runProcess } from '../../../src/tools/shell/run-process.js';
 
@@ -59,6 +61,19 @@ describe('runProcess', () => {
       timed_out: false,
       canceled: false,
     });
+  });
+
+  it('reports a shell that cannot start (its folder is gone) with the reason, never by throwing', async () => {
+    const cwd = join(tmpdir(), `sheri-gone-${process.pid}`);
+    const result = await runProcess('true', { ...base, cwd });
+    expect(result).toMatchObject({ exit_code: null, signal: null, timed_out: false });
+    expect(result.stderr).toMatch(/^sheri: could not start bash: spawn bash ENOENT/);
+    expect(describeResult(result)).toMatch(/^did not start \(sheri: could not start bash: /);
+  });
+
+  it('keeps a UTF-8 character split across two writes whole', async () => {
+    const result = await runProcess("printf '\\xc3'; sleep 0.05; printf '\\xa9\\n'", base);
+    expect(result).toMatchObject({ exit_code: 0, stdout: 'é\n' });
   });
 
   it('shows a command neither ANTHROPIC_API_KEY nor GITHUB_TOKEN that the agent holds', async () => {
