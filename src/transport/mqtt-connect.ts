@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as MqttModule from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
@@ -22,11 +23,15 @@ const TLS = new Set(['mqtts', 'ssl', 'tls']);
 export function connectMqtt(url: string, options: IClientOptions): MqttClient {
   const plain = plainTarget(url, options);
   if (!plain) return (require('mqtt') as typeof MqttModule).connect(url, options);
-  const builder = (
-    require(plain.secure ? 'mqtt/lib/connect/tls' : 'mqtt/lib/connect/tcp') as {
-      default: StreamBuilder;
-    }
-  ).default;
+  // mqtt.js's TCP builder is net.createConnection once its SOCKS branch (excluded above) is
+  // passed; requiring it loads that branch's modules too (~20 ms of each agent's start).
+  const builder: StreamBuilder = plain.secure
+    ? (require('mqtt/lib/connect/tls') as { default: StreamBuilder }).default
+    : (_client, opts) =>
+        createConnection({
+          port: opts.port || 1883,
+          host: opts.hostname || opts.host || 'localhost',
+        });
   const { default: Client } = require('mqtt/lib/client') as { default: typeof MqttClient };
   // What connect() hands the client for such a URL: host, port, protocol, defaultProtocol.
   const protocol = plain.secure ? 'mqtts' : 'mqtt';

@@ -44,7 +44,7 @@ describe('connectMqtt', () => {
     return broker;
   }
 
-  it('connects to mqtt:// and carries messages without loading mqtt.js WebSocket transport', async () => {
+  it('connects to mqtt:// and carries messages without loading mqtt.js WebSocket or SOCKS transport', async () => {
     expect(loaded('ws')).toBe(false);
     const broker = await openBroker();
     const client = track(connectMqtt(broker.url, { ...base, clientId: 'plain-tcp' }));
@@ -55,6 +55,7 @@ describe('connectMqtt', () => {
     const [topic, payload] = (await got) as [string, Buffer];
     expect([topic, payload.toString()]).toEqual(['t/1', 'hello']);
     expect(loaded('ws')).toBe(false);
+    expect(loaded('socks')).toBe(false);
   });
 
   it('reconnects through the same builder after the broker drops it', async () => {
