@@ -67,7 +67,12 @@ export class EmbeddedBroker {
       mkdirSync(options.dataDir, { recursive: true });
       db = new Level<string, Buffer>(options.dataDir, { valueEncoding: 'buffer' });
       await db.open();
-      persistence = new BatchedLevelPersistence(db);
+      persistence = new BatchedLevelPersistence(db, (error) =>
+        options.logger.error(
+          { err: error instanceof Error ? error.message : String(error), dataDir: options.dataDir },
+          'the broker could not write its queue of QoS 1 messages to its store: a restart may lose or resend some',
+        ),
+      );
     }
     const aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),

@@ -78,8 +78,13 @@ const clientOfKey = (prefix: string, key: string): string =>
  * Outgoing queues: aedes asks for them on every QoS 1 delivery and every PUBACK — for clean
  * sessions too, which have nothing stored, so each of those was a read of the disk store to find
  * nothing. Here reads come from memory (loaded from the store at start), and the store is written
- * as before, through BatchWriter: a delivery or an acknowledgement completes once its writes are
- * on disk, as it did.
+ * through BatchWriter, in the order asked, without holding up the delivery: a message for a
+ * persistent session online goes out at once, not after two writes in turn (~0.4 ms of each hop
+ * to the hub at p50, ~1.4 ms at p99, issue 10). That promises no less than before: aedes sends a
+ * QoS 1 publisher its PUBACK before it stores the message anyway, so a broker killed within the
+ * write's few milliseconds loses the message for an offline session either way; what is new is
+ * only that an online session may have got a message the store never held, which it has then.
+ * A write that fails is reported (onWriteError); the session keeps the message in memory.
  *
  * Subscriptions and QoS 2 packets received: every connection of a clean session asks the store
  * for the session's subscriptions (to delete them) and clears its received QoS 2 packets, a read
@@ -103,9 +108,18 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
   private readonly receivers = new Set<string>();
   private readonly writer: BatchWriter;
 
-  constructor(private readonly db: Level<string, Buffer>) {
+  constructor(
+    private readonly db: Level<string, Buffer>,
+    /** A write of the outgoing queues that failed (nothing waits for those to tell it). */
+    private readonly onWriteError: (error: unknown) => void,
+  ) {
     super(db);
     this.writer = new BatchWriter(db);
+  }
+
+  /** Queue writes of the outgoing queues; a failure goes to onWriteError. */
+  private queueWrite(...ops: Op[]): void {
+    this.writer.write(...ops).catch(this.onWriteError);
   }
 
   override async setup(broker: unknown): Promise<void> {
@@ -222,7 +236,7 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     const stored = new AedesPacket(packet);
     const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter);
     this.queueOf(sub.clientId).set(key, stored);
-    await this.writer.write({ type: 'put', key, value: msgpack.encode(stored) });
+    this.queueWrite({ type: 'put', key, value: msgpack.encode(stored) });
   }
 
   async outgoingEnqueueCombi(
@@ -230,7 +244,7 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     packet: StoredPacket,
   ): Promise<StoredPacket | undefined> {
     if (!subs || subs.length === 0) return packet;
-    await Promise.all(subs.map((sub) => this.outgoingEnqueue(sub, packet)));
+    for (const sub of subs) await this.outgoingEnqueue(sub, packet);
     return undefined;
   }
 
@@ -258,7 +272,7 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     const value = msgpack.encode(stored);
     ops.push({ type: 'put', key: outgoingIdKey(client.id, packet.messageId), value });
     ops.push({ type: 'put', key, value });
-    await this.writer.write(...ops);
+    this.queueWrite(...ops);
   }
 
   async outgoingClearMessageId(
@@ -273,7 +287,7 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     const queue = this.queued.get(client.id);
     const stored = queue?.get(key);
     queue?.delete(key);
-    await this.writer.write(
+    this.queueWrite(
       { type: 'del', key: outgoingIdKey(client.id, packet.messageId) },
       { type: 'del', key },
     );

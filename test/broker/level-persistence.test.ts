@@ -101,7 +101,10 @@ describe('the level persistence of retained messages', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const ours = await new Opened(
       join(dir, 'ours'),
-      (db) => new BatchedLevelPersistence(db),
+      (db) =>
+        new BatchedLevelPersistence(db, (error) => {
+          throw error;
+        }),
     ).open();
     const original = await new Opened(
       join(dir, 'original'),
@@ -143,7 +146,13 @@ describe('the level persistence of retained messages', () => {
   it('clears the QoS 2 packets a client sent but never released when it comes back clean, also after a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sheri-incoming-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const side = await new Opened(dir, (db) => new BatchedLevelPersistence(db)).open();
+    const side = await new Opened(
+      dir,
+      (db) =>
+        new BatchedLevelPersistence(db, (error) => {
+          throw error;
+        }),
+    ).open();
     cleanups.push(() => side.close());
     const store = () => side.store as BatchedLevelPersistence;
     const sent = (id: string, messageId: number) =>
@@ -173,6 +182,82 @@ describe('the level persistence of retained messages', () => {
     await sent('after-restart', 8);
     await store().cleanIncoming({ id: 'after-restart' });
     expect(await held('after-restart', 8)).toBe(false);
+  });
+});
+
+describe("a persistent session's queue of QoS 1 messages", () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** A store whose batches wait until `release()`, and the errors it reported. */
+  async function heldStore(fail?: Error) {
+    const dir = mkdtempSync(join(tmpdir(), 'sheri-outgoing-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const errors: unknown[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const side = await new Opened(dir, (db) => {
+      const batch = db.batch.bind(db) as (ops: unknown, options: unknown) => Promise<void>;
+      (db as unknown as { batch: typeof batch }).batch = async (ops, options) => {
+        await released;
+        if (fail) throw fail;
+        return batch(ops, options);
+      };
+      return new BatchedLevelPersistence(db, (error) => errors.push(error));
+    }).open();
+    // Released before the close, which waits for the writes, should a test end without it.
+    cleanups.push(() => side.close(), release);
+    return { side, store: side.store as BatchedLevelPersistence, release, errors };
+  }
+
+  const queued = async (store: BatchedLevelPersistence, id: string) => {
+    const packets: { payload: Buffer; messageId?: number }[] = [];
+    for await (const packet of store.outgoingStream({ id })) packets.push(packet as never);
+    return packets.map((packet) => [packet.payload.toString(), packet.messageId]);
+  };
+
+  it('hands a message to its online session before the store has written it, and writes it after', async () => {
+    const { side, store, release, errors } = await heldStore();
+    const packet = { ...packetOf('s/tasks/new', 'one'), retain: false };
+    // Neither waits for the batch, which is held: aedes delivers on their word.
+    await store.outgoingEnqueueCombi([{ clientId: 'hub' }], packet);
+    await store.outgoingUpdate({ id: 'hub' }, { ...packet, messageId: 5 });
+    expect(await queued(store, 'hub')).toEqual([['one', 5]]);
+    release();
+    await store.flush();
+    // On disk too: a restart brings it back, in flight under the same id.
+    await side.close();
+    await side.open();
+    expect(await queued(side.store as BatchedLevelPersistence, 'hub')).toEqual([['one', 5]]);
+    expect(errors).toEqual([]);
+  });
+
+  it('removes an acknowledged message from the store, in the order the writes were asked', async () => {
+    const { side, store, release } = await heldStore();
+    const packet = { ...packetOf('s/tasks/new', 'acked'), retain: false };
+    await store.outgoingEnqueueCombi([{ clientId: 'hub' }], packet);
+    await store.outgoingUpdate({ id: 'hub' }, { ...packet, messageId: 6 });
+    release();
+    await store.flush();
+    await store.outgoingClearMessageId({ id: 'hub' }, { messageId: 6 });
+    expect(await queued(store, 'hub')).toEqual([]);
+    await store.flush();
+    await side.close();
+    await side.open();
+    expect(await queued(side.store as BatchedLevelPersistence, 'hub')).toEqual([]);
+  });
+
+  it('reports a write the store refused, and keeps the message for the session in memory', async () => {
+    const refused = new Error('No space left on device');
+    const { store, release, errors } = await heldStore(refused);
+    const packet = { ...packetOf('s/tasks/new', 'kept'), retain: false };
+    await store.outgoingEnqueueCombi([{ clientId: 'hub' }], packet);
+    release();
+    await store.flush();
+    expect(errors).toEqual([refused]);
+    expect(await queued(store, 'hub')).toEqual([['kept', undefined]]);
   });
 });
 
