@@ -131,7 +131,15 @@ export class Hub {
     const now = options.now ?? Date.now;
     const keyring = options.keyring ?? loadKeyring(config, { kind: 'hub' }, { create: true });
     requireSigningKey(config, keyring, 'the hub');
-    const ledger = options.store ?? new Ledger(requireLedgerPath(options.ledgerPath));
+    const ledger =
+      options.store ??
+      new Ledger(requireLedgerPath(options.ledgerPath), {
+        onCheckpointFallback: (reason) =>
+          logger.warn(
+            { reason },
+            "the ledger's WAL is checkpointed in the hub's own commits from now on, not in a worker thread",
+          ),
+      });
     const login = keyring.mqttLogin;
     const bus = Bus.open({
       url: config.broker,

@@ -14,6 +14,7 @@ import {
 } from './decisions.js';
 import { SCHEMA_SQL } from './ledger-schema.js';
 import type { ApprovalEvent, LedgerStore, Spend } from './ledger-store.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import {
   isCurrentAttempt,
   priorityOfRank,
@@ -87,7 +88,15 @@ export class Ledger implements LedgerStore {
   private readonly statements;
   private readonly applyAll: (decisions: readonly Decision[], alongside?: () => void) => void;
 
-  constructor(path: string) {
+  private readonly checkpointer: WalCheckpointer | undefined;
+
+  constructor(
+    path: string,
+    options: {
+      /** Why the WAL is checkpointed by SQLite in the hub's own commits after all. */
+      onCheckpointFallback?: (reason: string) => void;
+    } = {},
+  ) {
     this.location = path;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
@@ -95,6 +104,14 @@ export class Ledger implements LedgerStore {
     // NORMAL loses no committed transaction on a process crash in WAL mode; only power loss can.
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA_SQL);
+    if (path !== ':memory:') {
+      // Checkpoints in a worker thread, not in whichever commit passes 1,000 pages.
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new WalCheckpointer(path, (reason) => {
+        if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
+        options.onCheckpointFallback?.(reason);
+      });
+    }
     const db = this.db;
     this.statements = {
       get: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?'),
@@ -194,6 +211,7 @@ export class Ledger implements LedgerStore {
   }
 
   close(): void {
+    this.checkpointer?.stop();
     this.db.close();
   }
 
