@@ -233,10 +233,7 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
   }
 
   async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
-    const stored = new AedesPacket(packet);
-    const key = outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter);
-    this.queueOf(sub.clientId).set(key, stored);
-    this.queueWrite({ type: 'put', key, value: msgpack.encode(stored) });
+    this.enqueue(sub.clientId, packet);
   }
 
   async outgoingEnqueueCombi(
@@ -244,8 +241,16 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     packet: StoredPacket,
   ): Promise<StoredPacket | undefined> {
     if (!subs || subs.length === 0) return packet;
-    for (const sub of subs) await this.outgoingEnqueue(sub, packet);
+    for (const sub of subs) this.enqueue(sub.clientId, packet);
     return undefined;
+  }
+
+  /** Into the client's queue in memory now; to the store in the next batch. */
+  private enqueue(clientId: string, packet: StoredPacket): void {
+    const stored = new AedesPacket(packet);
+    const key = outgoingKey(clientId, packet.brokerId, packet.brokerCounter);
+    this.queueOf(clientId).set(key, stored);
+    this.queueWrite({ type: 'put', key, value: msgpack.encode(stored) });
   }
 
   async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {

@@ -11,6 +11,7 @@ import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import { BatchedLevelPersistence } from '../../src/broker/level-persistence.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { startSheri } from '../helpers/sheri-process.js';
+import { tempDirs } from '../helpers/temp-dir.js';
 import { waitUntil } from '../helpers/scenarios.js';
 import { freePort } from '../helpers/tools.js';
 
@@ -191,10 +192,11 @@ describe("a persistent session's queue of QoS 1 messages", () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
+  const tempDir = tempDirs('sheri-outgoing-');
+
   /** A store whose batches wait until `release()`, and the errors it reported. */
   async function heldStore(fail?: Error) {
-    const dir = mkdtempSync(join(tmpdir(), 'sheri-outgoing-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir();
     const errors: unknown[] = [];
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));

@@ -1,24 +1,19 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ledger } from '../../src/tasks/ledger.js';
 import { CHECKPOINT_EVERY_MS, WalCheckpointer } from '../../src/tasks/wal-checkpointer.js';
 import { admitDecision } from '../helpers/decisions.js';
 import { waitUntil } from '../helpers/scenarios.js';
+import { tempDirs } from '../helpers/temp-dir.js';
 
-const dirs: string[] = [];
+const tempDir = tempDirs('sheri-wal-');
 const ledgers: Ledger[] = [];
 afterEach(() => {
   for (const ledger of ledgers.splice(0)) ledger.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function ledgerFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sheri-wal-'));
-  dirs.push(dir);
-  return join(dir, 'ledger.db');
-}
+const ledgerFile = (): string => join(tempDir(), 'ledger.db');
 
 const size = (file: string): number => statSync(file).size;
 
