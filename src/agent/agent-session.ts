@@ -156,6 +156,8 @@ export class AgentSession {
       pid: process.pid,
       hostname: hostname(),
       sandbox: this.state.sandbox(),
+      // Our results' confirmations may come in our next grant (PROTOCOL §4.8).
+      settled_in_grant: true,
       ...(version ? { version } : {}),
     };
   }

@@ -146,8 +146,11 @@ export class Agent {
         ...this.approvals.routes(),
         ...this.delegations?.routes(),
         tasksAssigned: (message, topic) => {
-          // Addressed to us (PROTOCOL §3.5); the grant must also name us.
-          if (topic === topicFor('tasksAssigned', { agent: agentId })) this.accept(message.payload);
+          // Addressed to us (PROTOCOL §3.5), signed by the hub for us (§15.4); the grant must
+          // also name us. The confirmations it carries are the hub's, like tasks/settled (§4.8).
+          if (topic !== topicFor('tasksAssigned', { agent: agentId })) return;
+          if (message.payload.settled) this.outbox.settled(message.payload.settled);
+          this.accept(message.payload);
         },
         tasksCancel: (message, topic) => {
           if (topic === topicFor('tasksCancel', { agent: agentId })) this.cancel(message.payload);

@@ -91,6 +91,16 @@ const TaskRef = z.looseObject({
 });
 export type TaskRef = z.infer<typeof TaskRef>;
 
+/** One result the hub confirms it recorded (PROTOCOL §4.8). */
+const SettledRef = z.looseObject({ task_id: Id, attempt: z.int().min(1) });
+
+/**
+ * Confirmations a grant carries at most (PROTOCOL §4.8): a few refs, so the grant stays within
+ * the room its inputs were fitted to (Scheduler.inputsOf keeps 8 KiB spare); more go on
+ * `tasks/settled/<agent>`.
+ */
+export const SETTLED_IN_GRANT = 16;
+
 const Free = z.int().min(0).max(10_000);
 const Running = z.array(TaskRef).max(10_000);
 
@@ -124,6 +134,12 @@ export const TaskAssigned = z.looseObject({
   inputs: z.record(z.string(), z.unknown()).default({}),
   /** What the swarm budget leaves a prompt task, in US dollars (PROTOCOL §14.5). */
   max_cost_usd: z.number().min(0).optional(),
+  /**
+   * Results of this agent the hub has recorded, confirmed in the grant rather than in a
+   * `tasks/settled/<agent>` of their own (PROTOCOL §4.8); only to an agent that registered with
+   * `settled_in_grant`.
+   */
+  settled: z.array(SettledRef).min(1).max(SETTLED_IN_GRANT).optional(),
 });
 export type TaskAssigned = z.infer<typeof TaskAssigned>;
 
@@ -144,10 +160,7 @@ export type TaskRelease = z.infer<typeof TaskRelease>;
  * One message per agent per turn of the hub, listing every result of that agent it recorded.
  */
 export const TaskSettled = z.looseObject({
-  results: z
-    .array(z.looseObject({ task_id: Id, attempt: z.int().min(1) }))
-    .min(1)
-    .max(10_000),
+  results: z.array(SettledRef).min(1).max(10_000),
 });
 export type TaskSettled = z.infer<typeof TaskSettled>;
 
@@ -209,6 +222,11 @@ export const AgentRegister = z.looseObject({
   version: z.string().optional(),
   /** Absent from agents older than the sandbox. */
   sandbox: SandboxReport.optional(),
+  /**
+   * true: the agent reads the confirmations a grant carries (`TaskAssigned.settled`, PROTOCOL
+   * §4.8). Absent from older agents, which the hub confirms on `tasks/settled/<agent>` only.
+   */
+  settled_in_grant: z.boolean().optional(),
 });
 export type AgentRegister = z.infer<typeof AgentRegister>;
 

@@ -25,6 +25,8 @@ export interface AgentView {
   sandbox: SandboxReport | null;
   /** When the hub last granted this agent a task. */
   lastGrantAt: number;
+  /** Its registration said it reads confirmations in grants (PROTOCOL §4.8). */
+  settledInGrant: boolean;
   /**
    * While it can take more (PROTOCOL §3.4): when it joined its role's line of ready agents (a
    * counter, not a time), so the one waiting longest is served first; 0 when not in line.
@@ -109,6 +111,7 @@ export class AgentRegistry {
         usage: null,
         sandbox: null,
         lastGrantAt: 0,
+        settledInGrant: false,
         readySince: 0,
       };
       this.agents.set(agentId, agent);

@@ -133,9 +133,15 @@ export class HubHandlers {
     this.router.handle(topic, bytes);
   }
 
-  /** This turn's confirmations of results, one message per agent (PROTOCOL §4.8). */
-  takeSettlements(): Outbound[] {
-    return this.settlements.take();
+  /**
+   * This turn's confirmations of results (PROTOCOL §4.8): in the turn's grant to an agent that
+   * reads them there, else one message per agent (returned).
+   */
+  takeSettlements(turnMessages: readonly Outbound[]): Outbound[] {
+    return this.settlements.take(
+      turnMessages,
+      (agentId) => this.registry.get(agentId)?.settledInGrant === true,
+    );
   }
 
   private onNewTask(topic: string, message: Received<TaskSpec>): void {

@@ -383,9 +383,11 @@ export class Hub {
     }
     // No new grant while the ledger cannot record one.
     if (!this.unrecorded) this.scheduler.dispatch();
-    // PROTOCOL §4.8: each agent hears which of its results this turn records, once it commits.
-    for (const settled of this.handlers.takeSettlements()) this.scheduler.send(settled);
-    const batch = this.withUnrecorded(this.scheduler.takeBatch());
+    // PROTOCOL §4.8: each agent hears which of its results this turn records, once it commits
+    // (in its grant of this turn where it has one and reads them there).
+    const turnBatch = this.scheduler.takeBatch();
+    turnBatch.messages.push(...this.handlers.takeSettlements(turnBatch.messages));
+    const batch = this.withUnrecorded(turnBatch);
     // Only the messages handled so far: any that come while an asynchronous store records
     // wait for the next turn, and so do their acknowledgements.
     const acks = this.bus.ackMark();

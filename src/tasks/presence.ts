@@ -36,6 +36,7 @@ export class Presence {
     const agent = this.registry.touch(agentId, register.role, this.now());
     this.registry.registered(agent, register.concurrency);
     agent.sandbox = register.sandbox ?? agent.sandbox;
+    agent.settledInGrant = register.settled_in_grant === true;
     this.scheduler.refreshReady(agent);
     this.logger.info({ agentId: agent.agentId, role: agent.role }, 'agent registered');
   }

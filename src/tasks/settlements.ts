@@ -1,3 +1,4 @@
+import { SETTLED_IN_GRANT, type TaskAssigned } from '../protocol/messages.js';
 import type { Outbound } from './decisions.js';
 import type { TaskEvent } from './task-record.js';
 
@@ -75,15 +76,31 @@ export class Settlements {
   }
 
   /**
-   * The turn's confirmations, one message per agent (more only past `SETTLED_PER_MESSAGE`); the
-   * next turn starts empty.
+   * The turn's confirmations; the next turn starts empty. An agent that reads them in a grant
+   * (`inGrant`) and is granted a task this turn — one of `turnMessages` — gets up to
+   * `SETTLED_IN_GRANT` of them in its first grant, so a busy agent's result costs no message of
+   * its own; the rest go as one `tasks/settled/<agent>` per agent (more only past
+   * `SETTLED_PER_MESSAGE`), returned.
    */
-  take(): Outbound[] {
+  take(
+    turnMessages: readonly Outbound[] = [],
+    inGrant: (agentId: string) => boolean = () => false,
+  ): Outbound[] {
     const turn = this.turn;
     this.turn = new Map();
     const messages: Outbound[] = [];
     for (const [agentId, { role, refs }] of turn) {
       const all = [...refs.values()];
+      if (all.length <= SETTLED_IN_GRANT && inGrant(agentId)) {
+        const grant = turnMessages.find(
+          (message) => message.key === 'tasksAssigned' && message.params?.['agent'] === agentId,
+        );
+        if (grant) {
+          const payload = grant.payload;
+          grant.payload = () => ({ ...(payload() as TaskAssigned), settled: all });
+          continue;
+        }
+      }
       for (let at = 0; at < all.length; at += SETTLED_PER_MESSAGE) {
         const results = all.slice(at, at + SETTLED_PER_MESSAGE);
         messages.push({

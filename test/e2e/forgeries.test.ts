@@ -179,6 +179,54 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     await waitUntil(() => victim.outbox.size === 0, 5_000);
   });
 
+  it('refuses a grant carrying confirmations sent straight to an agent: the result the hub has not recorded is still sent until it is', async () => {
+    // PROTOCOL §4.8: a grant may confirm results too; a forged one must confirm nothing.
+    await setUp();
+    const victim = await swarm.startAgent('testing');
+    let losing = true;
+    const forward = broker.aedes.authorizeForward.bind(broker.aedes);
+    broker.aedes.authorizeForward = (client, packet) =>
+      losing &&
+      client?.id === `sheri-hub-${swarm.swarm}` &&
+      packet.topic === `${swarm.swarm}/tasks/complete`
+        ? (null as unknown as typeof packet)
+        : forward(client, packet);
+    await swarm.submit([swarm.taskAppending('grant-settle-victim', 'testing.run')]);
+    await recorder.waitFor(
+      () => recorder.on('tasks/complete').some((m) => m.payload.task_id === 'grant-settle-victim'),
+      10_000,
+    );
+    const marker = join(swarm.dir, 'forged-settling-grant-ran');
+    const grant = {
+      task_id: 'forged-settling',
+      agent_id: victim.agentId,
+      attempt: 1,
+      lease_ms: 30_000,
+      lease_expires_at: new Date(Date.now() + 30_000).toISOString(),
+      task: {
+        task_id: 'forged-settling',
+        type: 'testing.run',
+        payload: {},
+        commands: [`touch ${marker}`],
+      },
+      inputs: {},
+      settled: [{ task_id: 'grant-settle-victim', attempt: 1 }],
+    };
+    await forge(`tasks/assigned/${victim.agentId}`, envelope('hub', 'hub', grant));
+    const [report] = await refusalOn(`tasks/assigned/${victim.agentId}`);
+    expect(report!.payload.reason).toMatch(/may not publish on tasks\/assigned\/.*only hub may/);
+    expect(victim.outbox.keys()).toEqual(['grant-settle-victim#1']);
+
+    losing = false;
+    await waitUntil(() => hub.ledger.get('grant-settle-victim')?.state === 'complete', 10_000);
+    expect(swarm.executions().filter((run) => run.taskId === 'grant-settle-victim')).toHaveLength(
+      1,
+    );
+    await waitUntil(() => victim.outbox.size === 0, 5_000);
+    expect(existsSync(marker)).toBe(false);
+    expect(hub.ledger.get('forged-settling')).toBeUndefined();
+  });
+
   it.each(['complete', 'failed'] as const)(
     "refuses a tasks/%s in another agent's name, or in its own for a task it does not hold: the task runs on",
     async (outcome) => {

@@ -129,6 +129,72 @@ describe('results confirmed end to end (PROTOCOL §4.8)', () => {
     expect(hub.ledger.history('last-one').map((event) => event.kind)).not.toContain('stale');
   });
 
+  it('confirms a busy agent’s results in its next grants: no confirmation message of their own, no result sent twice', async () => {
+    await setUp();
+    const agent = await swarm.startAgent('testing');
+    const ids = ['busy-1', 'busy-2', 'busy-3', 'busy-4', 'busy-5'];
+    await swarm.submit(ids.map((id) => swarm.taskAppending(id, 'testing.run')));
+
+    await waitUntil(
+      () => ids.every((id) => hub.ledger.get(id)?.state === 'complete'),
+      20_000,
+      () => ids.map((id) => `${id} ${hub.ledger.get(id)?.state}`).join(', '),
+    );
+    await waitUntil(() => agent.outbox.size === 0, 5_000);
+    const grants = recorder.on(`tasks/assigned/${agent.agentId}`);
+    expect(grants.map((grant) => grant.payload.task_id).sort()).toEqual(ids);
+    type Ref = { task_id: string; attempt: number };
+    const inGrants = grants.flatMap((grant) => (grant.payload.settled as Ref[] | undefined) ?? []);
+    const alone = recorder
+      .on(`tasks/settled/${agent.agentId}`)
+      .flatMap((message) => message.payload.results as Ref[]);
+    // Every result confirmed exactly once; those followed by a grant, in that grant.
+    expect([...inGrants, ...alone].map((ref) => ref.task_id).sort()).toEqual(ids);
+    expect(inGrants.length).toBeGreaterThanOrEqual(3);
+    expect(grants[0]!.payload.settled).toBeUndefined();
+    for (const id of ids) {
+      expect(recorder.on('tasks/complete').filter((m) => m.payload.task_id === id)).toHaveLength(1);
+    }
+    expect(recorder.on('errors')).toEqual([]);
+  });
+
+  it('confirms on tasks/settled, never in a grant, to an agent whose registration did not say it reads them there', async () => {
+    await setUp();
+    const identity = { kind: 'agent', name: 'older-agent', role: 'testing' } as const;
+    const bus = await swarm.connectAs(identity, { clientId: 'older-agent' });
+    await bus.subscribe({ 'tasks/assigned/older-agent': 1, 'tasks/settled/older-agent': 1 });
+    // A registration as an agent before PROTOCOL §4.8's grants that confirm: no settled_in_grant.
+    await bus.publish('agents/register', { role: 'testing', concurrency: 1, types: [] });
+    await swarm.submit([
+      swarm.taskAppending('older-1', 'testing.run'),
+      swarm.taskAppending('older-2', 'testing.run'),
+    ]);
+    await bus.publish('tasks/claim', { free: 1, running: [] });
+    await recorder.waitFor(() => recorder.on('tasks/assigned/older-agent').length === 1, 10_000);
+    const first = recorder.on('tasks/assigned/older-agent')[0]!.payload;
+    await bus.publish('tasks/complete', {
+      task_id: first.task_id,
+      attempt: first.attempt,
+      duration_ms: 1,
+      result: {},
+      free: 1,
+      running: [],
+    });
+
+    await recorder.waitFor(
+      () =>
+        recorder.on('tasks/assigned/older-agent').length === 2 &&
+        recorder.on('tasks/settled/older-agent').length === 1,
+      10_000,
+    );
+    const second = recorder.on('tasks/assigned/older-agent')[1]!.payload;
+    expect(second.settled).toBeUndefined();
+    expect(recorder.on('tasks/settled/older-agent')[0]!.payload.results).toEqual([
+      { task_id: first.task_id, attempt: first.attempt },
+    ]);
+    expect(recorder.on('errors')).toEqual([]);
+  });
+
   it('records a result of a superseded attempt stale once however often it is sent, and confirms each send', async () => {
     await setUp();
     const identity = { kind: 'agent', name: 'slow-agent', role: 'testing' } as const;
