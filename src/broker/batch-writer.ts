@@ -12,12 +12,17 @@ export type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; ke
 export class BatchWriter {
   private ops = new Map<string, Op>();
   private done: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private scheduled = false;
+  /** Cancels the commit scheduled for the batch being gathered; undefined when none is. */
+  private scheduled: (() => void) | undefined;
   private inFlight: Promise<void> = Promise.resolve();
   /** Keys the store holds once the batches handed to it are written. */
   private readonly stored = new Set<string>();
 
-  constructor(private readonly db: Level<string, Buffer>) {}
+  constructor(
+    private readonly db: Level<string, Buffer>,
+    /** How long a batch gathers writes after its first (0: to the end of the turn). */
+    private readonly holdMs = 0,
+  ) {}
 
   /** A key the store held at start. */
   known(key: string): void {
@@ -32,20 +37,26 @@ export class BatchWriter {
     }
     const written = new Promise<void>((resolve, reject) => this.done.push({ resolve, reject }));
     if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.commit());
+      if (this.holdMs > 0) {
+        const timer = setTimeout(() => this.commit(), this.holdMs);
+        this.scheduled = () => clearTimeout(timer);
+      } else {
+        const immediate = setImmediate(() => this.commit());
+        this.scheduled = () => clearImmediate(immediate);
+      }
     }
     return written;
   }
 
   /** Resolves once everything asked for so far is written (or failed). */
   async idle(): Promise<void> {
-    if (this.ops.size > 0) await this.write().catch(() => undefined);
+    if (this.scheduled) this.commit();
     await this.inFlight.catch(() => undefined);
   }
 
   private commit(): void {
-    this.scheduled = false;
+    this.scheduled?.();
+    this.scheduled = undefined;
     const ops = [...this.ops.values()];
     const { done } = this;
     this.ops = new Map();

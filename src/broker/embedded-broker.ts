@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { Level } from 'level';
@@ -7,6 +7,7 @@ import type { CredentialStore } from '../auth/credential-store.js';
 import type { Logger } from '../logging/logger.js';
 import { BrokerAuth, isLoopbackHost } from './broker-auth.js';
 import { BatchedLevelPersistence } from './level-persistence.js';
+import { corkEachTurn } from '../transport/turn-cork.js';
 
 export interface EmbeddedBrokerOptions {
   port: number;
@@ -87,13 +88,18 @@ export class EmbeddedBroker {
       options.logger.debug({ clientId: client.id, err: error.message }, 'client error'),
     );
     // Small MQTT packets must not wait for Nagle and delayed ACKs (~40 ms a hop on Linux).
-    const server = createServer({ noDelay: true }, aedes.handle);
+    // What the broker sends one client in a turn goes in one write (turn-cork.ts).
+    const handle = (socket: Socket): void => {
+      corkEachTurn(socket);
+      aedes.handle(socket);
+    };
+    const server = createServer({ noDelay: true }, handle);
     const servers: Server[] = [server];
     try {
       await listen(server, options.port, options.host);
       if (options.tls) {
         const { cert, key, port } = options.tls;
-        const secure = createTlsServer({ cert, key }, aedes.handle);
+        const secure = createTlsServer({ cert, key }, handle);
         secure.on('secureConnection', (socket) => socket.setNoDelay(true));
         servers.push(secure);
         await listen(secure, port, options.host);

@@ -251,6 +251,44 @@ describe("a persistent session's queue of QoS 1 messages", () => {
     expect(await queued(side.store as BatchedLevelPersistence, 'hub')).toEqual([]);
   });
 
+  /** A store that records the keys of every batch it writes. */
+  async function recordingStore() {
+    const written: string[][] = [];
+    const side = await new Opened(tempDir(), (db) => {
+      const batch = db.batch.bind(db) as (ops: unknown, options: unknown) => Promise<void>;
+      (db as unknown as { batch: typeof batch }).batch = (ops, options) => {
+        written.push((ops as { key: string }[]).map((op) => op.key));
+        return batch(ops, options);
+      };
+      return new BatchedLevelPersistence(db, () => undefined);
+    }).open();
+    cleanups.push(() => side.close());
+    return { store: side.store as BatchedLevelPersistence, written };
+  }
+
+  it('never writes a message its session acknowledged a turn or two later: its put and its delete cancel out', async () => {
+    const { store, written } = await recordingStore();
+    const packet = { ...packetOf('s/tasks/new', 'quick'), retain: false };
+    await store.outgoingEnqueueCombi([{ clientId: 'hub' }], packet);
+    await store.outgoingUpdate({ id: 'hub' }, { ...packet, messageId: 7 });
+    // The PUBACK comes back in a later turn of the event loop, as it does over the network.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    await store.outgoingClearMessageId({ id: 'hub' }, { messageId: 7 });
+    await store.flush();
+    expect(written.flat()).toEqual([]);
+    expect(await queued(store, 'hub')).toEqual([]);
+  });
+
+  it('writes a message its session has not acknowledged within a few milliseconds, unasked', async () => {
+    const { store, written } = await recordingStore();
+    const packet = { ...packetOf('s/tasks/new', 'slow'), retain: false };
+    await store.outgoingEnqueueCombi([{ clientId: 'hub' }], packet);
+    await store.outgoingUpdate({ id: 'hub' }, { ...packet, messageId: 8 });
+    await waitUntil(() => written.length > 0, 2_000);
+    expect(written.flat().filter((key) => key.includes('hub'))).toHaveLength(2);
+  });
+
   it('reports a write the store refused, and keeps the message for the session in memory', async () => {
     const refused = new Error('No space left on device');
     const { store, release, errors } = await heldStore(refused);
