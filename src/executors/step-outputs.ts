@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NAME_PATTERN } from '../protocol/step-specs.js';
@@ -11,6 +12,9 @@ import { NAME_PATTERN } from '../protocol/step-specs.js';
  */
 
 export const OUTPUT_FILE_NAME = 'outputs.env';
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
+/** Read only, the name itself (a link is an error, ELOOP), and no wait for a FIFO's writer. */
+const OPEN_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 const MAX_FILE_BYTES = 64 * 1024;
 const MAX_OUTPUTS = 50;
 const MAX_VALUE_CHARS = 4_096;
@@ -27,8 +31,11 @@ export async function readOutputs(dir: string): Promise<StepOutputs> {
   let text = '';
   let cut = false;
   try {
-    // Opened, not stat-then-read: a command may have replaced it with anything.
-    const handle = await open(file, 'r');
+    // Opened, not stat-then-read: a command may have replaced it with anything. The agent reads
+    // it outside the sandbox, so it must not follow a symbolic link the command put there (to a
+    // file the sandbox hides — the agent's /proc/<pid>/environ — whose text would come back as
+    // outputs), nor wait on a FIFO (open() would block until a writer came, for ever).
+    const handle = await open(file, OPEN_FLAGS);
     try {
       const info = await handle.stat();
       if (!info.isFile()) return { outputs: {}, problems: [`${OUTPUT_FILE_NAME} is not a file`] };
@@ -40,7 +47,11 @@ export async function readOutputs(dir: string): Promise<StepOutputs> {
       await handle.close();
     }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { outputs: {}, problems: [] };
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { outputs: {}, problems: [] };
+    if (code === 'ELOOP') {
+      return { outputs: {}, problems: [`${OUTPUT_FILE_NAME} is a symbolic link; it was not read`] };
+    }
     return { outputs: {}, problems: [`cannot read the outputs: ${(error as Error).message}`] };
   }
   return parseOutputs(text, cut);
