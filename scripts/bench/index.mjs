@@ -112,8 +112,15 @@ for (const benchCase of selected) {
 // sheri / BullMQ, once both sides ran.
 const bullmqGroup = groups.find((group) => group.id === cases.bullmq.id);
 const dispatchGroup = groups.find((group) => group.id === cases.dispatch.id);
+const floorGroup = groups.find((group) => group.id === cases.floor.id);
 if (bullmqGroup && dispatchGroup)
-  bullmqGroup.rows.push(...cases.deriveRatios([...dispatchGroup.rows, ...bullmqGroup.rows]));
+  bullmqGroup.rows.push(
+    ...cases.deriveRatios([
+      ...(floorGroup?.rows ?? []),
+      ...dispatchGroup.rows,
+      ...bullmqGroup.rows,
+    ]),
+  );
 
 const after = machine();
 const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;

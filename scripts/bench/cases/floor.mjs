@@ -1,7 +1,17 @@
 // Case 1, the floor: raw MQTT QoS 1 publish → receive through the brokers the swarm uses, with
 // nothing of sheri's on top. What no task round can beat.
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { freePort, now, plainClient, startMosquitto, startSheri, waitForBroker } from '../lib.mjs';
+import {
+  freePort,
+  now,
+  plainClient,
+  ROOT,
+  startMosquitto,
+  startProcess,
+  startSheri,
+  waitForBroker,
+} from '../lib.mjs';
 import { latencySummary } from '../stats.mjs';
 
 export const floor = {
@@ -9,7 +19,7 @@ export const floor = {
   name: 'floor',
   title: 'Raw MQTT publish → receive (the floor)',
   describe:
-    'One publisher and one subscriber (mqtt.js, QoS 1, clean sessions) in the bench process, the broker in its own: `sheri broker --no-auth` (the embedded aedes broker with its store on disk, without the login and ACL checks of `sheri up`) and mosquitto. _Throughput_: N messages of 200 bytes published at once, timed until the last is received. _Round trip_: one message at a time, publish → receive.',
+    'One publisher and one subscriber (mqtt.js, QoS 1, clean sessions) in the bench process, the broker in its own: `sheri broker --no-auth` (the embedded aedes broker with its store on disk, without the login and ACL checks of `sheri up`) and mosquitto. _Throughput_: N messages of 200 bytes published at once, timed until the last is received. _Round trip_: one message at a time, publish → receive. _Protocol floor_: the messages of case 2\'s dispatch-only task as sheri sends them — `tasks/new`, the grant on `tasks/assigned/<agent>` (carrying the last result\'s confirmation, PROTOCOL §4.8), `tasks/failed`, `tasks/dead`: 4 QoS 1 messages of the same sizes — between a bare mqtt.js "hub" and 4 bare "agents" of concurrency 1, each its own process (`scripts/bench/floor-role.mjs`), with nothing else: no signatures, schemas, ledger or scheduler. N tasks (1,000; 200 with `--quick`) at once after a warm-up of 20, as in case 2: what sheri\'s protocol over this broker and client allows at most.',
   async run({ quick, dir }) {
     const messages = quick ? 5_000 : 20_000;
     const trips = quick ? 200 : 1_000;
@@ -20,6 +30,7 @@ export const floor = {
       if (!broker) continue;
       try {
         const { perS, latency } = await measure(broker.url, messages, trips);
+        const tasks = await protocolFloor(broker.url, quick ? 200 : 1_000);
         const label = name === 'aedes' ? 'embedded aedes' : 'mosquitto';
         metrics.push(
           {
@@ -39,6 +50,12 @@ export const floor = {
             label: `${label}: round trip p99`,
             unit: 'ms',
             value: latency.p99,
+          },
+          {
+            key: `floor.${name}.protocol`,
+            label: `${label}: protocol floor, dispatch-only tasks/s (bare hub + 4 agents)`,
+            unit: 'tasks/s',
+            value: tasks,
           },
         );
       } finally {
@@ -100,5 +117,63 @@ async function measure(url, messages, trips) {
   } finally {
     await pub.endAsync(true);
     await sub.endAsync(true);
+  }
+}
+
+/** The protocol floor (see `describe`): tasks/s of N dispatch-only tasks through bare clients. */
+async function protocolFloor(url, n) {
+  const prefix = `pf${Math.random().toString(36).slice(2, 8)}`;
+  const role = (...args) =>
+    startProcess(process.execPath, [
+      join(ROOT, 'scripts/bench/floor-role.mjs'),
+      url,
+      prefix,
+      ...args,
+    ]);
+  const procs = [];
+  const submitter = await plainClient(url);
+  submitter.stream.setNoDelay?.(true);
+  try {
+    const hub = role('hub');
+    procs.push(hub);
+    await hub.waitFor('ready');
+    for (let id = 1; id <= 4; id++) procs.push(role('worker', String(id)));
+    await Promise.all(procs.map((proc) => proc.waitFor('ready')));
+    let dead = 0;
+    let onDead = () => {};
+    submitter.on('message', () => {
+      dead++;
+      onDead();
+    });
+    await submitter.subscribeAsync(`${prefix}/tasks/dead`, { qos: 1 });
+    let seq = 0;
+    const burst = async (count) => {
+      dead = 0;
+      const all = new Promise((resolve) => (onDead = () => dead >= count && resolve()));
+      const t0 = now();
+      for (let i = 0; i < count; i++) {
+        const taskId = `testing.coverage-${++seq}`;
+        submitter.publish(
+          `${prefix}/tasks/new`,
+          JSON.stringify({
+            id: randomUUID(),
+            timestamp: new Date().toISOString(),
+            agent_id: 'bench',
+            role: 'operator',
+            type: 'testing.coverage',
+            payload: { task_id: taskId, type: 'testing.coverage', payload: {}, priority: 'normal' },
+          }),
+          { qos: 1 },
+        );
+      }
+      await all;
+      return count / ((now() - t0) / 1000);
+    };
+    await burst(20);
+    return await burst(n);
+  } finally {
+    await submitter.endAsync(true);
+    for (const proc of procs) proc.child.kill();
+    await Promise.all(procs.map((proc) => proc.exited));
   }
 }

@@ -115,5 +115,31 @@ export function deriveRatios(rows) {
       });
     }
   }
+  // Case 1's protocol floor (bare clients, separate processes) against BullMQ's worker in its
+  // own process, and sheri's separate-process layout against the floor on the same broker.
+  const bullmqSeparate = byKey.get('bullmq.separate.noop');
+  for (const [broker, floorKey] of [
+    ['embedded', 'floor.aedes.protocol'],
+    ['mosquitto', 'floor.mosquitto.protocol'],
+  ]) {
+    const floor = byKey.get(floorKey);
+    if (!floor) continue;
+    const name = broker === 'embedded' ? 'embedded aedes' : 'mosquitto';
+    const ratio = (key, label, value) =>
+      ratios.push({ key, label, unit: '×', values: [value], median: value });
+    if (bullmqSeparate)
+      ratio(
+        `ratio.floor-${broker}.bullmq`,
+        `protocol floor (case 1) / BullMQ, ${name}: dispatch only, separate processes`,
+        floor.median / bullmqSeparate.median,
+      );
+    const ours = byKey.get(`dispatch.${broker}-separate.noop`);
+    if (ours)
+      ratio(
+        `ratio.sheri-floor-${broker}`,
+        `sheri / protocol floor, ${name}: dispatch only, separate processes`,
+        ours.median / floor.median,
+      );
+  }
   return ratios;
 }
