@@ -1,6 +1,11 @@
 import type { Level } from 'level';
 
-export type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
+/**
+ * A write. A put's value may be a function, called only if the put is still to be written when
+ * its batch goes out: a value a later delete of its key cancels is never encoded.
+ */
+export type Op =
+  { type: 'put'; key: string; value: Buffer | (() => Buffer) } | { type: 'del'; key: string };
 
 /**
  * Writes to the store in batches, one batch in flight at a time and in order: what is asked for
@@ -57,7 +62,9 @@ export class BatchWriter {
   private commit(): void {
     this.scheduled?.();
     this.scheduled = undefined;
-    const ops = [...this.ops.values()];
+    const ops = [...this.ops.values()].map((op) =>
+      op.type === 'put' && typeof op.value === 'function' ? { ...op, value: op.value() } : op,
+    );
     const { done } = this;
     this.ops = new Map();
     this.done = [];

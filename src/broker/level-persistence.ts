@@ -258,7 +258,7 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     const stored = new AedesPacket(packet);
     const key = outgoingKey(clientId, packet.brokerId, packet.brokerCounter);
     this.queueOf(clientId).set(key, stored);
-    this.queueWrite({ type: 'put', key, value: msgpack.encode(stored) });
+    this.queueWrite({ type: 'put', key, value: () => msgpack.encode(stored) });
   }
 
   async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
@@ -282,7 +282,8 @@ export class BatchedLevelPersistence extends AsyncLevelPersistence {
     const stored = { ...packet };
     ids.set(packet.messageId ?? 0, key);
     queue.set(key, stored);
-    const value = msgpack.encode(stored);
+    let encoded: Buffer | undefined;
+    const value = (): Buffer => (encoded ??= msgpack.encode(stored));
     ops.push({ type: 'put', key: outgoingIdKey(client.id, packet.messageId), value });
     ops.push({ type: 'put', key, value });
     this.queueWrite(...ops);
