@@ -165,9 +165,22 @@ export function cpuSeconds(pid) {
 
 /** Resident memory of a process, in bytes. */
 export function rssBytes(pid) {
+  return statusBytes(pid, 'VmRSS');
+}
+
+/**
+ * The private part of a process's resident memory (`RssAnon`: its heap and stacks), in bytes.
+ * RSS also counts the pages of files it maps — the node binary above all, ~35–40 MB — which every
+ * process shares with the others running the same binary.
+ */
+export function privateRssBytes(pid) {
+  return statusBytes(pid, 'RssAnon');
+}
+
+function statusBytes(pid, field) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
     return kb ? Number(kb) * 1024 : NaN;
   } catch {
     return NaN;

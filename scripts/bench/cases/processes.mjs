@@ -1,7 +1,7 @@
 // Case 6: 200 agents, each its own `sheri agent` process: time until all are registered, the
 // memory each takes, and what the idle swarm costs in CPU.
 import { join } from 'node:path';
-import { cpuSeconds, now, rssBytes, sleep } from '../lib.mjs';
+import { cpuSeconds, now, privateRssBytes, rssBytes, sleep } from '../lib.mjs';
 import { startSwarm } from '../sheri-swarm.mjs';
 import { median } from '../stats.mjs';
 
@@ -12,7 +12,7 @@ export const processes = {
   name: 'processes',
   title: '200 agent processes',
   describe:
-    "`sheri broker` and `sheri hub`, then 200 `sheri agent --role testing` processes (20 with `--quick`) started at once, as shipped (sandbox auto: bubblewrap here). _Registered_: from the first spawn to the last `agents/register` seen. _RSS_: each agent's resident memory once all are registered (`/proc/<pid>/status`, MB). _Idle CPU_: the CPU time of every agent, the hub and the broker over 10 s (5 s with `--quick`) once all are registered, in % of one core.",
+    "`sheri broker` and `sheri hub`, then 200 `sheri agent --role testing` processes (20 with `--quick`) started at once, as shipped (sandbox auto: bubblewrap here). _Registered_: from the first spawn to the last `agents/register` seen. _RSS_: each agent's resident memory once all are registered (`/proc/<pid>/status` VmRSS, MB); _private memory_: the part no other process shares (RssAnon: heap and stacks, without the pages of the node binary and libraries every agent maps alike). _Idle CPU_: the CPU time of every agent, the hub and the broker over 10 s (5 s with `--quick`) once all are registered, in % of one core.",
   async run({ quick, dir }) {
     const count = quick ? 20 : 200;
     const windowMs = quick ? 5_000 : 10_000;
@@ -28,6 +28,7 @@ export const processes = {
       const registeredS = (Math.max(...swarm.watcher.registers.values()) - t0) / 1000;
       await sleep(1_000);
       const rss = agents.map((agent) => rssBytes(agent.pid) / MB);
+      const privateRss = agents.map((agent) => privateRssBytes(agent.pid) / MB);
       const pids = [swarm.hubPid, swarm.brokerPid, ...agents.map((agent) => agent.pid)];
       const before = pids.map(cpuSeconds);
       const w0 = now();
@@ -57,6 +58,12 @@ export const processes = {
           unit: 'MB',
           value: Math.max(...rss),
           goal: { op: '<=', target: 60, text: '≤ 60 MB each' },
+        },
+        {
+          key: 'processes.rss-private-median',
+          label: `${count} agent processes: private memory per agent (RssAnon), median`,
+          unit: 'MB',
+          value: median(privateRss),
         },
         {
           key: 'processes.cpu-swarm',
