@@ -37,8 +37,12 @@ export function summarizeEvent(event: BusEvent): Summary {
     }
     case 'tasks/assigned': {
       const grant = event.payload;
+      // The results of this agent the hub recorded, confirmed in the grant (PROTOCOL §4.8).
+      const recorded = grant.settled?.length
+        ? `; recorded ${grant.settled.map((ref) => `${ref.task_id}#${ref.attempt}`).join(', ')}`
+        : '';
       return info(
-        `${grant.task_id} -> ${grant.agent_id} attempt ${grant.attempt} (lease ${formatMs(grant.lease_ms)})`,
+        `${grant.task_id} -> ${grant.agent_id} attempt ${grant.attempt} (lease ${formatMs(grant.lease_ms)})${recorded}`,
       );
     }
     case 'tasks/release': {

@@ -23,6 +23,24 @@ describe('one-line summaries of messages', () => {
     });
   });
 
+  it('says which results of the agent a grant confirms as recorded', () => {
+    const grant = {
+      task_id: 't2',
+      agent_id: 'tester',
+      attempt: 1,
+      lease_ms: 30_000,
+      lease_expires_at: '2026-12-01T12:00:30.000Z',
+      task: { task_id: 't2', type: 'testing.run', payload: {} },
+    };
+    expect(summarize('tasks/assigned/tester', grant).text).toBe(
+      't2 -> tester attempt 1 (lease 30 s)',
+    );
+    expect(
+      summarize('tasks/assigned/tester', { ...grant, settled: [{ task_id: 't1', attempt: 3 }] })
+        .text,
+    ).toBe('t2 -> tester attempt 1 (lease 30 s); recorded t1#3');
+  });
+
   it("reports a cleared agent status as the agent's departure", () => {
     expect(summarizeEvent(decodeBusEvent('agents/tester/status', Buffer.alloc(0)))).toEqual({
       agent: 'tester',
