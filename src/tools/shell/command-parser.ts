@@ -62,6 +62,10 @@ const CLOSERS = new Set(['}', 'fi', 'done']);
 const MIDDLES = new Set(['then', 'elif', 'else', 'do', '!']);
 
 const WORD_END = ' \t\n;&|()<>';
+/** Builtins whose arguments bash lexes as assignments (`declare a[i]=x`, `export …`). */
+const ASSIGNING_BUILTINS = new Set(['declare', 'typeset', 'local', 'export', 'readonly']);
+/** A name and an unquoted `[`: where bash may read an array subscript. */
+const SUBSCRIPT_START = /^[A-Za-z_][A-Za-z0-9_]*\[/;
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
 const REDIRECT = /^(\d*)(<<<|<<-|<<|<>|<&|>>|>&|>\||<|>)|^(&>>|&>)/;
 /** Controls other than tab and newline, and invisible or direction-changing characters. */
@@ -271,6 +275,8 @@ class Parser {
       if (';&|'.includes(c)) break;
       const word = this.readWord();
       this.checkWordBeforeRedirect(word);
+      if (command.argv.length === 0 || ASSIGNING_BUILTINS.has(command.argv[0]!))
+        checkSubscriptWord(word.raw);
       const first =
         command.argv.length === 0 &&
         command.assignments.length === 0 &&
@@ -533,6 +539,46 @@ class Parser {
     this.pos = i + 1;
     this.addExpansion(acc, this.src.slice(start, this.pos));
   }
+}
+
+/**
+ * Where an assignment may stand — before the command's name, and in the arguments of
+ * `declare`-like builtins — bash reads `name[` as the start of an array subscript and takes
+ * everything to its matching `]` into the one word, blanks, newlines and operators included:
+ * `a[b"]"a ]` is one word there, a glob that ran `ab` (found by the parser–bash differential
+ * test). The parser splits words at blanks, so such a word is refused unless its subscript
+ * closes inside it, where both read it alike; so is one with an expansion in its subscript.
+ */
+function checkSubscriptWord(raw: string): void {
+  // A whole `name[…]=value` is an array assignment, refused as one (readSimpleCommand).
+  if (!SUBSCRIPT_START.test(raw) || ASSIGNMENT.test(raw)) return;
+  const refuse = (why: string): never => {
+    throw new Refusal(
+      `\`${raw}\`: bash reads a \`[\` after a name, before a command, as an array subscript ${why}; quote the word`,
+    );
+  };
+  let depth = 0;
+  let quote: "'" | '"' | undefined;
+  for (let i = raw.indexOf('['); i < raw.length; i++) {
+    const c = raw[i]!;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      continue;
+    }
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (c === '$' || c === '`') refuse('with an expansion in it');
+    if (quote === '"') {
+      if (c === '"') quote = undefined;
+      continue;
+    }
+    if (c === "'" || c === '"') quote = c;
+    else if (c === '[') depth++;
+    else if (c === ']' && --depth === 0) return;
+  }
+  refuse('that runs on past the end of the word (to the next unquoted `]`)');
 }
 
 /**

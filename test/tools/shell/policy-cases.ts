@@ -681,6 +681,11 @@ export const POLICY_CASES: readonly PolicyCase[] = [
   grammar('[[ before an allowed command', '[[ -f x ]] && id', /\[\[/),
   grammar('a nested ${ } expansion', 'echo ${x:-$(rm -rf /)}', /parameter expansion/),
   grammar('an array assignment', 'a[$(id)]=1', /array assignment/),
+  // bash reads `name[` there up to the matching `]`, blanks included: one word, a glob.
+  grammar('a name[ before a command, its subscript past a blank', 'a[b"]"a ]', /array subscript/),
+  grammar('a name[ before a command, its subscript past a newline', 'x[\n]', /array subscript/),
+  grammar('a name[ in the arguments of declare', 'declare a[b c]=1', /array subscript/),
+  grammar('a name[ with an expansion in its subscript', 'a[$(id)', /array subscript/),
   grammar('a compound array assignment', 'a=(1 2)', /unexpected `\(`/),
   grammar('a trailing backslash', 'ls \\', /backslash/),
   grammar('a redirect without a target', 'ls >', /no target/),
