@@ -30,8 +30,32 @@ export async function queryHub<K extends HubQuery['kind']>(
 ): Promise<ReplyData<K>> {
   const queryId = randomUUID();
   const local = topicFor('hubReply', { client: bus.client.options.clientId ?? randomUUID() });
-  const reply = new Promise<HubReply>((resolve, reject) => {
-    const timer = setTimeout(
+  let answered!: (reply: HubReply) => void;
+  const reply = new Promise<HubReply>((resolve) => (answered = resolve));
+  const router = new TopicRouter(
+    bus,
+    {
+      hubReply: (message, topic) => {
+        if (topic !== local) return;
+        if (message.payload.query_id !== queryId || !trusted(bus, message)) return;
+        answered(message.payload);
+      },
+    },
+    { decode: { maxBytes: MAX_REPLY_BYTES } },
+  );
+  bus.onMessage((topic, bytes) => void router.handle(topic, bytes));
+  await bus.subscribe({ [local]: 0 });
+  await bus.publish(
+    topicFor('hubQuery'),
+    { ...query, query_id: queryId, reply_to: buildTopic(config.swarm, local) },
+    { qos: 0 },
+  );
+  // The wait starts once the query is out, and nothing of it outlives the call: a subscribe or
+  // publish that failed (the bus closed under it) used to leave a timer that, 5 s later,
+  // rejected a promise no one awaited, and the CLI ended with "no hub answered" (exit 3).
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
       () =>
         reject(
           new SheriError(
@@ -41,27 +65,8 @@ export async function queryHub<K extends HubQuery['kind']>(
         ),
       config.queryTimeoutMs,
     );
-    const router = new TopicRouter(
-      bus,
-      {
-        hubReply: (message, topic) => {
-          if (topic !== local) return;
-          if (message.payload.query_id !== queryId || !trusted(bus, message)) return;
-          clearTimeout(timer);
-          resolve(message.payload);
-        },
-      },
-      { decode: { maxBytes: MAX_REPLY_BYTES } },
-    );
-    bus.onMessage((topic, bytes) => void router.handle(topic, bytes));
   });
-  await bus.subscribe({ [local]: 0 });
-  await bus.publish(
-    topicFor('hubQuery'),
-    { ...query, query_id: queryId, reply_to: buildTopic(config.swarm, local) },
-    { qos: 0 },
-  );
-  const answer = await reply;
+  const answer = await Promise.race([reply, timeout]).finally(() => clearTimeout(timer));
   if (!answer.ok) throw new SheriError(answer.error ?? 'the hub refused the query', EXIT.usage);
   const data = REPLY_DATA[query.kind].safeParse(answer.data);
   if (!data.success) {

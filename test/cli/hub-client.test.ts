@@ -42,4 +42,26 @@ describe('queries to the hub', () => {
       /the hub's answer to a "tasks" query is not what this sheri understands \(data\.counts: .*data\.tasks: /,
     );
   });
+
+  it('leaves no timer and no unhandled rejection behind when its bus closes before the query is out', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const operator = await swarm.connectAs({ kind: 'operator' });
+    const config = { ...swarm.config(), queryTimeoutMs: 300 };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const query = queryHub(operator, config, { kind: 'agents' });
+      const failed = expect(query).rejects.toThrow(/disconnecting|closed/);
+      await operator.close();
+      await failed;
+      // Past the query's timeout: the old code rejected its reply then, with no one to hear it,
+      // and the CLI (sheri flow run --wait, seen in CI) ended with exit 3 after its own verdict.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
