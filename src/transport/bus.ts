@@ -439,6 +439,10 @@ export class Bus {
   async destroy(): Promise<void> {
     // What this turn already sent goes first, as it did before sends were corked for the turn.
     this.flush();
+    // mqtt.js's end(true) does nothing while a graceful end() still waits for acknowledgements
+    // (close() gave up on one): the socket is dropped here then, or it stays open, and so does
+    // the process (a CLI that had said its last word).
+    if (this.client.disconnecting) (this.client.stream as { destroy?: () => void })?.destroy?.();
     await this.client.endAsync(true);
   }
 

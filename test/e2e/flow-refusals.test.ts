@@ -193,9 +193,10 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
         '--data-dir',
         swarm.dataDir,
       ],
-      { cwd: swarm.dir },
+      // Killed before the test's own timeout, so that a hang shows what the CLI had said.
+      { cwd: swarm.dir, timeoutMs: 40_000 },
     );
-    expect(run.code, run.stderr).toBe(2);
+    expect(run.code, `timed out: ${run.timedOut}; ${run.stderr}`).toBe(2);
     expect(run.stderr).toMatch(
       /rejected by hub: flow lint-[0-9a-f]{8} is refused: steps\[0\]\.type: unknown task type "lint.run"/,
     );
