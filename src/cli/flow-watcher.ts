@@ -84,6 +84,9 @@ export class FlowWatcher {
 
   /** Resolves once the flow has ended (or was refused, or the wait timed out). */
   outcome(): Promise<FlowVerdict> {
+    // The hub's refusal can arrive before the submission's own PUBACK, so before this is asked:
+    // no timer then, for stop() (already done) would never clear it, and the CLI would live on.
+    if (this.settled) return this.done;
     if (this.options.live) this.options.write('\x1b[?25l'); // no cursor while redrawing
     this.timers.push(setInterval(() => this.onTick(), this.options.live ? REDRAW_MS : TICK_MS));
     if (this.options.waitTimeoutS) {
