@@ -89,12 +89,18 @@ export class Settlements {
     const turn = this.turn;
     this.turn = new Map();
     const messages: Outbound[] = [];
+    // Each agent's first grant of the turn, found in one pass (not one search per agent).
+    const grants = new Map<string, Outbound>();
+    if (turn.size > 0) {
+      for (const message of turnMessages) {
+        const agent = message.key === 'tasksAssigned' ? message.params?.['agent'] : undefined;
+        if (agent !== undefined && !grants.has(agent)) grants.set(agent, message);
+      }
+    }
     for (const [agentId, { role, refs }] of turn) {
       const all = [...refs.values()];
       if (all.length <= SETTLED_IN_GRANT && inGrant(agentId)) {
-        const grant = turnMessages.find(
-          (message) => message.key === 'tasksAssigned' && message.params?.['agent'] === agentId,
-        );
+        const grant = grants.get(agentId);
         if (grant) {
           const payload = grant.payload;
           grant.payload = () => ({ ...(payload() as TaskAssigned), settled: all });

@@ -103,6 +103,39 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     await waitForComplete(hub, before + 1, 15_000);
   }
 
+  /**
+   * A victim agent runs `taskId`, and the broker loses its result on the way to the hub until
+   * `stopLosing()`: what a forged confirmation would make the agent drop (PROTOCOL §4.8).
+   */
+  async function resultLostOnItsWay(taskId: string) {
+    const victim = await swarm.startAgent('testing');
+    let losing = true;
+    const forward = broker.aedes.authorizeForward.bind(broker.aedes);
+    broker.aedes.authorizeForward = (client, packet) =>
+      losing &&
+      client?.id === `sheri-hub-${swarm.swarm}` &&
+      packet.topic === `${swarm.swarm}/tasks/complete`
+        ? (null as unknown as typeof packet)
+        : forward(client, packet);
+    await swarm.submit([swarm.taskAppending(taskId, 'testing.run')]);
+    await recorder.waitFor(
+      () => recorder.on('tasks/complete').some((m) => m.payload.task_id === taskId),
+      10_000,
+    );
+    return { victim, stopLosing: () => (losing = false) };
+  }
+
+  /** The agent kept its result and sent it until the hub recorded it: run once, on attempt 1. */
+  async function recordedOnce(
+    taskId: string,
+    victim: { agentId: string; outbox: { size: number } },
+  ) {
+    await waitUntil(() => hub.ledger.get(taskId)?.state === 'complete', 10_000);
+    expect(hub.ledger.get(taskId)).toMatchObject({ attempt: 1, agentId: victim.agentId });
+    expect(swarm.executions().filter((run) => run.taskId === taskId)).toHaveLength(1);
+    await waitUntil(() => victim.outbox.size === 0, 5_000);
+  }
+
   it('refuses a grant sent straight to an agent: the agent never runs it', async () => {
     await setUp();
     const victim = await swarm.startAgent('testing');
@@ -150,21 +183,8 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     // What a forger would gain: the agent dropping a result the broker lost on its way to the
     // hub, so that the lease lapses and the task runs twice (PROTOCOL §4.8).
     await setUp();
-    const victim = await swarm.startAgent('testing');
     // The broker loses the victim's result on its way to the hub until the forgery is refused.
-    let losing = true;
-    const forward = broker.aedes.authorizeForward.bind(broker.aedes);
-    broker.aedes.authorizeForward = (client, packet) =>
-      losing &&
-      client?.id === `sheri-hub-${swarm.swarm}` &&
-      packet.topic === `${swarm.swarm}/tasks/complete`
-        ? (null as unknown as typeof packet)
-        : forward(client, packet);
-    await swarm.submit([swarm.taskAppending('settle-victim', 'testing.run')]);
-    await recorder.waitFor(
-      () => recorder.on('tasks/complete').some((m) => m.payload.task_id === 'settle-victim'),
-      10_000,
-    );
+    const { victim, stopLosing } = await resultLostOnItsWay('settle-victim');
     const settled = { results: [{ task_id: 'settle-victim', attempt: 1 }] };
     await forge(`tasks/settled/${victim.agentId}`, envelope('hub', 'hub', settled));
     const [report] = await refusalOn(`tasks/settled/${victim.agentId}`);
@@ -172,30 +192,14 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     expect(report!.payload.reporter).toBe(open ? victim.agentId : 'broker');
     expect(victim.outbox.keys()).toEqual(['settle-victim#1']);
 
-    losing = false;
-    await waitUntil(() => hub.ledger.get('settle-victim')?.state === 'complete', 10_000);
-    expect(hub.ledger.get('settle-victim')).toMatchObject({ attempt: 1, agentId: victim.agentId });
-    expect(swarm.executions().filter((run) => run.taskId === 'settle-victim')).toHaveLength(1);
-    await waitUntil(() => victim.outbox.size === 0, 5_000);
+    stopLosing();
+    await recordedOnce('settle-victim', victim);
   });
 
   it('refuses a grant carrying confirmations sent straight to an agent: the result the hub has not recorded is still sent until it is', async () => {
     // PROTOCOL §4.8: a grant may confirm results too; a forged one must confirm nothing.
     await setUp();
-    const victim = await swarm.startAgent('testing');
-    let losing = true;
-    const forward = broker.aedes.authorizeForward.bind(broker.aedes);
-    broker.aedes.authorizeForward = (client, packet) =>
-      losing &&
-      client?.id === `sheri-hub-${swarm.swarm}` &&
-      packet.topic === `${swarm.swarm}/tasks/complete`
-        ? (null as unknown as typeof packet)
-        : forward(client, packet);
-    await swarm.submit([swarm.taskAppending('grant-settle-victim', 'testing.run')]);
-    await recorder.waitFor(
-      () => recorder.on('tasks/complete').some((m) => m.payload.task_id === 'grant-settle-victim'),
-      10_000,
-    );
+    const { victim, stopLosing } = await resultLostOnItsWay('grant-settle-victim');
     const marker = join(swarm.dir, 'forged-settling-grant-ran');
     const grant = {
       task_id: 'forged-settling',
@@ -217,12 +221,8 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     expect(report!.payload.reason).toMatch(/may not publish on tasks\/assigned\/.*only hub may/);
     expect(victim.outbox.keys()).toEqual(['grant-settle-victim#1']);
 
-    losing = false;
-    await waitUntil(() => hub.ledger.get('grant-settle-victim')?.state === 'complete', 10_000);
-    expect(swarm.executions().filter((run) => run.taskId === 'grant-settle-victim')).toHaveLength(
-      1,
-    );
-    await waitUntil(() => victim.outbox.size === 0, 5_000);
+    stopLosing();
+    await recordedOnce('grant-settle-victim', victim);
     expect(existsSync(marker)).toBe(false);
     expect(hub.ledger.get('forged-settling')).toBeUndefined();
   });

@@ -3,28 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logging/logger.js';
 import { Bus } from '../../src/transport/bus.js';
 import { waitUntil } from '../helpers/scenarios.js';
+import { countWrites } from '../helpers/socket-writes.js';
 import { TestSwarm } from '../helpers/swarm.js';
-
-interface CountedSocket {
-  writes: number;
-}
-
-/** Count the system-call writes of the bus's socket (its own `_writev`/`_write`, not mocked). */
-function countWrites(bus: Bus): CountedSocket {
-  const socket = bus.client.stream as unknown as {
-    _writev: (...args: unknown[]) => unknown;
-    _write: (...args: unknown[]) => unknown;
-  };
-  const counted = { writes: 0 };
-  for (const method of ['_writev', '_write'] as const) {
-    const original = socket[method].bind(socket);
-    socket[method] = (...args: unknown[]) => {
-      counted.writes += 1;
-      return original(...args);
-    };
-  }
-  return counted;
-}
 
 describe('a bus corks its socket for a turn of the event loop (issue 10)', () => {
   let swarm: TestSwarm;
@@ -52,7 +32,7 @@ describe('a bus corks its socket for a turn of the event loop (issue 10)', () =>
     await reader.subscribe({ 'tasks/new': 1 });
     const writer = await connect('writer');
     await nextTurn();
-    const socket = countWrites(writer);
+    const socket = countWrites(writer.client.stream);
 
     const sent: Promise<void>[] = [];
     sent.push(writer.publishRaw('tasks/new', 'first'));
@@ -72,7 +52,7 @@ describe('a bus corks its socket for a turn of the event loop (issue 10)', () =>
     await swarm.startBroker({ open: true });
     const writer = await connect('writer');
     await nextTurn();
-    const socket = countWrites(writer);
+    const socket = countWrites(writer.client.stream);
 
     // QoS 0: nothing comes back from the broker to wake the writer up and flush it by chance.
     void writer.publishRaw('tasks/new', 'alone', { qos: 0 });
@@ -88,7 +68,7 @@ describe('a bus corks its socket for a turn of the event loop (issue 10)', () =>
     await swarm.startBroker({ open: true });
     const writer = await connect('writer');
     await nextTurn();
-    const socket = countWrites(writer);
+    const socket = countWrites(writer.client.stream);
 
     void writer.publishRaw('tasks/new', 'grant', { qos: 0 });
     writer.flush();

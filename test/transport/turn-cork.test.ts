@@ -2,20 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { afterEach, describe, expect, it } from 'vitest';
 import { corkEachTurn } from '../../src/transport/turn-cork.js';
 import { waitUntil } from '../helpers/scenarios.js';
-
-/** The system-call writes of a socket (its own `_writev`/`_write`, not mocked). */
-function countWrites(socket: Socket): { writes: number } {
-  const counted = { writes: 0 };
-  const target = socket as unknown as Record<'_writev' | '_write', (...args: unknown[]) => unknown>;
-  for (const method of ['_writev', '_write'] as const) {
-    const original = target[method].bind(socket);
-    target[method] = (...args: unknown[]) => {
-      counted.writes += 1;
-      return original(...args);
-    };
-  }
-  return counted;
-}
+import { countWrites } from '../helpers/socket-writes.js';
 
 describe('a broker connection corked for a turn of the event loop (issue 10)', () => {
   let server: Server | undefined;
