@@ -15,6 +15,7 @@ import {
 } from '../protocol/codec.js';
 import type { ErrorReport } from '../protocol/messages.js';
 import { buildTopic, localTopic, TOPIC } from '../protocol/topics.js';
+import { EXIT, SheriError } from '../errors.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { connectMqtt } from './mqtt-connect.js';
 import type { Logger } from '../logging/logger.js';
@@ -92,6 +93,8 @@ export class Bus {
    */
   private readonly admitted = new WeakMap<Buffer, Admitted>();
   private lastNoticeAt = 0;
+  /** ready() calls waiting: they report a refused login themselves (noticeUnreachable). */
+  private readyWaiters = 0;
   /** PUBACKs waiting for `releaseAcks()` (holdAcks). */
   private heldAcks: object[] = [];
   /** PUBACKs held since the start (released, waiting or dropped with a connection): marks. */
@@ -260,31 +263,46 @@ export class Bus {
   /**
    * Resolve at the first CONNACK, retrying meanwhile; `signal` abandons the wait (the CLI's
    * deadline), `failFast` gives up at the first refused connection. While no broker answers, says
-   * so plainly every 30 s.
+   * so plainly every 30 s. A broker that refuses the login (CONNACK 4 or 5) fails it at once, with
+   * a SheriError (exit 3): mqtt.js does not try again after one, so waiting would wait for ever —
+   * and, with nothing else left to run, end the process with Node's exit 13 and no word.
    */
   async ready(signal?: AbortSignal, failFast = false): Promise<void> {
     const { client } = this;
     if (client.connected) return;
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        client.off('connect', onConnect);
-        client.off('close', onClose);
-        client.end(true);
-        reject(signal?.reason ?? new Error('aborted'));
-      };
-      const onClose = (): void => {
-        if (failFast) onAbort();
-      };
-      const onConnect = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        client.off('close', onClose);
-        resolve();
-      };
-      client.once('connect', onConnect);
-      client.on('close', onClose);
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    this.readyWaiters++;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const settle = (error?: unknown): void => {
+          signal?.removeEventListener('abort', onAbort);
+          client.off('connect', onConnect);
+          client.off('close', onClose);
+          client.off('error', onError);
+          if (error === undefined) resolve();
+          else reject(error);
+        };
+        const onAbort = (): void => {
+          client.end(true);
+          settle(signal?.reason ?? new Error('aborted'));
+        };
+        const onClose = (): void => {
+          if (failFast) onAbort();
+        };
+        const onConnect = (): void => settle();
+        const onError = (error: Error): void => {
+          if (!isRefusedLogin(error)) return;
+          client.end(true);
+          settle(new SheriError(refusedLoginText(this.options.url, error), EXIT.unavailable));
+        };
+        client.once('connect', onConnect);
+        client.on('close', onClose);
+        client.on('error', onError);
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    } finally {
+      this.readyWaiters--;
+    }
   }
 
   get connected(): boolean {
@@ -448,12 +466,10 @@ export class Bus {
 
   private noticeUnreachable(error?: Error): void {
     if (error && isRefusedLogin(error)) {
-      // Retrying will not help: say so once, plainly.
-      if (this.lastNoticeAt === -1) return;
+      // Retrying will not help: say so once, plainly — unless ready() is failing with it.
+      if (this.lastNoticeAt === -1 || this.readyWaiters > 0) return;
       this.lastNoticeAt = -1;
-      this.options.logger.error(
-        `the broker at ${this.options.url} refused our login (${error.message}): check --credentials, or the broker's credential store (sheri credentials list)`,
-      );
+      this.options.logger.error(refusedLoginText(this.options.url, error));
       return;
     }
     const now = Date.now();
@@ -473,6 +489,10 @@ export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 function messageIdIn(bytes: Buffer): string | undefined {
   const match = /"id"\s*:\s*"([^"\\]{1,200})"/.exec(bytes.subarray(0, 400).toString('utf8'));
   return match?.[1];
+}
+
+function refusedLoginText(url: string, error: Error): string {
+  return `the broker at ${url} refused our login (${error.message}): check --credentials, or the broker's credential store (sheri credentials list)`;
 }
 
 /** CONNACK 4 (bad user name or password) or 5 (not authorized). */
