@@ -48,14 +48,13 @@ export async function runHub(flags: ServeFlags): Promise<void> {
   // On PostgreSQL no file of the data directory is the ledger, and the hubs of one ledger
   // may share a data directory (its credential store): nothing to lock but its check.
   const parts = makeConfig(flags).ledgerUrl === undefined ? [hubPart(swarm)] : [];
-  await serve(flags, 'sheri hub', parts, async (startup, config, logger) => {
+  await serve(flags, 'sheri hub', parts, async (startup, config, logger, signal) => {
     if (config.ledgerUrl !== undefined) return startElectedHub(startup, config, logger);
     const { Hub } = await import('../tasks/hub.js');
-    const hub = await Hub.start({
-      config,
-      logger,
-      ledgerPath: ledgerPathFor(config.dataDir, config.swarm),
-    });
+    const hub = await Hub.start(
+      { config, logger, ledgerPath: ledgerPathFor(config.dataDir, config.swarm) },
+      signal,
+    );
     startup.add(() => hub.close());
   });
 }
@@ -103,6 +102,7 @@ async function serve(
     startup: Startup,
     config: Config,
     logger: Logger,
+    signal: AbortSignal,
   ) => Promise<{ failed: Promise<Error> } | void>,
 ): Promise<void> {
   const logger = makeLogger(flags);
@@ -110,16 +110,26 @@ async function serve(
   checkTlsFlags(flags);
   refuseIfTampered(config.dataDir);
   const startup = new Startup(logger);
+  // Listening from here, not once started: a Ctrl-C or SIGTERM while it starts (a hub still
+  // waiting for its broker) ends the start and stops what had started, instead of killing the
+  // process halfway with its data directory still locked.
+  const signalled = untilSignal();
+  const abort = new AbortController();
+  void signalled.then((signal) => abort.abort(new Error(`received ${signal}`)));
   let started: { failed: Promise<Error> } | void;
   try {
     const dataDir = DataDir.open(config.dataDir, command, parts);
     startup.add((failed) => (failed ? dataDir.abandon() : dataDir.release()));
-    started = await start(startup, config, logger);
+    started = await start(startup, config, logger, abort.signal);
   } catch (error) {
     await startup.stop(true);
+    if (abort.signal.aborted) {
+      logger.info(`${command.replace('sheri ', '')} stopped before it had started`);
+      return;
+    }
     throw storageFailure(error, config.dataDir) ?? error;
   }
-  const outcome = await Promise.race(started ? [untilSignal(), started.failed] : [untilSignal()]);
+  const outcome = await Promise.race(started ? [signalled, started.failed] : [signalled]);
   await startup.stop(false);
   if (outcome instanceof SheriError) throw outcome;
   if (outcome instanceof Error) throw new SheriError(outcome.message, EXIT.unavailable);
@@ -201,6 +211,7 @@ export async function runUp(flags: ServeFlags): Promise<void> {
   checkTlsFlags(flags);
   refuseIfTampered(startConfig.dataDir);
   const startup = new Startup(logger);
+  const signalled = untilSignal(); // as serve(): a signal while it starts stops it once started
   try {
     const dataDir = DataDir.open(startConfig.dataDir, 'sheri up', [
       BROKER_PART,
@@ -263,7 +274,7 @@ export async function runUp(flags: ServeFlags): Promise<void> {
     await startup.stop(true);
     throw storageFailure(error, startConfig.dataDir) ?? error;
   }
-  await untilSignal();
+  await signalled;
   await startup.stop(false);
   logger.info('swarm stopped');
 }

@@ -96,6 +96,23 @@ describe('the sheri command', () => {
     expect(await agent.exited()).toBe(0);
   });
 
+  it('stops a hub still waiting for its broker on SIGTERM, cleanly: exit 0 and its data directory free for the next hub', async () => {
+    const port = await freePort();
+    const dir = tempDir();
+    const args = ['hub', '--broker', `mqtt://127.0.0.1:${port}`, '--log-format', 'json'];
+    const hub = startSheri(args, { cwd: dir });
+    processes.push(hub);
+    await hub.waitForOutput(`no MQTT broker at mqtt://127.0.0.1:${port}`);
+    hub.child.kill('SIGTERM');
+    expect(await hub.exited(), hub.output()).toBe(0);
+    expect(hub.output()).toContain('hub stopped before it had started');
+    // Its lock went with it: another hub of this data directory starts (and waits in turn).
+    const next = startSheri(args, { cwd: dir });
+    processes.push(next);
+    await next.waitForOutput(`no MQTT broker at mqtt://127.0.0.1:${port}`);
+    expect(next.output()).not.toContain('in use by another sheri');
+  });
+
   it('runs the walkthrough: up, an agent in the seed form, submit --wait, tasks, task show, agents', async () => {
     const dir = tempDir();
     const { process: swarm, broker } = await up(dir);
