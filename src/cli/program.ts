@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { EXIT, SheriError } from '../errors.js';
 import { prepareCommands } from './command-line.js';
-import { addAgentOptions, defineAgentCommand } from './commands/agent.js';
+import { addAgentOptions, defineAgentCommand, loadRunAgent } from './commands/agent.js';
 import { defineApprovalCommands } from './commands/approvals.js';
 import { defineCredentialsCommands } from './commands/credentials.js';
 import { defineDemoCommand } from './commands/demo.js';
@@ -35,7 +35,7 @@ export function buildProgram(version: string): Command {
         refuseAgentOptions(program);
         program.help();
       }
-      const { runAgent } = await import('./agent.js');
+      const runAgent = await loadRunAgent();
       await runAgent(flags);
     },
   );
@@ -50,8 +50,8 @@ Start here:
   sheri tasks · sheri agents · sheri approvals · sheri trace · sheri monitor
   sheri types · sheri roles                  what can run, and who runs it
 
-Exit codes: 0 ok, 1 task dead, 2 usage, 3 broker or hub unreachable, 4 bad config,
-5 data directory unusable (read-only, full, or in use by another sheri), 70 a bug.`,
+Exit codes: 0 ok, 1 task dead, 2 usage, 3 broker or hub unreachable (or the login refused),
+4 bad config, 5 data directory unusable (read-only, full, or in use by another sheri), 70 a bug.`,
   );
   defineServeCommands(program);
   defineAgentCommand(program);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { runAgent as RunAgent } from '../agent.js';
 import { lazyAction } from './lazy-action.js';
 import { addLlmOptions, LLM_HELP } from './llm-options.js';
 import { addSwarmOptions, parsePositiveInt } from './options.js';
@@ -50,5 +51,11 @@ Examples:
   sheri --mqtt --role deployment          (the original form, same thing)
 ${LLM_HELP}`,
     ),
-  ).action(lazyAction(async () => (await import('../agent.js')).runAgent));
+  ).action(lazyAction(loadRunAgent));
+}
+
+/** The agent's implementation, imported once the agent's V8 settings are in place (agent-heap.ts). */
+export async function loadRunAgent(): Promise<typeof RunAgent> {
+  (await import('../agent-heap.js')).leanAgentHeap();
+  return (await import('../agent.js')).runAgent;
 }
