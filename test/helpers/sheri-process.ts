@@ -10,6 +10,24 @@ import { withoutLlmSettings } from './tools.js';
 export const SHERI_BIN =
   process.env.SHERI_TEST_BIN ?? fileURLToPath(new URL('../../dist/bin/sheri.js', import.meta.url));
 
+/**
+ * Every CLI process a test started and that still runs. A test that times out, or a file whose
+ * worker ends, must not leave them behind (a hung `sheri flow run` once outlived its CI run by
+ * 35 minutes): they are killed when the worker exits.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+/** runSheri's limit when a test sets none: under vitest's 60 s test timeout, so the test fails. */
+export const RUN_TIMEOUT_MS = 50_000;
+
 export interface SheriProcess {
   child: ChildProcess;
   output(): string;
@@ -28,6 +46,7 @@ export function startSheri(
     env: { ...withoutLlmSettings(process.env), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(child);
   let output = '';
   const waiters: (() => void)[] = [];
   const onData = (chunk: Buffer): void => {
@@ -76,7 +95,10 @@ export function startSheri(
 export interface RunOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** Kill it (SIGKILL) if it has not exited by then: a command that hangs fails its test. */
+  /**
+   * Kill it (SIGKILL) if it has not exited by then (default RUN_TIMEOUT_MS): a command that hangs
+   * fails its test, and does not outlive it.
+   */
   timeoutMs?: number;
   /** Close the read end of its stdout at once, as `sheri tasks | head -0` would. */
   closeStdout?: boolean;
@@ -97,19 +119,17 @@ export async function runSheri(args: string[], options: RunOptions = {}): Promis
     env: { ...withoutLlmSettings(process.env), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(child);
   let stdout = '';
   let stderr = '';
   if (options.closeStdout) child.stdout.destroy();
   else child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let timedOut = false;
-  const timer =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          child.kill('SIGKILL');
-        }, options.timeoutMs);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, options.timeoutMs ?? RUN_TIMEOUT_MS);
   // 'close', not 'exit': every byte it wrote has been read by then.
   const [code] = (await once(child, 'close')) as [number | null];
   clearTimeout(timer);
