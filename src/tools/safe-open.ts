@@ -69,7 +69,14 @@ export interface Located {
 
 let procChecked: Promise<void> | undefined;
 
-/** The workspace's real path and the real paths of the protected ones, taken once per call. */
+/**
+ * The root the tools walk from: `workspace` is the task folder's real path, fixed when the task
+ * started (execute-task.ts resolveWorkspace; the agent's workspace is real from its start), and
+ * not resolved again here. Resolving it on each call let a command that swapped the task folder
+ * for a link to `/` take the tools along: every file of the agent's user readable and writable
+ * outside the sandbox. A folder no longer at that path is refused (openRootFolder). The real
+ * paths of the protected ones are taken once per call.
+ */
 export async function openSafeRoot(
   workspace: string,
   protectedPaths: readonly string[],
@@ -77,7 +84,7 @@ export async function openSafeRoot(
   procChecked ??= checkProcFd();
   await procChecked;
   const given = resolve(workspace);
-  const real = await realpath(given);
+  const real = given;
   const protectedReal = new Set<string>();
   for (const path of protectedPaths) {
     protectedReal.add(resolve(path));

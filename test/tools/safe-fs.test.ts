@@ -4,8 +4,10 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -153,6 +155,54 @@ describe('the file tools against a name swapped between check and use', () => {
     );
     expect(counts.ok).toBeGreaterThan(0);
     expect(counts.refused).toBeGreaterThan(0);
+  });
+});
+
+describe("the file tools when a command swaps the task's folder itself for a link", () => {
+  /** A task that runs in ws/sub; its first command replaced sub with a link (to outside). */
+  function swappedTaskFolder(target: string): ToolContext {
+    const sub = join(workspace, 'sub');
+    mkdirSync(sub);
+    writeFileSync(join(sub, 'notes.txt'), 'the task folder\n');
+    const taskContext = fileToolContext(sub);
+    renameSync(sub, join(workspace, 'sub.old'));
+    symlinkSync(target, sub);
+    return taskContext;
+  }
+
+  it("reads nothing through it: not an outside file, not the agent's /proc/self/environ", async () => {
+    const taskContext = swappedTaskFolder(outside);
+    for (const path of ['secret.txt', join(workspace, 'sub', 'secret.txt')]) {
+      const result = await tools.run('read_file', { path }, taskContext);
+      expect(result.isError, result.content).toBe(true);
+      expect(result.content).toContain('was moved while in use');
+      expect(result.content).not.toContain('CANARY');
+    }
+    rmSync(join(workspace, 'sub'));
+    symlinkSync('/', join(workspace, 'sub'));
+    const environ = await tools.run('read_file', { path: 'proc/self/environ' }, taskContext);
+    expect(environ.isError).toBe(true);
+    expect(environ.content).not.toMatch(/PATH=/);
+  });
+
+  it('writes and edits nothing through it, and lists and searches nothing behind it', async () => {
+    const taskContext = swappedTaskFolder(outside);
+    const before = snapshot(join(outside, 'secret.txt'));
+    const written = await tools.run('write_file', { path: 'new.txt', content: 'x' }, taskContext);
+    const edited = await tools.run(
+      'edit_file',
+      { path: 'secret.txt', old_string: 'X', new_string: 'Y' },
+      taskContext,
+    );
+    const listed = await tools.run('list_files', { path: '.', recursive: true }, taskContext);
+    const searched = await tools.run('search_files', { pattern: 'CANARY' }, taskContext);
+    for (const result of [written, edited, listed, searched]) {
+      expect(result.isError, result.content).toBe(true);
+      expect(result.content).not.toContain('CANARY');
+      expect(result.content).not.toContain('secret.txt');
+    }
+    expect(snapshot(join(outside, 'secret.txt'))).toEqual(before);
+    expect(readdirSync(outside).sort()).toEqual(['canary.txt', 'secret.txt']);
   });
 });
 
