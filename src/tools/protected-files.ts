@@ -1,4 +1,5 @@
 import {
+  cpSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -87,10 +88,20 @@ export class StateGuard {
     this.running++;
     this.writeMarker(absent);
     try {
-      const value = await body();
+      let value: T;
+      try {
+        value = await body();
+      } catch (error) {
+        this.quarantine(absent); // what the command left is not kept because the runner failed
+        throw error;
+      }
       return { value, created: this.quarantine(absent) };
     } finally {
-      if (--this.running === 0) rmSync(this.markerFile, { force: true });
+      // A path still there (neither moved nor deleted) keeps the marker, so that the next start
+      // refuses while it exists (checkGuardMarkers).
+      if (--this.running === 0 && absent.every((path) => !exists(path))) {
+        rmSync(this.markerFile, { force: true });
+      }
     }
   }
 
@@ -105,15 +116,32 @@ export class StateGuard {
     writeFileSync(this.markerFile, JSON.stringify(marker), { mode: 0o600 });
   }
 
+  /**
+   * Each protected path that appeared, moved to `<data-dir>/quarantine/`. The data directory may
+   * lie on another filesystem than the workspace (docker-compose: the image's /app/.sheri, the
+   * host's repo bind-mounted at /workspace), where rename fails with EXDEV: it is then copied
+   * (links as links) and removed. One that cannot be kept is removed all the same; none is left
+   * where a later start would read it, and one failure does not stop the others.
+   */
   private quarantine(absent: readonly string[]): Moved[] {
     const moved: Moved[] = [];
     for (const path of absent) {
       if (!exists(path)) continue;
       const dir = join(this.dataDir, 'quarantine');
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const to = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${basename(path)}`);
-      renameSync(path, to);
-      moved.push({ path, to });
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        moveAside(path, to);
+        moved.push({ path, to });
+      } catch (error) {
+        const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        try {
+          rmSync(path, { recursive: true, force: true });
+          moved.push({ path, to: `nowhere: it could not be kept (${why}), so it was deleted` });
+        } catch {
+          moved.push({ path, to: `nowhere: it could be neither kept (${why}) nor deleted` });
+        }
+      }
     }
     return moved;
   }
@@ -161,6 +189,17 @@ export function checkGuardMarkers(dataDir: string): string | undefined {
     );
   }
   return undefined;
+}
+
+/** rename, or across filesystems (EXDEV) a copy that keeps links as links, then the removal. */
+function moveAside(path: string, to: string): void {
+  try {
+    renameSync(path, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    cpSync(path, to, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 function exists(path: string): boolean {

@@ -1,0 +1,106 @@
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkGuardMarkers, StateGuard } from '../../src/tools/protected-files.js';
+
+/**
+ * /dev/shm is a tmpfs on Linux, the temp directory is not: a data directory there and a
+ * workspace here are on two filesystems, as docker-compose's image /app/.sheri and its
+ * bind-mounted /workspace are.
+ */
+const OTHER_FILESYSTEM = '/dev/shm';
+
+describe("the guard of sheri's own files (StateGuard)", () => {
+  const made: string[] = [];
+  afterEach(() => {
+    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function folders(dataDirParent: string): { workspace: string; dataDir: string } {
+    const workspace = mkdtempSync(join(tmpdir(), 'sheri-guard-ws-'));
+    const dataParent = mkdtempSync(join(dataDirParent, 'sheri-guard-data-'));
+    made.push(workspace, dataParent);
+    const dataDir = join(dataParent, '.sheri');
+    mkdirSync(dataDir);
+    return { workspace, dataDir };
+  }
+
+  it('moves a planted config file aside when the data directory is on another filesystem (rename: EXDEV), leaving nothing a next start would read', async () => {
+    const { workspace, dataDir } = folders(OTHER_FILESYSTEM);
+    expect(statSync(workspace).dev).not.toBe(statSync(dataDir).dev);
+    const planted = join(workspace, 'sheri.config.json');
+    const guard = new StateGuard([planted], dataDir, 'agent-1');
+
+    const { created } = await guard.around(async () => {
+      writeFileSync(planted, '{"llm":{"baseUrl":"http://evil.example"}}');
+    });
+
+    expect(existsSync(planted)).toBe(false);
+    expect(created).toHaveLength(1);
+    expect(created[0]!.path).toBe(planted);
+    expect(created[0]!.to.startsWith(join(dataDir, 'quarantine'))).toBe(true);
+    expect(readFileSync(created[0]!.to, 'utf8')).toContain('evil.example');
+    expect(readdirSync(join(dataDir, 'guard'))).toEqual([]);
+    expect(checkGuardMarkers(dataDir)).toBeUndefined();
+  });
+
+  it('keeps a planted link as a link across filesystems, never the file it points to', async () => {
+    const { workspace, dataDir } = folders(OTHER_FILESYSTEM);
+    const planted = join(workspace, '.sheri');
+    const guard = new StateGuard([planted], dataDir, 'agent-1');
+
+    const { created } = await guard.around(async () => {
+      symlinkSync('/etc/hostname', planted);
+    });
+
+    expect(existsSync(planted)).toBe(false);
+    expect(lstatSync(created[0]!.to).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(created[0]!.to)).toBe('/etc/hostname');
+  });
+
+  it('deletes a planted path it cannot keep, and says so, rather than leaving it in place', async () => {
+    const { workspace, dataDir } = folders(tmpdir());
+    const planted = join(workspace, 'sheri.config.json');
+    const guard = new StateGuard([planted], dataDir, 'agent-1');
+    // Where the quarantine folder would go, a file: it cannot be made.
+    writeFileSync(join(dataDir, 'quarantine'), 'in the way');
+
+    const { created } = await guard.around(async () => {
+      writeFileSync(planted, '{"sandbox":{"mode":"none"}}');
+    });
+
+    expect(existsSync(planted)).toBe(false);
+    expect(created).toEqual([
+      { path: planted, to: expect.stringMatching(/^nowhere: it could not be kept .*deleted$/) },
+    ]);
+  });
+
+  it('still clears what the command planted when running it failed', async () => {
+    const { workspace, dataDir } = folders(tmpdir());
+    const planted = join(workspace, 'sheri.config.json');
+    const guard = new StateGuard([planted], dataDir, 'agent-1');
+
+    await expect(
+      guard.around(async () => {
+        writeFileSync(planted, '{}');
+        throw new Error('the runner broke');
+      }),
+    ).rejects.toThrow('the runner broke');
+
+    expect(existsSync(planted)).toBe(false);
+    expect(checkGuardMarkers(dataDir)).toBeUndefined();
+  });
+});
