@@ -198,11 +198,7 @@ export class Sandbox {
     args.push(spec.readOnly ? '--ro-bind' : '--bind', spec.workspace, spec.workspace);
     for (const path of spec.readOnlyPaths ?? []) args.push('--ro-bind', path, path);
     for (const path of spec.readWritePaths ?? []) args.push('--bind', path, path);
-    // Hooks and config of the workspace's repository run code on the host's next `git …`.
-    for (const name of ['.git/config', '.git/hooks']) {
-      const path = join(spec.workspace, name);
-      if (exists(path)) args.push('--ro-bind', path, path);
-    }
+    args.push(...gitMasks(spec.workspace, spec.readOnly));
     for (const path of this.protectedPaths) {
       // Outside the workspace and the system folders, a path is not in the sandbox at all.
       const visible = [spec.workspace, ...this.view.boundRoots].some((root) =>
@@ -324,6 +320,44 @@ function findProgram(name: string, pathVariable: string | undefined): string | u
   return undefined;
 }
 
+/**
+ * Hooks and config of the workspace's repository run code on the host's next `git …`: both are
+ * bound read-only, and `.git` itself is bound onto itself first, a mount point no command can
+ * rename — `mv .git .g && mkdir .git` put a new `.git/config` where the host's git reads it.
+ * Only a real folder `.git` is (a worktree's `.git` file names its repository elsewhere, out of
+ * the sandbox's reach), and only a real file `config` and a real folder `hooks`: bwrap follows a
+ * link, so a dangling one failed every later command, and one into the workspace left its target
+ * writable. A link there is refused, and no command runs until it is replaced.
+ */
+function gitMasks(workspace: string, readOnly: boolean): string[] {
+  const git = join(workspace, '.git');
+  if (!lstatOf(git)?.isDirectory()) return [];
+  const args = [readOnly ? '--ro-bind' : '--bind', git, git];
+  for (const [name, kind] of [
+    ['config', 'file'],
+    ['hooks', 'dir'],
+  ] as const) {
+    const path = join(git, name);
+    const info = lstatOf(path);
+    if (!info) continue;
+    if (kind === 'file' ? !info.isFile() : !info.isDirectory()) {
+      throw new Error(
+        `the workspace's .git/${name} is not a plain ${kind === 'file' ? 'file' : 'folder'} (a link, or something else): its contents cannot be kept read-only, so no command runs in this workspace until it is one`,
+      );
+    }
+    args.push('--ro-bind', path, path);
+  }
+  return args;
+}
+
+function lstatOf(path: string): ReturnType<typeof lstatSync> | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 function kindOf(path: string): 'dir' | 'file' | undefined {
   try {
     const info = lstatSync(path);
@@ -331,8 +365,4 @@ function kindOf(path: string): 'dir' | 'file' | undefined {
   } catch {
     return undefined;
   }
-}
-
-function exists(path: string): boolean {
-  return kindOf(path) !== undefined;
 }

@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -114,6 +122,33 @@ describe.runIf(hasBwrap)('the bubblewrap sandbox', () => {
     expect(readFileSync(join(workspace, '.sheri', 'hub-x.sqlite'), 'utf8')).toBe('LEDGER-CANARY');
     expect(readFileSync(join(workspace, '.git', 'config'), 'utf8')).toBe('[core]\n');
     expect(() => statSync(join(workspace, '.git', 'hooks', 'pre-commit'))).toThrow();
+  });
+
+  it('keeps .git/config from a command that renames .git and writes a new one in its place', async () => {
+    const result = await run(
+      'mv .git .git.old; mkdir -p .git; printf "[core]\\n\\tfsmonitor = evil\\n" > .git/config; cp -r .git.old/. .git/ 2>/dev/null; true',
+    );
+    expect(result.stderr).toMatch(/busy|Read-only/i);
+    expect(readFileSync(join(workspace, '.git', 'config'), 'utf8')).toBe('[core]\n');
+    expect(() => statSync(join(workspace, '.git.old'))).toThrow();
+  });
+
+  it('refuses to run beside a .git/config that is a link, rather than failing every command or leaving its target writable', async () => {
+    const other = join(root, 'ws-linked');
+    mkdirSync(join(other, '.git'), { recursive: true });
+    writeFileSync(join(other, 'real-config'), '[core]\n');
+    symlinkSync('../real-config', join(other, '.git', 'config'));
+    await expect(
+      runProcess('echo "[core] fsmonitor=evil" > real-config', {
+        cwd: other,
+        env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
+        timeoutMs: 20_000,
+        outputLimit: 4_000,
+        outputCeiling: 1024 * 1024,
+        sandbox: { sandbox, workspace: other, readOnly: false, network: false },
+      }),
+    ).rejects.toThrow(/\.git\/config is not a plain file/);
+    expect(readFileSync(join(other, 'real-config'), 'utf8')).toBe('[core]\n');
   });
 
   it('mounts the workspace read-only for a read-only role: "> file" cannot truncate it', async () => {
