@@ -65,6 +65,11 @@ interface Tools {
   prlimit?: string;
 }
 
+/** The sandbox will not start a command in the workspace as it is now: said so, not as a crash. */
+export class SandboxRefusal extends Error {
+  override name = 'SandboxRefusal';
+}
+
 export class Sandbox {
   private constructor(
     readonly mode: 'bwrap' | 'none',
@@ -341,7 +346,7 @@ function gitMasks(workspace: string, readOnly: boolean): string[] {
     const info = lstatOf(path);
     if (!info) continue;
     if (kind === 'file' ? !info.isFile() : !info.isDirectory()) {
-      throw new Error(
+      throw new SandboxRefusal(
         `the workspace's .git/${name} is not a plain ${kind === 'file' ? 'file' : 'folder'} (a link, or something else): its contents cannot be kept read-only, so no command runs in this workspace until it is one`,
       );
     }

@@ -147,7 +147,10 @@ describe.runIf(hasBwrap)('the bubblewrap sandbox', () => {
         outputCeiling: 1024 * 1024,
         sandbox: { sandbox, workspace: other, readOnly: false, network: false },
       }),
-    ).rejects.toThrow(/\.git\/config is not a plain file/);
+    ).rejects.toMatchObject({
+      name: 'SandboxRefusal',
+      message: expect.stringMatching(/\.git\/config is not a plain file/),
+    });
     expect(readFileSync(join(other, 'real-config'), 'utf8')).toBe('[core]\n');
   });
 
