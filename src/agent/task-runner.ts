@@ -219,12 +219,10 @@ export class TaskRunner {
         ...(this.options.llm ? { llm: this.options.llm } : {}),
       });
     } catch (error) {
-      // A sandbox that refuses the workspace (sandbox.ts SandboxRefusal) says why, as is.
-      const { name, message } = error as Error;
       outcome = {
         ok: false,
         retryable: true,
-        error: name === 'SandboxRefusal' ? message : `executor crashed: ${message}`,
+        error: `executor crashed: ${(error as Error).message}`,
       };
     }
     if (signal.aborted) return; // handed back by stop(); the hub requeues it

@@ -2,6 +2,7 @@ import type { ServiceSpec } from '../protocol/step-specs.js';
 import type { ExecutionContext, Outcome } from './execute-task.js';
 import { authorizeCommand } from './guarded-command.js';
 import { ServiceSupervisor, type StartedService } from './service-supervisor.js';
+import { SandboxRefusal, type Sandbox } from '../tools/shell/sandbox.js';
 
 /**
  * A task's `service` (PROTOCOL §17.4), after its commands: the command passes the role's policy
@@ -36,14 +37,24 @@ export async function runService(
     };
   }
   const port = await ServiceSupervisor.freePort();
-  const prepared = context.sandbox.prepare({
-    command: spec.command,
-    cwd,
-    workspace: context.workspace,
-    readOnly: context.policy.readOnly,
-    network: context.policy.network,
-    env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
-  });
+  let prepared: ReturnType<Sandbox['prepare']>;
+  try {
+    prepared = context.sandbox.prepare({
+      command: spec.command,
+      cwd,
+      workspace: context.workspace,
+      readOnly: context.policy.readOnly,
+      network: context.policy.network,
+      env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
+    });
+  } catch (error) {
+    if (!(error instanceof SandboxRefusal)) throw error;
+    return {
+      ok: false,
+      retryable: true,
+      error: `service ${spec.name} not started: the sandbox will not start it: ${error.message}`,
+    };
+  }
   context.progress(`starting service ${spec.name} on port ${port}: ${spec.command}`);
   // From its start to its end, sheri's own files it could create are watched as a command's
   // are (PROTOCOL §16.2): moved aside when it ends, and a marker stays while it runs.

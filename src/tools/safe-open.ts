@@ -41,7 +41,7 @@ const READ_CHUNK_BYTES = 256 * 1024;
 
 /** The workspace the tools work in, with everything its descriptors are checked against. */
 export interface SafeRoot {
-  /** The workspace as given, then its real path: absolute paths may use either spelling. */
+  /** The spellings of the workspace absolute paths may use (openSafeRoot gives its real path). */
   readonly roots: readonly [string, string];
   /** Every opened descriptor must lie at or below this real path. */
   readonly real: string;
@@ -83,14 +83,13 @@ export async function openSafeRoot(
 ): Promise<SafeRoot> {
   procChecked ??= checkProcFd();
   await procChecked;
-  const given = resolve(workspace);
-  const real = given;
+  const real = resolve(workspace);
   const protectedReal = new Set<string>();
   for (const path of protectedPaths) {
     protectedReal.add(resolve(path));
     protectedReal.add(await realpathOfNearest(resolve(path)));
   }
-  return { roots: [given, real], real, protectedReal: [...protectedReal] };
+  return { roots: [real, real], real, protectedReal: [...protectedReal] };
 }
 
 /**

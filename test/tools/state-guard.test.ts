@@ -2,19 +2,17 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkGuardMarkers, StateGuard } from '../../src/tools/protected-files.js';
+import { tempDirs } from '../helpers/temp-dir.js';
 
 /**
  * /dev/shm is a tmpfs on Linux, the temp directory is not: a data directory there and a
@@ -24,22 +22,19 @@ import { checkGuardMarkers, StateGuard } from '../../src/tools/protected-files.j
 const OTHER_FILESYSTEM = '/dev/shm';
 
 describe("the guard of sheri's own files (StateGuard)", () => {
-  const made: string[] = [];
-  afterEach(() => {
-    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+  const workspaceDir = tempDirs('sheri-guard-ws-');
+  const dataDirHere = tempDirs('sheri-guard-data-');
+  const dataDirElsewhere = tempDirs('sheri-guard-data-', OTHER_FILESYSTEM);
 
-  function folders(dataDirParent: string): { workspace: string; dataDir: string } {
-    const workspace = mkdtempSync(join(tmpdir(), 'sheri-guard-ws-'));
-    const dataParent = mkdtempSync(join(dataDirParent, 'sheri-guard-data-'));
-    made.push(workspace, dataParent);
-    const dataDir = join(dataParent, '.sheri');
+  /** A workspace, and a data directory in `dataParent` (another filesystem, or the same). */
+  function folders(dataParent: () => string): { workspace: string; dataDir: string } {
+    const dataDir = join(dataParent(), '.sheri');
     mkdirSync(dataDir);
-    return { workspace, dataDir };
+    return { workspace: workspaceDir(), dataDir };
   }
 
   it('moves a planted config file aside when the data directory is on another filesystem (rename: EXDEV), leaving nothing a next start would read', async () => {
-    const { workspace, dataDir } = folders(OTHER_FILESYSTEM);
+    const { workspace, dataDir } = folders(dataDirElsewhere);
     expect(statSync(workspace).dev).not.toBe(statSync(dataDir).dev);
     const planted = join(workspace, 'sheri.config.json');
     const guard = new StateGuard([planted], dataDir, 'agent-1');
@@ -58,7 +53,7 @@ describe("the guard of sheri's own files (StateGuard)", () => {
   });
 
   it('keeps a planted link as a link across filesystems, never the file it points to', async () => {
-    const { workspace, dataDir } = folders(OTHER_FILESYSTEM);
+    const { workspace, dataDir } = folders(dataDirElsewhere);
     const planted = join(workspace, '.sheri');
     const guard = new StateGuard([planted], dataDir, 'agent-1');
 
@@ -72,7 +67,7 @@ describe("the guard of sheri's own files (StateGuard)", () => {
   });
 
   it('deletes a planted path it cannot keep, and says so, rather than leaving it in place', async () => {
-    const { workspace, dataDir } = folders(tmpdir());
+    const { workspace, dataDir } = folders(dataDirHere);
     const planted = join(workspace, 'sheri.config.json');
     const guard = new StateGuard([planted], dataDir, 'agent-1');
     // Where the quarantine folder would go, a file: it cannot be made.
@@ -89,7 +84,7 @@ describe("the guard of sheri's own files (StateGuard)", () => {
   });
 
   it('still clears what the command planted when running it failed', async () => {
-    const { workspace, dataDir } = folders(tmpdir());
+    const { workspace, dataDir } = folders(dataDirHere);
     const planted = join(workspace, 'sheri.config.json');
     const guard = new StateGuard([planted], dataDir, 'agent-1');
 

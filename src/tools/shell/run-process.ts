@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { OutputCapture } from './output-capture.js';
 import { unwatchGroup, watchGroup } from './reaper.js';
-import type { Sandbox, SandboxLimits } from './sandbox.js';
+import { SandboxRefusal, type Sandbox, type SandboxLimits } from './sandbox.js';
 
 export interface RunProcessOptions {
   cwd: string;
@@ -68,26 +68,27 @@ export async function runProcess(
   const stdout = new OutputCapture(options.outputLimit);
   const stderr = new OutputCapture(options.outputLimit);
   const env = options.env ?? {};
-  const prepared = options.sandbox
-    ? options.sandbox.sandbox.prepare({
-        command,
-        cwd: options.cwd,
-        workspace: options.sandbox.workspace,
-        readOnly: options.sandbox.readOnly,
-        network: options.sandbox.network,
-        ...(options.sandbox.readOnlyPaths ? { readOnlyPaths: options.sandbox.readOnlyPaths } : {}),
-        ...(options.sandbox.readWritePaths
-          ? { readWritePaths: options.sandbox.readWritePaths }
-          : {}),
-        env,
-      })
-    : {
-        file: 'bash',
-        args: ['--noprofile', '--norc', '-c', command],
-        env,
-        sandboxed: false,
-        cgroup: undefined,
-      };
+  let prepared: ReturnType<typeof prepare>;
+  try {
+    prepared = prepare(command, options, env);
+  } catch (error) {
+    if (!(error instanceof SandboxRefusal)) throw error;
+    // Not started, like a spawn that failed: said as its output.
+    return {
+      command,
+      exit_code: null,
+      signal: null,
+      timed_out: false,
+      timeout_kind: null,
+      canceled: false,
+      duration_ms: Math.round(performance.now() - started),
+      stdout: '',
+      stderr: `sheri: the sandbox will not start it: ${error.message}\n`,
+      truncated: false,
+      sandboxed: true,
+      limit: null,
+    };
+  }
   // node:child_process directly, not execa: execa's wrapping cost ~1.6 ms of CPU per command
   // against ~1.3 ms for the spawn itself (issue 10), and nothing here needs what it adds.
   const child = spawn(prepared.file, prepared.args, {
@@ -191,6 +192,30 @@ export async function runProcess(
     sandboxed: prepared.sandboxed,
     limit,
   };
+}
+
+/** The program that runs `command`: in the sandbox, or bare bash when there is none. */
+function prepare(command: string, options: RunProcessOptions, env: Record<string, string>) {
+  return options.sandbox
+    ? options.sandbox.sandbox.prepare({
+        command,
+        cwd: options.cwd,
+        workspace: options.sandbox.workspace,
+        readOnly: options.sandbox.readOnly,
+        network: options.sandbox.network,
+        ...(options.sandbox.readOnlyPaths ? { readOnlyPaths: options.sandbox.readOnlyPaths } : {}),
+        ...(options.sandbox.readWritePaths
+          ? { readWritePaths: options.sandbox.readWritePaths }
+          : {}),
+        env,
+      })
+    : {
+        file: 'bash',
+        args: ['--noprofile', '--norc', '-c', command],
+        env,
+        sandboxed: false,
+        cgroup: undefined,
+      };
 }
 
 /** The limit in words, for a result's summary: "the sandbox's memory limit (2048 MiB)". */

@@ -65,7 +65,10 @@ interface Tools {
   prlimit?: string;
 }
 
-/** The sandbox will not start a command in the workspace as it is now: said so, not as a crash. */
+/**
+ * The sandbox will not start a command in the workspace as it is now (prepare). Callers turn it
+ * into a command that did not start (runProcess) or a service that did not (runService).
+ */
 export class SandboxRefusal extends Error {
   override name = 'SandboxRefusal';
 }
@@ -364,10 +367,6 @@ function lstatOf(path: string): ReturnType<typeof lstatSync> | undefined {
 }
 
 function kindOf(path: string): 'dir' | 'file' | undefined {
-  try {
-    const info = lstatSync(path);
-    return info.isDirectory() ? 'dir' : 'file';
-  } catch {
-    return undefined;
-  }
+  const info = lstatOf(path);
+  return info === undefined ? undefined : info.isDirectory() ? 'dir' : 'file';
 }
