@@ -56,6 +56,8 @@ export async function runHub(flags: ServeFlags): Promise<void> {
       signal,
     );
     startup.add(() => hub.close());
+    // A credential revoked or rotated while it runs: the broker will not let it in again.
+    return { failed: hub.bus.loginRefused() };
   });
 }
 

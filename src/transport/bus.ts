@@ -95,6 +95,9 @@ export class Bus {
   private lastNoticeAt = 0;
   /** ready() calls waiting: they report a refused login themselves (noticeUnreachable). */
   private readyWaiters = 0;
+  /** Whoever awaits `loginRefused()`: told of a login refused once connected, instead of a log. */
+  private refusal:
+    { promise: Promise<SheriError>; resolve: (error: SheriError) => void } | undefined;
   /** PUBACKs waiting for `releaseAcks()` (holdAcks). */
   private heldAcks: object[] = [];
   /** PUBACKs held since the start (released, waiting or dropped with a connection): marks. */
@@ -309,6 +312,22 @@ export class Bus {
     return this.client.connected;
   }
 
+  /**
+   * Settles if the broker refuses our login after we had been connected: the credential was
+   * revoked or rotated while we ran (the embedded broker then drops the connection, and the
+   * reconnection is refused). mqtt.js does not try again after a CONNACK 4 or 5, so a process
+   * that goes on would stay disconnected for ever: a long-running command awaits this and ends
+   * with the error (exit 3). Nobody awaiting it, the refusal is logged once instead.
+   */
+  loginRefused(): Promise<SheriError> {
+    if (!this.refusal) {
+      let resolve: (error: SheriError) => void = () => undefined;
+      const promise = new Promise<SheriError>((settle) => (resolve = settle));
+      this.refusal = { promise, resolve };
+    }
+    return this.refusal.promise;
+  }
+
   onMessage(handler: MessageHandler): void {
     this.handlers.push(handler);
   }
@@ -469,7 +488,9 @@ export class Bus {
       // Retrying will not help: say so once, plainly — unless ready() is failing with it.
       if (this.lastNoticeAt === -1 || this.readyWaiters > 0) return;
       this.lastNoticeAt = -1;
-      this.options.logger.error(refusedLoginText(this.options.url, error));
+      const text = refusedLoginText(this.options.url, error);
+      if (this.refusal) this.refusal.resolve(new SheriError(text, EXIT.unavailable));
+      else this.options.logger.error(text);
       return;
     }
     const now = Date.now();

@@ -1,8 +1,13 @@
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { writeCredentialFile } from '../../src/auth/credential-file.js';
+import { CredentialStore } from '../../src/auth/credential-store.js';
+import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
+import { silentLogger } from '../../src/logging/logger.js';
 import { Bus } from '../../src/transport/bus.js';
 import type { Logger } from '../../src/logging/logger.js';
-import { runSheri } from '../helpers/sheri-process.js';
+import { runSheri, startSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
@@ -64,5 +69,112 @@ describe('a broker that refuses the login', () => {
     expect(run.timedOut).toBe(false);
     expect(run.code, run.stderr).toBe(3);
     expect(run.stderr).toMatch(/^sheri: the broker at .* refused our login/m);
+  });
+
+  it('ends an agent whose credential is revoked while it runs with exit 3 and the reason, not a process left disconnected for ever', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    await swarm.startHub();
+    const ref = swarm.store.add('agent', 'box-1', 'testing');
+    const file = join(swarm.dir, 'box-1.json');
+    writeCredentialFile(file, swarm.store.issue(ref));
+    const agent = startSheri(
+      [
+        'agent',
+        '--role',
+        'testing',
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+        '--credentials',
+        file,
+        '--sandbox',
+        'none',
+        '--workspace',
+        swarm.dir,
+      ],
+      { cwd: swarm.dir },
+    );
+    swarm.onClose(() => agent.kill('SIGKILL'));
+    await agent.waitForOutput('joined swarm');
+    // The embedded broker drops the revoked identity's connection; its reconnection is refused.
+    const revoked = await runSheri(['credentials', 'revoke', 'box-1'], { cwd: swarm.dir });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const code = await Promise.race([
+      agent.exited(),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
+    ]);
+    expect(code, agent.output()).toBe(3);
+    expect(agent.output()).toMatch(/^sheri: the broker at .* refused our login/m);
+  });
+
+  it('stops only the replica whose login is refused, and ends the process with exit 3 once every replica is', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    await swarm.startHub();
+    // Replicas of a local store each have an identity of their own, minted by name: box-1, box-2.
+    const agents = startSheri(
+      [
+        'agent',
+        '--role',
+        'testing',
+        '--replicas',
+        '2',
+        '--agent-id',
+        'box',
+        '--broker',
+        swarm.brokerUrl,
+        '--swarm',
+        swarm.swarm,
+        '--sandbox',
+        'none',
+      ],
+      { cwd: swarm.dir },
+    );
+    swarm.onClose(() => agents.kill('SIGKILL'));
+    await agents.waitForOutput('2 agents box-1 … box-2 joined');
+    const revoke = async (name: string): Promise<void> => {
+      const run = await runSheri(['credentials', 'revoke', name], { cwd: swarm.dir });
+      expect(run.code, run.stderr).toBe(0);
+    };
+    await revoke('box-1');
+    await agents.waitForOutput(
+      /refused our login .*; box-1 leaves, the other agents of this process stay/,
+    );
+    await agents.waitForOutput(/"agentId":"box-1".*left swarm/);
+    expect(agents.child.exitCode).toBeNull();
+    await revoke('box-2');
+    const code = await Promise.race([
+      agents.exited(),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
+    ]);
+    expect(code, agents.output()).toBe(3);
+  });
+
+  it('ends `sheri hub` with exit 3 when the broker it reconnects to no longer knows its login', async () => {
+    swarm = new TestSwarm();
+    const first = await swarm.startBroker();
+    const port = new URL(swarm.brokerUrl).port;
+    const hub = startSheri(['hub', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm], {
+      cwd: swarm.dir,
+    });
+    swarm.onClose(() => hub.kill('SIGKILL'));
+    await hub.waitForOutput('hub ready');
+    // The broker comes back on the same port with another credential store.
+    await first.close();
+    const other = await EmbeddedBroker.start({
+      port: Number(port),
+      host: '127.0.0.1',
+      logger: silentLogger(),
+      auth: CredentialStore.openOrCreate(tempDir()),
+    });
+    swarm.onCloseLast(() => other.close());
+    const code = await Promise.race([
+      hub.exited(),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
+    ]);
+    expect(code, hub.output()).toBe(3);
+    expect(hub.output()).toMatch(/^sheri: the broker at .* refused our login/m);
   });
 });
