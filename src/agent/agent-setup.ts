@@ -1,7 +1,9 @@
 import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
 import { credentialPaths } from '../auth/credential-paths.js';
+import { knownRoles } from '../protocol/task-types.js';
 import { checkGuardMarkers, protectedPathsFor } from '../tools/protected-files.js';
 import { Sandbox, type SandboxMode } from '../tools/shell/sandbox.js';
 import { isInside } from '../tools/workspace-path.js';
@@ -59,7 +61,7 @@ export function prepareSurroundings(options: {
     configFile: config.configFile,
     dataDir,
     // The credential store lives in the data directory; a credential file may be anywhere.
-    extra: credentialPaths(config),
+    extra: [...credentialPaths(config), ...settingsFiles(config)],
   });
   const mode: SandboxMode = config.sandbox.roles[role] ?? config.sandbox.mode;
   const key = `${mode}\n${protectedPaths.join('\n')}`;
@@ -83,6 +85,25 @@ export function prepareSurroundings(options: {
   checkBaseUrlSource(config, role, workspace, sandbox);
   const guardedPaths = protectedPaths.filter((path) => isInside(workspace, path));
   return { workspace, sandbox, protectedPaths, guardedPaths, dataDir };
+}
+
+/**
+ * Files the config points at that the next start reads and trusts: each role's profile (it
+ * becomes the system prompt of that role's model) and each scheduled flow (the hub submits it as
+ * its own). A task must not write them, wherever the operator keeps them (a `profiles/` or
+ * `flows/` folder of the repository the agents work in): they are hidden from its commands, as
+ * the config file is, and one it creates is moved aside. Files, not their folders: a folder may
+ * be the workspace itself.
+ */
+function settingsFiles(config: Config): string[] {
+  const { profilesDir } = config;
+  const profiles = profilesDir
+    ? knownRoles(config.taskTypes).map((role) => join(profilesDir, `${role}.md`))
+    : [];
+  const flows = Object.values(config.schedules).flatMap((entry) =>
+    entry.flow ? [entry.flow] : [],
+  );
+  return [...profiles, ...flows];
 }
 
 function realWorkspace(path: string): string {

@@ -1,7 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXIT, SheriError } from '../errors.js';
 import type { TaskTypeTable } from '../protocol/task-types.js';
+import { readSettingsFile } from '../util/settings-file.js';
+
+/** A profile is a system prompt: 256 KiB is ~64k tokens, far past any sensible one. */
+export const MAX_PROFILE_BYTES = 256 * 1024;
 
 export interface RoleProfile {
   text: string;
@@ -20,12 +25,26 @@ function shippedProfilesDir(): string | undefined {
   return undefined;
 }
 
-/** A role's profile: the user's `<profilesDir>/<role>.md`, else the shipped one, else a stub line. */
+/**
+ * A role's profile: the user's `<profilesDir>/<role>.md`, else the shipped one, else a stub line.
+ * One that is there but not a readable regular file of at most MAX_PROFILE_BYTES (a FIFO would
+ * hang the start) stops the start with exit 4, naming it.
+ */
 export function loadProfile(role: string, profilesDir?: string): RoleProfile {
   for (const dir of [profilesDir, shippedProfilesDir()]) {
     if (!dir) continue;
     const file = join(dir, `${role}.md`);
-    if (existsSync(file)) return { text: readFileSync(file, 'utf8').trim(), source: file };
+    let text: string;
+    try {
+      text = readSettingsFile(file, MAX_PROFILE_BYTES);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new SheriError(
+        `the ${role} profile ${file} cannot be used: ${(error as Error).message}`,
+        EXIT.config,
+      );
+    }
+    return { text: text.trim(), source: file };
   }
   return {
     text: `# ${role}\n\nYou are the ${role} agent of the swarm. Do the task you are given, carefully.`,

@@ -1,13 +1,17 @@
 import type { Config } from '../config/load.js';
 import { EXIT, SheriError } from '../errors.js';
-import { FlowFileError, readFlowFile } from '../flows/load-flow.js';
+import { FlowFileError, parseFlow } from '../flows/load-flow.js';
 import { formatIssues } from '../protocol/codec.js';
 import type { ScheduleTiming } from '../protocol/flow-messages.js';
 import { TaskSpec } from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { cronProblem } from './schedule-slots.js';
 import { omitKeys } from '../util/omit-keys.js';
+import { readSettingsFile } from '../util/settings-file.js';
 import type { ScheduleTarget } from './schedules.js';
+
+/** A scheduled flow file is read whole when the hub starts; no flow needs a mebibyte of YAML. */
+const MAX_FLOW_FILE_BYTES = 1024 * 1024;
 
 /**
  * The config file's `schedules`, checked when the hub starts (PROTOCOL §17.7): a task must be a
@@ -44,8 +48,14 @@ export function scheduleEntriesOf(
       }
       return { name, timing, target: { task } };
     }
+    let text: string;
     try {
-      const flow = readFlowFile(entry.flow!, {
+      text = readSettingsFile(entry.flow!, MAX_FLOW_FILE_BYTES);
+    } catch (error) {
+      return fail(`flow file ${entry.flow!}: cannot read it: ${(error as Error).message}`);
+    }
+    try {
+      const flow = parseFlow(text, entry.flow!, {
         vars: entry.vars ?? {},
         taskTypes: config.taskTypes,
       });

@@ -55,14 +55,26 @@ interface Marker {
   agent_id: string;
   since: string;
   absent: string[];
+  /** Those that existed, by identity: one below a workspace subfolder can be swapped (below). */
+  present?: Present[];
+}
+
+/** A protected path that exists, and which file it is (device and inode). */
+interface Present {
+  path: string;
+  id: string;
 }
 
 /**
- * Watches the protected paths no mount covers. Before a sandboxed command it writes a marker in
- * the data directory (hidden from the sandbox) naming them; after, it moves any that appeared to
- * `<data-dir>/quarantine/` and removes the marker. A marker left by a process that died mid-
- * command makes the next start refuse (checkGuardMarkers) while such a path exists, so a
- * crash cannot smuggle a file past the check either.
+ * Watches the protected paths inside the workspace, which mounts cover only in part. Before a
+ * sandboxed command it writes a marker in the data directory (hidden from the sandbox) naming
+ * them; after, it moves to `<data-dir>/quarantine/` each that appeared, and each that is now
+ * another file than before, and removes the marker. The second case: a file the sandbox masks
+ * below a subfolder of the workspace (`profiles/general.md`) cannot be written, but the folder
+ * can be renamed and a new one made with a file of the same name (`mv profiles p && mkdir
+ * profiles && echo … > profiles/general.md`). A marker left by a process that died mid-command
+ * makes the next start refuse (checkGuardMarkers) while such a path is there, so a crash cannot
+ * smuggle a file past the check either.
  */
 export class StateGuard {
   private readonly markerFile: string;
@@ -76,42 +88,48 @@ export class StateGuard {
     this.markerFile = join(dataDir, 'guard', `${agentId}.json`);
   }
 
-  /** Protected paths that do not exist now: the ones a command could create. */
-  absent(): string[] {
-    return this.paths.filter((path) => !exists(path));
-  }
-
-  /** Run `body`; returns what it produced and the protected paths it created (moved aside). */
+  /**
+   * Run `body`; returns what it produced and the protected paths it created or replaced (moved
+   * aside).
+   */
   async around<T>(body: () => Promise<T>): Promise<{ value: T; created: Moved[] }> {
-    const absent = this.absent();
-    if (absent.length === 0) return { value: await body(), created: [] };
+    const absent: string[] = [];
+    const present: Present[] = [];
+    for (const path of this.paths) {
+      const id = identityOf(path);
+      if (id === undefined) absent.push(path);
+      else present.push({ path, id });
+    }
+    if (this.paths.length === 0) return { value: await body(), created: [] };
     this.running++;
-    this.writeMarker(absent);
+    this.writeMarker(absent, present);
     try {
       let value: T;
       try {
         value = await body();
       } catch (error) {
-        this.quarantine(absent); // what the command left is not kept because the runner failed
+        // What the command left is not kept because the runner failed.
+        this.quarantine(changed(absent, present));
         throw error;
       }
-      return { value, created: this.quarantine(absent) };
+      return { value, created: this.quarantine(changed(absent, present)) };
     } finally {
-      // A path still there (neither moved nor deleted) keeps the marker, so that the next start
-      // refuses while it exists (checkGuardMarkers).
-      if (--this.running === 0 && absent.every((path) => !exists(path))) {
+      // A path still changed (neither moved nor deleted) keeps the marker, so that the next
+      // start refuses while it is there (checkGuardMarkers).
+      if (--this.running === 0 && changed(absent, present).length === 0) {
         rmSync(this.markerFile, { force: true });
       }
     }
   }
 
-  private writeMarker(absent: string[]): void {
+  private writeMarker(absent: string[], present: Present[]): void {
     mkdirSync(dirname(this.markerFile), { recursive: true, mode: 0o700 });
     const marker: Marker = {
       pid: process.pid,
       agent_id: basename(this.markerFile, '.json'),
       since: new Date().toISOString(),
       absent,
+      present,
     };
     writeFileSync(this.markerFile, JSON.stringify(marker), { mode: 0o600 });
   }
@@ -123,10 +141,9 @@ export class StateGuard {
    * (links as links) and removed. One that cannot be kept is removed all the same; none is left
    * where a later start would read it, and one failure does not stop the others.
    */
-  private quarantine(absent: readonly string[]): Moved[] {
+  private quarantine(paths: readonly string[]): Moved[] {
     const moved: Moved[] = [];
-    for (const path of absent) {
-      if (!exists(path)) continue;
+    for (const path of paths) {
       const dir = join(this.dataDir, 'quarantine');
       const to = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${basename(path)}`);
       try {
@@ -175,15 +192,19 @@ export function checkGuardMarkers(dataDir: string): string | undefined {
       continue;
     }
     if (marker.pid !== process.pid && isAlive(marker.pid)) continue;
-    const appeared = (Array.isArray(marker.absent) ? marker.absent : []).filter(
-      (path) => typeof path === 'string' && exists(path),
+    const absent = (Array.isArray(marker.absent) ? marker.absent : []).filter(
+      (path) => typeof path === 'string',
     );
+    const present = (Array.isArray(marker.present) ? marker.present : []).filter(
+      (entry) => typeof entry?.path === 'string' && typeof entry.id === 'string',
+    );
+    const appeared = changed(absent, present);
     if (appeared.length === 0) {
       rmSync(file, { force: true });
       continue;
     }
     return (
-      `${appeared.join(', ')} appeared while a sandboxed command of agent ${marker.agent_id} ran ` +
+      `${appeared.join(', ')} appeared or was replaced while a sandboxed command of agent ${marker.agent_id} ran ` +
       `(since ${marker.since}), and that agent stopped before it could check: a task may have ` +
       `written it. Read it; if it is yours, delete ${file} and start again, else delete the file.`
     );
@@ -203,12 +224,28 @@ function moveAside(path: string, to: string): void {
 }
 
 function exists(path: string): boolean {
+  return identityOf(path) !== undefined;
+}
+
+/** Which file a path is now (its device and inode, the link itself for a link), if any. */
+function identityOf(path: string): string | undefined {
   try {
-    lstatSync(path);
-    return true;
+    const stat = lstatSync(path, { bigint: true });
+    return `${stat.dev}:${stat.ino}`;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** The protected paths that are there now but were not, or are another file than they were. */
+function changed(absent: readonly string[], present: readonly Present[]): string[] {
+  return [
+    ...absent.filter((path) => exists(path)),
+    ...present.flatMap(({ path, id }) => {
+      const now = identityOf(path);
+      return now !== undefined && now !== id ? [path] : [];
+    }),
+  ];
 }
 
 function isAlive(pid: number): boolean {
