@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +186,35 @@ describe('a service step (PROTOCOL §17.4)', () => {
       retryable: false,
       error: expect.stringMatching(/has no network/),
     });
+    expect(servers().length).toBe(before);
+  });
+
+  it('does not start a service in a workspace the sandbox refuses (its .git/config a link), and says why', async () => {
+    // Without bubblewrap (a developer's machine; CI has it) there is no mount to refuse.
+    if (testSandbox().mode !== 'bwrap') return;
+    const before = servers().length;
+    mkdirSync(join(root, '.git'));
+    writeFileSync(join(root, 'real-config'), '[core]\n');
+    symlinkSync('../real-config', join(root, '.git', 'config'));
+    const outcome = await executeTask(
+      grant({
+        service: {
+          name: 'api',
+          command: 'node server.mjs',
+          ready_path: '/',
+          ready_timeout_ms: 5_000,
+        },
+      }),
+      context(),
+    );
+    expect(outcome).toMatchObject({
+      ok: false,
+      retryable: true,
+      error: expect.stringMatching(
+        /^service api not started: the sandbox will not start it: .*\.git\/config is not a plain file/,
+      ),
+    });
+    expect(services.list()).toEqual([]);
     expect(servers().length).toBe(before);
   });
 
