@@ -93,6 +93,7 @@ export class StateGuard {
    * aside).
    */
   async around<T>(body: () => Promise<T>): Promise<{ value: T; created: Moved[] }> {
+    if (this.paths.length === 0) return { value: await body(), created: [] };
     const absent: string[] = [];
     const present: Present[] = [];
     for (const path of this.paths) {
@@ -100,7 +101,6 @@ export class StateGuard {
       if (id === undefined) absent.push(path);
       else present.push({ path, id });
     }
-    if (this.paths.length === 0) return { value: await body(), created: [] };
     this.running++;
     this.writeMarker(absent, present);
     try {
