@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { describeFailure, wantsDetail } from '../src/cli/failure.js';
+import { visible } from '../src/util/text.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -15,7 +16,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 /** The one way a failure reaches the user: one line (the stack only with --log-level debug). */
 function report(error: unknown): number {
   const failure = describeFailure(error, wantsDetail(process.argv));
-  process.stderr.write(failure.text);
+  // A failure may quote what the swarm said (a hub's refusal, a broker's reason): shown as text.
+  process.stderr.write(visible(failure.text));
   return failure.exitCode;
 }
 

@@ -8,6 +8,7 @@ import { busSecurity } from '../auth/bus-security.js';
 import { loadKeyring, requireSigningKey } from '../auth/load-keyring.js';
 import type { Bus } from '../transport/bus.js';
 import { tlsOf } from '../transport/tls-files.js';
+import { visible, visibleJson } from '../util/text.js';
 
 export interface GlobalFlags extends CommonFlags {
   logLevel?: string;
@@ -116,12 +117,22 @@ export async function connectCli(
   return bus;
 }
 
+/** JSON on stdout (`--json`), with nothing in it a terminal would act on (visibleJson). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${visibleJson(JSON.stringify(value, null, 2))}\n`);
+}
+
+/**
+ * Text on stdout made of what the swarm said (ids, errors, results, a model's words): shown,
+ * never acted on by the terminal (visible: no escape sequences, no carriage returns).
+ */
+export function printText(text: string): void {
+  process.stdout.write(visible(text));
 }
 
 /** Plain aligned columns, the way `docker ps` prints them. */
-export function printTable(headers: string[], rows: string[][]): void {
+export function printTable(headers: string[], shown: string[][]): void {
+  const rows = shown.map((row) => row.map((cell) => visible(cell)));
   const widths = headers.map((header, i) =>
     Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
   );

@@ -1,5 +1,6 @@
 import type { FlowUpdate, StepView } from '../protocol/flow-messages.js';
 import type { FlowDetail, StepDetail } from '../tasks/flow-queries.js';
+import { visible } from '../util/text.js';
 
 /**
  * How `sheri flow run --wait` and `sheri demo` show a flow (PROTOCOL §17): pure functions from
@@ -216,28 +217,37 @@ export function summaryLines(detail: FlowDetail, paint: Paint): string[] {
     const release = service.outputs.release ? `, release ${service.outputs.release}` : '';
     lines.push(
       '',
-      `service   ${service.outputs.url}  (${service.outputs.service}${release}, started by ${service.id})`,
+      // Outputs are what the step's commands wrote: shown, never acted on by the terminal.
+      visible(
+        `service   ${service.outputs.url}  (${service.outputs.service}${release}, started by ${service.id})`,
+      ),
     );
   }
   for (const step of detail.steps.filter((s) => s.state === 'failed' || s.state === 'canceled')) {
     lines.push(
       '',
-      paint.bad(`step ${step.id} ${step.state}: ${step.note ?? 'no reason recorded'}`),
+      paint.bad(visible(`step ${step.id} ${step.state}: ${step.note ?? 'no reason recorded'}`)),
     );
-    if (step.output) lines.push(...step.output.split('\n').map((line) => `  ${line}`));
+    if (step.output)
+      lines.push(
+        ...visible(step.output)
+          .split('\n')
+          .map((line) => `  ${line}`),
+      );
   }
   const skipped = detail.steps.filter((step) => step.state === 'skipped');
   if (skipped.length > 0 && detail.state !== 'succeeded') {
     lines.push(
       '',
-      ...skipped.map((step) => paint.dim(`step ${step.id} skipped: ${step.note ?? ''}`)),
+      ...skipped.map((step) => paint.dim(visible(`step ${step.id} skipped: ${step.note ?? ''}`))),
     );
   }
   return lines;
 }
 
 /** Aligned columns, as `docker ps` prints them. */
-export function table(headers: string[], rows: string[][]): string[] {
+export function table(headers: string[], cells: string[][]): string[] {
+  const rows = cells.map((row) => row.map((cell) => visible(cell)));
   const widths = headers.map((header, i) =>
     Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
   );

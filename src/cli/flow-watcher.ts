@@ -6,6 +6,7 @@ import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
 import { TopicRouter } from '../transport/topic-router.js';
 import { trusted } from './hub-client.js';
 import { changeLine, liveLines, waitTexts, type Paint } from './flow-view.js';
+import { visible } from '../util/text.js';
 
 export interface FlowWatchOptions {
   /** Redraw in place (a terminal), or print one line per change. */
@@ -127,7 +128,11 @@ export class FlowWatcher {
         tasksProgress: ({ payload }) => {
           // Agents' own words, shown as the bus carries them (the CLI cannot check their signature).
           if (!payload.task_id.startsWith(`${this.flowId}.`)) return;
-          this.progress.set(payload.task_id, payload.message.split('\n')[0]!.slice(0, 200));
+          // An agent's words (a model's, in a prompt task): shown, never acted on by the terminal.
+          this.progress.set(
+            payload.task_id,
+            visible(payload.message).split('\n')[0]!.slice(0, 200),
+          );
           this.dirty = true;
         },
         errors: (message) => {

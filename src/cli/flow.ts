@@ -15,7 +15,15 @@ import {
   table,
   type Paint,
 } from './flow-view.js';
-import { ago, connectCli, makeConfig, makeLogger, printJson, type GlobalFlags } from './common.js';
+import {
+  ago,
+  connectCli,
+  makeConfig,
+  makeLogger,
+  printJson,
+  printText,
+  type GlobalFlags,
+} from './common.js';
 
 interface RunFlags extends GlobalFlags {
   var: string[];
@@ -27,7 +35,7 @@ interface RunFlags extends GlobalFlags {
 export async function showFlow(flowId: string, flags: GlobalFlags): Promise<void> {
   const detail = (await ask(flags, { kind: 'flow', flow_id: flowId })) as FlowDetail;
   if (flags.json) return printJson(detail);
-  process.stdout.write(
+  printText(
     `${[...summaryLines(detail, paintFor(process.stdout, makeConfig(flags).environment)), ...outputsOf(detail)].join('\n')}\n`,
   );
 }
@@ -42,9 +50,7 @@ export async function cancelFlow(
     ...(flags.reason ? { reason: flags.reason } : {}),
   })) as { flow_id: string; canceled: number };
   if (flags.json) return printJson(data);
-  process.stdout.write(
-    `canceled flow ${data.flow_id}: ${data.canceled} queued or running step(s) stopped\n`,
-  );
+  printText(`canceled flow ${data.flow_id}: ${data.canceled} queued or running step(s) stopped\n`);
 }
 
 export async function listFlows(
@@ -57,9 +63,7 @@ export async function listFlows(
   })) as { flows: FlowUpdate[] };
   if (flags.json) return printJson(data);
   if (data.flows.length === 0) {
-    process.stdout.write(
-      'no flows — run one with: npx sheri flow run examples/deploy-flow.yaml --wait\n',
-    );
+    printText('no flows — run one with: npx sheri flow run examples/deploy-flow.yaml --wait\n');
     return;
   }
   const rows = data.flows.map((f) => [
@@ -70,9 +74,7 @@ export async function listFlows(
     f.finished_at ? formatDuration(Date.parse(f.finished_at) - Date.parse(f.created_at)) : '-',
     f.error ?? '',
   ]);
-  process.stdout.write(
-    `${table(['FLOW', 'STATE', 'DONE', 'STARTED', 'TOOK', 'ERROR'], rows).join('\n')}\n`,
-  );
+  printText(`${table(['FLOW', 'STATE', 'DONE', 'STARTED', 'TOOK', 'ERROR'], rows).join('\n')}\n`);
 }
 
 /** `sheri schedules`. */
@@ -92,7 +94,7 @@ export async function listSchedules(flags: GlobalFlags): Promise<void> {
   };
   if (flags.json) return printJson(data);
   if (data.schedules.length === 0) {
-    process.stdout.write('no schedules (add "schedules" to the hub\'s sheri.config.json)\n');
+    printText('no schedules (add "schedules" to the hub\'s sheri.config.json)\n');
     return;
   }
   const rows = data.schedules.map((s) => [
@@ -104,14 +106,14 @@ export async function listSchedules(flags: GlobalFlags): Promise<void> {
     s.last_run ? `${s.last_run} (${s.last_state ?? 'pruned'})` : '-',
     `${s.skipped} (${s.missed})`,
   ]);
-  process.stdout.write(
+  printText(
     `${table(['SCHEDULE', 'FROM', 'WHEN', 'RUNS', 'NEXT RUN', 'LAST RUN', 'SKIPPED'], rows).join('\n')}\n`,
   );
 }
 
 export async function removeSchedule(name: string, flags: GlobalFlags): Promise<void> {
   await ask(flags, { kind: 'unschedule', name });
-  process.stdout.write(`removed schedule ${name}\n`);
+  printText(`removed schedule ${name}\n`);
 }
 
 /** "version=1.2.0" pairs → a map; a malformed one is a usage error. */
@@ -163,7 +165,7 @@ export async function runFlowCommand(file: string, flags: RunFlags): Promise<voi
     if (!flags.wait) {
       await bus.publish(topicFor('flowsNew'), flow);
       if (flags.json) printJson(flow);
-      else process.stdout.write(`${flow.flow_id}\n`);
+      else printText(`${flow.flow_id}\n`);
       return;
     }
     const verdict = await submitAndFollow(bus, config, flow, {
@@ -239,7 +241,7 @@ async function registerSchedule(
     const found = data.schedules.find((s) => s.name === flow.name);
     if (found) {
       if (flags.json) return printJson(found);
-      process.stdout.write(
+      printText(
         `scheduled flow ${flow.name}: ${found.timing}, next run ${found.next_run ?? '-'}\n`,
       );
       return;

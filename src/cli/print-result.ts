@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { visible, visibleJson } from '../util/text.js';
 
 /** Lines of a failed command's output `--wait` shows: the end, where the reason usually is. */
 export const FAILED_TAIL_LINES = 40;
@@ -31,8 +32,15 @@ const ModelAnswer = z.looseObject({
  */
 export function printResult(
   result: unknown,
-  io: { out: (text: string) => void; err: (text: string) => void; failedOnly?: boolean },
+  terminal: { out: (text: string) => void; err: (text: string) => void; failedOnly?: boolean },
 ): void {
+  // What a task's commands printed and what its model said are the task's: shown, never acted
+  // on by the terminal (no escape sequences, no carriage returns rewriting a line).
+  const io = {
+    out: (text: string) => terminal.out(visible(text)),
+    err: (text: string) => terminal.err(visible(text)),
+    failedOnly: terminal.failedOnly,
+  };
   const answer = ModelAnswer.safeParse(result);
   if (answer.success) {
     io.out(`${answer.data.text}\n`);
@@ -46,7 +54,7 @@ export function printResult(
   }
   const commands = CommandResults.safeParse(result);
   if (!commands.success) {
-    if (!io.failedOnly) io.out(`${JSON.stringify(result, null, 2)}\n`);
+    if (!io.failedOnly) terminal.out(`${visibleJson(JSON.stringify(result, null, 2))}\n`);
     return;
   }
   for (const command of commands.data.commands) {

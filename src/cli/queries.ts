@@ -10,6 +10,7 @@ import {
   makeLogger,
   printJson,
   printTable,
+  printText,
   type GlobalFlags,
 } from './common.js';
 
@@ -47,7 +48,7 @@ export async function pruneTasks(flags: GlobalFlags & { olderThan?: number }): P
     ...(flags.olderThan !== undefined ? { older_than_ms: flags.olderThan } : {}),
   });
   if (flags.json) return printJson(data);
-  process.stdout.write(
+  printText(
     `pruned ${data.pruned} finished task(s) older than ${Math.round(data.older_than_ms / 3_600_000)} h\n`,
   );
 }
@@ -62,7 +63,7 @@ export async function listTasks(flags: ListFlags): Promise<void> {
   const counts = Object.entries(data.counts)
     .map(([state, n]) => `${state} ${n}`)
     .join(' · ');
-  process.stdout.write(`${counts}\n\n`);
+  printText(`${counts}\n\n`);
   printTable(
     ['TASK', 'TYPE', 'PRIORITY', 'STATE', 'AGENT', 'ATTEMPT', 'UPDATED'],
     data.tasks.map((t) => [
@@ -107,16 +108,16 @@ export async function showTask(taskId: string, flags: GlobalFlags): Promise<void
     }),
   ];
   if (data.result !== null) lines.push('', 'result:', JSON.stringify(data.result, null, 2));
-  process.stdout.write(`${lines.join('\n')}\n`);
+  printText(`${lines.join('\n')}\n`);
 }
 
 export async function listAgents(flags: GlobalFlags): Promise<void> {
   const data = await ask(flags, { kind: 'agents' });
   if (flags.json) return printJson(data);
   // PROTOCOL §14.5: where the hub enforces a swarm budget, say how much of it is left.
-  if (data.budget) process.stdout.write(`${describeBudget(data.budget)}\n\n`);
+  if (data.budget) printText(`${describeBudget(data.budget)}\n\n`);
   if (data.agents.length === 0) {
-    process.stdout.write('no agents — start one with: sheri agent --role testing\n');
+    printText('no agents — start one with: sheri agent --role testing\n');
     return;
   }
   printTable(

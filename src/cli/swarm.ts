@@ -9,7 +9,7 @@ import {
   planAgentWindows,
 } from '../tmux/layout.js';
 import { Tmux } from '../tmux/tmux.js';
-import { makeConfig, printJson, type GlobalFlags } from './common.js';
+import { makeConfig, printJson, printText, type GlobalFlags } from './common.js';
 
 export interface SessionFlags extends GlobalFlags {
   session?: string;
@@ -83,12 +83,12 @@ export async function stopSwarmSession(flags: SessionFlags): Promise<void> {
   const forced = report.killed.length
     ? `; killed ${report.killed.join(', ')}, which ignored SIGINT and SIGTERM`
     : '';
-  process.stdout.write(`stopped ${parts.join(', ')}${forced}; closed tmux session ${session}\n`);
+  printText(`stopped ${parts.join(', ')}${forced}; closed tmux session ${session}\n`);
 }
 
 /** `sheri swarm capture`. */
 export async function captureSwarm(flags: SessionFlags & { window?: string }): Promise<void> {
   const { captureWindow } = await import('../tmux/capture-window.js');
   const { tmux, session } = sessionOf(flags, makeConfig(flags));
-  process.stdout.write(await captureWindow(tmux, session, flags.window));
+  printText(await captureWindow(tmux, session, flags.window));
 }

@@ -10,6 +10,7 @@ import { TaskWatcher, type WatchOptions } from './task-watcher.js';
 import type { Bus } from '../transport/bus.js';
 import type { Config } from '../config/load.js';
 import { didYouMean } from './suggest.js';
+import { visible } from '../util/text.js';
 import {
   connectCli,
   makeConfig,
@@ -217,15 +218,17 @@ async function submitAndConfirm(
       printId(spec.task_id);
       return EXIT.ok;
     case 'duplicate':
-      process.stderr.write(`${outcome.reason} (sheri task show ${outcome.taskId})\n`);
+      process.stderr.write(visible(`${outcome.reason} (sheri task show ${outcome.taskId})\n`));
       printId(outcome.taskId);
       return EXIT.ok;
     case 'rejected':
-      process.stderr.write(`${outcome.reason}\n`);
+      process.stderr.write(visible(`${outcome.reason}\n`));
       return EXIT.usage;
     case 'unconfirmed':
       process.stderr.write(
-        `published ${what} to swarm ${config.swarm}, not confirmed: ${outcome.reason} (the broker keeps it for the hub; sheri task show ${spec.task_id})\n`,
+        visible(
+          `published ${what} to swarm ${config.swarm}, not confirmed: ${outcome.reason} (the broker keeps it for the hub; sheri task show ${spec.task_id})\n`,
+        ),
       );
       printId(spec.task_id);
       return EXIT.ok;

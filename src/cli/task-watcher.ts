@@ -5,6 +5,7 @@ import { MAX_REPLY_BYTES, type Bus } from '../transport/bus.js';
 import { TopicRouter } from '../transport/topic-router.js';
 import { trusted } from './hub-client.js';
 import { printResult } from './print-result.js';
+import { visible, visibleJson } from '../util/text.js';
 import { explainWait, WatchedAgents, WatchedTask, type WaitFacts } from './wait-reason.js';
 
 /** What `--wait` follows, from the topic table. */
@@ -150,7 +151,7 @@ export class TaskWatcher {
         result: outcome.result,
         error: outcome.error,
       };
-      this.out(`${JSON.stringify(printed, null, 2)}\n`);
+      this.out(`${visibleJson(JSON.stringify(printed, null, 2))}\n`);
     }
     this.settleOutcome(code);
   }
@@ -315,8 +316,9 @@ export class TaskWatcher {
     });
   }
 
+  /** A line of what the swarm said (errors, progress, reasons): shown, never acted on. */
   private say(line: string): void {
-    this.err(`${line}\n`);
+    this.err(`${visible(line)}\n`);
   }
 }
 

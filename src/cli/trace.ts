@@ -4,6 +4,7 @@ import { localTopic } from '../protocol/topics.js';
 import { decodeBusEvent } from '../dashboard/bus-event.js';
 import { clock } from '../dashboard/format.js';
 import { summarizeEvent } from '../dashboard/summarize.js';
+import { visible, visibleJson } from '../util/text.js';
 import { connectCli, makeConfig, makeLogger, untilSignal, type GlobalFlags } from './common.js';
 
 interface TraceFlags extends GlobalFlags {
@@ -29,7 +30,10 @@ export function checkTopicFilter(filter: string): string | undefined {
   return undefined;
 }
 
-/** One line per message: time, topic, sender, what it says. */
+/**
+ * One line per message: time, topic, sender, what it says — any client's words, so shown, never
+ * acted on by the terminal (visible).
+ */
 export function formatTraceLine(
   at: number,
   local: string,
@@ -38,7 +42,9 @@ export function formatTraceLine(
 ): string {
   const summary = summarizeEvent(decodeBusEvent(local, bytes));
   const mark = retained ? ' [retained]' : '';
-  return `${clock(at)}  ${local.padEnd(16)} ${summary.agent.padEnd(16)} ${summary.text}${mark}`;
+  return visible(
+    `${clock(at)}  ${local.padEnd(16)} ${summary.agent.padEnd(16)} ${summary.text}${mark}`,
+  );
 }
 
 /** `--raw`: the whole message as one JSON line, for jq. */
@@ -48,9 +54,13 @@ export function formatRawLine(at: number, local: string, bytes: Buffer, retained
   try {
     message = JSON.parse(text);
   } catch {
-    return JSON.stringify({ time: new Date(at).toISOString(), topic: local, retained, text });
+    return visibleJson(
+      JSON.stringify({ time: new Date(at).toISOString(), topic: local, retained, text }),
+    );
   }
-  return JSON.stringify({ time: new Date(at).toISOString(), topic: local, retained, message });
+  return visibleJson(
+    JSON.stringify({ time: new Date(at).toISOString(), topic: local, retained, message }),
+  );
 }
 
 /** The marker of a broker outage: lines published meanwhile are missing from the trace. */

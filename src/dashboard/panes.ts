@@ -1,6 +1,7 @@
 import { formatColumns } from './columns.js';
 import { budgetCell, clock } from './format.js';
 import type { BudgetStatus } from '../tasks/budget.js';
+import { visible } from '../util/text.js';
 import type { Layout } from './layout.js';
 import {
   AGENT_COLUMNS,
@@ -55,8 +56,12 @@ export const KEYS_HELP =
   'q quit  tab pane  up/down select  enter task detail  a approve  d deny  / filter  esc clear';
 
 /** blessed tags are `{…}`: text from the bus must not be read as tags. */
+/**
+ * Text for a blessed box with tags on: its braces shown as braces, not read as tags, and what a
+ * terminal would act on shown as text (visible) — the text is the swarm's: tasks, models, clients.
+ */
 export function escapeTags(text: string): string {
-  return text.replace(/[{}]/g, (brace) => (brace === '{' ? '{open}' : '{close}'));
+  return visible(text).replace(/[{}]/g, (brace) => (brace === '{' ? '{open}' : '{close}'));
 }
 
 function paint(line: string, colour: string | undefined, selected: boolean): string {

@@ -4,6 +4,7 @@ import { escapeTags, renderPanes, type PaneView, type Where } from './panes.js';
 import { selectApprovals } from './select.js';
 import { taskDetailLines, type HubTaskDetail } from './task-detail.js';
 import type { ApprovalView, DashboardState } from './view-model.js';
+import { visible } from '../util/text.js';
 
 export type Pane = 'tasks' | 'agents' | 'approvals';
 const PANES: readonly Pane[] = ['tasks', 'agents', 'approvals'];
@@ -151,7 +152,9 @@ export class DashboardScreen {
     }
     if (this.detail) {
       this.boxes.detail.setContent(
-        blessed.escape(taskDetailLines(this.state, this.detail.taskId, this.detail.hub).join('\n')),
+        blessed.escape(
+          visible(taskDetailLines(this.state, this.detail.taskId, this.detail.hub).join('\n')),
+        ),
       );
     }
     this.screen.render();

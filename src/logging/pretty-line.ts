@@ -9,7 +9,7 @@
  * bound fields stay in the JSON form only; other records show their fields as `key=value`.
  */
 
-import { clip } from '../util/text.js';
+import { clip, visible } from '../util/text.js';
 
 /** ANSI SGR codes: [on, off]. */
 const STYLES = {
@@ -57,9 +57,10 @@ export function formatPrettyLine(log: Record<string, unknown>, colors: boolean):
   const milestone = typeof log.event === 'string' ? EVENT_MARKS[log.event] : undefined;
   const mark = milestone ?? levelMark(level);
   const parts = [paint('gray', clock(log.time))];
-  if (typeof log.agentId === 'string') parts.push(paint('cyan', log.agentId));
+  if (typeof log.agentId === 'string') parts.push(paint('cyan', visible(log.agentId)));
   parts.push(paint(mark.style, mark.glyph));
-  const message = typeof log.msg === 'string' ? log.msg : '';
+  // A message may carry what a task printed or a model said: shown, never acted on.
+  const message = typeof log.msg === 'string' ? visible(log.msg) : '';
   parts.push(level >= 40 ? paint(mark.style, message) : message);
   const err = errorText(log.err);
   if (err) parts.push(paint('red', `— ${err}`));
@@ -83,12 +84,12 @@ function clock(time: unknown): string {
 function errorText(err: unknown): string | undefined {
   if (err === undefined || err === null) return undefined;
   if (typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string')
-    return (err as { message: string }).message;
+    return visible((err as { message: string }).message);
   return fieldText(err);
 }
 
 function fieldText(value: unknown): string {
   const text =
     typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  return clip(text, MAX_VALUE_CHARS);
+  return visible(clip(text, MAX_VALUE_CHARS));
 }

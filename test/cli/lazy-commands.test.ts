@@ -24,6 +24,7 @@ const LIGHT = [
   /^src\/protocol\/(task-types|kinds)\.js$/,
   /^src\/llm\/llm-defaults\.js$/,
   /^src\/tmux\/layout\.js$/,
+  /^src\/util\/text\.js$/, // visible(): what bin/sheri.ts prints a failure through
 ];
 
 const tempDir = tempDirs('sheri-lazy-');
