@@ -1,6 +1,7 @@
 import type { Keyring } from '../auth/keyring.js';
 import { agentKeyrings } from '../auth/load-keyring.js';
 import type { Config } from '../config/load.js';
+import type { SheriError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { Agent } from './agent.js';
 import type { AgentSurroundings } from './agent-setup.js';
@@ -75,6 +76,27 @@ export async function startReplicas(
     throw error;
   }
   return agents;
+}
+
+/**
+ * Each agent whose login the broker refuses once it has joined (its credential revoked or
+ * rotated: it will not be let in again, and mqtt.js does not try) is stopped, and said so.
+ * Settles, with the refusal, once that has happened to every one of them.
+ */
+export function leaveWhenRefused(agents: readonly Agent[], logger: Logger): Promise<SheriError> {
+  return new Promise((resolve) => {
+    let left = agents.length;
+    for (const agent of agents) {
+      void agent.bus.loginRefused().then(async (error) => {
+        if (--left === 0) return resolve(error);
+        logger.error(
+          { agentId: agent.agentId },
+          `${error.message}; ${agent.agentId} leaves, the other agents of this process stay`,
+        );
+        await agent.stop('the broker refused its login');
+      });
+    }
+  });
 }
 
 /** Stop them all at once: each hands back what it runs and says goodbye (Agent.stop). */

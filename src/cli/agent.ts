@@ -4,7 +4,6 @@ import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
 import { prepareSurroundings } from '../agent/agent-setup.js';
 import { credentialIdentity } from '../auth/load-keyring.js';
-import type { Logger } from '../logging/logger.js';
 import { didYouMean } from './suggest.js';
 import { makeConfig, makeLogger, shortId, untilSignal, type GlobalFlags } from './common.js';
 
@@ -70,7 +69,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const stop = untilSignal();
   const abort = new AbortController();
   void stop.then(() => abort.abort());
-  const { startReplicas, stopReplicas } = await import('../agent/replicas.js');
+  const { leaveWhenRefused, startReplicas, stopReplicas } = await import('../agent/replicas.js');
   const { Agent } = await import('../agent/agent.js');
   let agents: Agent[];
   try {
@@ -106,7 +105,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     throw error;
   }
   if (replicas > 1) logger.info(`${replicas} agents ${agentId}-1 … ${agentId}-${replicas} joined`);
-  const refused = untilAllRefused(agents, root);
+  const refused = leaveWhenRefused(agents, root);
   const ended = await Promise.race([stop, refused]);
   if (ended instanceof SheriError) {
     await stopReplicas(agents, 'the broker refused our login');
@@ -115,25 +114,4 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   }
   await stopReplicas(agents, `received ${ended}`);
   await surroundings.sandbox.close();
-}
-
-/**
- * Settles once the broker has refused the login of every agent of this process after they had
- * joined (their credential revoked or rotated: none will be let in again), with the refusal; an
- * agent refused while others of its replicas remain is stopped, and said so.
- */
-function untilAllRefused(agents: readonly Agent[], logger: Logger): Promise<SheriError> {
-  return new Promise((resolve) => {
-    let left = agents.length;
-    for (const agent of agents) {
-      void agent.bus.loginRefused().then(async (error) => {
-        if (--left === 0) return resolve(error);
-        logger.error(
-          { agentId: agent.agentId },
-          `${error.message}; ${agent.agentId} leaves, the other agents of this process stay`,
-        );
-        await agent.stop('the broker refused its login');
-      });
-    }
-  });
 }

@@ -241,7 +241,7 @@ export async function runUp(flags: ServeFlags): Promise<void> {
     startup.add(() => broker.close());
     const config = makeConfig(flags, { broker: broker.url.replace('0.0.0.0', '127.0.0.1') });
     const { Hub } = await import('../tasks/hub.js');
-    const { startReplicas, stopReplicas } = await import('../agent/replicas.js');
+    const { leaveWhenRefused, startReplicas, stopReplicas } = await import('../agent/replicas.js');
     const hub = await Hub.start({
       config,
       logger,
@@ -262,6 +262,11 @@ export async function runUp(flags: ServeFlags): Promise<void> {
         logger,
       });
       startup.add(() => stopReplicas(started, 'sheri up stopped'));
+      // One revoked (`sheri credentials revoke <agent>`) leaves; the swarm goes on without it.
+      void leaveWhenRefused(started, logger).then(async (error) => {
+        logger.error(`${error.message}; no ${role} agent of this "sheri up" is left`);
+        await stopReplicas(started, 'the broker refused its login');
+      });
     }
     const next = upNextSteps(
       config,

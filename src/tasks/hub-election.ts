@@ -205,6 +205,11 @@ export class HubElection {
         return;
       }
       this.current = hub;
+      // Its credential revoked or rotated, or a broker back with another store: no hub of this
+      // process would be let in again, so the election stops (`sheri hub`: exit 3).
+      void hub.bus.loginRefused().then((error) => {
+        if (this.current === hub) this.fatal(error);
+      });
       for (const resolve of this.leaders.splice(0)) resolve(hub);
     } catch (error) {
       await store?.close();

@@ -1,6 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CredentialStore } from '../../src/auth/credential-store.js';
+import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
+import { silentLogger } from '../../src/logging/logger.js';
 import { copyExampleService, deployFlow, submitFlow } from '../helpers/flows.js';
 import { requirePostgres, TestPostgres } from '../helpers/postgres.js';
 import { runSheri, startSheri, type SheriProcess } from '../helpers/sheri-process.js';
@@ -35,6 +39,7 @@ describe.runIf(hasPostgres)('two hubs on one PostgreSQL ledger', () => {
   let swarm: TestSwarm;
   let database = '';
   let n = 0;
+  let broker: EmbeddedBroker;
   const hubs: SheriProcess[] = [];
 
   beforeAll(async () => {
@@ -51,7 +56,7 @@ describe.runIf(hasPostgres)('two hubs on one PostgreSQL ledger', () => {
 
   async function setUp(): Promise<string> {
     swarm = new TestSwarm();
-    await swarm.startBroker();
+    broker = await swarm.startBroker();
     database = `failover_${++n}`;
     // The hubs' timings, as the in-process agents' (TestSwarm.config).
     writeFileSync(
@@ -319,6 +324,31 @@ describe.runIf(hasPostgres)('two hubs on one PostgreSQL ledger', () => {
       true,
     );
   }, 120_000);
+
+  it('ends the leading hub with exit 3 when the broker it reconnects to no longer knows its login', async () => {
+    const url = await setUp();
+    const hub = startHub(url);
+    await hub.waitForOutput('hub ready');
+    // The broker comes back on the same port with another credential store.
+    await broker.close();
+    const store = mkdtempSync(join(tmpdir(), 'sheri-other-store-'));
+    const other = await EmbeddedBroker.start({
+      port: Number(new URL(swarm.brokerUrl).port),
+      host: '127.0.0.1',
+      logger: silentLogger(),
+      auth: CredentialStore.openOrCreate(store),
+    });
+    swarm.onCloseLast(async () => {
+      await other.close();
+      rmSync(store, { recursive: true, force: true });
+    });
+    const code = await Promise.race([
+      hub.exited(),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
+    ]);
+    expect(code, leadershipLog(hub)).toBe(3);
+    expect(hub.output()).toMatch(/^sheri: the broker at .* refused our login/m);
+  }, 60_000);
 
   it('stops a hub on PostgreSQL with exit 4, naming the schedule, when one cannot run, instead of taking the lead again and again', async () => {
     const url = await setUp();

@@ -9,6 +9,7 @@ import { Bus } from '../../src/transport/bus.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { runSheri, startSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
+import { freePort } from '../helpers/tools.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
 const tempDir = tempDirs('sheri-other-hub-');
@@ -150,6 +151,55 @@ describe('a broker that refuses the login', () => {
       new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
     ]);
     expect(code, agents.output()).toBe(3);
+  });
+
+  it('lets a revoked agent of `sheri up` leave while the swarm and its other agents go on', async () => {
+    swarm = new TestSwarm();
+    const port = String(await freePort());
+    const up = startSheri(
+      [
+        'up',
+        '--port',
+        port,
+        '--swarm',
+        swarm.swarm,
+        '--agents',
+        'testing=2',
+        '--log-format',
+        'json',
+      ],
+      { cwd: swarm.dir },
+    );
+    swarm.onClose(() => up.kill('SIGKILL'));
+    await up.waitForOutput('is up on');
+    const joined = [...up.output().matchAll(/"agentId":"([^"]+)","event":"joined"/g)].map(
+      (match) => match[1]!,
+    );
+    expect(joined).toHaveLength(2);
+    const revoked = await runSheri(['credentials', 'revoke', joined[0]!], { cwd: swarm.dir });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    await up.waitForOutput(`${joined[0]} leaves, the other agents of this process stay`);
+    await up.waitForOutput(new RegExp(`"agentId":"${joined[0]}".*left swarm`));
+    expect(up.child.exitCode).toBeNull();
+    // The other agent still runs tasks.
+    const ran = await runSheri(
+      [
+        'task',
+        'submit',
+        '--broker',
+        `mqtt://127.0.0.1:${port}`,
+        '--swarm',
+        swarm.swarm,
+        '--type',
+        'testing.run',
+        '--command',
+        'echo still here',
+        '--wait',
+      ],
+      { cwd: swarm.dir, timeoutMs: 30_000 },
+    );
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toContain('still here');
   });
 
   it('ends `sheri hub` with exit 3 when the broker it reconnects to no longer knows its login', async () => {
