@@ -112,6 +112,11 @@ export class TaskWatcher {
     bus.onMessage((topic, bytes) => {
       if (watcher.code === undefined) watcher.router.handle(topic, bytes);
     });
+    // Our credential revoked or rotated meanwhile: no outcome can reach us any more.
+    void bus.loginRefused().then((error) => {
+      watcher.say(`${error.message}; the task goes on (sheri task show ${watcher.taskId})`);
+      watcher.end(EXIT.unavailable, { state: 'waiting', result: null, error: error.message });
+    });
     await bus.subscribe(subscriptionsFor('operator', WATCHED));
     return watcher;
   }

@@ -115,7 +115,9 @@ export async function runTrace(flags: TraceFlags): Promise<void> {
     process.stderr.write(
       `tracing ${filters.map((f) => `${config.swarm}/${f}`).join(', ')} on ${config.broker} (Ctrl-C stops)\n`,
     );
-    await Promise.race([untilSignal(), pipeClosed]);
+    // Our credential revoked or rotated meanwhile: nothing more would reach us (exit 3).
+    const ended = await Promise.race([untilSignal(), pipeClosed, bus.loginRefused()]);
+    if (ended instanceof SheriError) throw ended;
   } finally {
     await bus.close();
   }

@@ -202,29 +202,58 @@ describe('a broker that refuses the login', () => {
     expect(ran.stdout).toContain('still here');
   });
 
-  it('ends `sheri hub` with exit 3 when the broker it reconnects to no longer knows its login', async () => {
-    swarm = new TestSwarm();
-    const first = await swarm.startBroker();
-    const port = new URL(swarm.brokerUrl).port;
-    const hub = startSheri(['hub', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm], {
-      cwd: swarm.dir,
-    });
-    swarm.onClose(() => hub.kill('SIGKILL'));
-    await hub.waitForOutput('hub ready');
-    // The broker comes back on the same port with another credential store.
+  /** The swarm's broker goes, and one comes back on its port with another credential store. */
+  async function brokerBackWithAnotherStore(first: EmbeddedBroker): Promise<void> {
     await first.close();
     const other = await EmbeddedBroker.start({
-      port: Number(port),
+      port: Number(new URL(swarm.brokerUrl).port),
       host: '127.0.0.1',
       logger: silentLogger(),
       auth: CredentialStore.openOrCreate(tempDir()),
     });
     swarm.onCloseLast(() => other.close());
-    const code = await Promise.race([
-      hub.exited(),
+  }
+
+  /** Its exit code, or what it still did after 20 s. */
+  function exitWithin20s(process: { exited(): Promise<number | null> }): Promise<unknown> {
+    return Promise.race([
+      process.exited(),
       new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
     ]);
-    expect(code, hub.output()).toBe(3);
+  }
+
+  it('ends `sheri hub` with exit 3 when the broker it reconnects to no longer knows its login', async () => {
+    swarm = new TestSwarm();
+    const first = await swarm.startBroker();
+    const hub = startSheri(['hub', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm], {
+      cwd: swarm.dir,
+    });
+    swarm.onClose(() => hub.kill('SIGKILL'));
+    await hub.waitForOutput('hub ready');
+    await brokerBackWithAnotherStore(first);
+    expect(await exitWithin20s(hub), hub.output()).toBe(3);
     expect(hub.output()).toMatch(/^sheri: the broker at .* refused our login/m);
+  });
+
+  it('ends `sheri trace` and `sheri task submit --wait` with exit 3 when their login is refused on reconnecting, instead of waiting in silence', async () => {
+    swarm = new TestSwarm();
+    const first = await swarm.startBroker();
+    await swarm.startHub();
+    const where = ['--broker', swarm.brokerUrl, '--swarm', swarm.swarm];
+    const trace = startSheri(['trace', ...where], { cwd: swarm.dir });
+    swarm.onClose(() => trace.kill('SIGKILL'));
+    await trace.waitForOutput(`tracing ${swarm.swarm}/`);
+    // No agent of this role runs: the wait would last for ever.
+    const wait = startSheri(
+      ['task', 'submit', ...where, '--type', 'deployment.deploy', '--command', 'true', '--wait'],
+      { cwd: swarm.dir },
+    );
+    swarm.onClose(() => wait.kill('SIGKILL'));
+    await wait.waitForOutput(/published .* to swarm/);
+    await brokerBackWithAnotherStore(first);
+    expect(await exitWithin20s(trace), trace.output()).toBe(3);
+    expect(trace.output()).toMatch(/^sheri: the broker at .* refused our login/m);
+    expect(await exitWithin20s(wait), wait.output()).toBe(3);
+    expect(wait.output()).toMatch(/refused our login .*; the task goes on \(sheri task show /);
   });
 });
