@@ -105,7 +105,10 @@ export async function runMonitor(flags: GlobalFlags): Promise<void> {
     held = null;
     dispatch(snapshot);
     for (const event of heldEvents) dispatch(event);
-    await done;
+    // Our credential revoked or rotated meanwhile: nothing more would reach the screen (exit 3,
+    // said once the terminal is restored).
+    const ended = await Promise.race([done, bus.loginRefused()]);
+    if (ended instanceof SheriError) throw ended;
   } finally {
     clearInterval(ticker);
     process.removeListener('SIGINT', onSignal);

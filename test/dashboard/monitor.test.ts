@@ -1,6 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CredentialStore } from '../../src/auth/credential-store.js';
+import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
+import { silentLogger } from '../../src/logging/logger.js';
 import { waitForComplete } from '../helpers/scenarios.js';
 import { runSheri, SHERI_BIN } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -177,6 +180,25 @@ describe.skipIf(!HAS_TMUX)('sheri monitor in a terminal', () => {
     );
     screen.sendKeys('C-c');
     expect(await screen.waitForExit()).toBe(0);
+  });
+
+  it('gives the terminal back and ends with exit 3 when its login is refused on reconnecting', async () => {
+    swarm = new TestSwarm();
+    const first = await swarm.startBroker();
+    await swarm.startHub();
+    const screen = monitor();
+    await screen.waitFor((text) => text.includes('hub online'), 'the hub online');
+    // The broker comes back on its port with another credential store: we are not let in again.
+    await first.close();
+    const other = await EmbeddedBroker.start({
+      port: Number(new URL(swarm.brokerUrl).port),
+      host: '127.0.0.1',
+      logger: silentLogger(),
+      auth: CredentialStore.openOrCreate(join(swarm.dir, 'another-store')),
+    });
+    swarm.onCloseLast(() => other.close());
+    expect(await screen.waitForExit(20_000)).toBe(3);
+    expect(screen.history()).toMatch(/sheri: the broker at .* refused our login/);
   });
 });
 

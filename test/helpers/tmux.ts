@@ -58,6 +58,11 @@ export class TmuxSession {
     return this.tmux('capture-pane', '-p', '-t', 'test');
   }
 
+  /** The screen with all its scrollback. */
+  history(): string {
+    return this.tmux('capture-pane', '-p', '-S', '-', '-t', 'test');
+  }
+
   /** Poll the screen until `check` holds; the error shows what was on the screen instead. */
   async waitFor(
     check: (screen: string) => boolean,
@@ -88,7 +93,7 @@ export class TmuxSession {
   async waitForExit(timeoutMs = 10_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const all = this.tmux('capture-pane', '-p', '-S', '-', '-t', 'test');
+      const all = this.history();
       const exited = EXITED.exec(all);
       if (exited) return Number(exited[1]);
       if (Date.now() > deadline) {
