@@ -79,6 +79,11 @@ export class FlowWatcher {
     bus.onMessage((topic, bytes) => {
       if (!watcher.settled) watcher.router.handle(topic, bytes);
     });
+    // Our credential revoked or rotated meanwhile: no update can reach us any more.
+    void bus.loginRefused().then((error) => {
+      watcher.say(`${error.message}; the flow goes on (sheri flow show ${watcher.flowId})`);
+      watcher.end({ code: EXIT.unavailable });
+    });
     await bus.subscribe(subscriptionsFor('operator', WATCHED));
     return watcher;
   }
@@ -228,7 +233,9 @@ export class FlowWatcher {
     this.drawn = final ? 0 : lines.length;
   }
 
-  private say(line: string): void {
+  /** A line of what the swarm said (refusals, reasons): shown, never acted on (visible). */
+  private say(said: string): void {
+    const line = visible(said);
     if (this.options.live && this.drawn > 0) {
       // Above the live block: clear it, say the line, draw it again below.
       this.options.write(`\x1b[${this.drawn}A\x1b[0J${line}\n`);

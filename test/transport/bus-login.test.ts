@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -235,7 +236,7 @@ describe('a broker that refuses the login', () => {
     expect(hub.output()).toMatch(/^sheri: the broker at .* refused our login/m);
   });
 
-  it('ends `sheri trace` and `sheri task submit --wait` with exit 3 when their login is refused on reconnecting, instead of waiting in silence', async () => {
+  it('ends `sheri trace`, `sheri task submit --wait` and `sheri flow run --wait` with exit 3 when their login is refused on reconnecting, instead of waiting in silence', async () => {
     swarm = new TestSwarm();
     const first = await swarm.startBroker();
     await swarm.startHub();
@@ -250,10 +251,21 @@ describe('a broker that refuses the login', () => {
     );
     swarm.onClose(() => wait.kill('SIGKILL'));
     await wait.waitForOutput(/published .* to swarm/);
+    writeFileSync(
+      join(swarm.dir, 'waits.yaml'),
+      'name: waits\nsteps:\n  deploy:\n    type: deployment.deploy\n    commands: "true"\n',
+    );
+    const flow = startSheri(['flow', 'run', 'waits.yaml', ...where, '--wait'], {
+      cwd: swarm.dir,
+    });
+    swarm.onClose(() => flow.kill('SIGKILL'));
+    await flow.waitForOutput('queued');
     await brokerBackWithAnotherStore(first);
     expect(await exitWithin20s(trace), trace.output()).toBe(3);
     expect(trace.output()).toMatch(/^sheri: the broker at .* refused our login/m);
     expect(await exitWithin20s(wait), wait.output()).toBe(3);
     expect(wait.output()).toMatch(/refused our login .*; the task goes on \(sheri task show /);
+    expect(await exitWithin20s(flow), flow.output()).toBe(3);
+    expect(flow.output()).toMatch(/refused our login .*; the flow goes on \(sheri flow show /);
   });
 });
