@@ -197,7 +197,7 @@ export function summaryLines(detail: FlowDetail, paint: Paint): string[] {
     ? ` in ${formatDuration(Date.parse(detail.finished_at) - Date.parse(detail.created_at))}`
     : '';
   const lines = [
-    `${paint.bold(`flow ${detail.flow_id}`)} (${detail.name}) ${flowState(detail.state, paint)}${took}`,
+    `${paint.bold(visible(`flow ${detail.flow_id}`))} (${visible(detail.name)}) ${flowState(detail.state, paint)}${took}`,
     '',
   ];
   const rows = detail.steps.map((step) => [

@@ -6,6 +6,7 @@ import { topicFor } from '../protocol/topic-table.js';
 import type { FlowDetail } from '../tasks/flow-queries.js';
 import type { Bus } from '../transport/bus.js';
 import { queryHub, readHubStatus } from './hub-client.js';
+import { visible } from '../util/text.js';
 import { FlowWatcher, type FlowVerdict } from './flow-watcher.js';
 import {
   ANSI_PAINT,
@@ -35,7 +36,8 @@ interface RunFlags extends GlobalFlags {
 export async function showFlow(flowId: string, flags: GlobalFlags): Promise<void> {
   const detail = (await ask(flags, { kind: 'flow', flow_id: flowId })) as FlowDetail;
   if (flags.json) return printJson(detail);
-  printText(
+  // Colours of its own: what the swarm said in it is made visible where it is put in.
+  process.stdout.write(
     `${[...summaryLines(detail, paintFor(process.stdout, makeConfig(flags).environment)), ...outputsOf(detail)].join('\n')}\n`,
   );
 }
@@ -281,13 +283,15 @@ async function ask(flags: GlobalFlags, query: Parameters<typeof queryHub>[2]): P
 
 /** Each step's outputs, for `flow show`. */
 function outputsOf(detail: FlowDetail): string[] {
+  // What the steps' commands wrote: shown, never acted on by the terminal.
   const lines = detail.steps
     .filter((step) => Object.keys(step.outputs).length > 0)
-    .map(
-      (step) =>
+    .map((step) =>
+      visible(
         `  ${step.id}: ${Object.entries(step.outputs)
           .map(([k, v]) => `${k}=${v}`)
           .join(' ')}`,
+      ),
     );
   return lines.length > 0 ? ['', 'outputs:', ...lines] : [];
 }

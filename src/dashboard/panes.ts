@@ -55,7 +55,6 @@ const LEVEL_COLOUR: Record<string, string | undefined> = { error: 'red', warn: '
 export const KEYS_HELP =
   'q quit  tab pane  up/down select  enter task detail  a approve  d deny  / filter  esc clear';
 
-/** blessed tags are `{…}`: text from the bus must not be read as tags. */
 /**
  * Text for a blessed box with tags on: its braces shown as braces, not read as tags, and what a
  * terminal would act on shown as text (visible) — the text is the swarm's: tasks, models, clients.

@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changeLine, liveLines, NO_PAINT, summaryLines } from '../../src/cli/flow-view.js';
+import {
+  ANSI_PAINT,
+  changeLine,
+  liveLines,
+  NO_PAINT,
+  summaryLines,
+} from '../../src/cli/flow-view.js';
 import { upNextSteps } from '../../src/cli/next-steps.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { FlowUpdate, StepView } from '../../src/protocol/flow-messages.js';
@@ -178,6 +184,43 @@ describe('the live step view (pure: what the hub said, drawn)', () => {
       '  $ npm test  (exit 1)',
       '  not ok 2 - greets',
     ]);
+  });
+
+  it('keeps its own colours and shows what the failed step printed as text, escapes and all', () => {
+    const detail: FlowDetail = {
+      flow_id: 'deploy-2',
+      name: 'deploy',
+      state: 'failed',
+      created_at: at(0),
+      finished_at: at(1_000),
+      error: 'step test failed',
+      file: null,
+      vars: {},
+      submitted_by: 'operator',
+      schedule: null,
+      steps: [
+        {
+          ...step('test', 'failed', { agent_id: 'testing-bbbbbb', attempt: 1 }),
+          agent_role: 'testing',
+          roles: ['testing'],
+          duration_ms: 5,
+          needs: [],
+          on_failure: null,
+          note: 'command 1/1 exited 1\x1b]0;owned\x07',
+          outputs: { url: 'http://x\x1b[2K' },
+          output: 'FAIL\x1b[1A\x1b[2Kall passed',
+        },
+      ],
+    };
+    const lines = summaryLines(detail, ANSI_PAINT);
+    // eslint-disable-next-line no-control-regex -- the escapes of its own colours
+    const ours = /\x1b\[(1|2|22|31|32|36|39)m/g;
+    // eslint-disable-next-line no-control-regex -- no other control character may be left
+    expect(lines.join('\n').replace(ours, '')).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(lines).toContain(
+      '\x1b[31mstep test failed: command 1/1 exited 1\\x1b]0;owned\\x07\x1b[39m',
+    );
+    expect(lines).toContain('  FAIL\\x1b[1A\\x1b[2Kall passed');
   });
 });
 
