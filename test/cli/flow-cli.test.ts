@@ -12,7 +12,7 @@ import {
 import { upNextSteps } from '../../src/cli/next-steps.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { FlowUpdate, StepView } from '../../src/protocol/flow-messages.js';
-import type { FlowDetail } from '../../src/tasks/flow-queries.js';
+import type { FlowDetail, StepDetail } from '../../src/tasks/flow-queries.js';
 import { freePort } from '../helpers/tools.js';
 import { runSheri } from '../helpers/sheri-process.js';
 
@@ -148,13 +148,17 @@ describe('the live step view (pure: what the hub said, drawn)', () => {
     expect(changeLine(after, after, T0 + 30)).toBeUndefined();
   });
 
-  it('ends with a summary that names the failed step and shows its output', () => {
-    const detail: FlowDetail = {
+  /** A flow whose one step, `test`, failed: `failure` says how. */
+  function failedFlow(
+    finishedMs: number,
+    failure: Pick<StepDetail, 'duration_ms' | 'note' | 'outputs' | 'output'>,
+  ): FlowDetail {
+    return {
       flow_id: 'deploy-1',
       name: 'deploy',
       state: 'failed',
       created_at: at(0),
-      finished_at: at(2_000),
+      finished_at: at(finishedMs),
       error: 'step test failed',
       file: null,
       vars: {},
@@ -165,15 +169,21 @@ describe('the live step view (pure: what the hub said, drawn)', () => {
           ...step('test', 'failed', { agent_id: 'testing-bbbbbb', attempt: 1 }),
           agent_role: 'testing',
           roles: ['testing'],
-          duration_ms: 812,
           needs: [],
           on_failure: null,
-          note: 'command 1/1 `npm test` exited 1 in 812 ms',
-          outputs: {},
-          output: '$ npm test  (exit 1)\nnot ok 2 - greets',
+          ...failure,
         },
       ],
     };
+  }
+
+  it('ends with a summary that names the failed step and shows its output', () => {
+    const detail = failedFlow(2_000, {
+      duration_ms: 812,
+      note: 'command 1/1 `npm test` exited 1 in 812 ms',
+      outputs: {},
+      output: '$ npm test  (exit 1)\nnot ok 2 - greets',
+    });
     expect(summaryLines(detail, NO_PAINT)).toEqual([
       'flow deploy-1 (deploy) failed in 2.0 s',
       '',
@@ -187,31 +197,12 @@ describe('the live step view (pure: what the hub said, drawn)', () => {
   });
 
   it('keeps its own colours and shows what the failed step printed as text, escapes and all', () => {
-    const detail: FlowDetail = {
-      flow_id: 'deploy-2',
-      name: 'deploy',
-      state: 'failed',
-      created_at: at(0),
-      finished_at: at(1_000),
-      error: 'step test failed',
-      file: null,
-      vars: {},
-      submitted_by: 'operator',
-      schedule: null,
-      steps: [
-        {
-          ...step('test', 'failed', { agent_id: 'testing-bbbbbb', attempt: 1 }),
-          agent_role: 'testing',
-          roles: ['testing'],
-          duration_ms: 5,
-          needs: [],
-          on_failure: null,
-          note: 'command 1/1 exited 1\x1b]0;owned\x07',
-          outputs: { url: 'http://x\x1b[2K' },
-          output: 'FAIL\x1b[1A\x1b[2Kall passed',
-        },
-      ],
-    };
+    const detail = failedFlow(1_000, {
+      duration_ms: 5,
+      note: 'command 1/1 exited 1\x1b]0;owned\x07',
+      outputs: { url: 'http://x\x1b[2K' },
+      output: 'FAIL\x1b[1A\x1b[2Kall passed',
+    });
     const lines = summaryLines(detail, ANSI_PAINT);
     // eslint-disable-next-line no-control-regex -- the escapes of its own colours
     const ours = /\x1b\[(1|2|22|31|32|36|39)m/g;
