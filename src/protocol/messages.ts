@@ -41,6 +41,9 @@ export const Envelope = z.looseObject({
 });
 export type Envelope = z.infer<typeof Envelope>;
 
+/** Delegations below a task people submitted, at the most, whatever an agent's own limit. */
+export const MAX_TASK_DEPTH = 100;
+
 export const TaskSpec = z
   .looseObject({
     task_id: Id,
@@ -59,8 +62,8 @@ export const TaskSpec = z
     timeout_ms: z.int().min(1).max(86_400_000).optional(),
     workspace: z.string().min(1).max(4096).optional(),
     parent_task_id: Id.optional(),
-    /** How many delegations deep this task is: 0 for a task people submit. */
-    depth: z.int().min(0).max(100).optional(),
+    /** How many delegations deep this task is: 0 for a task people submit; the hub sets it. */
+    depth: z.int().min(0).max(MAX_TASK_DEPTH).optional(),
     /** A service the agent starts after `commands` and keeps running (PROTOCOL §17.4). */
     service: ServiceSpec.optional(),
     /** An HTTP check the agent makes itself, instead of commands (PROTOCOL §17.4). */

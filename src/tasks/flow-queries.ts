@@ -161,7 +161,9 @@ export function failureOutput(detail: unknown): string | null {
   const text = [last.stdout, last.stderr].filter((part) => part && part.trim()).join('\n');
   if (!text) return null;
   // A TAP runner (node --test) names each failing test "not ok": show from the first one on.
-  const failing = /^\s*not ok \d+/m.exec(text);
+  // Blanks, not \s: `^\s*` spans newlines, and a task's output of many blank lines made this
+  // regex quadratic on the hub's event loop (~125k lines stalled every flow query).
+  const failing = /^[ \t]*not ok \d+/m.exec(text);
   const shown = failing ? head(text.slice(failing.index)) : tail(text);
   return `$ ${last.command}  (exit ${last.exit_code})\n${shown}`;
 }

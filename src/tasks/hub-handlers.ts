@@ -1,7 +1,12 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
 import type { ProtocolErrorCode } from '../protocol/codec.js';
-import type { DelegatedOutcome, TaskRef, TaskSpec } from '../protocol/messages.js';
+import {
+  MAX_TASK_DEPTH,
+  type DelegatedOutcome,
+  type TaskRef,
+  type TaskSpec,
+} from '../protocol/messages.js';
 import { rolesForType } from '../protocol/task-types.js';
 import { subscriptionsFor, type PayloadOf, type TopicKey } from '../protocol/topic-table.js';
 import { buildTopic } from '../protocol/topics.js';
@@ -160,6 +165,15 @@ export class HubHandlers {
         return refuse(
           'NOT_AUTHORIZED',
           `an agent submits only subtasks of a task it runs: ${sender.name} does not hold ${spec.parent_task_id ? `task ${spec.parent_task_id}` : 'a parent_task_id'}`,
+        );
+      }
+      // How deep it is the hub says, from its parent: an agent's own word would let a model that
+      // resets it to 0 delegate without end (the agent's limit, maxDelegationDepth, reads it).
+      spec.depth = (parent.spec.depth ?? 0) + 1;
+      if (spec.depth > MAX_TASK_DEPTH) {
+        return refuse(
+          'NOT_AUTHORIZED',
+          `a subtask ${spec.depth} levels below the task its chain started from: delegation goes no deeper than ${MAX_TASK_DEPTH}`,
         );
       }
       // Operators start services and HTTP checks (PROTOCOL §17.4); a model's delegation cannot.

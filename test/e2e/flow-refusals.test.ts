@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowSubmit } from '../../src/protocol/flow-messages.js';
+import { MAX_TASK_DEPTH } from '../../src/protocol/messages.js';
 import { envelopeFrom } from '../helpers/identities.js';
 import { waitUntil } from '../helpers/scenarios.js';
 import { runSheri } from '../helpers/sheri-process.js';
@@ -120,6 +121,43 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
     ]);
     expect(hub.ledger.get('held.sub-service')).toBeUndefined();
     expect(hub.ledger.get('held.sub-http_check')).toBeUndefined();
+  });
+
+  it("sets a subtask's depth from its parent, whatever depth the agent says, and refuses one past the limit", async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const errors = await swarm.record('errors');
+    await swarm.submit([
+      swarm.taskAppending('deep', 'testing.run', { depth: 3 }),
+      swarm.taskAppending('deepest', 'testing.run', { depth: MAX_TASK_DEPTH }),
+    ]);
+    // Each held by an agent of the swarm, as a model's agent holds the task it delegates from.
+    for (const [name, parent] of [
+      ['holder-1', 'deep'],
+      ['holder-2', 'deepest'],
+    ] as const) {
+      const agent = await swarm.connectAs({ kind: 'agent', name, role: 'testing' });
+      await agent.subscribe({ [`tasks/assigned/${name}`]: 1 });
+      await agent.publish('tasks/claim', { free: 1, running: [] });
+      await waitUntil(() => hub.ledger.get(parent)?.state === 'assigned', 5_000);
+      // A model resetting its depth to 0 would delegate without end, each level a new task.
+      await agent.publish('tasks/new', {
+        task_id: `${parent}.sub-1`,
+        type: 'testing.run',
+        parent_task_id: parent,
+        depth: 0,
+        commands: ['true'],
+      });
+    }
+    await waitUntil(() => hub.ledger.get('deep.sub-1') !== undefined, 5_000);
+    expect(hub.ledger.get('deep.sub-1')!.spec.depth).toBe(4);
+    await errors.waitFor(() => errors.on('errors').length >= 1, 5_000);
+    expect(errors.on('errors')[0]!.payload).toMatchObject({
+      code: 'NOT_AUTHORIZED',
+      reason: `a subtask ${MAX_TASK_DEPTH + 1} levels below the task its chain started from: delegation goes no deeper than ${MAX_TASK_DEPTH}`,
+    });
+    expect(hub.ledger.get('deepest.sub-1')).toBeUndefined();
   });
 
   it("leaves an agent's attempt running when a cancel comes from anyone but the hub", async () => {
