@@ -38,6 +38,11 @@ export interface ApprovalSummary {
 
 /** Requests waiting at once, at most: past it the hub refuses new ones (the agent then denies). */
 const MAX_PENDING = 10_000;
+/**
+ * Requests of one agent waiting at once, at most: one agent (a compromised credential, a model
+ * asking in a loop) must not fill the desk and get every other agent's "ask" refused.
+ */
+export const MAX_PENDING_PER_AGENT = 32;
 /** Settled requests remembered, newest kept, to answer "already answered" rather than "unknown". */
 const MAX_SETTLED = 10_000;
 
@@ -112,6 +117,17 @@ export class ApprovalDesk {
       };
     }
     this.expire();
+    if (!this.pending.has(request.approval_id)) {
+      let mine = 0;
+      for (const waiting of this.pending.values()) if (waiting.agentId === agentId) mine++;
+      if (mine >= MAX_PENDING_PER_AGENT) {
+        return {
+          ok: false,
+          code: 'NOT_AUTHORIZED',
+          reason: `${agentId} already has ${mine} approval requests waiting, the most one agent may; this one is refused`,
+        };
+      }
+    }
     if (this.pending.size >= MAX_PENDING && !this.pending.has(request.approval_id)) {
       return {
         ok: false,

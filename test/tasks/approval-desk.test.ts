@@ -1,5 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApprovalDesk, type AttemptBook } from '../../src/tasks/approval-desk.js';
+import {
+  ApprovalDesk,
+  MAX_PENDING_PER_AGENT,
+  type AttemptBook,
+} from '../../src/tasks/approval-desk.js';
 import { Ledger } from '../../src/tasks/ledger.js';
 import { isCurrentAttempt } from '../../src/tasks/task-record.js';
 import { recordTask } from '../helpers/decisions.js';
@@ -122,5 +126,20 @@ describe('the approval desk', () => {
       ok: false,
       reason: 'approval rollout.1.abcdef01 was already answered: denied by alice',
     });
+  });
+
+  it('refuses an agent its requests past MAX_PENDING_PER_AGENT, so one agent cannot fill the desk for the others', () => {
+    const { desk, request } = asking();
+    for (let i = 1; i < MAX_PENDING_PER_AGENT; i++) {
+      expect(desk.request('d-1', { ...request, approval_id: `rollout.1.more-${i}` }).ok).toBe(true);
+    }
+    expect(desk.request('d-1', { ...request, approval_id: 'rollout.1.one-too-many' })).toEqual({
+      ok: false,
+      code: 'NOT_AUTHORIZED',
+      reason: `d-1 already has ${MAX_PENDING_PER_AGENT} approval requests waiting, the most one agent may; this one is refused`,
+    });
+    // Asking again about one that waits is no new request.
+    expect(desk.request('d-1', request).ok).toBe(true);
+    expect(desk.list()).toHaveLength(MAX_PENDING_PER_AGENT);
   });
 });
