@@ -27,6 +27,12 @@ import { FLOW_CHANGES, FLOW_QUERIES, type FlowDesk } from './flow-desk.js';
 
 /** Room a grant needs beyond its task: envelope, lease fields and (trimmed) inputs. */
 const GRANT_ROOM_BYTES = 16_384;
+/**
+ * Progress events of one attempt the ledger records, at most: the bus carries every one, but an
+ * agent (or a model reporting in a loop) must not fill the hub's disk with an attempt's history.
+ * A runbook of 100 commands says 200.
+ */
+export const MAX_PROGRESS_EVENTS = 500;
 
 /** The topics the hub reads, each with its handler (the table says schema, QoS and who sends). */
 export const HUB_TOPICS = [
@@ -318,6 +324,11 @@ export class HubHandlers {
     }
     // The first word of the attempt from its agent: it has the grant (PROTOCOL §4.1).
     this.scheduler.renew(sender.name, [payload]);
+    if (task.progressNoted?.attempt !== task.attempt) {
+      task.progressNoted = { attempt: task.attempt, count: 0 };
+    }
+    if (task.progressNoted.count >= MAX_PROGRESS_EVENTS) return;
+    task.progressNoted.count++;
     const detail = {
       message: payload.message,
       ...(payload.percent === undefined ? {} : { percent: payload.percent }),

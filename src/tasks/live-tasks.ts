@@ -4,6 +4,8 @@ import type { TaskRecord } from './task-record.js';
 export interface LiveTask extends TaskRecord {
   /** Needs not complete yet (blocked tasks). */
   waitingOn?: Set<string>;
+  /** Progress events recorded in the ledger for this attempt (MAX_PROGRESS_EVENTS at most). */
+  progressNoted?: { attempt: number; count: number };
 }
 
 const NONE: ReadonlySet<string> = new Set();

@@ -4,6 +4,7 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowSubmit } from '../../src/protocol/flow-messages.js';
 import { MAX_TASK_DEPTH } from '../../src/protocol/messages.js';
+import { MAX_PROGRESS_EVENTS } from '../../src/tasks/hub-handlers.js';
 import { envelopeFrom } from '../helpers/identities.js';
 import { waitUntil } from '../helpers/scenarios.js';
 import { runSheri } from '../helpers/sheri-process.js';
@@ -158,6 +159,37 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
       reason: `a subtask ${MAX_TASK_DEPTH + 1} levels below the task its chain started from: delegation goes no deeper than ${MAX_TASK_DEPTH}`,
     });
     expect(hub.ledger.get('deepest.sub-1')).toBeUndefined();
+  });
+
+  it('records at most MAX_PROGRESS_EVENTS progress events of an attempt, however many its agent sends', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const agent = await swarm.connectAs({ kind: 'agent', name: 'chatty-1', role: 'testing' });
+    await agent.subscribe({ 'tasks/assigned/chatty-1': 1 });
+    await swarm.submit([swarm.taskAppending('chatty', 'testing.run')]);
+    await agent.publish('tasks/claim', { free: 1, running: [] });
+    await waitUntil(() => hub.ledger.get('chatty')?.state === 'assigned', 5_000);
+    // A model reporting in a loop, or an agent filling the hub's disk, one row a message.
+    for (let i = 0; i < MAX_PROGRESS_EVENTS + 50; i++) {
+      await agent.publish('tasks/progress', {
+        task_id: 'chatty',
+        attempt: 1,
+        message: `step ${i}`,
+      });
+    }
+    await agent.publish('tasks/complete', {
+      task_id: 'chatty',
+      attempt: 1,
+      duration_ms: 1,
+      result: {},
+      free: 1,
+      running: [],
+    });
+    await waitUntil(() => hub.ledger.get('chatty')?.state === 'complete', 10_000);
+    const progress = hub.ledger.history('chatty').filter((event) => event.kind === 'progress');
+    expect(progress).toHaveLength(MAX_PROGRESS_EVENTS);
+    expect(progress.at(-1)!.detail).toEqual({ message: `step ${MAX_PROGRESS_EVENTS - 1}` });
   });
 
   it("leaves an agent's attempt running when a cancel comes from anyone but the hub", async () => {
