@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { layoutFor } from '../../src/dashboard/layout.js';
-import { renderPanes, type PaneView } from '../../src/dashboard/panes.js';
+import { escapeTags, renderPanes, type PaneView } from '../../src/dashboard/panes.js';
 import { reduce } from '../../src/dashboard/reduce.js';
 import { createState } from '../../src/dashboard/view-model.js';
 import { heartbeat, message, taskLife } from '../helpers/dashboard-events.js';
@@ -142,5 +142,14 @@ describe('the dashboard panes', () => {
     expect(drawn.taskIds.at(-1)).toBe('t99');
     expect(drawn.taskIds).toContain('t9');
     expect(drawn.labels.tasks).toBe('[ tasks 11 matching "t9" ]');
+  });
+});
+
+describe('text from the bus in the dashboard (escapeTags)', () => {
+  it('shows braces and what a terminal would act on as text, never as tags or escape sequences', () => {
+    const shown = escapeTags('{red-fg}ok{/red-fg}\x1b]52;c;ZXZpbA==\x07\x1b[2J\u009b1m\u202e');
+    expect(shown).toBe(
+      '{open}red-fg{close}ok{open}/red-fg{close}\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J\\x9b1m\\u202e',
+    );
   });
 });

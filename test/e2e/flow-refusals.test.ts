@@ -9,6 +9,8 @@ import { envelopeFrom } from '../helpers/identities.js';
 import { waitUntil } from '../helpers/scenarios.js';
 import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
+import type { Hub } from '../../src/tasks/hub.js';
+import type { Bus } from '../../src/transport/bus.js';
 
 /** A flow from someone who does not go through `sheri flow run`: checked again by the hub. */
 const CYCLE: FlowSubmit = {
@@ -20,6 +22,18 @@ const CYCLE: FlowSubmit = {
     { id: 'b', type: 'testing.run', payload: {}, needs: ['a'], commands: ['true'] },
   ],
 };
+
+/**
+ * A bare agent client of the swarm, `name` of role testing, holding the queued task `taskId`, as a
+ * model's agent holds the task it delegates from: it claims, and the hub grants it that task.
+ */
+async function holding(swarm: TestSwarm, hub: Hub, name: string, taskId: string): Promise<Bus> {
+  const agent = await swarm.connectAs({ kind: 'agent', name, role: 'testing' });
+  await agent.subscribe({ [`tasks/assigned/${name}`]: 1 });
+  await agent.publish('tasks/claim', { free: 1, running: [] });
+  await waitUntil(() => hub.ledger.get(taskId)?.state === 'assigned', 5_000);
+  return agent;
+}
 
 describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and never recorded', () => {
   let swarm: TestSwarm;
@@ -94,12 +108,8 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
     await swarm.startBroker();
     const hub = await swarm.startHub();
     const errors = await swarm.record('errors');
-    // An agent of the swarm holding a task, as a model's agent would when it delegates.
-    const agent = await swarm.connectAs({ kind: 'agent', name: 'holder-1', role: 'testing' });
-    await agent.subscribe({ 'tasks/assigned/holder-1': 1 });
     await swarm.submit([swarm.taskAppending('held', 'testing.run')]);
-    await agent.publish('tasks/claim', { free: 1, running: [] });
-    await waitUntil(() => hub.ledger.get('held')?.state === 'assigned', 5_000);
+    const agent = await holding(swarm, hub, 'holder-1', 'held');
     for (const extra of [
       { service: { name: 'x', command: 'npm run deploy:serve' } },
       { http_check: { url: 'http://169.254.169.254/latest/meta-data/' } },
@@ -133,15 +143,11 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
       swarm.taskAppending('deep', 'testing.run', { depth: 3 }),
       swarm.taskAppending('deepest', 'testing.run', { depth: MAX_TASK_DEPTH }),
     ]);
-    // Each held by an agent of the swarm, as a model's agent holds the task it delegates from.
     for (const [name, parent] of [
       ['holder-1', 'deep'],
       ['holder-2', 'deepest'],
     ] as const) {
-      const agent = await swarm.connectAs({ kind: 'agent', name, role: 'testing' });
-      await agent.subscribe({ [`tasks/assigned/${name}`]: 1 });
-      await agent.publish('tasks/claim', { free: 1, running: [] });
-      await waitUntil(() => hub.ledger.get(parent)?.state === 'assigned', 5_000);
+      const agent = await holding(swarm, hub, name, parent);
       // A model resetting its depth to 0 would delegate without end, each level a new task.
       await agent.publish('tasks/new', {
         task_id: `${parent}.sub-1`,
@@ -165,11 +171,8 @@ describe('what the hub refuses of flows (PROTOCOL §17), each said on errors and
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
-    const agent = await swarm.connectAs({ kind: 'agent', name: 'chatty-1', role: 'testing' });
-    await agent.subscribe({ 'tasks/assigned/chatty-1': 1 });
     await swarm.submit([swarm.taskAppending('chatty', 'testing.run')]);
-    await agent.publish('tasks/claim', { free: 1, running: [] });
-    await waitUntil(() => hub.ledger.get('chatty')?.state === 'assigned', 5_000);
+    const agent = await holding(swarm, hub, 'chatty-1', 'chatty');
     // A model reporting in a loop, or an agent filling the hub's disk, one row a message.
     for (let i = 0; i < MAX_PROGRESS_EVENTS + 50; i++) {
       await agent.publish('tasks/progress', {

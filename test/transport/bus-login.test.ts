@@ -8,7 +8,7 @@ import { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { Bus } from '../../src/transport/bus.js';
 import type { Logger } from '../../src/logging/logger.js';
-import { runSheri, startSheri } from '../helpers/sheri-process.js';
+import { runSheri, startSheri, type SheriProcess } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import { freePort } from '../helpers/tools.js';
 import { tempDirs } from '../helpers/temp-dir.js';
@@ -24,6 +24,13 @@ function recordingLogger(): { logger: Logger; lines: string[] } {
 describe('a broker that refuses the login', () => {
   let swarm: TestSwarm;
   afterEach(async () => swarm.close());
+
+  /** `sheri …` in the swarm's folder (its data directory, its credentials); killed with it. */
+  function inSwarm(args: string[]): SheriProcess {
+    const process = startSheri(args, { cwd: swarm.dir });
+    swarm.onClose(() => process.kill('SIGKILL'));
+    return process;
+  }
 
   it('fails ready() at once with exit 3 and the reason, instead of waiting for a retry mqtt.js never makes', async () => {
     swarm = new TestSwarm();
@@ -80,25 +87,21 @@ describe('a broker that refuses the login', () => {
     const ref = swarm.store.add('agent', 'box-1', 'testing');
     const file = join(swarm.dir, 'box-1.json');
     writeCredentialFile(file, swarm.store.issue(ref));
-    const agent = startSheri(
-      [
-        'agent',
-        '--role',
-        'testing',
-        '--broker',
-        swarm.brokerUrl,
-        '--swarm',
-        swarm.swarm,
-        '--credentials',
-        file,
-        '--sandbox',
-        'none',
-        '--workspace',
-        swarm.dir,
-      ],
-      { cwd: swarm.dir },
-    );
-    swarm.onClose(() => agent.kill('SIGKILL'));
+    const agent = inSwarm([
+      'agent',
+      '--role',
+      'testing',
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+      '--credentials',
+      file,
+      '--sandbox',
+      'none',
+      '--workspace',
+      swarm.dir,
+    ]);
     await agent.waitForOutput('joined swarm');
     // The embedded broker drops the revoked identity's connection; its reconnection is refused.
     const revoked = await runSheri(['credentials', 'revoke', 'box-1'], { cwd: swarm.dir });
@@ -116,25 +119,21 @@ describe('a broker that refuses the login', () => {
     await swarm.startBroker();
     await swarm.startHub();
     // Replicas of a local store each have an identity of their own, minted by name: box-1, box-2.
-    const agents = startSheri(
-      [
-        'agent',
-        '--role',
-        'testing',
-        '--replicas',
-        '2',
-        '--agent-id',
-        'box',
-        '--broker',
-        swarm.brokerUrl,
-        '--swarm',
-        swarm.swarm,
-        '--sandbox',
-        'none',
-      ],
-      { cwd: swarm.dir },
-    );
-    swarm.onClose(() => agents.kill('SIGKILL'));
+    const agents = inSwarm([
+      'agent',
+      '--role',
+      'testing',
+      '--replicas',
+      '2',
+      '--agent-id',
+      'box',
+      '--broker',
+      swarm.brokerUrl,
+      '--swarm',
+      swarm.swarm,
+      '--sandbox',
+      'none',
+    ]);
     await agents.waitForOutput('2 agents box-1 … box-2 joined');
     const revoke = async (name: string): Promise<void> => {
       const run = await runSheri(['credentials', 'revoke', name], { cwd: swarm.dir });
@@ -157,21 +156,17 @@ describe('a broker that refuses the login', () => {
   it('lets a revoked agent of `sheri up` leave while the swarm and its other agents go on', async () => {
     swarm = new TestSwarm();
     const port = String(await freePort());
-    const up = startSheri(
-      [
-        'up',
-        '--port',
-        port,
-        '--swarm',
-        swarm.swarm,
-        '--agents',
-        'testing=2',
-        '--log-format',
-        'json',
-      ],
-      { cwd: swarm.dir },
-    );
-    swarm.onClose(() => up.kill('SIGKILL'));
+    const up = inSwarm([
+      'up',
+      '--port',
+      port,
+      '--swarm',
+      swarm.swarm,
+      '--agents',
+      'testing=2',
+      '--log-format',
+      'json',
+    ]);
     await up.waitForOutput('is up on');
     const joined = [...up.output().matchAll(/"agentId":"([^"]+)","event":"joined"/g)].map(
       (match) => match[1]!,
@@ -226,10 +221,7 @@ describe('a broker that refuses the login', () => {
   it('ends `sheri hub` with exit 3 when the broker it reconnects to no longer knows its login', async () => {
     swarm = new TestSwarm();
     const first = await swarm.startBroker();
-    const hub = startSheri(['hub', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm], {
-      cwd: swarm.dir,
-    });
-    swarm.onClose(() => hub.kill('SIGKILL'));
+    const hub = inSwarm(['hub', '--broker', swarm.brokerUrl, '--swarm', swarm.swarm]);
     await hub.waitForOutput('hub ready');
     await brokerBackWithAnotherStore(first);
     expect(await exitWithin20s(hub), hub.output()).toBe(3);
@@ -241,24 +233,25 @@ describe('a broker that refuses the login', () => {
     const first = await swarm.startBroker();
     await swarm.startHub();
     const where = ['--broker', swarm.brokerUrl, '--swarm', swarm.swarm];
-    const trace = startSheri(['trace', ...where], { cwd: swarm.dir });
-    swarm.onClose(() => trace.kill('SIGKILL'));
+    const trace = inSwarm(['trace', ...where]);
     await trace.waitForOutput(`tracing ${swarm.swarm}/`);
     // No agent of this role runs: the wait would last for ever.
-    const wait = startSheri(
-      ['task', 'submit', ...where, '--type', 'deployment.deploy', '--command', 'true', '--wait'],
-      { cwd: swarm.dir },
-    );
-    swarm.onClose(() => wait.kill('SIGKILL'));
+    const wait = inSwarm([
+      'task',
+      'submit',
+      ...where,
+      '--type',
+      'deployment.deploy',
+      '--command',
+      'true',
+      '--wait',
+    ]);
     await wait.waitForOutput(/published .* to swarm/);
     writeFileSync(
       join(swarm.dir, 'waits.yaml'),
       'name: waits\nsteps:\n  deploy:\n    type: deployment.deploy\n    commands: "true"\n',
     );
-    const flow = startSheri(['flow', 'run', 'waits.yaml', ...where, '--wait'], {
-      cwd: swarm.dir,
-    });
-    swarm.onClose(() => flow.kill('SIGKILL'));
+    const flow = inSwarm(['flow', 'run', 'waits.yaml', ...where, '--wait']);
     await flow.waitForOutput('queued');
     await brokerBackWithAnotherStore(first);
     expect(await exitWithin20s(trace), trace.output()).toBe(3);
