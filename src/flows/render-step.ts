@@ -14,6 +14,11 @@ export function stepTaskId(flowId: string, stepId: string): string {
  * their results as inputs), `retries + 1` attempts. An on_failure step needs nothing: the step
  * it rescues is dead, and a dead need would kill it. An output a step does not have is an error,
  * never an empty string.
+ *
+ * A step's output is what its task wrote (a command, or a model a file in the workspace steered),
+ * so in a command one beginning with `-` fails the step: quoted as one word it is still read as an
+ * option (`git clone ${{ steps.pick.outputs.repo }}` with `--upload-pack=touch pwned` runs code).
+ * A variable is the flow's submitter's own word and is rendered as it is.
  */
 export function renderStep(
   flow: FlowSubmit,
@@ -41,8 +46,17 @@ export function renderStep(
       }
     }
   };
+  const resolveInCommand = (expression: Expression): { value: string } | { error: string } => {
+    const resolved = resolve(expression);
+    if (expression.kind === 'output' && 'value' in resolved && resolved.value.startsWith('-')) {
+      return {
+        error: `steps.${expression.step}.outputs.${expression.output} begins with "-" (${JSON.stringify(resolved.value.slice(0, 40))}): a step's output is refused in a command where it could be read as an option`,
+      };
+    }
+    return resolved;
+  };
   const render = (text: string, shell: boolean, where: string): string => {
-    const done = renderTemplate(text, shell, resolve);
+    const done = renderTemplate(text, shell, shell ? resolveInCommand : resolve);
     if ('error' in done) throw new RenderError(`${where}: ${done.error}`);
     return done.text;
   };

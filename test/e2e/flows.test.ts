@@ -299,17 +299,25 @@ describe('flows across roles (issue 11)', () => {
     expect(swarm.executions().map((e) => e.agentId)).toEqual([agent.agentId]);
   });
 
-  it('passes a step output full of shell syntax to the next step as one word, never as code', async () => {
+  /**
+   * A swarm of one testing agent whose workspace script sets the output `name` to `value`, and a
+   * flow `id` whose step `use` runs `command` (which renders that output) after `make` set it.
+   */
+  async function flowOfAnOutput(
+    id: string,
+    value: string,
+    command: string,
+    overrides: Parameters<TestSwarm['startAgent']>[1] = {},
+  ): Promise<{ hub: Hub; workspace: string }> {
     swarm = new TestSwarm();
     await swarm.startBroker();
     const hub = await swarm.startHub();
     const workspace = join(swarm.dir, 'ws');
     copyExampleService(swarm, 'ws');
-    await swarm.startAgent('testing', {}, 1, workspace);
-    // A script of the workspace sets an output that would run `touch pwned` if spliced as code.
+    await swarm.startAgent('testing', overrides, 1, workspace);
     writeFileSync(
       join(workspace, 'scripts/evil.mjs'),
-      "import { setOutput } from './outputs.mjs';\nsetOutput('name', \"'; touch pwned; echo '$(touch pwned2)`touch pwned3`\");\n",
+      `import { setOutput } from './outputs.mjs';\nsetOutput('name', ${JSON.stringify(value)});\n`,
     );
     const pkg = JSON.parse(readFileSync(join(workspace, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
@@ -317,8 +325,8 @@ describe('flows across roles (issue 11)', () => {
     pkg.scripts['test:evil'] = 'node scripts/evil.mjs';
     writeFileSync(join(workspace, 'package.json'), JSON.stringify(pkg));
     await submitFlow(swarm, {
-      flow_id: 'quoting',
-      name: 'quoting',
+      flow_id: id,
+      name: id,
       vars: {},
       steps: [
         {
@@ -328,15 +336,19 @@ describe('flows across roles (issue 11)', () => {
           needs: [],
           commands: ['npm run test:evil'],
         },
-        {
-          id: 'use',
-          type: 'testing.run',
-          payload: {},
-          needs: ['make'],
-          commands: ['echo got ${{ steps.make.outputs.name }}'],
-        },
+        { id: 'use', type: 'testing.run', payload: {}, needs: ['make'], commands: [command] },
       ],
     });
+    return { hub, workspace };
+  }
+
+  it('passes a step output full of shell syntax to the next step as one word, never as code', async () => {
+    // A script of the workspace sets an output that would run `touch pwned` if spliced as code.
+    const { hub, workspace } = await flowOfAnOutput(
+      'quoting',
+      "'; touch pwned; echo '$(touch pwned2)`touch pwned3`",
+      'echo got ${{ steps.make.outputs.name }}',
+    );
     expect(await flowEnded(hub, 'quoting')).toBe('succeeded');
     const used = hub.ledger.get('quoting.use')!.result as { commands: { stdout: string }[] };
     expect(used.commands[0]!.stdout).toBe(
@@ -345,5 +357,29 @@ describe('flows across roles (issue 11)', () => {
     for (const file of ['pwned', 'pwned2', 'pwned3']) {
       expect(() => readFileSync(join(workspace, file))).toThrow();
     }
+  });
+
+  it('refuses a step output beginning with "-" in a later command, where one word is still read as an option', async () => {
+    // `sort --output=pwned package.json` writes a file the flow's author never named; the
+    // role's policy allows every command here, as an operator's own may.
+    const { hub, workspace } = await flowOfAnOutput(
+      'options',
+      '--output=pwned',
+      'sort ${{ steps.make.outputs.name }} package.json',
+      {
+        shellPolicies: {
+          testing: { allow: ['*'], deny: [], ask: [], readOnly: false, network: false },
+        },
+      },
+    );
+    expect(await flowEnded(hub, 'options')).toBe('failed');
+    expect(hub.ledger.get('options.use')).toBeUndefined();
+    expect(() => readFileSync(join(workspace, 'pwned'))).toThrow();
+    const shown = await runSheri(['flow', 'show', 'options', ...cliFlags(swarm)], {
+      cwd: swarm.dir,
+    });
+    expect(shown.stdout).toContain(
+      'steps.make.outputs.name begins with "-" ("--output=pwned"): a step\'s output is refused in a command',
+    );
   });
 });

@@ -109,6 +109,34 @@ describe('rendering a step into its task', () => {
     });
   });
 
+  it('refuses an output beginning with "-" in a command, and renders one in a prompt, as it does a variable beginning with "-" in a command', () => {
+    const step = {
+      id: 'use',
+      type: 'testing.run',
+      payload: {},
+      needs: ['pick'],
+      commands: ['git clone ${{ steps.pick.outputs.repo }} ${{ vars.dir }}'],
+    };
+    const dashed = { ...flow, vars: { dir: '-v' } };
+    expect(
+      renderStep(dashed, step, () => ({ repo: '--upload-pack=touch pwned' }), { triggered: false }),
+    ).toEqual({
+      error:
+        'commands[0]: steps.pick.outputs.repo begins with "-" ("--upload-pack=touch pwned"): a step\'s output is refused in a command where it could be read as an option',
+    });
+    expect(
+      renderStep(dashed, step, () => ({ repo: 'https://h/r.git' }), { triggered: false }),
+    ).toEqual({ spec: expect.objectContaining({ commands: ['git clone https://h/r.git -v'] }) });
+    const prompt = {
+      ...step,
+      commands: undefined,
+      prompt: 'Summarize ${{ steps.pick.outputs.repo }}',
+    };
+    expect(renderStep(flow, prompt, () => ({ repo: '-x' }), { triggered: false })).toEqual({
+      spec: expect.objectContaining({ prompt: 'Summarize -x' }),
+    });
+  });
+
   it('gives the task its needs, attempts and flow, and an on_failure step no needs', () => {
     const step = {
       id: 'build',
