@@ -2,6 +2,7 @@ import type { Agent } from '../agent/agent.js';
 import { EXIT, SheriError } from '../errors.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
+import { MAX_CONCURRENCY } from '../protocol/messages.js';
 import { prepareSurroundings } from '../agent/agent-setup.js';
 import { credentialIdentity } from '../auth/load-keyring.js';
 import { didYouMean } from './suggest.js';
@@ -44,6 +45,12 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     );
   }
   if (flags.concurrency === 0) throw new SheriError('--concurrency must be at least 1', EXIT.usage);
+  if ((flags.concurrency ?? 1) > MAX_CONCURRENCY) {
+    throw new SheriError(
+      `--concurrency must be 1 to ${MAX_CONCURRENCY}, got ${flags.concurrency}`,
+      EXIT.usage,
+    );
+  }
   const replicas = flags.replicas ?? 1;
   if (replicas < 1 || replicas > MAX_REPLICAS) {
     throw new SheriError(`--replicas must be 1 to ${MAX_REPLICAS}, got ${replicas}`, EXIT.usage);

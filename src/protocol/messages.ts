@@ -104,8 +104,10 @@ const SettledRef = z.looseObject({ task_id: Id, attempt: z.int().min(1) });
  */
 export const SETTLED_IN_GRANT = 16;
 
-const Free = z.int().min(0).max(10_000);
-const Running = z.array(TaskRef).max(10_000);
+/** The most tasks one agent runs at once (`sheri agent --concurrency`), so the most it may claim. */
+export const MAX_CONCURRENCY = 10_000;
+const Free = z.int().min(0).max(MAX_CONCURRENCY);
+const Running = z.array(TaskRef).max(MAX_CONCURRENCY);
 
 /**
  * An outcome or release may carry the agent's capacity right after it (PROTOCOL §3.2): the hub
@@ -218,7 +220,7 @@ export type SandboxReport = z.infer<typeof SandboxReport>;
 
 export const AgentRegister = z.looseObject({
   role: z.string().min(1).max(100),
-  concurrency: z.int().min(1),
+  concurrency: z.int().min(1).max(MAX_CONCURRENCY),
   types: z.array(z.string()).default([]),
   pid: z.int().optional(),
   hostname: z.string().optional(),
@@ -248,8 +250,8 @@ export const AgentHeartbeat = z.looseObject({
   uptime: z.number().min(0),
   memory: Memory,
   role: z.string().min(1).max(100),
-  running: z.array(TaskRef).default([]),
-  free: z.int().min(0),
+  running: Running.default([]),
+  free: Free,
   /** Since the agent started, over every LLM task it ran; absent before its first. */
   usage: Usage.optional(),
   sandbox: SandboxReport.optional(),

@@ -50,6 +50,18 @@ describe('the sheri command', () => {
     expect(stderr).toContain('--replicas must be 1 to 5000, got 5001');
   });
 
+  it('refuses a --concurrency beyond what an agent may claim, before connecting to anything', async () => {
+    const { code, stderr } = await runSheri([
+      'agent',
+      '--role',
+      'testing',
+      '--concurrency',
+      '10001',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--concurrency must be 1 to 10000, got 10001');
+  });
+
   it('rejects an unknown task type with the list of known ones and no stack trace', async () => {
     const { code, stderr } = await runSheri([
       'task',

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AgentHeartbeat,
+  AgentRegister,
   ClaimRequest,
   Envelope,
   Priority,
@@ -225,5 +227,24 @@ describe('TaskSpec needs', () => {
       path: ['needs'],
       message: 'a task cannot need itself',
     });
+  });
+});
+
+describe('agent capacity', () => {
+  const heartbeat = {
+    status: 'idle',
+    uptime: 1,
+    memory: { rss: 1, heapTotal: 1, heapUsed: 1 },
+    role: 'testing',
+  };
+
+  it('refuses a heartbeat or registration claiming more room than an agent may have', () => {
+    expect(AgentHeartbeat.safeParse({ ...heartbeat, free: 10_000 }).success).toBe(true);
+    expect(AgentHeartbeat.safeParse({ ...heartbeat, free: 10_001 }).success).toBe(false);
+    expect(AgentHeartbeat.safeParse({ ...heartbeat, free: Number.MAX_SAFE_INTEGER }).success).toBe(
+      false,
+    );
+    expect(AgentRegister.safeParse({ role: 'testing', concurrency: 10_000 }).success).toBe(true);
+    expect(AgentRegister.safeParse({ role: 'testing', concurrency: 1e9 }).success).toBe(false);
   });
 });
