@@ -5,6 +5,11 @@ import type { LedgerStore } from './ledger-store.js';
 export interface AttemptBook {
   /** Whether `attempt` of the task is the live one and `agentId` holds it. */
   holds(taskId: string, attempt: number, agentId: string): boolean;
+  /**
+   * Count one more request recorded for the live `attempt` of the task (held, as `holds` said)
+   * and say how many there are with it; the count ends with the attempt.
+   */
+  countRequest(taskId: string, attempt: number, agentId: string): number;
   note(taskId: string, event: string, agentId: string, attempt: number, detail: unknown): void;
 }
 
@@ -43,6 +48,11 @@ const MAX_PENDING = 10_000;
  * asking in a loop) must not fill the desk and get every other agent's "ask" refused.
  */
 export const MAX_PENDING_PER_AGENT = 32;
+/**
+ * Requests of one attempt recorded in its history, at most: each is a row in the ledger, and an
+ * agent could ask, let it expire and ask again without end. A runbook asks once a command (100).
+ */
+export const MAX_REQUESTS_PER_ATTEMPT = 200;
 /** Settled requests remembered, newest kept, to answer "already answered" rather than "unknown". */
 const MAX_SETTLED = 10_000;
 
@@ -133,6 +143,20 @@ export class ApprovalDesk {
         ok: false,
         code: 'NOT_AUTHORIZED',
         reason: `${MAX_PENDING} approval requests already wait; this one is refused`,
+      };
+    }
+    const waiting = this.pending.get(request.approval_id);
+    if (waiting && waiting.agentId === agentId && waiting.attempt === request.attempt) {
+      // Asked again (the agent's retry, a redelivery): it still waits, recorded once.
+      return { ok: true, pending: waiting };
+    }
+    if (
+      this.book.countRequest(request.task_id, request.attempt, agentId) > MAX_REQUESTS_PER_ATTEMPT
+    ) {
+      return {
+        ok: false,
+        code: 'NOT_AUTHORIZED',
+        reason: `attempt ${request.attempt} of task ${request.task_id} has asked for approval ${MAX_REQUESTS_PER_ATTEMPT} times, the most one attempt may; this one is refused`,
       };
     }
     const pending = {

@@ -91,6 +91,14 @@ export class HubHandlers {
       {
         holds: (taskId, attempt, agentId) =>
           scheduler.attemptOf({ task_id: taskId, attempt }, agentId) !== undefined,
+        countRequest: (taskId, attempt, agentId) => {
+          const task = scheduler.attemptOf({ task_id: taskId, attempt }, agentId);
+          if (!task) return 0;
+          if (task.approvalsAsked?.attempt !== attempt) {
+            task.approvalsAsked = { attempt, count: 0 };
+          }
+          return ++task.approvalsAsked.count;
+        },
         note: (taskId, event, agentId, attempt, detail) =>
           scheduler.note(taskId, event, agentId, attempt, detail),
       },

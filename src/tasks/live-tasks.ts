@@ -6,6 +6,8 @@ export interface LiveTask extends TaskRecord {
   waitingOn?: Set<string>;
   /** Progress events recorded in the ledger for this attempt (MAX_PROGRESS_EVENTS at most). */
   progressNoted?: { attempt: number; count: number };
+  /** Approval requests recorded for this attempt (MAX_REQUESTS_PER_ATTEMPT at most). */
+  approvalsAsked?: { attempt: number; count: number };
 }
 
 const NONE: ReadonlySet<string> = new Set();

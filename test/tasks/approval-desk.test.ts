@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   ApprovalDesk,
   MAX_PENDING_PER_AGENT,
+  MAX_REQUESTS_PER_ATTEMPT,
   type AttemptBook,
 } from '../../src/tasks/approval-desk.js';
 import { Ledger } from '../../src/tasks/ledger.js';
@@ -16,8 +17,14 @@ describe('the approval desk', () => {
 
   /** Whose attempt is live, from the ledger; history recorded there, as the hub's turn does. */
   function bookOf(clock: () => number): AttemptBook {
+    const asked = new Map<string, number>();
     return {
       holds: (taskId, attempt, agentId) => isCurrentAttempt(ledger.get(taskId), attempt, agentId),
+      countRequest: (taskId, attempt) => {
+        const key = `${taskId}#${attempt}`;
+        asked.set(key, (asked.get(key) ?? 0) + 1);
+        return asked.get(key)!;
+      },
       note: (taskId, event, agentId, attempt, detail) =>
         ledger.apply([{ kind: 'note', at: clock(), taskId, event, agentId, attempt, detail }]),
     };
@@ -141,5 +148,38 @@ describe('the approval desk', () => {
     // Asking again about one that waits is no new request.
     expect(desk.request('d-1', request).ok).toBe(true);
     expect(desk.list()).toHaveLength(MAX_PENDING_PER_AGENT);
+  });
+
+  /** The approval requests recorded in the task's history. */
+  function requestsRecorded(taskId = 'rollout'): number {
+    return ledger.history(taskId).filter((event) => event.kind === 'approval_requested').length;
+  }
+
+  it('records a request asked again while it waits once, so a retrying agent adds no rows', () => {
+    const { desk, request } = asking();
+    for (let i = 0; i < 50; i++) expect(desk.request('d-1', request).ok).toBe(true);
+    expect(requestsRecorded()).toBe(1);
+    expect(desk.list()).toHaveLength(1);
+  });
+
+  it('refuses an attempt its requests past MAX_REQUESTS_PER_ATTEMPT, so asking and letting each expire cannot grow the ledger without end', () => {
+    const { desk, request, at } = asking();
+    let refused: ReturnType<ApprovalDesk['request']> | undefined;
+    for (let i = 1; i <= MAX_REQUESTS_PER_ATTEMPT + 50 && !refused; i++) {
+      // Each asks with a deadline a millisecond away and lets it lapse before the next.
+      at(i * 10);
+      const verdict = desk.request('d-1', {
+        ...request,
+        approval_id: `rollout.1.again-${i}`,
+        deadline: new Date(T0 + i * 10 + 1).toISOString(),
+      });
+      if (!verdict.ok) refused = verdict;
+    }
+    expect(refused).toEqual({
+      ok: false,
+      code: 'NOT_AUTHORIZED',
+      reason: `attempt 1 of task rollout has asked for approval ${MAX_REQUESTS_PER_ATTEMPT} times, the most one attempt may; this one is refused`,
+    });
+    expect(requestsRecorded()).toBe(MAX_REQUESTS_PER_ATTEMPT);
   });
 });
