@@ -2,7 +2,7 @@ import type { Agent } from '../agent/agent.js';
 import { EXIT, SheriError } from '../errors.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
-import { MAX_CONCURRENCY } from '../protocol/messages.js';
+import { MAX_CONCURRENCY } from '../protocol/limits.js';
 import { prepareSurroundings } from '../agent/agent-setup.js';
 import { credentialIdentity } from '../auth/load-keyring.js';
 import { didYouMean } from './suggest.js';

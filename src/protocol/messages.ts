@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HttpCheckSpec, ServiceSpec } from './step-specs.js';
+import { MAX_CONCURRENCY, MAX_LISTED_TASKS } from './limits.js';
 
 /**
  * zod is the single source of truth for every message on the bus (docs/PROTOCOL.md).
@@ -104,8 +105,6 @@ const SettledRef = z.looseObject({ task_id: Id, attempt: z.int().min(1) });
  */
 export const SETTLED_IN_GRANT = 16;
 
-/** The most tasks one agent runs at once (`sheri agent --concurrency`), so the most it may claim. */
-export const MAX_CONCURRENCY = 10_000;
 const Free = z.int().min(0).max(MAX_CONCURRENCY);
 const Running = z.array(TaskRef).max(MAX_CONCURRENCY);
 
@@ -318,7 +317,7 @@ export const HubQuery = z.looseObject({
   /** `cancel_flow`: why, recorded with the operator who asked. */
   reason: z.string().max(2_000).optional(),
   state: z.string().max(50).optional(),
-  limit: z.int().min(1).max(100_000).optional(),
+  limit: z.int().min(1).max(MAX_LISTED_TASKS).optional(),
   /** `prune`: finished tasks not updated for this long go (PROTOCOL §15.5). */
   older_than_ms: z.int().min(0).optional(),
 });

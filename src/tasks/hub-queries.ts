@@ -10,11 +10,17 @@ import type { AgentRegistry } from './agent-registry.js';
 import type { BudgetStatus } from './budget.js';
 import type { LedgerStore } from './ledger-store.js';
 import type { LiveTasks } from './live-tasks.js';
+import { SUMMARY_ERROR_CHARS } from '../protocol/limits.js';
+import { clip } from '../util/text.js';
 import { TASK_STATES, type TaskRecord, type TaskState } from './task-record.js';
 
 export type { AgentSummary, TaskSummary } from '../protocol/hub-replies.js';
 
-function summarize(task: TaskRecord): TaskSummary {
+/**
+ * A task as lists show it; its error cut to SUMMARY_ERROR_CHARS (an agent's may be 100,000
+ * characters, and 10,000 of them would make a reply of a gigabyte).
+ */
+function summarize(task: TaskRecord, errorChars = SUMMARY_ERROR_CHARS): TaskSummary {
   return {
     task_id: task.taskId,
     type: task.type,
@@ -26,7 +32,7 @@ function summarize(task: TaskRecord): TaskSummary {
     parent_task_id: task.parentTaskId,
     created_at: new Date(task.createdAt).toISOString(),
     updated_at: new Date(task.updatedAt).toISOString(),
-    last_error: task.lastError,
+    last_error: task.lastError === null ? null : clip(task.lastError, errorChars),
   };
 }
 
@@ -49,7 +55,10 @@ export function answerQuery(
         return fail(`unknown state "${query.state}"; states are ${TASK_STATES.join(', ')}`);
       }
       const filter = { limit: query.limit ?? 1000, ...(query.state ? { state: query.state } : {}) };
-      const list: TaskList = { counts: ledger.counts(), tasks: ledger.list(filter).map(summarize) };
+      const list: TaskList = {
+        counts: ledger.counts(),
+        tasks: ledger.list(filter).map((task) => summarize(task)),
+      };
       return reply(list);
     }
     case 'task': {
@@ -57,7 +66,7 @@ export function answerQuery(
       const task = ledger.get(query.task_id);
       if (!task) return fail(`no task "${query.task_id}" in the ledger`);
       const detail: TaskDetail = {
-        ...summarize(task),
+        ...summarize(task, Infinity),
         spec: task.spec,
         max_attempts: task.maxAttempts,
         submitted_by: task.submittedBy,
@@ -65,7 +74,7 @@ export function answerQuery(
         needs: ledger
           .needsOf(task.taskId)
           .map((need) => ({ task_id: need.taskId, state: need.state })),
-        children: ledger.childrenOf(task.taskId).map(summarize),
+        children: ledger.childrenOf(task.taskId).map((task) => summarize(task)),
         history: ledger.history(task.taskId).map((event) => ({
           at: new Date(event.at).toISOString(),
           kind: event.kind,

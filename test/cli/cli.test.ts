@@ -62,6 +62,14 @@ describe('the sheri command', () => {
     expect(stderr).toContain('--concurrency must be 1 to 10000, got 10001');
   });
 
+  it('refuses a sheri tasks --limit the hub would refuse, before connecting to anything', async () => {
+    for (const limit of ['0', '10001']) {
+      const { code, stderr } = await runSheri(['tasks', '--limit', limit]);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`--limit must be an integer from 1 to 10000, got "${limit}"`);
+    }
+  });
+
   it('rejects an unknown task type with the list of known ones and no stack trace', async () => {
     const { code, stderr } = await runSheri([
       'task',

@@ -21,7 +21,7 @@ const LIGHT = [
   /^src\/cli\/(program|command-line|failure|suggest)\.js$/,
   /^src\/cli\/commands\/[a-z-]+\.js$/,
   /^src\/config\/defaults\.js$/,
-  /^src\/protocol\/(task-types|kinds)\.js$/,
+  /^src\/protocol\/(task-types|kinds|limits)\.js$/,
   /^src\/llm\/llm-defaults\.js$/,
   /^src\/tmux\/layout\.js$/,
   /^src\/util\/text\.js$/, // visible(): what bin/sheri.ts prints a failure through

@@ -81,6 +81,17 @@ export function parsePositiveInt(name: string) {
   };
 }
 
+/** An integer from `min` to `max`, or a usage error naming the option and the range. */
+export function parseIntInRange(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < min || number > max) {
+      throw new SheriError(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return number;
+  };
+}
+
 /** "7d", "12h", "30m", "45s" or milliseconds → milliseconds. */
 export function parseDuration(name: string) {
   return (value: string): number => {

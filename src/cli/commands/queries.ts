@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { lazyAction } from './lazy-action.js';
-import { addSwarmOptions, parseDuration, parsePositiveInt } from './options.js';
+import { MAX_LISTED_TASKS } from '../../protocol/limits.js';
+import { addSwarmOptions, parseDuration, parseIntInRange } from './options.js';
 
 export function defineQueryCommands(program: Command, task: Command): void {
   const tasks = program.command('tasks');
@@ -24,7 +25,12 @@ export function defineQueryCommands(program: Command, task: Command): void {
         '--state <state>',
         'only tasks in this state: blocked, queued, assigned, complete, dead',
       )
-      .option('--limit <n>', 'at most this many', parsePositiveInt('--limit'), 50)
+      .option(
+        '--limit <n>',
+        `at most this many (1 to ${MAX_LISTED_TASKS})`,
+        parseIntInRange('--limit', 1, MAX_LISTED_TASKS),
+        50,
+      )
       .option('--json', 'print JSON'),
   ).action(lazyAction(async () => (await import('../queries.js')).listTasks));
 
