@@ -60,7 +60,11 @@ export class FlowDesk {
       {
         runTask: (spec, by) => this.runScheduledTask(spec, by),
         runFlow: (flow, by, name) => {
-          if (!this.engine.store.get(flow.flow_id)) this.engine.submit(flow, by, name);
+          if (this.engine.store.get(flow.flow_id)) return undefined; // this slot ran before a restart
+          const full = this.queueFull(by, flow.steps.length);
+          if (full) return full;
+          this.engine.submit(flow, by, name);
+          return undefined;
         },
       },
       logger,
@@ -146,7 +150,7 @@ export class FlowDesk {
         this.now(),
       );
       if (!registered.ok)
-        return refuse('SCHEMA_INVALID', registered.reason, { flow_id: flow.flow_id });
+        return refuse(registered.code, registered.reason, { flow_id: flow.flow_id });
       return;
     }
     this.engine.submit(flow, by);
@@ -204,8 +208,23 @@ export class FlowDesk {
     return this.engine.store.prune(before);
   }
 
-  private runScheduledTask(spec: TaskSpec, by: string): void {
-    if (this.scheduler.find(spec.task_id)) return; // recorded before a restart: this slot ran
+  private runScheduledTask(spec: TaskSpec, by: string): string | undefined {
+    if (this.scheduler.find(spec.task_id)) return undefined; // recorded before a restart: this slot ran
+    const full = this.queueFull(by, 1);
+    if (full) return full;
     this.scheduler.admit(spec, by);
+    return undefined;
+  }
+
+  /**
+   * Why `by` may not add `count` more unfinished tasks (security.maxQueuedPerSubmitter), if it
+   * may not: a schedule (`schedule:<name>`) too, whose runs would otherwise pile up without end
+   * behind an agent that never comes.
+   */
+  private queueFull(by: string, count: number): string | undefined {
+    const cap = this.config.security.maxQueuedPerSubmitter;
+    const unfinished = this.scheduler.live.unfinishedBy(by);
+    if (unfinished + count <= cap) return undefined;
+    return `${by} would have more than ${cap} tasks blocked, queued or assigned with ${count} more (security.maxQueuedPerSubmitter: it has ${unfinished})`;
   }
 }

@@ -44,11 +44,17 @@ export interface ScheduleRow {
   skipped: number;
 }
 
-/** What the hub does with a slot that is due. */
+/** What the hub does with a slot that is due: why it did not start the run, if it did not. */
 export interface SlotRunner {
-  runTask(spec: TaskSpec, by: string): void;
-  runFlow(flow: FlowSubmit, by: string, scheduleName: string): void;
+  runTask(spec: TaskSpec, by: string): string | undefined;
+  runFlow(flow: FlowSubmit, by: string, scheduleName: string): string | undefined;
 }
+
+/**
+ * Schedules `sheri flow run` may register, at most (a config's are the operator's own file): each
+ * is a row the hub reads every tick and a source of runs for ever.
+ */
+export const MAX_FLOW_SCHEDULES = 100;
 
 interface Raw {
   name: string;
@@ -162,13 +168,24 @@ export class Schedules {
     target: ScheduleTarget,
     by: string,
     now: number,
-  ): { ok: true } | { ok: false; reason: string } {
+  ): { ok: true } | { ok: false; reason: string; code: 'SCHEMA_INVALID' | 'QUEUE_FULL' } {
     const existing = this.get(name);
     if (existing?.source === 'config') {
       return {
         ok: false,
+        code: 'SCHEMA_INVALID',
         reason: `schedule "${name}" comes from the hub's config file; rename the flow or change it there`,
       };
+    }
+    if (!existing) {
+      const registered = this.list().filter((row) => row.source === 'flow').length;
+      if (registered >= MAX_FLOW_SCHEDULES) {
+        return {
+          ok: false,
+          code: 'QUEUE_FULL',
+          reason: `${registered} schedules registered by flows already, the most the hub keeps; remove one first (sheri schedule remove NAME)`,
+        };
+      }
     }
     this.upsert(name, 'flow', timing, target, by, now);
     this.logger.info(
@@ -216,14 +233,22 @@ export class Schedules {
     const slot = window.newest;
     const due = now - slot <= this.graceMs;
     const run = due || schedule.timing.missed === 'latest';
-    const skipped = window.count - (run ? 1 : 0);
-    const runId = run ? `${schedule.name}.${slotId(slot)}` : null;
+    const missed = window.count - (run ? 1 : 0);
+    let runId = run ? `${schedule.name}.${slotId(slot)}` : null;
+    let skipped = missed;
     if (runId) {
       const by = `schedule:${schedule.name}`;
-      if ('task' in schedule.target) {
-        this.runner.runTask({ ...schedule.target.task, task_id: runId } as TaskSpec, by);
-      } else {
-        this.runner.runFlow({ ...schedule.target.flow, flow_id: runId }, by, schedule.name);
+      const refused =
+        'task' in schedule.target
+          ? this.runner.runTask({ ...schedule.target.task, task_id: runId } as TaskSpec, by)
+          : this.runner.runFlow({ ...schedule.target.flow, flow_id: runId }, by, schedule.name);
+      if (refused) {
+        this.logger.warn(
+          { schedule: schedule.name, runId },
+          `schedule ${schedule.name}: its run ${runId} is not started: ${refused}`,
+        );
+        runId = null;
+        skipped++;
       }
     }
     const earlier = this.marks.get(schedule.name);
@@ -233,10 +258,10 @@ export class Schedules {
       skipped: skipped + (earlier?.skipped ?? 0),
       at: now,
     });
-    if (skipped > 0) {
+    if (missed > 0) {
       this.logger.warn(
-        { schedule: schedule.name, skipped },
-        `schedule ${schedule.name}: ${skipped} slot(s) passed while the hub was not running; ${run ? `ran the latest (${new Date(slot).toISOString()}) once` : 'ran none (missed: skip)'}`,
+        { schedule: schedule.name, skipped: missed },
+        `schedule ${schedule.name}: ${missed} slot(s) passed while the hub was not running; ${run ? `ran the latest (${new Date(slot).toISOString()}) once` : 'ran none (missed: skip)'}`,
       );
     }
   }

@@ -6,6 +6,7 @@ import type { Hub } from '../../src/tasks/hub.js';
 import { waitUntil } from '../helpers/scenarios.js';
 import { runSheri, startSheri } from '../helpers/sheri-process.js';
 import { Ledger } from '../../src/tasks/ledger.js';
+import { MAX_FLOW_SCHEDULES } from '../../src/tasks/schedules.js';
 import { ledgerPathFor } from '../../src/cli/serve.js';
 import { TestSwarm } from '../helpers/swarm.js';
 
@@ -198,5 +199,44 @@ describe('recurring tasks run by the hub', () => {
     });
     expect(removed.stdout).toBe('removed schedule every-2s\n');
     expect(hub.flows.schedules.list()).toEqual([]);
+  });
+
+  it("starts no run that would take a schedule past the submitter's queue cap, and counts it skipped", async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    // No agent of the role ever comes: without the cap, a run a second would pile up for ever.
+    const hub = await swarm.startHub({
+      schedules: { tick: { every: 1_000, task: { type: 'testing.run', commands: ['true'] } } },
+      security: { ...swarm.config().security, maxQueuedPerSubmitter: 2 },
+    });
+    await waitUntil(() => (hub.flows.schedules.get('tick')?.skipped ?? 0) >= 2, 10_000);
+    expect(slotTasks(hub, 'tick')).toHaveLength(2);
+    expect(hub.scheduler.live.unfinishedBy('schedule:tick')).toBe(2);
+  });
+
+  it('keeps at most MAX_FLOW_SCHEDULES schedules registered by flows, and lets one of them be changed', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub();
+    const timing = { every_ms: 3_600_000, missed: 'skip' as const };
+    const target = { task: { type: 'testing.run', payload: {}, commands: ['true'] } };
+    for (let i = 0; i < MAX_FLOW_SCHEDULES; i++) {
+      expect(hub.flows.schedules.register(`s${i}`, timing, target, 'operator', Date.now())).toEqual(
+        {
+          ok: true,
+        },
+      );
+    }
+    expect(
+      hub.flows.schedules.register('one-more', timing, target, 'operator', Date.now()),
+    ).toEqual({
+      ok: false,
+      code: 'QUEUE_FULL',
+      reason: `${MAX_FLOW_SCHEDULES} schedules registered by flows already, the most the hub keeps; remove one first (sheri schedule remove NAME)`,
+    });
+    expect(hub.flows.schedules.register('s0', timing, target, 'operator', Date.now()).ok).toBe(
+      true,
+    );
+    expect(hub.flows.schedules.list()).toHaveLength(MAX_FLOW_SCHEDULES);
   });
 });
