@@ -197,6 +197,17 @@ export class HubHandlers {
           `an agent's subtask may not carry ${spec.service ? 'a service' : 'an http_check'}: only operators submit those`,
         );
       }
+      // A grant carries the results of its needs (§5): a subtask needing any task would read
+      // any task's result. Its needs are its siblings, already submitted.
+      const foreign = (spec.needs ?? []).find(
+        (need) => this.scheduler.find(need)?.parentTaskId !== spec.parent_task_id,
+      );
+      if (foreign !== undefined) {
+        return refuse(
+          'NOT_AUTHORIZED',
+          `an agent's subtask needs only subtasks of its parent ${spec.parent_task_id} submitted before it: "${foreign}" is not one`,
+        );
+      }
     }
     // A flow's steps are the hub's to make (PROTOCOL §17.2): a task may not pass for one.
     if (spec.flow_id !== undefined || spec.flow_step !== undefined) {
@@ -521,9 +532,16 @@ export class HubHandlers {
       error: reason,
       message_id: message.envelope.id,
     };
-    // A duplicate of a task that finished: its outcome is the one the agent waits for.
+    // A duplicate of a subtask of the same parent that finished (the parent's earlier attempt
+    // delegated it): its outcome is the one the agent waits for. Of any other task, the agent
+    // learns nothing more: its result is not the agent's to read.
     if (outcome.state === 'complete') {
-      outcome.result = this.scheduler.find(extra.task_id ?? spec.task_id)?.result;
+      const existing = this.scheduler.find(extra.task_id ?? spec.task_id);
+      if (spec.parent_task_id !== undefined && existing?.parentTaskId === spec.parent_task_id) {
+        outcome.result = existing.result;
+      } else {
+        outcome.state = 'rejected';
+      }
     }
     this.scheduler.send({
       key: 'tasksDelegated',

@@ -422,6 +422,81 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     expect(JSON.stringify(recorder.on('errors'))).not.toContain('top-secret');
   });
 
+  /**
+   * A security agent has run `secret` (its output holds a canary); mallory, with its own agent
+   * credential, holds task `parent` (nobody else of role testing is there to take it).
+   */
+  async function malloryHoldsATaskBesideASecret() {
+    await setUp();
+    await swarm.startAgent('security');
+    await swarm.submit([
+      {
+        task_id: 'secret',
+        type: 'security.scan',
+        payload: {},
+        idempotency_key: 'nightly-audit',
+        commands: ['echo canary-AKIA-42'],
+      },
+      { task_id: 'parent', type: 'testing.run', payload: {}, commands: ['true'] },
+    ]);
+    await waitUntil(() => hub.ledger.get('secret')?.state === 'complete', 10_000);
+    const mallory = await swarm.connectAs(MALLORY);
+    await mallory.publish('agents/register', { role: 'testing', concurrency: 2, types: [] });
+    await mallory.publish('tasks/claim', { free: 2, running: [] });
+    await recorder.waitFor(
+      () => recorder.on('tasks/assigned/mallory').some((m) => m.payload.task_id === 'parent'),
+      10_000,
+    );
+    await mallory.publish('tasks/claim', { free: 1, running: [{ task_id: 'parent', attempt: 1 }] });
+    return mallory;
+  }
+
+  /** Everything the bus carried to mallory: its grants and its delegations' outcomes. */
+  function toMallory(): string {
+    return JSON.stringify(
+      recorder.messages.filter((m) => /^tasks\/(assigned|delegated)\/mallory$/.test(m.local)),
+    );
+  }
+
+  it("refuses a subtask re-using another task's id or idempotency key: mallory never gets that task's result", async () => {
+    const mallory = await malloryHoldsATaskBesideASecret();
+    const sub = { type: 'testing.run', payload: {}, commands: ['true'], parent_task_id: 'parent' };
+    await mallory.publish('tasks/new', { ...sub, task_id: 'secret' });
+    await mallory.publish('tasks/new', {
+      ...sub,
+      task_id: 'parent.sub-1',
+      idempotency_key: 'nightly-audit',
+    });
+    await recorder.waitFor(() => recorder.on('tasks/delegated/mallory').length >= 2, 10_000);
+    expect(recorder.on('tasks/delegated/mallory').map((m) => m.payload.state)).toEqual([
+      'rejected',
+      'rejected',
+    ]);
+    expect(toMallory()).not.toContain('canary-AKIA-42');
+    await mallory.publish('tasks/claim', { free: 0, running: [{ task_id: 'parent', attempt: 1 }] });
+    await swarm.startAgent('testing');
+    await stillServing('after-duplicates');
+  });
+
+  it("refuses a subtask that needs a task outside its parent's subtasks: no grant carries that task's result", async () => {
+    const mallory = await malloryHoldsATaskBesideASecret();
+    await mallory.publish('tasks/new', {
+      task_id: 'parent.sub-2',
+      type: 'testing.run',
+      payload: {},
+      commands: ['true'],
+      parent_task_id: 'parent',
+      needs: ['secret'],
+    });
+    const [refusal] = await refusalOn('tasks/new');
+    expect(refusal!.payload.reason).toContain('"secret" is not one');
+    expect(hub.ledger.get('parent.sub-2')).toBeUndefined();
+    await mallory.publish('tasks/claim', { free: 0, running: [{ task_id: 'parent', attempt: 1 }] });
+    await swarm.startAgent('testing');
+    await stillServing('after-foreign-need');
+    expect(toMallory()).not.toContain('canary-AKIA-42');
+  });
+
   it('refuses 300 tasks of 200 KB under made-up sender ids: the ledger records none', async () => {
     await setUp();
     const big = 'x'.repeat(200 * 1024);
