@@ -13,6 +13,8 @@ import {
   type PublishClaim,
 } from '../protocol/access.js';
 import { checkSwarmName } from '../protocol/topics.js';
+import { MAX_REPLY_BYTES } from '../protocol/limits.js';
+import { PRE_LOGIN_PACKET_BYTES, PUBLISH_OVERHEAD_BYTES } from './packet-limits.js';
 
 type Hooks = Required<
   Pick<
@@ -49,6 +51,8 @@ function loginError(returnCode: 2 | 4 | 5, message: string): Error {
  */
 export class BrokerAuth {
   private readonly callers = new WeakMap<Client, Caller>();
+  /** Per connection (the client's socket), the longest packet its login lets it send. */
+  private readonly packetLimits = new WeakMap<object, number>();
   private readonly redacted = new WeakMap<object, Buffer | null>();
   private timer: NodeJS.Timeout | undefined;
   private aedes: Aedes | undefined;
@@ -56,7 +60,18 @@ export class BrokerAuth {
   constructor(
     private readonly store: CredentialStore,
     private readonly logger: Logger,
+    /** The swarm's `maxPayloadBytes`: what a client but the hub may publish. */
+    private readonly maxPayloadBytes: number,
   ) {}
+
+  /**
+   * The longest MQTT packet a connection may send once logged in (packet-limits.ts): the hub a
+   * reply of MAX_REPLY_BYTES, anyone else a message of `maxPayloadBytes`, an anonymous reader
+   * (who may publish nothing) a subscription. Undefined until its login is accepted.
+   */
+  packetLimitOf(conn: object): number | undefined {
+    return this.packetLimits.get(conn);
+  }
 
   /** Look at the store once a second; disconnect whoever was revoked or rotated out. */
   attach(aedes: Aedes): void {
@@ -126,6 +141,7 @@ export class BrokerAuth {
         return loginError(2, `client id ${client.id} is reserved or in use`);
       }
       this.callers.set(client, 'anonymous');
+      this.packetLimits.set(client.conn, PRE_LOGIN_PACKET_BYTES);
       return true;
     }
     const ref = refOfPassword(username, password?.toString('utf8') ?? '');
@@ -152,6 +168,10 @@ export class BrokerAuth {
       if (willRefusal) return loginError(5, `Last Will refused: ${willRefusal}`);
     }
     this.callers.set(client, { ref, identity });
+    this.packetLimits.set(
+      client.conn,
+      (identity.kind === 'hub' ? MAX_REPLY_BYTES : this.maxPayloadBytes) + PUBLISH_OVERHEAD_BYTES,
+    );
     return true;
   }
 

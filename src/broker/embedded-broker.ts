@@ -8,6 +8,13 @@ import type { Logger } from '../logging/logger.js';
 import { BrokerAuth, isLoopbackHost } from './broker-auth.js';
 import { BatchedLevelPersistence } from './level-persistence.js';
 import { corkEachTurn } from '../transport/turn-cork.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { MAX_REPLY_BYTES } from '../protocol/limits.js';
+import {
+  limitPacketSizes,
+  PRE_LOGIN_PACKET_BYTES,
+  PUBLISH_OVERHEAD_BYTES,
+} from './packet-limits.js';
 
 export interface EmbeddedBrokerOptions {
   port: number;
@@ -24,6 +31,8 @@ export interface EmbeddedBrokerOptions {
   insecure?: boolean;
   /** A TLS listener too (mqtts://): its port (0: any), certificate and key (PEM). */
   tls?: { port: number; cert: Buffer; key: Buffer };
+  /** The swarm's message size limit (config `maxPayloadBytes`): the packets it takes follow. */
+  maxPayloadBytes?: number;
 }
 
 /**
@@ -61,7 +70,13 @@ export class EmbeddedBroker {
         `an open broker (--no-auth) would let anyone on the network run commands on the agents; it listens on ${options.host} only with --insecure (or drop --no-auth, or listen on 127.0.0.1)`,
       );
     }
-    const auth = options.auth ? new BrokerAuth(options.auth, options.logger) : undefined;
+    const auth = options.auth
+      ? new BrokerAuth(
+          options.auth,
+          options.logger,
+          options.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
+        )
+      : undefined;
     let db: Level<string, Buffer> | undefined;
     let persistence: BatchedLevelPersistence | undefined;
     if (options.dataDir) {
@@ -89,8 +104,25 @@ export class EmbeddedBroker {
     );
     // Small MQTT packets must not wait for Nagle and delayed ACKs (~40 ms a hop on Linux).
     // What the broker sends one client in a turn goes in one write (turn-cork.ts).
+    // No packet longer than the connection may send is buffered (packet-limits.ts); an open
+    // broker has no logins, so anyone connected may send what the hub does.
+    const connected = new WeakSet<object>();
+    aedes.on('client', (client) => connected.add(client.conn));
     const handle = (socket: Socket): void => {
       corkEachTurn(socket);
+      limitPacketSizes(
+        socket,
+        () =>
+          connected.has(socket)
+            ? (auth?.packetLimitOf(socket) ?? MAX_REPLY_BYTES + PUBLISH_OVERHEAD_BYTES)
+            : PRE_LOGIN_PACKET_BYTES,
+        () => connected.has(socket),
+        (reason) =>
+          options.logger.warn(
+            { remote: socket.remoteAddress },
+            `connection closed: it ${reason} (a sheri message is at most maxPayloadBytes)`,
+          ),
+      );
       aedes.handle(socket);
     };
     const server = createServer({ noDelay: true }, handle);

@@ -163,6 +163,7 @@ async function startBroker(
       port: flags.port,
       host: flags.host,
       logger,
+      maxPayloadBytes: config.maxPayloadBytes,
       ...(flags.memory ? {} : { dataDir: join(config.dataDir, 'broker') }),
       ...(flags.auth === false ? {} : { auth: store }),
       ...(flags.insecure ? { insecure: true } : {}),

@@ -13,3 +13,6 @@ export const SUMMARY_ERROR_CHARS = 1_000;
 
 /** The most tasks one agent runs at once (`sheri agent --concurrency`), so the most it may claim. */
 export const MAX_CONCURRENCY = 10_000;
+
+/** Hub replies can list thousands of tasks: the one message allowed past `maxPayloadBytes`. */
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;

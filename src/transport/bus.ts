@@ -503,8 +503,7 @@ export class Bus {
   }
 }
 
-/** Hub replies can list thousands of tasks: the one message allowed past `maxPayloadBytes`. */
-export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+export { MAX_REPLY_BYTES } from '../protocol/limits.js';
 
 /** The envelope id of a message whose body could not be opened, for the report. */
 function messageIdIn(bytes: Buffer): string | undefined {

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/program.js';
+import { PUBLISH_OVERHEAD_BYTES } from '../../src/broker/packet-limits.js';
+import { MAX_REPLY_BYTES } from '../../src/protocol/limits.js';
 
 interface Service {
   build?: string;
@@ -103,6 +105,12 @@ describe('docker-compose.yml', () => {
     const conf = readFileSync(new URL('../../mosquitto.conf', import.meta.url), 'utf8');
     expect(conf).toMatch(/^max_queued_messages 100000$/m);
     expect(conf).toMatch(/^persistence true$/m);
+  });
+
+  it("caps max_packet_size in mosquitto.conf at the longest sheri message, below mosquitto's 256 MB", () => {
+    const conf = readFileSync(new URL('../../mosquitto.conf', import.meta.url), 'utf8');
+    const limit = Number(/^max_packet_size (\d+)$/m.exec(conf)?.[1]);
+    expect(limit).toBe(MAX_REPLY_BYTES + PUBLISH_OVERHEAD_BYTES);
   });
 
   it('refuses to run an agent container without its sandbox, and installs bubblewrap', () => {
