@@ -13,6 +13,8 @@ import {
   type PublishClaim,
 } from '../protocol/access.js';
 import { checkSwarmName } from '../protocol/topics.js';
+import { TOPICS } from '../protocol/topic-table.js';
+import { MAX_PENDING_PER_AGENT } from '../tasks/approval-desk.js';
 import { MAX_REPLY_BYTES } from '../protocol/limits.js';
 import { PRE_LOGIN_PACKET_BYTES, PUBLISH_OVERHEAD_BYTES } from './packet-limits.js';
 
@@ -51,6 +53,8 @@ function loginError(returnCode: 2 | 4 | 5, message: string): Error {
  */
 export class BrokerAuth {
   private readonly callers = new WeakMap<Client, Caller>();
+  /** Per identity, the `approvals/<id>/pending` topics it holds a request on, with deadlines. */
+  private readonly pendingOf = new Map<string, Map<string, number>>();
   /** Per connection (the client's socket), the longest packet its login lets it send. */
   private readonly packetLimits = new WeakMap<object, number>();
   private readonly redacted = new WeakMap<object, Buffer | null>();
@@ -96,7 +100,12 @@ export class BrokerAuth {
       authorizePublish: (client, packet, callback) => {
         // A stored Will of a client gone before a restart: it was checked when it connected.
         if (!client) return callback(null);
-        const refusal = this.publishRefusal(client, packet.topic, packet.payload as Buffer);
+        const refusal = this.publishRefusal(
+          client,
+          packet.topic,
+          packet.payload as Buffer,
+          packet.retain,
+        );
         if (!refusal) return callback(null);
         this.report(client, packet.topic, refusal);
         callback(new Error(refusal));
@@ -209,13 +218,59 @@ export class BrokerAuth {
     return existing ? this.callers.get(existing) : undefined;
   }
 
-  private publishRefusal(client: Client, topic: string, payload: Buffer): string | undefined {
+  private publishRefusal(
+    client: Client,
+    topic: string,
+    payload: Buffer,
+    retain: boolean,
+  ): string | undefined {
     const caller = this.callers.get(client);
     if (!caller || caller === 'anonymous')
       return 'anonymous clients may only read (PROTOCOL §15.3)';
     const local = localOf(topic);
     if (!local) return `${topic} is not under a swarm (<swarm>/…)`;
-    return publishRefusal(caller.identity, local, claimOf(payload));
+    const claim = claimOf(payload);
+    return (
+      publishRefusal(caller.identity, local, claim) ??
+      (retain ? this.retainRefusal(caller.identity, topic, local, payload) : undefined)
+    );
+  }
+
+  /**
+   * A retained message stays in the broker's store for ever and reaches every later subscriber:
+   * only on the topics the table keeps retained, and an agent's waiting approvals only as many as
+   * the hub lets wait (MAX_PENDING_PER_AGENT), each under its own id. (One agent planted 200
+   * retained messages of 1 MB on `code/…` and `approvals/…/pending` before this.)
+   */
+  private retainRefusal(
+    identity: Identity,
+    topic: string,
+    local: string,
+    payload: Buffer,
+  ): string | undefined {
+    const match = matchTopic(local);
+    if (!match?.spec.retained) {
+      return `${local} is not a retained topic (PROTOCOL §2.1): publish it without retain`;
+    }
+    if (match.spec.pattern !== TOPICS.approvalPending.pattern) return undefined;
+    const mine = this.pendingOf.get(identity.name) ?? new Map<string, number>();
+    if (payload.length === 0) {
+      mine.delete(topic);
+      return undefined;
+    }
+    const request = approvalRequestOf(payload);
+    if (!request || request.id !== match.params.id) {
+      return `${local} must carry the approval request of id "${match.params.id}"`;
+    }
+    // One past its deadline waits no more (its agent may have died before clearing it).
+    const now = Date.now();
+    for (const [held, deadline] of mine) if (deadline < now) mine.delete(held);
+    if (!mine.has(topic) && mine.size >= MAX_PENDING_PER_AGENT) {
+      return `${describeIdentity(identity)} already has ${mine.size} approval requests retained, the most one agent may wait on; clear one first`;
+    }
+    mine.set(topic, request.deadline);
+    this.pendingOf.set(identity.name, mine);
+    return undefined;
   }
 
   private subscribeRefusal(client: Client, filter: string): string | undefined {
@@ -300,6 +355,22 @@ function localOf(topic: string): string | undefined {
   const slash = topic.indexOf('/');
   if (slash < 1 || checkSwarmName(topic.slice(0, slash))) return undefined;
   return topic.slice(slash + 1);
+}
+
+/** The id and deadline of an approval request's envelope (no deadline: now). */
+function approvalRequestOf(payload: Buffer): { id: string; deadline: number } | undefined {
+  try {
+    const json = JSON.parse(payload.toString('utf8')) as {
+      payload?: { approval_id?: unknown; deadline?: unknown };
+    };
+    const id = json?.payload?.approval_id;
+    const deadline = Date.parse(String(json?.payload?.deadline));
+    return typeof id === 'string'
+      ? { id, deadline: Number.isNaN(deadline) ? Date.now() : deadline }
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a published payload says about its sender; not an envelope claims no one. */

@@ -11,6 +11,7 @@ import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
 import type { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import type { Hub } from '../../src/tasks/hub.js';
+import { MAX_PENDING_PER_AGENT } from '../../src/tasks/approval-desk.js';
 
 /**
  * Issue 9's forgeries, each tried by a client that holds a valid *agent* credential — issued
@@ -582,5 +583,101 @@ describe('task submit on an open broker', () => {
     expect(submit.stderr).not.toContain('rejected');
     expect(submit.stderr).not.toContain('forged');
     await waitUntil(() => hub.ledger.get('not-refused')?.state === 'queued', 10_000);
+  });
+});
+
+describe('the embedded broker keeps no retained message an agent may not leave', () => {
+  let swarm: TestSwarm;
+  afterEach(async () => swarm.close());
+
+  /** Publish `payload` on `local` as mallory, on a connection of its own: kept, or refused. */
+  async function publishAsMallory(
+    local: string,
+    payload: unknown,
+    retain: boolean,
+  ): Promise<'accepted' | 'refused'> {
+    const client = await mqtt.connectAsync(swarm.brokerUrl, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clientId: 'mallory',
+      ...swarm.login(MALLORY),
+    });
+    const closed = new Promise<'refused'>((resolve) =>
+      client.once('close', () => resolve('refused')),
+    );
+    const body = payload === '' ? '' : envelope('mallory', 'testing', payload);
+    const sent = client
+      .publishAsync(
+        `${swarm.swarm}/${local}`,
+        body === '' ? '' : swarm.sign(MALLORY, local, body),
+        {
+          qos: 1,
+          retain,
+        },
+      )
+      .then(() => 'accepted' as const);
+    const verdict = await Promise.race([sent, closed]);
+    await client.endAsync(true);
+    return verdict;
+  }
+
+  /** The retained messages a new subscriber to the whole swarm is given, by local topic. */
+  async function retainedTopics(): Promise<string[]> {
+    const recorder = await swarm.record();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return recorder.messages
+      .filter((m) => m.retained)
+      .map((m) => m.local)
+      .sort();
+  }
+
+  function request(id: string) {
+    return {
+      approval_id: id,
+      task_id: 'rollout',
+      attempt: 1,
+      command: 'kubectl delete pod x',
+      rule: 'kubectl * delete *',
+      reason: 'asks',
+      deadline: new Date(Date.now() + 600_000).toISOString(),
+    };
+  }
+
+  it('refuses retain on a topic the table does not keep retained: nothing is left for later subscribers', async () => {
+    swarm = new TestSwarm();
+    swarm.store.add('agent', 'mallory', 'testing');
+    await swarm.startBroker();
+    expect(
+      await publishAsMallory('tasks/progress', { task_id: 't', attempt: 1, message: 'x' }, true),
+    ).toBe('refused');
+    expect(await publishAsMallory('code/junk/n1', { big: 'x'.repeat(10_000) }, true)).toBe(
+      'refused',
+    );
+    // The same without retain is an ordinary domain event.
+    expect(await publishAsMallory('code/junk/n1', { small: 1 }, false)).toBe('accepted');
+    expect(await retainedTopics()).toEqual([]);
+  });
+
+  it('keeps at most MAX_PENDING_PER_AGENT retained approval requests of one agent, each under its own id', async () => {
+    swarm = new TestSwarm();
+    swarm.store.add('agent', 'mallory', 'testing');
+    await swarm.startBroker();
+    expect(
+      await publishAsMallory('approvals/rollout.1.a/pending', request('rollout.1.b'), true),
+    ).toBe('refused');
+    for (let i = 0; i < MAX_PENDING_PER_AGENT; i++) {
+      const id = `rollout.1.n${i}`;
+      expect(await publishAsMallory(`approvals/${id}/pending`, request(id), true)).toBe('accepted');
+    }
+    const over = 'rollout.1.one-too-many';
+    expect(await publishAsMallory(`approvals/${over}/pending`, request(over), true)).toBe(
+      'refused',
+    );
+    // Cleared, one makes room for another.
+    expect(await publishAsMallory('approvals/rollout.1.n0/pending', '', true)).toBe('accepted');
+    expect(await publishAsMallory(`approvals/${over}/pending`, request(over), true)).toBe(
+      'accepted',
+    );
+    expect(await retainedTopics()).toHaveLength(MAX_PENDING_PER_AGENT);
   });
 });
