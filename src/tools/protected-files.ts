@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { noteProtected } from './protected-inodes.js';
 
 /**
  * sheri's own files — the config file it reads, the data directory (broker state, the hub's
@@ -94,6 +95,8 @@ export class StateGuard {
    */
   async around<T>(body: () => Promise<T>): Promise<{ value: T; created: Moved[] }> {
     if (this.paths.length === 0) return { value: await body(), created: [] };
+    // The file tools refuse these by inode too, whatever the command renames (protected-inodes.ts).
+    noteProtected(this.paths);
     const absent: string[] = [];
     const present: Present[] = [];
     for (const path of this.paths) {

@@ -17,6 +17,7 @@ import {
   linkComponents,
   workspaceComponents,
 } from './workspace-path.js';
+import { isProtectedFile, noteProtected } from './protected-inodes.js';
 
 /*
  * Open first, then check what was opened. Node has no openat(), so every name is opened relative
@@ -89,6 +90,7 @@ export async function openSafeRoot(
     protectedReal.add(resolve(path));
     protectedReal.add(await realpathOfNearest(resolve(path)));
   }
+  noteProtected(protectedPaths);
   return { roots: [real, real], real, protectedReal: [...protectedReal] };
 }
 
@@ -166,7 +168,7 @@ async function walkTo(root: SafeRoot, path: string, intent: Intent): Promise<Loc
           return { folder, name, node, stat };
         }
         if (!stat.isDirectory()) throw new FileRefusal(`"${shown}" is not a folder`);
-        const child = await checkFolder(root, node, intent, shown);
+        const child = await checkFolder(root, node, intent, shown, stat);
         kept = true;
         await folder.handle.close();
         folder = child;
@@ -201,7 +203,9 @@ export async function checkFolder(
   handle: FileHandle,
   intent: Intent,
   shown: string,
+  stat?: Stats,
 ): Promise<Folder> {
+  if (isProtectedFile(stat ?? (await handle.stat()))) throw protectedRefusal(shown);
   const real = await readlink(fdPath(handle));
   const rel = checkReal(root, real, intent, shown);
   return { handle, real, rel };
@@ -223,6 +227,8 @@ export async function checkFile(
       `"${shown}" is a ${kindOf(stat)}, not a regular file; the file tools only read and write regular files`,
     );
   }
+  // sheri's own file under another name: its folder was renamed (protected-inodes.ts).
+  if (isProtectedFile(stat)) throw protectedRefusal(shown);
   if (stat.nlink > 1) {
     throw new FileRefusal(
       `"${shown}" has ${stat.nlink} hard links; the file tools refuse hard-linked files, whose other names may lie outside the workspace`,

@@ -11,6 +11,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -23,6 +24,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { llmTools } from '../../src/tools/llm-tools.js';
 import type { ToolContext, ToolResult } from '../../src/tools/registry.js';
+import { StateGuard } from '../../src/tools/protected-files.js';
 import { globToRegExp } from '../../src/tools/search-tools.js';
 import { requireTool } from '../helpers/tools.js';
 import { fileToolContext } from '../helpers/tool-context.js';
@@ -299,6 +301,37 @@ describe('the file tools under attack', () => {
     expect(existsSync(join(workspace, '.GIT'))).toBe(false);
     // Reading version control is fine.
     expect((await run('read_file', { path: '.git/config' })).content).toContain('bare = false');
+  });
+
+  it("refuses a protected file by what it is after a command renamed the folder above it: 'mv secrets s' and read s/api.key", async () => {
+    mkdirSync(join(workspace, 'secrets'));
+    writeFileSync(join(workspace, 'secrets/api.key'), 'API-KEY-CANARY-1234');
+    const key = join(workspace, 'secrets/api.key');
+    context = fileToolContext(workspace, [key]);
+    const dataDir = join(root, 'data');
+    // The command the guard watches renames the folder (the sandbox's mask moves with it).
+    await new StateGuard([key], dataDir, 'agent-1').around(async () =>
+      renameSync(join(workspace, 'secrets'), join(workspace, 's')),
+    );
+    expectRefused(
+      await run('read_file', { path: 's/api.key' }),
+      /one of sheri's own files/,
+      'CANARY',
+    );
+    expect((await run('search_files', { pattern: 'CANARY' })).content).not.toContain('CANARY-1234');
+    expectRefused(await run('write_file', { path: 's/api.key', content: 'x' }), /sheri's own/);
+    expect(readFileSync(join(workspace, 's/api.key'), 'utf8')).toBe('API-KEY-CANARY-1234');
+  });
+
+  it('refuses a protected folder renamed after a tool call saw it, and what lies in it', async () => {
+    mkdirSync(join(workspace, 'vault'));
+    writeFileSync(join(workspace, 'vault/key.txt'), 'VAULT-CANARY');
+    context = fileToolContext(workspace, [join(workspace, 'vault')]);
+    await run('list_files', {});
+    renameSync(join(workspace, 'vault'), join(workspace, 'v2'));
+    expectRefused(await run('read_file', { path: 'v2/key.txt' }), /sheri's own/, 'VAULT-CANARY');
+    expectRefused(await run('list_files', { path: 'v2' }), /sheri's own/, 'key.txt');
+    expect((await run('search_files', { pattern: 'CANARY' })).content).not.toContain('VAULT');
   });
 
   it("neither reads, writes, lists nor searches sheri's protected files", async () => {
