@@ -6,8 +6,9 @@ import { lstatSync, type Stats } from 'node:fs';
  * command may rename the folder above it (`mv secrets s`): the mount moves along, but the file
  * tools, which judge by path, then read the real file at its new path and hand it to the model.
  * By inode it is still the same file. Kept for the life of the process: a file once sheri's
- * stays refused under any name (an inode reused by a new file after a deletion is refused too:
- * a rare refusal, never a leak).
+ * stays refused under any name. Its birth time is part of what it is, so a new file given the
+ * inode of a deleted one is not taken for it (on a file system without birth times, it would be:
+ * a refusal, never a leak).
  */
 const known = new Set<string>();
 
@@ -28,5 +29,5 @@ export function isProtectedFile(stat: Stats): boolean {
 }
 
 function idOf(stat: Stats): string {
-  return `${stat.dev}:${stat.ino}`;
+  return `${stat.dev}:${stat.ino}:${stat.birthtimeMs}`;
 }

@@ -72,11 +72,25 @@ export class ToolSet {
       return errorResult(`invalid input for ${name}: ${formatIssues(parsed.error)}`);
     }
     try {
-      return await tool.run(parsed.data, context);
+      return capResult(await tool.run(parsed.data, context));
     } catch (error) {
       return errorResult(describeError(error));
     }
   }
+}
+
+/**
+ * The most characters one tool answer hands the model, whatever the tool: `read_file` stops at it
+ * by itself, but a search of 1,000 hits each with a path of 4 KB came to 4.4 MB in one answer.
+ */
+export const MAX_TOOL_RESULT_CHARS = 100_000;
+
+function capResult(result: ToolResult): ToolResult {
+  if (result.content.length <= MAX_TOOL_RESULT_CHARS) return result;
+  return {
+    ...result,
+    content: `${result.content.slice(0, MAX_TOOL_RESULT_CHARS)}\n… [cut at ${MAX_TOOL_RESULT_CHARS} characters of ${result.content.length}: narrow the path or the pattern]`,
+  };
 }
 
 /** File-system errors in words a model (and a person reading the trace) can act on. */

@@ -68,6 +68,9 @@ export interface Located {
   stat?: Stats;
 }
 
+/** Names one path may take to reach, every link's target included. */
+const MAX_WALKED_NAMES = 4_096;
+
 let procChecked: Promise<void> | undefined;
 
 /**
@@ -119,10 +122,18 @@ async function walkTo(root: SafeRoot, path: string, intent: Intent): Promise<Loc
   let folder = await openRootFolder(root);
   let hops = 0;
   let retries = 0;
+  let walked = 0;
   try {
     for (;;) {
       const name = pending.shift();
       if (name === undefined) return { folder };
+      // Each link starts the walk again from the root with its target's names: 40 links of
+      // 2,000 names each made one read_file take 35 s.
+      if (++walked > MAX_WALKED_NAMES) {
+        throw new FileRefusal(
+          `"${path}" takes more than ${MAX_WALKED_NAMES} names to reach, links included`,
+        );
+      }
       const last = pending.length === 0;
       const shown = showName(folder, name);
       if (intent === 'write' && isGitName(name)) throw gitRefusal(shown);

@@ -14,6 +14,17 @@ const MAX_WALK_ENTRIES = 200_000;
 const MAX_WALK_DEPTH = 64;
 /** Time the regular expression may take over one search (the worker is terminated then). */
 export const SEARCH_TIME_LIMIT_MS = 5_000;
+/** Time one list_files or search_files call may walk and read, all told. */
+export const WALK_TIME_LIMIT_MS = 15_000;
+/** Bytes one search reads at most: 50,000 sparse files of 1 MiB were 50 GB read in one call. */
+const MAX_SEARCH_BYTES = 256 * 1024 * 1024;
+
+/** What the answer says when the walk stopped at a limit. */
+function walkCut(report: WalkReport, walkLimitMs: number): string {
+  return report.timedOut
+    ? `the walk stopped after ${walkLimitMs / 1000} s`
+    : 'the walk stopped at its limit of entries or depth';
+}
 
 /** `*.ts`, `src/**\/*.ts`: `*` and `?` stay within a folder, `**\/` spans any number. */
 export function globToRegExp(glob: string): RegExp {
@@ -34,57 +45,66 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(glob.includes('/') ? `^${source}$` : `(?:^|/)${source}$`);
 }
 
-export const listFilesTool = defineTool({
-  name: 'list_files',
-  description: `List a folder of the workspace (folders end in "/"). With recursive, every file below it (skipping ${[...SKIPPED].join(', ')} and symbolic links), at most ${MAX_ENTRIES}.`,
-  input: z.strictObject({
-    path: z.string().min(1).default('.').describe('folder relative to the workspace'),
-    recursive: z.boolean().default(false),
-  }),
-  async run({ path, recursive }, context) {
-    const root = await openSafeRoot(context.workspace, context.protectedPaths);
-    const start = await openWorkspaceFolder(root, path);
-    try {
-      if (!recursive) {
-        const { entries, truncated } = await listFolder(root, start, MAX_ENTRIES);
-        const names = entries
-          .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name))
-          .sort();
-        const cut = truncated
-          ? `\n[more than ${MAX_ENTRIES} entries; the first listed are shown]`
-          : '';
-        return {
-          content: (names.join('\n') || `(${start.rel.join('/') || '.'} is empty)`) + cut,
-        };
-      }
-      const files: string[] = [];
-      const report: WalkReport = { truncated: false };
-      const limits = {
-        maxEntries: MAX_WALK_ENTRIES,
-        maxDepth: MAX_WALK_DEPTH,
-        signal: context.signal,
-      };
-      walk: for await (const { sub, files: names } of walkFolders(root, start, limits, report)) {
-        for (const name of names) {
-          files.push(sub ? `${sub}/${name}` : name);
-          if (files.length > MAX_ENTRIES) break walk;
-        }
-      }
-      const cut =
-        files.length > MAX_ENTRIES
-          ? `\n[more than ${MAX_ENTRIES} files; list a subfolder]`
-          : report.truncated
-            ? '\n[the walk stopped at its limit of entries or depth; list a subfolder]'
+/** list_files with its walk's time limit; tests shorten it, the agent uses the default. */
+export function createListFilesTool(walkLimitMs = WALK_TIME_LIMIT_MS): Tool {
+  return defineTool({
+    name: 'list_files',
+    description: `List a folder of the workspace (folders end in "/"). With recursive, every file below it (skipping ${[...SKIPPED].join(', ')} and symbolic links), at most ${MAX_ENTRIES}.`,
+    input: z.strictObject({
+      path: z.string().min(1).default('.').describe('folder relative to the workspace'),
+      recursive: z.boolean().default(false),
+    }),
+    async run({ path, recursive }, context) {
+      const root = await openSafeRoot(context.workspace, context.protectedPaths);
+      const start = await openWorkspaceFolder(root, path);
+      try {
+        if (!recursive) {
+          const { entries, truncated } = await listFolder(root, start, MAX_ENTRIES);
+          const names = entries
+            .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name))
+            .sort();
+          const cut = truncated
+            ? `\n[more than ${MAX_ENTRIES} entries; the first listed are shown]`
             : '';
-      return { content: (files.slice(0, MAX_ENTRIES).join('\n') || '(no files)') + cut };
-    } finally {
-      await start.handle.close();
-    }
-  },
-});
+          return {
+            content: (names.join('\n') || `(${start.rel.join('/') || '.'} is empty)`) + cut,
+          };
+        }
+        const files: string[] = [];
+        const report: WalkReport = { truncated: false };
+        const limits = {
+          maxEntries: MAX_WALK_ENTRIES,
+          maxDepth: MAX_WALK_DEPTH,
+          deadline: Date.now() + walkLimitMs,
+          signal: context.signal,
+        };
+        walk: for await (const { sub, files: names } of walkFolders(root, start, limits, report)) {
+          for (const name of names) {
+            files.push(sub ? `${sub}/${name}` : name);
+            if (files.length > MAX_ENTRIES) break walk;
+          }
+        }
+        const cut =
+          files.length > MAX_ENTRIES
+            ? `\n[more than ${MAX_ENTRIES} files; list a subfolder]`
+            : report.truncated
+              ? `\n[${walkCut(report, walkLimitMs)}; list a subfolder]`
+              : '';
+        return { content: (files.slice(0, MAX_ENTRIES).join('\n') || '(no files)') + cut };
+      } finally {
+        await start.handle.close();
+      }
+    },
+  });
+}
 
-/** search_files with its time limit; tests shorten the limit, the agent uses the default. */
-export function createSearchFilesTool(timeLimitMs = SEARCH_TIME_LIMIT_MS): Tool {
+export const listFilesTool = createListFilesTool();
+
+/** search_files with its time limits; tests shorten them, the agent uses the defaults. */
+export function createSearchFilesTool(
+  timeLimitMs = SEARCH_TIME_LIMIT_MS,
+  walkLimitMs = WALK_TIME_LIMIT_MS,
+): Tool {
   return defineTool({
     name: 'search_files',
     description: `Search the text files of the workspace for a regular expression (JavaScript syntax); prints "path:line: text" for each match. Skips ${[...SKIPPED].join(', ')}, symbolic links and files over 1 MiB; a pattern that takes more than ${timeLimitMs / 1000} s is stopped.`,
@@ -125,17 +145,25 @@ export function createSearchFilesTool(timeLimitMs = SEARCH_TIME_LIMIT_MS): Tool 
       const limits = {
         maxEntries: MAX_WALK_ENTRIES,
         maxDepth: MAX_WALK_DEPTH,
+        deadline: Date.now() + walkLimitMs,
         signal: context.signal,
       };
       let searched = 0;
+      let bytesRead = 0;
       let batch: string[] = [];
       try {
         walk: for await (const { folder, sub, files } of walkFolders(root, start, limits, report)) {
+          if (files.length === 0) continue;
           const wanted = await matcher.filter(files.map((name) => (sub ? `${sub}/${name}` : name)));
           // Read a few files at once (the checked opens take several system calls each), then
           // match the batch in one message to the worker.
           for (let from = 0; from < wanted.length; from += READ_BATCH_FILES) {
             if (hits.length >= max_results || searched >= MAX_SEARCH_FILES) break walk;
+            if (bytesRead >= MAX_SEARCH_BYTES || Date.now() > limits.deadline) {
+              report.truncated = true;
+              report.timedOut = bytesRead < MAX_SEARCH_BYTES;
+              break walk;
+            }
             const names = wanted
               .slice(from, from + READ_BATCH_FILES)
               .slice(0, MAX_SEARCH_FILES - searched)
@@ -146,11 +174,15 @@ export function createSearchFilesTool(timeLimitMs = SEARCH_TIME_LIMIT_MS): Tool 
             const texts: string[] = [];
             batch = [];
             read.forEach((data, index) => {
+              bytesRead += data?.length ?? 0;
               if (!data || data.includes(0)) return; // refused, too big, or binary
               texts.push(data.toString('utf8'));
               batch.push([...folder.rel, names[index]!].join('/'));
             });
-            searched += texts.length;
+            // Every file opened counts, binary or not: the bound is on the work, not the hits.
+            searched += names.length;
+            // Nothing to match: the worker's time is for matching, not for empty round trips.
+            if (texts.length === 0) continue;
             for (const hit of await matcher.match(texts, max_results - hits.length)) {
               hits.push(`${batch[hit.file]}:${hit.line}: ${hit.text}`);
             }
@@ -167,7 +199,9 @@ export function createSearchFilesTool(timeLimitMs = SEARCH_TIME_LIMIT_MS): Tool 
         await start.handle.close();
       }
       const limited = report.truncated || searched >= MAX_SEARCH_FILES;
-      const note = limited ? ' (the walk stopped at its limit; narrow path or glob)' : '';
+      const note = limited
+        ? ` (${report.timedOut ? walkCut(report, walkLimitMs) : 'the walk stopped at its limit'}; narrow path or glob)`
+        : '';
       if (hits.length === 0)
         return { content: `no match for /${pattern}/ in ${searched} file(s)${note}` };
       const cut =

@@ -334,6 +334,19 @@ describe('the file tools under attack', () => {
     expect((await run('search_files', { pattern: 'CANARY' })).content).not.toContain('VAULT');
   });
 
+  it('refuses a path that takes more than 4,096 names to reach through links, instead of walking for half a minute', async () => {
+    // 1,000 nested folders and, at the bottom, a link to itself by its absolute path: each hop
+    // walks the 1,000 names again from the root.
+    const deep = `${'a/'.repeat(1_000)}`;
+    mkdirSync(join(workspace, deep), { recursive: true });
+    symlinkSync(join(workspace, deep, 'x'), join(workspace, deep, 'x'));
+    symlinkSync(join(workspace, deep, 'x'), join(workspace, 'start'));
+    expectRefused(
+      await run('read_file', { path: 'start' }),
+      /"start" takes more than 4096 names to reach, links included/,
+    );
+  });
+
   it("neither reads, writes, lists nor searches sheri's protected files", async () => {
     mkdirSync(join(workspace, '.sheri'));
     mkdirSync(join(workspace, 'vault'));

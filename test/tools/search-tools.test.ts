@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { llmTools } from '../../src/tools/llm-tools.js';
-import { ToolSet, type ToolContext } from '../../src/tools/registry.js';
+import { MAX_TOOL_RESULT_CHARS, ToolSet, type ToolContext } from '../../src/tools/registry.js';
 import { openSafeRoot, openWorkspaceFolder, readChildFile } from '../../src/tools/safe-fs.js';
-import { createSearchFilesTool } from '../../src/tools/search-tools.js';
+import { createListFilesTool, createSearchFilesTool } from '../../src/tools/search-tools.js';
 import { fileToolContext } from '../helpers/tool-context.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -109,6 +109,45 @@ describe('search_files against hostile patterns and files', () => {
     expect(listing.content).toBe('src/a.ts\nsrc/hard.ts');
     expect((await tools.run('read_file', { path: 'src/hard.ts' }, context)).content).toMatch(
       /hard links/,
+    );
+  });
+
+  it("does not spend the pattern's time on folders with no files: 3,000 empty folders are no slow pattern", async () => {
+    for (let i = 0; i < 3_000; i++) mkdirSync(join(workspace, `empty/d${i}`), { recursive: true });
+    // A budget of 300 ms: 3,000 round trips to the worker, one a folder, used it all before.
+    const tight = new ToolSet([createSearchFilesTool(300)]);
+    const result = await tight.run('search_files', { pattern: 'renewLease' }, context);
+    expect(result.isError).toBeUndefined();
+    expect(result.content).toBe('src/a.ts:1: export function renewLease() {}');
+  });
+
+  it('stops a walk at its time limit and says so, in list_files and search_files', async () => {
+    mkdirSync(join(workspace, 'one/two'), { recursive: true });
+    writeFileSync(join(workspace, 'one/two/deep.ts'), 'renewLease\n');
+    // A limit already past: the walk stops before the first subfolder.
+    const list = await new ToolSet([createListFilesTool(-1)]).run(
+      'list_files',
+      { recursive: true },
+      context,
+    );
+    expect(list.content).toBe('(no files)\n[the walk stopped after -0.001 s; list a subfolder]');
+    const search = await new ToolSet([createSearchFilesTool(1_000, -1)]).run(
+      'search_files',
+      { pattern: 'nothing-matches-this' },
+      context,
+    );
+    expect(search.content).toBe(
+      'no match for /nothing-matches-this/ in 0 file(s) (the walk stopped after -0.001 s; narrow path or glob)',
+    );
+  });
+
+  it('cuts an answer of 1,000 long hits at MAX_TOOL_RESULT_CHARS, saying so', async () => {
+    const line = `needle ${'x'.repeat(600)}`;
+    writeFileSync(join(workspace, 'src/long.txt'), `${line}\n`.repeat(1_000));
+    const result = await tools.run('search_files', { pattern: 'needle' }, context);
+    expect(result.content.length).toBeLessThan(MAX_TOOL_RESULT_CHARS + 200);
+    expect(result.content).toMatch(
+      /… \[cut at 100000 characters of \d+: narrow the path or the pattern\]$/,
     );
   });
 
