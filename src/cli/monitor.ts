@@ -9,9 +9,11 @@ import { answerApproval } from './approvals.js';
 import { queryHub } from './hub-client.js';
 import type { FlowUpdate } from '../protocol/flow-messages.js';
 import { connectCli, makeConfig, makeLogger, type GlobalFlags } from './common.js';
+import { MAX_LISTED_TASKS } from '../protocol/limits.js';
 
 /** Active tasks the snapshot asks for per state, and finished ones to show at start. */
-const SNAPSHOT_ACTIVE = 20_000;
+/** The most a `tasks` query lists: the monitor's snapshot of what is queued or running. */
+const SNAPSHOT_ACTIVE = MAX_LISTED_TASKS;
 const SNAPSHOT_FINISHED = 500;
 const TICK_MS = 1_000;
 

@@ -63,10 +63,10 @@ describe('the sheri command', () => {
   });
 
   it('refuses a sheri tasks --limit the hub would refuse, before connecting to anything', async () => {
-    for (const limit of ['0', '10001']) {
+    for (const limit of ['0', '20001']) {
       const { code, stderr } = await runSheri(['tasks', '--limit', limit]);
       expect(code).toBe(2);
-      expect(stderr).toContain(`--limit must be an integer from 1 to 10000, got "${limit}"`);
+      expect(stderr).toContain(`--limit must be an integer from 1 to 20000, got "${limit}"`);
     }
   });
 
