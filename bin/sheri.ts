@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describeFailure, wantsDetail } from '../src/cli/failure.js';
 import { visible } from '../src/util/text.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+// The package's own package.json: beside dist/ for tsc's build (dist/bin), one more folder up for
+// the bundle (dist/src/bundle, scripts/bundle.mjs).
+const pkgFile = ['../../package.json', '../../../package.json']
+  .map((up) => new URL(up, import.meta.url))
+  .find((url) => existsSync(url))!;
+const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { version: string };
 
 // `sheri tasks | head -1`: the reader has gone, so there is no one left to tell anything.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

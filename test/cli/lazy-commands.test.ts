@@ -1,4 +1,4 @@
-import { cpSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { cpSync, readFileSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,11 @@ import { tempDirs } from '../helpers/temp-dir.js';
 
 const RECORDER = fileURLToPath(new URL('../fixtures/record-modules.mjs', import.meta.url));
 const DIST = join(SHERI_BIN, '..', '..');
+/**
+ * tsc's build of the CLI, module by module (scripts/bundle.mjs keeps it beside the bundle): where
+ * what a command loads can be told file by file. The bundle splits at the same lazy imports.
+ */
+const MODULES_BIN = join(DIST, 'bin', 'sheri-modules.js');
 
 /**
  * What building the program may load (issue 10): commander, the command definitions and the few
@@ -16,7 +21,7 @@ const DIST = join(SHERI_BIN, '..', '..');
  * here means --help pays for what it does not run.
  */
 const LIGHT = [
-  /^bin\/sheri\.js$/,
+  /^bin\/sheri-modules\.js$/,
   /^src\/errors\.js$/,
   /^src\/cli\/(program|command-line|failure|suggest)\.js$/,
   /^src\/cli\/commands\/[a-z-]+\.js$/,
@@ -59,7 +64,7 @@ interface Loaded {
 }
 
 /** Run the CLI with the loader recording every module it loads. */
-async function runRecorded(args: string[], bin = SHERI_BIN): Promise<Loaded> {
+async function runRecorded(args: string[], bin = MODULES_BIN): Promise<Loaded> {
   const log = join(tempDir(), 'modules.log');
   const result = await runBin(bin, args, {
     NODE_OPTIONS: `--import ${RECORDER}`,
@@ -111,6 +116,34 @@ describe('building the program imports no command implementation', () => {
   });
 });
 
+describe('the bundle (dist/bin/sheri.js)', () => {
+  /** The bundle's files a run loaded, their bytes together, and whether one holds zod. */
+  async function bundleLoad(args: string[]) {
+    const { result, own, packages } = await runRecorded(args, SHERI_BIN);
+    const files = own.filter((path) => path.startsWith('src/bundle/'));
+    const bytes = files.reduce((sum, path) => sum + statSync(join(DIST, path)).size, 0);
+    const zod = files.some((path) => readFileSync(join(DIST, path), 'utf8').includes('ZodError'));
+    return { result, own, packages, files, bytes, zod };
+  }
+
+  it('loads for --help a few chunks, no zod and no package from node_modules', async () => {
+    const help = await bundleLoad(['--help']);
+    expect(help.result.code, help.result.stderr).toBe(0);
+    expect(help.own.filter((path) => !path.startsWith('src/bundle/'))).toEqual(['bin/sheri.js']);
+    expect(help.zod).toBe(false);
+    expect(help.packages).toEqual([]);
+    expect(help.bytes).toBeLessThan(200_000);
+  });
+
+  // The control: a command that runs loads its chunks, zod's among them.
+  it('loads the chunks of a command once it runs (sheri types), zod among them', async () => {
+    const types = await bundleLoad(['types', '--json']);
+    expect(types.result.code, types.result.stderr).toBe(0);
+    expect(types.zod).toBe(true);
+    expect(types.files.length).toBeGreaterThan(3);
+  });
+});
+
 describe('a command module that is missing', () => {
   /** A copy of dist/ (with the package's package.json and node_modules) without one file. */
   function distWithout(file: string): string {
@@ -119,7 +152,7 @@ describe('a command module that is missing', () => {
     cpSync(join(DIST, '..', 'package.json'), join(root, 'package.json'));
     symlinkSync(join(DIST, '..', 'node_modules'), join(root, 'node_modules'));
     unlinkSync(join(root, 'dist', file));
-    return join(root, 'dist', 'bin', 'sheri.js');
+    return join(root, 'dist', 'bin', 'sheri-modules.js');
   }
 
   it('breaks only its command, with one line and exit 70, while --help and other commands work', async () => {

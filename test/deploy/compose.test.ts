@@ -122,6 +122,22 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('copies into the image every script `npm run build` runs, before npm ci builds', () => {
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as {
+      scripts: Record<string, string>;
+    };
+    const scripts = [...pkg.scripts.build!.matchAll(/node (scripts\/\S+)/g)].map((m) => m[1]!);
+    expect(scripts).toEqual(['scripts/bundle.mjs']);
+    for (const script of scripts) {
+      const copied = dockerfile.indexOf(`COPY ${script} ./${script}`);
+      expect(copied, script).toBeGreaterThan(0);
+      expect(copied).toBeLessThan(dockerfile.indexOf('RUN npm ci'));
+    }
+  });
+
   it('builds an image holding what the agent reads at run time: the role profiles', () => {
     const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
     expect(dockerfile).toMatch(/^COPY profiles \.\/profiles$/m);
