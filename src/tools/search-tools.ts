@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SKIPPED, walkFolders, type WalkReport } from './file-walk.js';
+import { SKIPPED, walkFolders, type WalkLimits, type WalkReport } from './file-walk.js';
 import { defineTool, errorResult, type Tool } from './registry.js';
 import { PatternTooSlow, RegexWorker } from './regex-worker.js';
 import { listFolder, openSafeRoot, openWorkspaceFolder, readChildFile } from './safe-fs.js';
@@ -18,6 +18,16 @@ export const SEARCH_TIME_LIMIT_MS = 5_000;
 export const WALK_TIME_LIMIT_MS = 15_000;
 /** Bytes one search reads at most: 50,000 sparse files of 1 MiB were 50 GB read in one call. */
 const MAX_SEARCH_BYTES = 256 * 1024 * 1024;
+
+/** The limits of one call's walk, its deadline from now. */
+function walkLimits(walkLimitMs: number, signal: AbortSignal): WalkLimits {
+  return {
+    maxEntries: MAX_WALK_ENTRIES,
+    maxDepth: MAX_WALK_DEPTH,
+    deadline: Date.now() + walkLimitMs,
+    signal,
+  };
+}
 
 /** What the answer says when the walk stopped at a limit. */
 function walkCut(report: WalkReport, walkLimitMs: number): string {
@@ -72,12 +82,7 @@ export function createListFilesTool(walkLimitMs = WALK_TIME_LIMIT_MS): Tool {
         }
         const files: string[] = [];
         const report: WalkReport = { truncated: false };
-        const limits = {
-          maxEntries: MAX_WALK_ENTRIES,
-          maxDepth: MAX_WALK_DEPTH,
-          deadline: Date.now() + walkLimitMs,
-          signal: context.signal,
-        };
+        const limits = walkLimits(walkLimitMs, context.signal);
         walk: for await (const { sub, files: names } of walkFolders(root, start, limits, report)) {
           for (const name of names) {
             files.push(sub ? `${sub}/${name}` : name);
@@ -142,12 +147,7 @@ export function createSearchFilesTool(
       });
       const hits: string[] = [];
       const report: WalkReport = { truncated: false };
-      const limits = {
-        maxEntries: MAX_WALK_ENTRIES,
-        maxDepth: MAX_WALK_DEPTH,
-        deadline: Date.now() + walkLimitMs,
-        signal: context.signal,
-      };
+      const limits = walkLimits(walkLimitMs, context.signal);
       let searched = 0;
       let bytesRead = 0;
       let batch: string[] = [];

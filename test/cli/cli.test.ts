@@ -44,30 +44,31 @@ describe('the sheri command', () => {
     expect(stdout).toContain('sheri task submit --type testing.run');
   });
 
-  it('refuses --replicas beyond what one process may run, before connecting to anything', async () => {
-    const { code, stderr } = await runSheri(['agent', '--role', 'testing', '--replicas', '5001']);
+  it.each([
+    {
+      what: '--replicas beyond what one process may run',
+      args: ['agent', '--role', 'testing', '--replicas', '5001'],
+      says: '--replicas must be 1 to 5000, got 5001',
+    },
+    {
+      what: '--concurrency beyond what an agent may claim',
+      args: ['agent', '--role', 'testing', '--concurrency', '10001'],
+      says: '--concurrency must be 1 to 10000, got 10001',
+    },
+    {
+      what: 'sheri tasks --limit 0, which the hub would refuse',
+      args: ['tasks', '--limit', '0'],
+      says: '--limit must be an integer from 1 to 20000, got "0"',
+    },
+    {
+      what: 'sheri tasks --limit past what a reply may list',
+      args: ['tasks', '--limit', '20001'],
+      says: '--limit must be an integer from 1 to 20000, got "20001"',
+    },
+  ])('refuses $what, before connecting to anything', async ({ args, says }) => {
+    const { code, stderr } = await runSheri(args);
     expect(code).toBe(2);
-    expect(stderr).toContain('--replicas must be 1 to 5000, got 5001');
-  });
-
-  it('refuses a --concurrency beyond what an agent may claim, before connecting to anything', async () => {
-    const { code, stderr } = await runSheri([
-      'agent',
-      '--role',
-      'testing',
-      '--concurrency',
-      '10001',
-    ]);
-    expect(code).toBe(2);
-    expect(stderr).toContain('--concurrency must be 1 to 10000, got 10001');
-  });
-
-  it('refuses a sheri tasks --limit the hub would refuse, before connecting to anything', async () => {
-    for (const limit of ['0', '20001']) {
-      const { code, stderr } = await runSheri(['tasks', '--limit', limit]);
-      expect(code).toBe(2);
-      expect(stderr).toContain(`--limit must be an integer from 1 to 20000, got "${limit}"`);
-    }
+    expect(stderr).toContain(says);
   });
 
   it('rejects an unknown task type with the list of known ones and no stack trace', async () => {
