@@ -2,7 +2,6 @@ import type { Agent } from '../agent/agent.js';
 import { EXIT, SheriError } from '../errors.js';
 import { resolveLlmSettings } from '../llm/settings.js';
 import { knownRoles } from '../protocol/task-types.js';
-import { MAX_CONCURRENCY } from '../protocol/limits.js';
 import { prepareSurroundings } from '../agent/agent-setup.js';
 import { credentialIdentity } from '../auth/load-keyring.js';
 import { didYouMean } from './suggest.js';
@@ -41,13 +40,6 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   if (!roles.includes(role)) {
     throw new SheriError(
       `unknown role "${role}"${didYouMean(role, roles)}; roles are ${roles.join(', ')} (add more under "taskTypes" in sheri.config.json)`,
-      EXIT.usage,
-    );
-  }
-  if (flags.concurrency === 0) throw new SheriError('--concurrency must be at least 1', EXIT.usage);
-  if ((flags.concurrency ?? 1) > MAX_CONCURRENCY) {
-    throw new SheriError(
-      `--concurrency must be 1 to ${MAX_CONCURRENCY}, got ${flags.concurrency}`,
       EXIT.usage,
     );
   }

@@ -129,14 +129,8 @@ export class FlowDesk {
         { flow_id: flow.flow_id, state: existing.state },
       );
     }
-    const cap = this.config.security.maxQueuedPerSubmitter;
-    if (this.scheduler.live.unfinishedBy(by) + flow.steps.length > cap) {
-      return refuse(
-        'QUEUE_FULL',
-        `${by} would have more than ${cap} tasks blocked, queued or assigned with this flow's ${flow.steps.length} steps (security.maxQueuedPerSubmitter)`,
-        { flow_id: flow.flow_id },
-      );
-    }
+    const full = this.queueFull(by, flow.steps.length);
+    if (full) return refuse('QUEUE_FULL', full, { flow_id: flow.flow_id });
     const overRate = limits.take(by, Buffer.byteLength(JSON.stringify(flow)), this.now());
     if (overRate) return refuse('RATE_LIMITED', overRate, { flow_id: flow.flow_id });
     if (flow.schedule) {
@@ -225,6 +219,6 @@ export class FlowDesk {
     const cap = this.config.security.maxQueuedPerSubmitter;
     const unfinished = this.scheduler.live.unfinishedBy(by);
     if (unfinished + count <= cap) return undefined;
-    return `${by} would have more than ${cap} tasks blocked, queued or assigned with ${count} more (security.maxQueuedPerSubmitter: it has ${unfinished})`;
+    return `${by} would have more than ${cap} tasks blocked, queued or assigned with ${count} more (security.maxQueuedPerSubmitter; it has ${unfinished})`;
   }
 }

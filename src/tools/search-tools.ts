@@ -106,10 +106,11 @@ export function createListFilesTool(walkLimitMs = WALK_TIME_LIMIT_MS): Tool {
 export const listFilesTool = createListFilesTool();
 
 /** search_files with its time limits; tests shorten them, the agent uses the defaults. */
-export function createSearchFilesTool(
+export function createSearchFilesTool({
   timeLimitMs = SEARCH_TIME_LIMIT_MS,
   walkLimitMs = WALK_TIME_LIMIT_MS,
-): Tool {
+  maxBytes = MAX_SEARCH_BYTES,
+}: { timeLimitMs?: number; walkLimitMs?: number; maxBytes?: number } = {}): Tool {
   return defineTool({
     name: 'search_files',
     description: `Search the text files of the workspace for a regular expression (JavaScript syntax); prints "path:line: text" for each match. Skips ${[...SKIPPED].join(', ')}, symbolic links and files over 1 MiB; a pattern that takes more than ${timeLimitMs / 1000} s is stopped.`,
@@ -159,9 +160,9 @@ export function createSearchFilesTool(
           // match the batch in one message to the worker.
           for (let from = 0; from < wanted.length; from += READ_BATCH_FILES) {
             if (hits.length >= max_results || searched >= MAX_SEARCH_FILES) break walk;
-            if (bytesRead >= MAX_SEARCH_BYTES || Date.now() > limits.deadline) {
+            if (bytesRead >= maxBytes || Date.now() > limits.deadline) {
               report.truncated = true;
-              report.timedOut = bytesRead < MAX_SEARCH_BYTES;
+              report.timedOut = bytesRead < maxBytes;
               break walk;
             }
             const names = wanted
@@ -199,16 +200,18 @@ export function createSearchFilesTool(
         await start.handle.close();
       }
       const limited = report.truncated || searched >= MAX_SEARCH_FILES;
-      const note = limited
-        ? ` (${report.timedOut ? walkCut(report, walkLimitMs) : 'the walk stopped at its limit'}; narrow path or glob)`
+      const why = limited
+        ? `${report.timedOut ? walkCut(report, walkLimitMs) : 'the walk stopped at its limit'}; narrow path or glob`
         : '';
       if (hits.length === 0)
-        return { content: `no match for /${pattern}/ in ${searched} file(s)${note}` };
+        return {
+          content: `no match for /${pattern}/ in ${searched} file(s)${why ? ` (${why})` : ''}`,
+        };
       const cut =
         hits.length >= max_results
           ? `\n[stopped at ${max_results} matches]`
-          : note
-            ? `\n[${note.trim()}]`
+          : why
+            ? `\n[${why}]`
             : '';
       return { content: hits.join('\n') + cut };
     },

@@ -53,7 +53,12 @@ describe('the sheri command', () => {
     {
       what: '--concurrency beyond what an agent may claim',
       args: ['agent', '--role', 'testing', '--concurrency', '10001'],
-      says: '--concurrency must be 1 to 10000, got 10001',
+      says: '--concurrency must be an integer from 1 to 10000, got "10001"',
+    },
+    {
+      what: '--concurrency 0',
+      args: ['agent', '--role', 'testing', '--concurrency', '0'],
+      says: '--concurrency must be an integer from 1 to 10000, got "0"',
     },
     {
       what: 'sheri tasks --limit 0, which the hub would refuse',

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config/defaults.js';
+import { submitFlow } from '../helpers/flows.js';
 import { waitForComplete, waitUntil } from '../helpers/scenarios.js';
 import { runSheri } from '../helpers/sheri-process.js';
 import { TestSwarm } from '../helpers/swarm.js';
@@ -61,6 +62,37 @@ describe('limits per identity, and retention', () => {
     await waitForComplete(hub, 5, 15_000);
     await swarm.submit([swarm.taskAppending('room-again', 'testing.run')]);
     await waitForComplete(hub, 6, 15_000);
+  });
+
+  it('refuses QUEUE_FULL a flow whose steps would take its submitter past the cap, recording none of it', async () => {
+    swarm = new TestSwarm();
+    await swarm.startBroker();
+    const hub = await swarm.startHub({
+      security: { ...DEFAULTS.security, maxQueuedPerSubmitter: 2 },
+    });
+    const recorder = await swarm.record('errors');
+    const step = (id: string) => ({
+      id,
+      type: 'testing.run',
+      payload: {},
+      needs: [],
+      commands: ['true'],
+    });
+    await submitFlow(swarm, {
+      flow_id: 'three',
+      name: 'three',
+      vars: {},
+      steps: [step('a'), step('b'), step('c')],
+    });
+    await recorder.waitFor(() => recorder.on('errors').length === 1, 10_000);
+    expect(recorder.on('errors')[0]!.payload).toMatchObject({
+      code: 'QUEUE_FULL',
+      flow_id: 'three',
+      reason:
+        'operator would have more than 2 tasks blocked, queued or assigned with 3 more (security.maxQueuedPerSubmitter; it has 0)',
+    });
+    expect(hub.flows.engine.store.get('three')).toBeUndefined();
+    expect(hub.ledger.counts().queued).toBe(0);
   });
 
   it('prunes finished tasks on `sheri tasks prune`, keeping those an unfinished task needs', async () => {

@@ -11,7 +11,7 @@ import { fileToolContext } from '../helpers/tool-context.js';
 import { requireTool } from '../helpers/tools.js';
 
 /** search_files with a 1 s limit, so the slow-pattern tests end soon; the agent's is 5 s. */
-const quickSearch = new ToolSet([createSearchFilesTool(1_000)]);
+const quickSearch = new ToolSet([createSearchFilesTool({ timeLimitMs: 1_000 })]);
 const tools = llmTools({ canDelegate: false, readOnly: false });
 let root: string;
 let workspace: string;
@@ -115,7 +115,7 @@ describe('search_files against hostile patterns and files', () => {
   it("does not spend the pattern's time on folders with no files: 3,000 empty folders are no slow pattern", async () => {
     for (let i = 0; i < 3_000; i++) mkdirSync(join(workspace, `empty/d${i}`), { recursive: true });
     // A budget of 300 ms: 3,000 round trips to the worker, one a folder, used it all before.
-    const tight = new ToolSet([createSearchFilesTool(300)]);
+    const tight = new ToolSet([createSearchFilesTool({ timeLimitMs: 300 })]);
     const result = await tight.run('search_files', { pattern: 'renewLease' }, context);
     expect(result.isError).toBeUndefined();
     expect(result.content).toBe('src/a.ts:1: export function renewLease() {}');
@@ -131,14 +131,28 @@ describe('search_files against hostile patterns and files', () => {
       context,
     );
     expect(list.content).toBe('(no files)\n[the walk stopped after -0.001 s; list a subfolder]');
-    const search = await new ToolSet([createSearchFilesTool(1_000, -1)]).run(
-      'search_files',
-      { pattern: 'nothing-matches-this' },
-      context,
-    );
+    const search = await new ToolSet([
+      createSearchFilesTool({ timeLimitMs: 1_000, walkLimitMs: -1 }),
+    ]).run('search_files', { pattern: 'nothing-matches-this' }, context);
     expect(search.content).toBe(
       'no match for /nothing-matches-this/ in 0 file(s) (the walk stopped after -0.001 s; narrow path or glob)',
     );
+  });
+
+  it('stops reading at its byte limit and says the walk stopped, with the matches found until then', async () => {
+    // 40 files of 100 KB, a match in each: a limit of 1 MB is reached after about 10 of them.
+    for (let i = 0; i < 40; i++) {
+      writeFileSync(
+        join(workspace, `src/f${String(i).padStart(2, '0')}.txt`),
+        `needle\n${'x'.repeat(100_000)}\n`,
+      );
+    }
+    const bounded = new ToolSet([createSearchFilesTool({ maxBytes: 1_000_000 })]);
+    const result = await bounded.run('search_files', { pattern: 'needle', path: 'src' }, context);
+    const hits = result.content.split('\n').filter((line) => line.includes(':1: needle'));
+    expect(hits.length).toBeGreaterThanOrEqual(10);
+    expect(hits.length).toBeLessThan(40);
+    expect(result.content).toMatch(/\n\[the walk stopped at its limit; narrow path or glob\]$/);
   });
 
   it('cuts an answer of 1,000 long hits at MAX_TOOL_RESULT_CHARS, saying so', async () => {

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { runAgent as RunAgent } from '../agent.js';
 import { lazyAction } from './lazy-action.js';
 import { addLlmOptions, LLM_HELP } from './llm-options.js';
-import { addSwarmOptions, parsePositiveInt } from './options.js';
+import { MAX_CONCURRENCY } from '../../protocol/limits.js';
+import { addSwarmOptions, parseIntInRange, parsePositiveInt } from './options.js';
 
 /** --sandbox, shared by `agent` and `up`. */
 export const SANDBOX_OPTION_HELP =
@@ -15,7 +16,12 @@ export function addAgentOptions(command: Command): Command {
       'what this agent does (required, unless its --credentials name it): general, deployment, testing, review, security, monitoring, documentation, database, or one from your config (sheri roles)',
     )
     .option('--agent-id <id>', 'unique id in the swarm (default <role>-<6 random hex>)')
-    .option('--concurrency <n>', 'tasks run at once', parsePositiveInt('--concurrency'), 1)
+    .option(
+      '--concurrency <n>',
+      `tasks run at once (1 to ${MAX_CONCURRENCY})`,
+      parseIntInRange('--concurrency', 1, MAX_CONCURRENCY),
+      1,
+    )
     .option(
       '--replicas <n>',
       'run N agents in this process, each its own connection, id (<agent-id>-1 …) and capacity',
