@@ -11,7 +11,7 @@ import type { TaskCancel } from '../protocol/flow-messages.js';
 import type { SandboxReport, TaskAssigned } from '../protocol/messages.js';
 import { typesForRole } from '../protocol/task-types.js';
 import { topicFor } from '../protocol/topic-table.js';
-import { StateGuard } from '../tools/protected-files.js';
+import { describeTampering, StateGuard } from '../tools/protected-files.js';
 import { BASE_POLICY } from '../tools/shell/default-policies.js';
 import type { ShellPolicy } from '../tools/shell/policy.js';
 import { Bus } from '../transport/bus.js';
@@ -100,7 +100,16 @@ export class Agent {
       concurrency,
       surroundings: options.surroundings,
       policy: this.policy,
-      guard: new StateGuard(guardedPaths, dataDir, agentId),
+      guard: new StateGuard(guardedPaths, dataDir, agentId, {
+        workspace: options.surroundings.workspace,
+        // Moved by a command of another task or agent while it ran: no one task to blame.
+        onRecovered: (displaced) =>
+          bus.reportError({
+            code: 'SANDBOX_VIOLATION',
+            reason: `before a command started: a command ${describeTampering([], displaced)}`,
+            topic: `${config.swarm}/${topicFor('tasksNew')}`,
+          }),
+      }),
       llm: this.llm,
       services: this.services,
       logger,

@@ -181,10 +181,10 @@ export class TaskRunner {
         sandbox: this.options.surroundings.sandbox,
         protectedPaths: this.options.surroundings.protectedPaths,
         guard: this.options.guard,
-        reportTamper: (command, moved) =>
+        reportTamper: (command, what) =>
           this.bus.reportError({
             code: 'SANDBOX_VIOLATION',
-            reason: `the command created sheri's own ${moved.map((entry) => entry.path).join(', ')}; moved aside to ${moved.map((entry) => entry.to).join(', ')} and not used`,
+            reason: `the command ${what}`,
             topic: `${config.swarm}/${refusedOn}`,
             task_id: taskId,
             attempt,

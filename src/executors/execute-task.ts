@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import type { TaskAssigned } from '../protocol/messages.js';
-import type { Moved, StateGuard } from '../tools/protected-files.js';
+import type { StateGuard } from '../tools/protected-files.js';
 import type { Decision, ShellPolicy } from '../tools/shell/policy.js';
 import type { ProcessResult } from '../tools/shell/run-process.js';
 import type { Sandbox } from '../tools/shell/sandbox.js';
@@ -27,8 +27,8 @@ export interface ExecutionContext {
   protectedPaths: readonly string[];
   /** Moves aside a protected file a command created where no mount could stop it. */
   guard?: StateGuard;
-  /** Say on the bus that a command created sheri's own files (moved aside). */
-  reportTamper: (command: string, moved: readonly Moved[]) => void;
+  /** Say on the bus what a command did to sheri's own files (describeTampering). */
+  reportTamper: (command: string, what: string) => void;
   timeoutMs: number;
   /** The longest hard timeout a task may ask for; longer requests are cut to it. */
   maxTimeoutMs: number;

@@ -3,7 +3,7 @@ import { buildEnvironment } from '../tools/shell/environment.js';
 import { decide, type Decision } from '../tools/shell/policy.js';
 import { describeLimit, runProcess, type ProcessResult } from '../tools/shell/run-process.js';
 import type { SandboxLimits } from '../tools/shell/sandbox.js';
-import type { Moved } from '../tools/protected-files.js';
+import { describeTampering, type Displaced, type Moved } from '../tools/protected-files.js';
 import type { ExecutionContext } from './execute-task.js';
 
 export type GuardedRun =
@@ -13,8 +13,11 @@ export type GuardedRun =
       result: ProcessResult;
       summary: string;
       failed: boolean;
-      /** sheri's own files the command created, moved aside: a task that tried is not retried. */
-      tampered: Moved[];
+      /**
+       * sheri's own files the command created (moved aside), or moved away or deleted: a task
+       * that tried is not retried.
+       */
+      tampered: (Moved | Displaced)[];
     };
 
 /**
@@ -57,18 +60,23 @@ export async function runGuarded(
         ...(options.readWritePaths ? { readWritePaths: options.readWritePaths } : {}),
       },
     });
-  const { value: result, created } = context.guard
+  const {
+    value: result,
+    created,
+    displaced,
+  } = context.guard
     ? await context.guard.around(run)
-    : { value: await run(), created: [] };
+    : { value: await run(), created: [], displaced: [] };
   let summary = describeResult(result, context.sandbox.limits);
-  if (created.length > 0) {
-    const list = created.map(({ path, to }) => `${path} (moved to ${to})`).join(', ');
-    summary = `created sheri's own ${created.length === 1 ? 'file' : 'files'} ${list}, which tasks may not write; ${summary}`;
-    context.reportTamper(command, created);
+  const tampered = [...created, ...displaced];
+  if (tampered.length > 0) {
+    const what = describeTampering(created, displaced);
+    summary = `${what}; ${summary}`;
+    context.reportTamper(command, what);
   }
   const failed =
-    result.exit_code !== 0 || result.timed_out || result.canceled || created.length > 0;
-  return { kind: 'ran', result, summary, failed, tampered: created };
+    result.exit_code !== 0 || result.timed_out || result.canceled || tampered.length > 0;
+  return { kind: 'ran', result, summary, failed, tampered };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ServiceSpec } from '../protocol/step-specs.js';
 import type { ExecutionContext, Outcome } from './execute-task.js';
 import { authorizeCommand } from './guarded-command.js';
+import { describeTampering } from '../tools/protected-files.js';
 import { ServiceSupervisor, type StartedService } from './service-supervisor.js';
 import { SandboxRefusal, type Sandbox } from '../tools/shell/sandbox.js';
 
@@ -62,8 +63,9 @@ export async function runService(
   const lifetime = new Promise<void>((resolve) => (endWatch = resolve));
   void context.guard
     ?.around(() => lifetime)
-    .then(({ created }) => {
-      if (created.length > 0) context.reportTamper(spec.command, created);
+    .then(({ created, displaced }) => {
+      if (created.length > 0 || displaced.length > 0)
+        context.reportTamper(spec.command, describeTampering(created, displaced));
     })
     .catch(() => undefined);
   try {

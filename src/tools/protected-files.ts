@@ -3,6 +3,7 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
+  type Dirent,
   readFileSync,
   realpathSync,
   renameSync,
@@ -73,28 +74,38 @@ interface Present {
  * another file than before, and removes the marker. The second case: a file the sandbox masks
  * below a subfolder of the workspace (`profiles/general.md`) cannot be written, but the folder
  * can be renamed and a new one made with a file of the same name (`mv profiles p && mkdir
- * profiles && echo … > profiles/general.md`). A marker left by a process that died mid-command
- * makes the next start refuse (checkGuardMarkers) while such a path is there, so a crash cannot
- * smuggle a file past the check either.
+ * profiles && echo … > profiles/general.md`). The operator's file, moved along with its folder,
+ * is then looked for in the workspace by device and inode and put back where it was: the mask is
+ * by path, so left at `p/general.md` the next command would read it unmasked (`cat p/…`). A
+ * marker left by a process that died mid-command makes the next start refuse (checkGuardMarkers)
+ * while such a path is there, so a crash cannot smuggle a file past the check either.
  */
 export class StateGuard {
   private readonly markerFile: string;
   private running = 0;
+  /** Each protected path that existed, and which file it was: what must be there. */
+  private readonly expected = new Map<string, string>();
 
   constructor(
     private readonly paths: readonly string[],
     private readonly dataDir: string,
     agentId: string,
+    private readonly options: GuardOptions = {},
   ) {
     this.markerFile = join(dataDir, 'guard', `${agentId}.json`);
+    this.expect(paths);
   }
 
   /**
-   * Run `body`; returns what it produced and the protected paths it created or replaced (moved
-   * aside).
+   * Run `body`; returns what it produced, the protected paths it created or replaced (moved
+   * aside), and the protected files it moved away or deleted (put back where they were when
+   * found).
    */
-  async around<T>(body: () => Promise<T>): Promise<{ value: T; created: Moved[] }> {
-    if (this.paths.length === 0) return { value: await body(), created: [] };
+  async around<T>(body: () => Promise<T>): Promise<GuardedResult<T>> {
+    if (this.paths.length === 0) return { value: await body(), created: [], displaced: [] };
+    // Moved by a command still running (another task's, another agent's in this workspace):
+    // put back before this one's sandbox masks the paths.
+    this.recover();
     // The file tools refuse these by inode too, whatever the command renames (protected-inodes.ts).
     noteProtected(this.paths);
     const absent: string[] = [];
@@ -104,6 +115,7 @@ export class StateGuard {
       if (id === undefined) absent.push(path);
       else present.push({ path, id });
     }
+    this.expect(present.map(({ path }) => path));
     this.running++;
     this.writeMarker(absent, present);
     try {
@@ -113,9 +125,13 @@ export class StateGuard {
       } catch (error) {
         // What the command left is not kept because the runner failed.
         this.quarantine(changed(absent, present));
+        this.forget(this.putBack(present));
         throw error;
       }
-      return { value, created: this.quarantine(changed(absent, present)) };
+      const created = this.quarantine(changed(absent, present));
+      const displaced = this.putBack(present);
+      this.forget(displaced);
+      return { value, created, displaced };
     } finally {
       // A path still changed (neither moved nor deleted) keeps the marker, so that the next
       // start refuses while it is there (checkGuardMarkers).
@@ -123,6 +139,63 @@ export class StateGuard {
         rmSync(this.markerFile, { force: true });
       }
     }
+  }
+
+  /**
+   * Each protected file or folder that is no longer at its path (after the impostors there went
+   * to quarantine): found by device and inode in the workspace and moved back, its folders made
+   * again if the command removed them. Not found in a complete search: the command deleted it
+   * (a rename cannot leave the workspace's mount in the sandbox).
+   */
+  private putBack(present: readonly Present[]): Displaced[] {
+    const gone = present.filter(({ path, id }) => identityOf(path) !== id);
+    if (gone.length === 0) return [];
+    const found = this.options.workspace
+      ? findByIdentity(
+          this.options.workspace,
+          new Set(gone.map(({ id }) => id)),
+          this.options.searchLimits ?? SEARCH_LIMITS,
+        )
+      : { at: new Map<string, string>(), complete: false };
+    return gone.map(({ path, id }) => {
+      const at = found.at.get(id);
+      if (at === undefined)
+        return { path, found: undefined, restored: false, complete: found.complete };
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+        renameSync(at, path);
+        return { path, found: at, restored: true, complete: true };
+      } catch {
+        return { path, found: at, restored: false, complete: true };
+      }
+    });
+  }
+
+  /** Record which file each existing path is, the first time it is seen. */
+  private expect(paths: readonly string[]): void {
+    for (const path of paths) {
+      if (this.expected.has(path)) continue;
+      const id = identityOf(path);
+      if (id !== undefined) this.expected.set(path, id);
+    }
+  }
+
+  /** Deleted (a complete search found it nowhere): not looked for again before each command. */
+  private forget(displaced: readonly Displaced[]): void {
+    for (const entry of displaced) {
+      if (entry.found === undefined && entry.complete) this.expected.delete(entry.path);
+    }
+  }
+
+  /** Put back the protected files found no longer at their paths, and say so (onRecovered). */
+  private recover(): void {
+    const missing = [...this.expected]
+      .filter(([path, id]) => identityOf(path) !== id)
+      .map(([path, id]) => ({ path, id }));
+    if (missing.length === 0) return;
+    const displaced = this.putBack(missing);
+    this.forget(displaced);
+    if (displaced.length > 0) this.options.onRecovered?.(displaced);
   }
 
   private writeMarker(absent: string[], present: Present[]): void {
@@ -170,6 +243,114 @@ export class StateGuard {
 export interface Moved {
   path: string;
   to: string;
+}
+
+/** A protected file a command moved away from its path, or deleted. */
+export interface Displaced {
+  path: string;
+  /** Where the command had put it; undefined when it was not found. */
+  found: string | undefined;
+  /** Moved back to `path`. */
+  restored: boolean;
+  /** Whether the search for it covered the whole workspace (so "not found" means deleted). */
+  complete: boolean;
+}
+
+export interface GuardedResult<T> {
+  value: T;
+  created: Moved[];
+  displaced: Displaced[];
+}
+
+/** What a command did to sheri's own files, for its failure and the SANDBOX_VIOLATION report. */
+export function describeTampering(
+  created: readonly Moved[],
+  displaced: readonly Displaced[],
+): string {
+  const parts: string[] = [];
+  if (created.length > 0) {
+    const list = created.map(({ path, to }) => `${path} (moved to ${to})`).join(', ');
+    parts.push(
+      `created sheri's own ${created.length === 1 ? 'file' : 'files'} ${list}, which tasks may not write`,
+    );
+  }
+  for (const { path, found, restored, complete } of displaced) {
+    parts.push(
+      found === undefined
+        ? complete
+          ? `deleted sheri's own ${path}`
+          : `moved sheri's own ${path} where the search of the workspace did not reach`
+        : restored
+          ? `moved sheri's own ${path} to ${found} (put back)`
+          : `moved sheri's own ${path} to ${found}, and it could not be put back`,
+    );
+  }
+  return parts.join('; ');
+}
+
+export interface GuardOptions {
+  /** Where a command can move a protected file to (the workspace): searched to put it back. */
+  workspace?: string;
+  searchLimits?: SearchLimits;
+  /**
+   * Protected files found moved or deleted before a command starts: by a command still running
+   * (another task's, or another agent's in this workspace) or one no guard watched.
+   */
+  onRecovered?: (displaced: Displaced[]) => void;
+}
+
+/** How long the search for a moved protected file may take, and how many entries it may see. */
+export interface SearchLimits {
+  timeMs: number;
+  entries: number;
+}
+
+const SEARCH_LIMITS: SearchLimits = { timeMs: 15_000, entries: 2_000_000 };
+
+/**
+ * The paths below `root` of the files whose identities are wanted, by a walk that follows no
+ * link and stays on root's device (a rename cannot cross it).
+ */
+function findByIdentity(
+  root: string,
+  wanted: ReadonlySet<string>,
+  limits: SearchLimits,
+): { at: Map<string, string>; complete: boolean } {
+  const at = new Map<string, string>();
+  let device: bigint;
+  try {
+    device = lstatSync(root, { bigint: true }).dev;
+  } catch {
+    return { at, complete: false };
+  }
+  const deadline = Date.now() + limits.timeMs;
+  let seen = 0;
+  const folders = [root];
+  while (folders.length > 0 && at.size < wanted.size) {
+    if (seen > limits.entries || Date.now() > deadline) return { at, complete: false };
+    const folder = folders.pop()!;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      seen++;
+      const path = join(folder, entry.name);
+      let stat;
+      try {
+        stat = lstatSync(path, { bigint: true });
+      } catch {
+        continue;
+      }
+      if (stat.dev !== device) continue;
+      const id = `${stat.dev}:${stat.ino}`;
+      if (wanted.has(id) && !at.has(id)) at.set(id, path);
+      else if (stat.isDirectory()) folders.push(path);
+    }
+  }
+  return { at, complete: true };
 }
 
 /**

@@ -171,14 +171,48 @@ describe.runIf(hasBwrap)("sheri's own config and ledger, attacked by a task", ()
     const outcome = await submit(dir, port, 'tamper-3');
     expect(readFileSync(join(dir, 'profiles', 'general.md'), 'utf8')).toBe(profile);
     // The profile it created for another role and the flow it swapped in are moved aside, not
-    // left for the next start (the operator's flow is where the task moved it).
+    // left for the next start; the operator's flow, moved with its folder, is put back.
     expect(outcome).toContain("created sheri's own");
+    expect(outcome).toContain('(put back)');
     expect(existsSync(join(dir, 'profiles', 'review.md'))).toBe(false);
-    expect(existsSync(join(dir, 'flows', 'nightly.yaml'))).toBe(false);
-    expect(readFileSync(join(dir, 'flows.old', 'nightly.yaml'), 'utf8')).toBe(flow);
+    expect(readFileSync(join(dir, 'flows', 'nightly.yaml'), 'utf8')).toBe(flow);
+    expect(existsSync(join(dir, 'flows.old', 'nightly.yaml'))).toBe(false);
     const quarantined = readdirSync(join(dir, '.sheri', 'quarantine'));
     expect(quarantined.some((name) => name.endsWith('review.md'))).toBe(true);
     expect(quarantined.some((name) => name.endsWith('nightly.yaml'))).toBe(true);
+  });
+
+  it('does not let a task read a masked file by renaming the folder above it and reading it at the new path in its next command', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sheri-own-'));
+    dirs.push(dir);
+    // The first run renames the folder (the sandbox's mask moves along, so the file cannot be
+    // read in that command); the second reads the file where the first left it.
+    victimProject(
+      dir,
+      `if (fs.existsSync('p')) {
+         try { console.log('read: ' + fs.readFileSync('p/general.md', 'utf8')); } catch (e) { console.log('read: ' + e.code); }
+       } else {
+         fs.renameSync('profiles', 'p');
+         console.log('renamed');
+       }`,
+    );
+    mkdirSync(join(dir, 'profiles'));
+    const profile = '# general\nPROFILE-CANARY-5150: the operator wrote this.\n';
+    writeFileSync(join(dir, 'profiles', 'general.md'), profile);
+    writeFileSync(join(dir, 'sheri.config.json'), JSON.stringify({ profilesDir: 'profiles' }));
+    const port = await freePort();
+    const process = up(dir, port);
+    await process.waitForOutput('is up on');
+
+    const first = await submit(dir, port, 'rename-1');
+    expect(first).toContain('renamed');
+    const second = await submit(dir, port, 'rename-2');
+    expect(second).not.toContain('PROFILE-CANARY-5150');
+    expect(second).toContain('read: ENOENT');
+    expect(process.output()).not.toContain('PROFILE-CANARY-5150');
+    expect(first).toContain(`moved sheri's own ${join(dir, 'profiles', 'general.md')}`);
+    expect(first).toContain('(put back)');
+    expect(readFileSync(join(dir, 'profiles', 'general.md'), 'utf8')).toBe(profile);
   });
 
   it('refuses to start after dying while a task had created sheri.config.json, saying what to check', async () => {
