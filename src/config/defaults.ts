@@ -52,6 +52,7 @@ export const DEFAULTS = {
       byteBurst: 16 * 1024 * 1024, // bytes of tasks/new per identity at once
     },
     maxQueuedPerSubmitter: 10_000, // one identity's tasks blocked, queued or assigned at once
+    maxSubtasksPerTask: 1_000, // subtasks an agent may submit under one task, ever
   },
   missingNeedTimeoutMs: 3_600_000, // a blocked task whose need was never submitted is dead after this; 0: never
   retention: {

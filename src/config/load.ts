@@ -86,6 +86,7 @@ export interface SecurityConfig {
     readonly byteBurst: number;
   };
   readonly maxQueuedPerSubmitter: number;
+  readonly maxSubtasksPerTask: number;
 }
 
 /** Kinds' own envelope roles (PROTOCOL §15.1): no agent role may take one. */
@@ -249,6 +250,7 @@ function loadSecurity(
       rateLimit: { ...rate, ...security.rateLimit },
       maxQueuedPerSubmitter:
         security.maxQueuedPerSubmitter ?? DEFAULTS.security.maxQueuedPerSubmitter,
+      maxSubtasksPerTask: security.maxSubtasksPerTask ?? DEFAULTS.security.maxSubtasksPerTask,
     },
     retention: { ...DEFAULTS.retention, ...file.retention },
   };

@@ -110,6 +110,7 @@ export const ConfigFile = z.strictObject({
         })
         .optional(),
       maxQueuedPerSubmitter: z.int().min(1).optional(),
+      maxSubtasksPerTask: z.int().min(1).optional(),
     })
     .optional(),
   /** The hub's ledger: postgres://… for several hubs on one database (docs/DEPLOY.md). */

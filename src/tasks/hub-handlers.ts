@@ -173,8 +173,9 @@ export class HubHandlers {
     const refuse = (code: ProtocolErrorCode, reason: string, extra = {}): void =>
       this.rejectTask(topic, message, spec, code, reason, extra);
     // An agent submits only subtasks of an attempt it holds (PROTOCOL §14.3, §15.3).
+    let parent: LiveTask | undefined;
     if (sender.kind === 'agent') {
-      const parent = spec.parent_task_id ? this.scheduler.live.get(spec.parent_task_id) : undefined;
+      parent = spec.parent_task_id ? this.scheduler.live.get(spec.parent_task_id) : undefined;
       if (!parent || parent.state !== 'assigned' || parent.agentId !== sender.name) {
         return refuse(
           'NOT_AUTHORIZED',
@@ -206,6 +207,16 @@ export class HubHandlers {
         return refuse(
           'NOT_AUTHORIZED',
           `an agent's subtask needs only subtasks of its parent ${spec.parent_task_id} submitted before it: "${foreign}" is not one`,
+        );
+      }
+      // Finished subtasks leave the queue cap below, not the ledger: without this, one held task
+      // would let its agent record tasks at the rate limit for as long as it holds it.
+      const most = this.config.security.maxSubtasksPerTask;
+      parent.subtasks ??= this.ledger.childrenOf(parent.taskId).length;
+      if (parent.subtasks >= most) {
+        return refuse(
+          'QUEUE_FULL',
+          `task ${parent.taskId} already has ${most} subtasks (security.maxSubtasksPerTask): an agent delegates no more from one task`,
         );
       }
     }
@@ -242,7 +253,10 @@ export class HubHandlers {
     const overRate = this.limits.take(sender.name, size, this.now());
     if (overRate) return refuse('RATE_LIMITED', overRate);
     const outcome = this.scheduler.admit(spec, sender.name);
-    if (outcome.inserted) return;
+    if (outcome.inserted) {
+      if (parent?.subtasks !== undefined) parent.subtasks++;
+      return;
+    }
     // A no-op by design (SPEC §3), but said on errors so a waiting submitter is not left hanging.
     const what =
       outcome.reason === 'duplicate task_id'

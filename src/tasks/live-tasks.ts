@@ -8,6 +8,11 @@ export interface LiveTask extends TaskRecord {
   progressNoted?: { attempt: number; count: number };
   /** Approval requests recorded for this attempt (MAX_REQUESTS_PER_ATTEMPT at most). */
   approvalsAsked?: { attempt: number; count: number };
+  /**
+   * Subtasks recorded under it, over all its attempts (security.maxSubtasksPerTask at most):
+   * counted in the ledger when an agent first submits one in this hub's life, then kept here.
+   */
+  subtasks?: number;
 }
 
 const NONE: ReadonlySet<string> = new Set();

@@ -12,6 +12,7 @@ import { TestSwarm } from '../helpers/swarm.js';
 import type { EmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import type { Hub } from '../../src/tasks/hub.js';
 import { MAX_PENDING_PER_AGENT } from '../../src/tasks/approval-desk.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
 
 /**
  * Issue 9's forgeries, each tried by a client that holds a valid *agent* credential — issued
@@ -427,8 +428,8 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
    * A security agent has run `secret` (its output holds a canary); mallory, with its own agent
    * credential, holds task `parent` (nobody else of role testing is there to take it).
    */
-  async function malloryHoldsATaskBesideASecret() {
-    await setUp();
+  async function malloryHoldsATaskBesideASecret(hubOverrides = {}) {
+    await setUp(hubOverrides);
     await swarm.startAgent('security');
     await swarm.submit([
       {
@@ -496,6 +497,38 @@ describe.each(SETUPS)('an agent credential cannot forge, on $name', ({ open }) =
     await swarm.startAgent('testing');
     await stillServing('after-foreign-need');
     expect(toMallory()).not.toContain('canary-AKIA-42');
+  });
+
+  it('refuses the subtasks mallory keeps submitting under the one task it holds once security.maxSubtasksPerTask are recorded, finished ones counted', async () => {
+    const mallory = await malloryHoldsATaskBesideASecret({
+      security: { ...DEFAULTS.security, maxSubtasksPerTask: 3 },
+    });
+    await mallory.publish('tasks/claim', { free: 0, running: [{ task_id: 'parent', attempt: 1 }] });
+    const sub = (n: number) => ({
+      task_id: `parent.sub-${n}`,
+      type: 'testing.run',
+      payload: {},
+      commands: ['true'],
+      parent_task_id: 'parent',
+    });
+    for (const n of [1, 2, 3]) await mallory.publish('tasks/new', sub(n));
+    // Run to the end by another agent: none of them waits any more, so the queue cap is clear.
+    await swarm.startAgent('testing');
+    await waitUntil(
+      () => [1, 2, 3].every((n) => hub.ledger.get(`parent.sub-${n}`)?.state === 'complete'),
+      15_000,
+    );
+    await mallory.publish('tasks/new', sub(4));
+    await recorder.waitFor(
+      () => recorder.on('errors').some((m) => m.payload.code === 'QUEUE_FULL'),
+      10_000,
+    );
+    const refusal = recorder.on('errors').find((m) => m.payload.code === 'QUEUE_FULL')!;
+    expect(refusal.payload.reason).toBe(
+      'task parent already has 3 subtasks (security.maxSubtasksPerTask): an agent delegates no more from one task',
+    );
+    expect(hub.ledger.get('parent.sub-4')).toBeUndefined();
+    expect(hub.ledger.childrenOf('parent')).toHaveLength(3);
   });
 
   it('refuses 300 tasks of 200 KB under made-up sender ids: the ledger records none', async () => {
