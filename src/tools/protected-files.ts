@@ -103,19 +103,20 @@ export class StateGuard {
    */
   async around<T>(body: () => Promise<T>): Promise<GuardedResult<T>> {
     if (this.paths.length === 0) return { value: await body(), created: [], displaced: [] };
+    let ids = this.paths.map(identityOf);
     // Moved by a command still running (another task's, another agent's in this workspace):
     // put back before this one's sandbox masks the paths.
-    this.recover();
+    if (this.recover(ids)) ids = this.paths.map(identityOf);
     // The file tools refuse these by inode too, whatever the command renames (protected-inodes.ts).
     noteProtected(this.paths);
     const absent: string[] = [];
     const present: Present[] = [];
-    for (const path of this.paths) {
-      const id = identityOf(path);
+    this.paths.forEach((path, i) => {
+      const id = ids[i];
       if (id === undefined) absent.push(path);
       else present.push({ path, id });
-    }
-    this.expect(present.map(({ path }) => path));
+    });
+    for (const { path, id } of present) if (!this.expected.has(path)) this.expected.set(path, id);
     this.running++;
     this.writeMarker(absent, present);
     try {
@@ -187,19 +188,23 @@ export class StateGuard {
     }
   }
 
-  /** Put back the protected files found no longer at their paths, and say so (onRecovered). */
-  private recover(): void {
-    const missing = [...this.expected]
-      .filter(([path, id]) => identityOf(path) !== id)
-      .map(([path, id]) => ({ path, id }));
-    if (missing.length === 0) return;
+  /**
+   * Put back the protected files no longer at their paths (`ids`: what is at each path now),
+   * and say so (onRecovered); true when it looked for any.
+   */
+  private recover(ids: readonly (string | undefined)[]): boolean {
+    const missing = this.paths.flatMap((path, i) => {
+      const id = this.expected.get(path);
+      return id !== undefined && ids[i] !== id ? [{ path, id }] : [];
+    });
+    if (missing.length === 0) return false;
     const displaced = this.putBack(missing);
     this.forget(displaced);
     if (displaced.length > 0) this.options.onRecovered?.(displaced);
+    return true;
   }
 
   private writeMarker(absent: string[], present: Present[]): void {
-    mkdirSync(dirname(this.markerFile), { recursive: true, mode: 0o700 });
     const marker: Marker = {
       pid: process.pid,
       agent_id: basename(this.markerFile, '.json'),
@@ -207,7 +212,14 @@ export class StateGuard {
       absent,
       present,
     };
-    writeFileSync(this.markerFile, JSON.stringify(marker), { mode: 0o600 });
+    try {
+      writeFileSync(this.markerFile, JSON.stringify(marker), { mode: 0o600 });
+    } catch (error) {
+      // The first time (or after someone removed it): its folder, then the marker.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      mkdirSync(dirname(this.markerFile), { recursive: true, mode: 0o700 });
+      writeFileSync(this.markerFile, JSON.stringify(marker), { mode: 0o600 });
+    }
   }
 
   /**

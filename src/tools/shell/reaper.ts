@@ -52,11 +52,36 @@ function start(): ChildProcess | undefined {
   }
 }
 
+/**
+ * Groups that ended, not told yet: said with the next group watched, or within a second. Each
+ * line woke the reaper (a process switch, on a 2-core machine a visible part of a short
+ * command's cost, issue 10); one that dies in that second leaves ids in the reaper's list that
+ * no process group has — killing them finds nothing, unless as many processes as pid_max were
+ * started in that second, which is what reusing one would take.
+ */
+let ended = '';
+let flushTimer: NodeJS.Timeout | undefined;
+
+function flushEnded(): void {
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
+  if (ended && reaper?.stdin?.writable) reaper.stdin.write(ended);
+  ended = '';
+}
+
 /** Ask the reaper to kill this process group should this process die before the group ends. */
 export function watchGroup(pgid: number): void {
-  start()?.stdin?.write(`+${pgid}\n`);
+  const line = `+${pgid}\n`;
+  const stdin = start()?.stdin;
+  if (!stdin) return;
+  stdin.write(ended + line);
+  ended = '';
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
 }
 
 export function unwatchGroup(pgid: number): void {
-  if (reaper?.stdin?.writable) reaper.stdin.write(`-${pgid}\n`);
+  if (!reaper?.stdin?.writable) return;
+  ended += `-${pgid}\n`;
+  flushTimer ??= setTimeout(flushEnded, 1_000).unref();
 }

@@ -115,9 +115,16 @@ export async function runProcess(
   let canceled = false;
   let overflowed = false;
   let killTimer: NodeJS.Timeout | undefined;
+  // Once the group is gone, its id is signalled no more: a process group cannot gain members
+  // again, and a later one with the same id (a reused pid) is someone else's. Each signal to a
+  // gone group also cost an exception (~0.1 ms).
+  let groupGone = false;
+  const signal = (name: NodeJS.Signals): void => {
+    if (!groupGone && child.pid !== undefined) groupGone = !signalGroup(child.pid, name);
+  };
   const killGroup = (): void => {
-    signalGroup(child.pid, 'SIGTERM');
-    killTimer ??= setTimeout(() => signalGroup(child.pid, 'SIGKILL'), options.killGraceMs ?? 2_000);
+    signal('SIGTERM');
+    killTimer ??= setTimeout(() => signal('SIGKILL'), options.killGraceMs ?? 2_000);
   };
   const timer = setTimeout(() => {
     timeoutKind ??= 'hard';
@@ -128,7 +135,7 @@ export async function runProcess(
   const heardFrom = (): void => {
     if (!overflowed && stdout.length + stderr.length > ceiling) {
       overflowed = true;
-      signalGroup(child.pid, 'SIGKILL');
+      signal('SIGKILL');
     }
     if (!options.inactivityMs) return;
     clearTimeout(quietTimer);
@@ -148,7 +155,7 @@ export async function runProcess(
   });
   // When the shell itself ends, so does the command: whatever it left running in its group (and
   // holding its output open) goes too, rather than keeping the task alive until the timeout.
-  child.once('exit', () => signalGroup(child.pid, 'SIGKILL'));
+  child.once('exit', () => signal('SIGKILL'));
   const onAbort = (): void => {
     canceled = true;
     killGroup();
@@ -162,7 +169,7 @@ export async function runProcess(
   clearTimeout(killTimer);
   options.signal?.removeEventListener('abort', onAbort);
   // Anything the command left running in its group goes with it.
-  signalGroup(child.pid, 'SIGKILL');
+  signal('SIGKILL');
   if (child.pid !== undefined) unwatchGroup(child.pid);
   const usage = prepared.cgroup?.usage();
   prepared.cgroup?.destroy();
@@ -234,11 +241,13 @@ export function describeLimit(limit: LimitHit, limits: SandboxLimits | undefined
   }
 }
 
-function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
+/** Signal a process group; false when it no longer exists (ESRCH). */
+function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pid, signal);
-  } catch {
-    // The group is already gone.
+    return true;
+  } catch (error) {
+    // EPERM: it exists, but holds a process we may not signal.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
