@@ -21,7 +21,9 @@ const outdir = join(dist, 'src/bundle');
  * Packages loaded from node_modules as they are: native addons (better-sqlite3, classic-level),
  * ones that start workers or read files by path (pino's transports, blessed's terminfo, aedes'
  * persistence), optional requires esbuild cannot resolve (pg's pg-native), and the large ones no
- * idle agent loads (the LLM SDKs, MCP). mqtt.js is required at run time (transport/mqtt-connect).
+ * idle agent loads (the LLM SDKs, MCP). Of mqtt.js, its client (`mqtt/lib/client`, imported by
+ * transport/mqtt-connect) is bundled; the rest — connect() with every transport, for URLs the
+ * plain path does not take, and the TLS stream builder — is required from node_modules.
  */
 const EXTERNAL = [
   '@anthropic-ai/sdk',
@@ -32,7 +34,6 @@ const EXTERNAL = [
   'blessed',
   'classic-level',
   'level',
-  'mqtt',
   'pg',
   'pino',
   'pino-pretty',
@@ -56,7 +57,7 @@ await build({
   // names sheri's functions.
   minifyWhitespace: true,
   minifySyntax: true,
-  external: EXTERNAL.flatMap((name) => [name, `${name}/*`]),
+  external: EXTERNAL.flatMap((name) => [name, `${name}/*`]).filter((name) => name !== 'mqtt/*'),
   // Bundled CommonJS (commander, yaml) calls require() for node's own modules.
   banner: {
     js: "import { createRequire as __sheriRequire } from 'node:module'; const require = __sheriRequire(import.meta.url);",

@@ -75,8 +75,8 @@ export class SwarmWatch {
 /** Whether an MQTT broker accepts a connection at `url` within `timeoutMs`. */
 export async function brokerAnswers(url: string, timeoutMs: number): Promise<boolean> {
   // mqtt.js loads when a probe runs, not with every command (--help).
-  const { default: mqtt } = await import('mqtt');
-  const client = mqtt.connect(url, {
+  const { connectMqtt } = await import('../transport/mqtt-connect.js');
+  const client = connectMqtt(url, {
     clientId: `sheri-probe-${shortId()}`,
     protocolVersion: 4,
     reconnectPeriod: 0,
