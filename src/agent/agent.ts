@@ -103,10 +103,10 @@ export class Agent {
       guard: new StateGuard(guardedPaths, dataDir, agentId, {
         workspace: options.surroundings.workspace,
         // Moved by a command of another task or agent while it ran: no one task to blame.
-        onRecovered: (displaced) =>
+        onRecovered: (created, displaced) =>
           bus.reportError({
             code: 'SANDBOX_VIOLATION',
-            reason: `before a command started: a command ${describeTampering([], displaced)}`,
+            reason: `before a command started: a command ${describeTampering(created, displaced)}`,
             topic: `${config.swarm}/${topicFor('tasksNew')}`,
           }),
       }),

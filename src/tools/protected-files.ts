@@ -10,7 +10,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { noteProtected } from './protected-inodes.js';
 
 /**
@@ -125,18 +125,18 @@ export class StateGuard {
         value = await body();
       } catch (error) {
         // What the command left is not kept because the runner failed.
-        this.quarantine(changed(absent, present));
+        this.quarantine(changed(absent, present, this.options.workspace));
         this.forget(this.putBack(present));
         throw error;
       }
-      const created = this.quarantine(changed(absent, present));
+      const created = this.quarantine(changed(absent, present, this.options.workspace));
       const displaced = this.putBack(present);
       this.forget(displaced);
       return { value, created, displaced };
     } finally {
       // A path still changed (neither moved nor deleted) keeps the marker, so that the next
       // start refuses while it is there (checkGuardMarkers).
-      if (--this.running === 0 && changed(absent, present).length === 0) {
+      if (--this.running === 0 && changed(absent, present, this.options.workspace).length === 0) {
         rmSync(this.markerFile, { force: true });
       }
     }
@@ -198,9 +198,12 @@ export class StateGuard {
       return id !== undefined && ids[i] !== id ? [{ path, id }] : [];
     });
     if (missing.length === 0) return false;
+    // A folder on the way swapped for a link: moved aside before anything is put back through it.
+    const links = missing.flatMap(({ path }) => linkAbove(path, this.options.workspace) ?? []);
+    const created = this.quarantine([...new Set(links)]);
     const displaced = this.putBack(missing);
     this.forget(displaced);
-    if (displaced.length > 0) this.options.onRecovered?.(displaced);
+    if (displaced.length > 0 || created.length > 0) this.options.onRecovered?.(created, displaced);
     return true;
   }
 
@@ -308,7 +311,7 @@ export interface GuardOptions {
    * Protected files found moved or deleted before a command starts: by a command still running
    * (another task's, or another agent's in this workspace) or one no guard watched.
    */
-  onRecovered?: (displaced: Displaced[]) => void;
+  onRecovered?: (created: Moved[], displaced: Displaced[]) => void;
 }
 
 /** How long the search for a moved protected file may take, and how many entries it may see. */
@@ -434,14 +437,51 @@ function identityOf(path: string): string | undefined {
 }
 
 /** The protected paths that are there now but were not, or are another file than they were. */
-function changed(absent: readonly string[], present: readonly Present[]): string[] {
-  return [
-    ...absent.filter((path) => exists(path)),
-    ...present.flatMap(({ path, id }) => {
-      const now = identityOf(path);
-      return now !== undefined && now !== id ? [path] : [];
-    }),
-  ];
+/**
+ * The protected paths that are there now but were not, or are another file than they were —
+ * or, where a folder on the way to one is now a link (`mv secrets s && ln -s /etc secrets`), that
+ * link: what lies behind it is someone else's file, and no move of sheri's may go through it.
+ * Links are looked for from `root` (the workspace) down, from / without one.
+ */
+function changed(absent: readonly string[], present: readonly Present[], root?: string): string[] {
+  const found = new Set<string>();
+  for (const path of absent) {
+    const link = linkAbove(path, root);
+    if (link !== undefined) found.add(link);
+    else if (exists(path)) found.add(path);
+  }
+  for (const { path, id } of present) {
+    const link = linkAbove(path, root);
+    if (link !== undefined) {
+      found.add(link);
+      continue;
+    }
+    const now = identityOf(path);
+    if (now !== undefined && now !== id) found.add(path);
+  }
+  return [...found];
+}
+
+/**
+ * The first folder between `root` (exclusive) and `path` (exclusive) that is not a folder now: a
+ * link (or a file) put in its place. Protected paths are real paths (protectedPathsFor), so none
+ * was a link when recorded. Undefined when the way is all folders, or stops where one is missing.
+ */
+function linkAbove(path: string, root = '/'): string | undefined {
+  const rel = relative(root, dirname(path));
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  let at = root;
+  for (const part of rel.split(sep)) {
+    at = join(at, part);
+    let stat;
+    try {
+      stat = lstatSync(at);
+    } catch {
+      return undefined;
+    }
+    if (!stat.isDirectory()) return at;
+  }
+  return undefined;
 }
 
 function isAlive(pid: number): boolean {

@@ -213,7 +213,7 @@ describe("the guard of sheri's own files (StateGuard)", () => {
     const first = new StateGuard([key], dataDir, 'agent-1', { workspace });
     const second = new StateGuard([key], dataDir, 'agent-2', {
       workspace,
-      onRecovered: (displaced) => recovered.push(...displaced),
+      onRecovered: (_created, displaced) => recovered.push(...displaced),
     });
 
     let seenBySecond = '';
@@ -230,6 +230,49 @@ describe("the guard of sheri's own files (StateGuard)", () => {
     ]);
     expect(seenBySecond).toBe('API-KEY-CANARY');
     expect(existsSync(join(workspace, 's', 'api.key'))).toBe(false);
+  });
+
+  it('moves aside a link a command put in place of the folder above a protected file, and puts the file back through no link: nothing outside the workspace is written', async () => {
+    const { workspace, dataDir } = folders(dataDirHere);
+    const outside = workspaceDir();
+    mkdirSync(join(workspace, 'secrets'));
+    const key = join(workspace, 'secrets', 'api.key');
+    writeFileSync(key, 'API-KEY-CANARY');
+    const guard = new StateGuard([key], dataDir, 'agent-1', { workspace });
+
+    // `mv secrets s && ln -s <outside> secrets`: putting the file back at secrets/api.key by
+    // its path would move it out of the workspace, into the link's target.
+    const { created, displaced } = await guard.around(async () => {
+      renameSync(join(workspace, 'secrets'), join(workspace, 's'));
+      symlinkSync(outside, join(workspace, 'secrets'));
+    });
+
+    expect(created).toEqual([
+      { path: join(workspace, 'secrets'), to: expect.stringContaining('quarantine') },
+    ]);
+    expect(lstatSync(created[0]!.to).isSymbolicLink()).toBe(true);
+    expect(displaced).toMatchObject([{ path: key, restored: true }]);
+    expect(lstatSync(join(workspace, 'secrets')).isDirectory()).toBe(true);
+    expect(readFileSync(key, 'utf8')).toBe('API-KEY-CANARY');
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it("leaves alone another's file a link above a protected path leads to, and moves the link aside", async () => {
+    const { workspace, dataDir } = folders(dataDirHere);
+    const victim = workspaceDir();
+    writeFileSync(join(victim, 'sheri.config.json'), '{"theirs":true}');
+    const config = join(workspace, 'conf', 'sheri.config.json');
+    const guard = new StateGuard([config], dataDir, 'agent-1', { workspace });
+
+    const { created } = await guard.around(async () => {
+      symlinkSync(victim, join(workspace, 'conf'));
+    });
+
+    expect(created).toEqual([
+      { path: join(workspace, 'conf'), to: expect.stringContaining('quarantine') },
+    ]);
+    expect(readFileSync(join(victim, 'sheri.config.json'), 'utf8')).toBe('{"theirs":true}');
+    expect(existsSync(join(workspace, 'conf'))).toBe(false);
   });
 
   it('refuses the next start when the agent died while a command replaced a protected file', async () => {
