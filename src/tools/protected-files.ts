@@ -3,13 +3,13 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
-  type Dirent,
   readFileSync,
   realpathSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { lstat, opendir } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { noteProtected } from './protected-inodes.js';
 
@@ -106,7 +106,7 @@ export class StateGuard {
     let ids = this.paths.map(identityOf);
     // Moved by a command still running (another task's, another agent's in this workspace):
     // put back before this one's sandbox masks the paths.
-    if (this.recover(ids)) ids = this.paths.map(identityOf);
+    if (await this.recover(ids)) ids = this.paths.map(identityOf);
     // The file tools refuse these by inode too, whatever the command renames (protected-inodes.ts).
     noteProtected(this.paths);
     const absent: string[] = [];
@@ -126,11 +126,11 @@ export class StateGuard {
       } catch (error) {
         // What the command left is not kept because the runner failed.
         this.quarantine(changed(absent, present, this.options.workspace));
-        this.forget(this.putBack(present));
+        this.forget(await this.putBack(present));
         throw error;
       }
       const created = this.quarantine(changed(absent, present, this.options.workspace));
-      const displaced = this.putBack(present);
+      const displaced = await this.putBack(present);
       this.forget(displaced);
       return { value, created, displaced };
     } finally {
@@ -148,11 +148,11 @@ export class StateGuard {
    * again if the command removed them. Not found in a complete search: the command deleted it
    * (a rename cannot leave the workspace's mount in the sandbox).
    */
-  private putBack(present: readonly Present[]): Displaced[] {
+  private async putBack(present: readonly Present[]): Promise<Displaced[]> {
     const gone = present.filter(({ path, id }) => identityOf(path) !== id);
     if (gone.length === 0) return [];
     const found = this.options.workspace
-      ? findByIdentity(
+      ? await findByIdentity(
           this.options.workspace,
           new Set(gone.map(({ id }) => id)),
           this.options.searchLimits ?? SEARCH_LIMITS,
@@ -192,7 +192,7 @@ export class StateGuard {
    * Put back the protected files no longer at their paths (`ids`: what is at each path now),
    * and say so (onRecovered); true when it looked for any.
    */
-  private recover(ids: readonly (string | undefined)[]): boolean {
+  private async recover(ids: readonly (string | undefined)[]): Promise<boolean> {
     const missing = this.paths.flatMap((path, i) => {
       const id = this.expected.get(path);
       return id !== undefined && ids[i] !== id ? [{ path, id }] : [];
@@ -201,7 +201,7 @@ export class StateGuard {
     // A folder on the way swapped for a link: moved aside before anything is put back through it.
     const links = missing.flatMap(({ path }) => linkAbove(path, this.options.workspace) ?? []);
     const created = this.quarantine([...new Set(links)]);
-    const displaced = this.putBack(missing);
+    const displaced = await this.putBack(missing);
     this.forget(displaced);
     if (displaced.length > 0 || created.length > 0) this.options.onRecovered?.(created, displaced);
     return true;
@@ -326,36 +326,40 @@ const SEARCH_LIMITS: SearchLimits = { timeMs: 15_000, entries: 2_000_000 };
  * The paths below `root` of the files whose identities are wanted, by a walk that follows no
  * link and stays on root's device (a rename cannot cross it).
  */
-function findByIdentity(
+async function findByIdentity(
   root: string,
   wanted: ReadonlySet<string>,
   limits: SearchLimits,
-): { at: Map<string, string>; complete: boolean } {
+): Promise<{ at: Map<string, string>; complete: boolean }> {
   const at = new Map<string, string>();
   let device: bigint;
   try {
-    device = lstatSync(root, { bigint: true }).dev;
+    device = (await lstat(root, { bigint: true })).dev;
   } catch {
     return { at, complete: false };
   }
+  // Asynchronous, so that a workspace of millions of files a task made to slow this down does
+  // not stop the agent's heartbeats and its other tasks meanwhile.
   const deadline = Date.now() + limits.timeMs;
   let seen = 0;
   const folders = [root];
   while (folders.length > 0 && at.size < wanted.size) {
     if (seen > limits.entries || Date.now() > deadline) return { at, complete: false };
     const folder = folders.pop()!;
-    let entries: Dirent[];
+    let dir;
     try {
-      entries = readdirSync(folder, { withFileTypes: true });
+      dir = await opendir(folder);
     } catch {
       continue;
     }
-    for (const entry of entries) {
-      seen++;
+    // Entry by entry (a folder of millions of names is never held whole), within the limits.
+    for await (const entry of dir) {
+      // Leaving the loop closes the folder.
+      if (++seen > limits.entries || Date.now() > deadline) return { at, complete: false };
       const path = join(folder, entry.name);
       let stat;
       try {
-        stat = lstatSync(path, { bigint: true });
+        stat = await lstat(path, { bigint: true });
       } catch {
         continue;
       }

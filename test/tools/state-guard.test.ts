@@ -202,6 +202,18 @@ describe("the guard of sheri's own files (StateGuard)", () => {
     expect(describeTampering([], cut.displaced)).toBe(
       `moved sheri's own ${flow} where the search of the workspace did not reach`,
     );
+
+    // Cut by the number of entries it may look at: the workspace's 200 files are seen before
+    // any folder below it.
+    renameSync(join(workspace, 'f'), join(workspace, 'flows'));
+    for (let i = 0; i < 200; i++) writeFileSync(join(workspace, `f${i}`), '');
+    const counted = await new StateGuard([flow], dataDir, 'agent-1', {
+      workspace,
+      searchLimits: { timeMs: 60_000, entries: 50 },
+    }).around(async () => renameSync(join(workspace, 'flows'), join(workspace, 'zz')));
+    expect(counted.displaced).toEqual([
+      { path: flow, found: undefined, restored: false, complete: false },
+    ]);
   });
 
   it("puts back, before its own command starts, a protected file another agent's command moved and is still running", async () => {
