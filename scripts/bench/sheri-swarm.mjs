@@ -192,9 +192,21 @@ export async function startSwarm(
   };
   if (layout.processes === 'separate' && agents > 0) started.startAgents(agents);
   if (agents > 0) {
-    await watcher.registered(agents);
-    // Each agent's first claim has reached the hub once its first heartbeat has (they go in order).
-    await watcher.heartbeats(agents);
+    try {
+      await watcher.registered(agents);
+      // Each agent's first claim has reached the hub once its first heartbeat has (they go in order).
+      await watcher.heartbeats(agents);
+    } catch (error) {
+      // Say what the swarm's processes said (a run failed once so, 0/4 agents, unexplained).
+      const said = procs
+        .map(
+          (proc) =>
+            `--- pid ${proc.pid} (exit ${proc.child.exitCode ?? 'none'}):\n${proc.output().slice(-1500)}`,
+        )
+        .join('\n');
+      await started.stop().catch(() => undefined);
+      throw new Error(`${error.message}\n${said}`);
+    }
   }
   return started;
 }

@@ -167,7 +167,15 @@ export class StateGuard {
         renameSync(at, path);
         return { path, found: at, restored: true, complete: true };
       } catch {
-        return { path, found: at, restored: false, complete: true };
+        // Not left where the next command, masked by path, would read it.
+        const [kept] = this.quarantine([at]);
+        return {
+          path,
+          found: at,
+          restored: false,
+          complete: true,
+          ...(kept ? { kept: kept.to } : {}),
+        };
       }
     });
   }
@@ -269,6 +277,8 @@ export interface Displaced {
   restored: boolean;
   /** Whether the search for it covered the whole workspace (so "not found" means deleted). */
   complete: boolean;
+  /** Where it went instead, when it could not be put back: quarantine. */
+  kept?: string;
 }
 
 export interface GuardedResult<T> {
@@ -289,7 +299,7 @@ export function describeTampering(
       `created sheri's own ${created.length === 1 ? 'file' : 'files'} ${list}, which tasks may not write`,
     );
   }
-  for (const { path, found, restored, complete } of displaced) {
+  for (const { path, found, restored, complete, kept } of displaced) {
     parts.push(
       found === undefined
         ? complete
@@ -297,7 +307,7 @@ export function describeTampering(
           : `moved sheri's own ${path} where the search of the workspace did not reach`
         : restored
           ? `moved sheri's own ${path} to ${found} (put back)`
-          : `moved sheri's own ${path} to ${found}, and it could not be put back`,
+          : `moved sheri's own ${path} to ${found}, and it could not be put back (${kept ? `moved to ${kept}` : 'left there'})`,
     );
   }
   return parts.join('; ');
@@ -440,7 +450,6 @@ function identityOf(path: string): string | undefined {
   }
 }
 
-/** The protected paths that are there now but were not, or are another file than they were. */
 /**
  * The protected paths that are there now but were not, or are another file than they were —
  * or, where a folder on the way to one is now a link (`mv secrets s && ln -s /etc secrets`), that
@@ -473,7 +482,7 @@ function changed(absent: readonly string[], present: readonly Present[], root?: 
  */
 function linkAbove(path: string, root = '/'): string | undefined {
   const rel = relative(root, dirname(path));
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
   let at = root;
   for (const part of rel.split(sep)) {
     at = join(at, part);
