@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { noteProtected } from './protected-inodes.js';
 
@@ -150,6 +151,12 @@ export class StateGuard {
    */
   private async putBack(present: readonly Present[]): Promise<Displaced[]> {
     const gone = present.filter(({ path, id }) => identityOf(path) !== id);
+    // Another file at the path (not moved aside first: before a command, it may be the
+    // operator's own edit, saved as a new file): the one found elsewhere goes to quarantine,
+    // never back over it.
+    const replaced = new Set(
+      gone.filter(({ path }) => identityOf(path) !== undefined).map(({ path }) => path),
+    );
     if (gone.length === 0) return [];
     const found = this.options.workspace
       ? await findByIdentity(
@@ -162,6 +169,17 @@ export class StateGuard {
       const at = found.at.get(id);
       if (at === undefined)
         return { path, found: undefined, restored: false, complete: found.complete };
+      if (replaced.has(path)) {
+        const [kept] = this.quarantine([at]);
+        return {
+          path,
+          found: at,
+          restored: false,
+          complete: true,
+          replaced: true,
+          ...(kept ? { kept: kept.to } : {}),
+        };
+      }
       try {
         mkdirSync(dirname(path), { recursive: true });
         renameSync(at, path);
@@ -211,6 +229,11 @@ export class StateGuard {
     const created = this.quarantine([...new Set(links)]);
     const displaced = await this.putBack(missing);
     this.forget(displaced);
+    // What is at a path now (another file, or the one put back) is what the next check expects.
+    for (const { path } of missing) {
+      const now = identityOf(path);
+      if (now !== undefined) this.expected.set(path, now);
+    }
     if (displaced.length > 0 || created.length > 0) this.options.onRecovered?.(created, displaced);
     return true;
   }
@@ -244,7 +267,11 @@ export class StateGuard {
     const moved: Moved[] = [];
     for (const path of paths) {
       const dir = join(this.dataDir, 'quarantine');
-      const to = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${basename(path)}`);
+      // The time, then a random part: two moved aside in one millisecond (a command's planted
+      // file and the operator's own it had moved) must not land on one name, the second
+      // replacing the first.
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const to = join(dir, `${stamp}-${randomBytes(4).toString('hex')}-${basename(path)}`);
       try {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         moveAside(path, to);
@@ -279,6 +306,8 @@ export interface Displaced {
   complete: boolean;
   /** Where it went instead, when it could not be put back: quarantine. */
   kept?: string;
+  /** Another file was at its path, so it was not put back. */
+  replaced?: boolean;
 }
 
 export interface GuardedResult<T> {
@@ -299,7 +328,7 @@ export function describeTampering(
       `created sheri's own ${created.length === 1 ? 'file' : 'files'} ${list}, which tasks may not write`,
     );
   }
-  for (const { path, found, restored, complete, kept } of displaced) {
+  for (const { path, found, restored, complete, kept, replaced } of displaced) {
     parts.push(
       found === undefined
         ? complete
@@ -307,7 +336,7 @@ export function describeTampering(
           : `moved sheri's own ${path} where the search of the workspace did not reach`
         : restored
           ? `moved sheri's own ${path} to ${found} (put back)`
-          : `moved sheri's own ${path} to ${found}, and it could not be put back (${kept ? `moved to ${kept}` : 'left there'})`,
+          : `moved sheri's own ${path} to ${found}, and it could not be put back${replaced ? ' over the file now at its path' : ''} (${kept ? `moved to ${kept}` : 'left there'})`,
     );
   }
   return parts.join('; ');

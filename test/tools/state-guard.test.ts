@@ -17,6 +17,7 @@ import {
   checkGuardMarkers,
   describeTampering,
   StateGuard,
+  type Displaced,
 } from '../../src/tools/protected-files.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
@@ -37,6 +38,15 @@ describe("the guard of sheri's own files (StateGuard)", () => {
     const dataDir = join(dataParent(), '.sheri');
     mkdirSync(dataDir);
     return { workspace: workspaceDir(), dataDir };
+  }
+
+  /** A workspace with a credential below a subfolder, `secrets/api.key`: sheri's own file. */
+  function keyInSubfolder(): { workspace: string; dataDir: string; key: string } {
+    const { workspace, dataDir } = folders(dataDirHere);
+    mkdirSync(join(workspace, 'secrets'));
+    const key = join(workspace, 'secrets', 'api.key');
+    writeFileSync(key, 'API-KEY-CANARY');
+    return { workspace, dataDir, key };
   }
 
   it('moves a planted config file aside when the data directory is on another filesystem (rename: EXDEV), leaving nothing a next start would read', async () => {
@@ -129,10 +139,7 @@ describe("the guard of sheri's own files (StateGuard)", () => {
   });
 
   it('puts back a protected file whose folder a command renamed, so that no later command reads it at the new path unmasked', async () => {
-    const { workspace, dataDir } = folders(dataDirHere);
-    mkdirSync(join(workspace, 'secrets'));
-    const key = join(workspace, 'secrets', 'api.key');
-    writeFileSync(key, 'API-KEY-CANARY');
+    const { workspace, dataDir, key } = keyInSubfolder();
     const guard = new StateGuard([key], dataDir, 'agent-1', { workspace });
 
     // `mv secrets s`: the sandbox's mask moves along; outside it, the real file is at s/api.key.
@@ -217,11 +224,8 @@ describe("the guard of sheri's own files (StateGuard)", () => {
   });
 
   it("puts back, before its own command starts, a protected file another agent's command moved and is still running", async () => {
-    const { workspace, dataDir } = folders(dataDirHere);
-    mkdirSync(join(workspace, 'secrets'));
-    const key = join(workspace, 'secrets', 'api.key');
-    writeFileSync(key, 'API-KEY-CANARY');
-    const recovered: unknown[] = [];
+    const { workspace, dataDir, key } = keyInSubfolder();
+    const recovered: Displaced[] = [];
     const first = new StateGuard([key], dataDir, 'agent-1', { workspace });
     const second = new StateGuard([key], dataDir, 'agent-2', {
       workspace,
@@ -244,12 +248,65 @@ describe("the guard of sheri's own files (StateGuard)", () => {
     expect(existsSync(join(workspace, 's', 'api.key'))).toBe(false);
   });
 
+  it("moves to quarantine, not back over it, a protected file found elsewhere before a command when another file is at its path: an editor's save is kept", async () => {
+    const { workspace, dataDir, key } = keyInSubfolder();
+    const recovered: Displaced[] = [];
+    const guard = new StateGuard([key], dataDir, 'agent-1', {
+      workspace,
+      onRecovered: (_created, displaced) => recovered.push(...displaced),
+    });
+    // While the agent waits, the operator's editor saves: the old file becomes a backup, the
+    // new text a new file (another inode) at the path.
+    renameSync(key, `${key}~`);
+    writeFileSync(key, 'API-KEY-EDITED');
+
+    await guard.around(async () => undefined);
+
+    expect(recovered).toEqual([
+      {
+        path: key,
+        found: `${key}~`,
+        restored: false,
+        complete: true,
+        replaced: true,
+        kept: expect.stringContaining('quarantine'),
+      },
+    ]);
+    expect(readFileSync(key, 'utf8')).toBe('API-KEY-EDITED');
+    expect(readFileSync(recovered[0]!.kept!, 'utf8')).toBe('API-KEY-CANARY');
+    expect(existsSync(`${key}~`)).toBe(false);
+    // The edit is what is expected now: the next command finds nothing to do.
+    await guard.around(async () => undefined);
+    expect(recovered).toHaveLength(1);
+  });
+
+  it("takes out of another agent's reach, before its command, a protected file a running command moved and replaced", async () => {
+    const { workspace, dataDir, key } = keyInSubfolder();
+    const recovered: Displaced[] = [];
+    const first = new StateGuard([key], dataDir, 'agent-1', { workspace });
+    const second = new StateGuard([key], dataDir, 'agent-2', {
+      workspace,
+      onRecovered: (_created, displaced) => recovered.push(...displaced),
+    });
+
+    const { created } = await first.around(async () => {
+      renameSync(join(workspace, 'secrets'), join(workspace, 's'));
+      mkdirSync(join(workspace, 'secrets'));
+      writeFileSync(key, 'planted');
+      await second.around(async () => undefined);
+      // What the second agent's sandbox would have found unmasked at s/api.key is gone.
+      expect(existsSync(join(workspace, 's', 'api.key'))).toBe(false);
+    });
+
+    expect(recovered).toMatchObject([{ path: key, replaced: true, restored: false }]);
+    expect(readFileSync(recovered[0]!.kept!, 'utf8')).toBe('API-KEY-CANARY');
+    // The first agent's command ends: the planted file goes to quarantine too.
+    expect(readFileSync(created[0]!.to, 'utf8')).toBe('planted');
+  });
+
   it('moves aside a link a command put in place of the folder above a protected file, and puts the file back through no link: nothing outside the workspace is written', async () => {
-    const { workspace, dataDir } = folders(dataDirHere);
+    const { workspace, dataDir, key } = keyInSubfolder();
     const outside = workspaceDir();
-    mkdirSync(join(workspace, 'secrets'));
-    const key = join(workspace, 'secrets', 'api.key');
-    writeFileSync(key, 'API-KEY-CANARY');
     const guard = new StateGuard([key], dataDir, 'agent-1', { workspace });
 
     // `mv secrets s && ln -s <outside> secrets`: putting the file back at secrets/api.key by
