@@ -83,7 +83,12 @@ export function prepareSurroundings(options: {
     sandboxes.set(key, sandbox);
   }
   checkBaseUrlSource(config, role, workspace, sandbox);
-  const guardedPaths = protectedPaths.filter((path) => isInside(workspace, path));
+  // Watched after each command: those in the workspace, but none inside the data directory —
+  // hidden from commands as a whole, its files are sheri's to rewrite (the credential store is
+  // replaced by a new file each time it changes), and the guard took that for a task's doing.
+  const guardedPaths = protectedPaths.filter(
+    (path) => isInside(workspace, path) && (path === dataDir || !isInside(dataDir, path)),
+  );
   return { workspace, sandbox, protectedPaths, guardedPaths, dataDir };
 }
 

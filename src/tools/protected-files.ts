@@ -165,35 +165,29 @@ export class StateGuard {
           this.options.searchLimits ?? SEARCH_LIMITS,
         )
       : { at: new Map<string, string>(), complete: false };
+    // Not left where the next command, masked by path, would read it.
+    const keep = (path: string, at: string, replaced: boolean): Displaced => {
+      const [kept] = this.quarantine([at]);
+      return {
+        path,
+        found: at,
+        restored: false,
+        complete: true,
+        ...(replaced ? { replaced } : {}),
+        ...(kept ? { kept: kept.to } : {}),
+      };
+    };
     return gone.map(({ path, id }) => {
       const at = found.at.get(id);
       if (at === undefined)
         return { path, found: undefined, restored: false, complete: found.complete };
-      if (replaced.has(path)) {
-        const [kept] = this.quarantine([at]);
-        return {
-          path,
-          found: at,
-          restored: false,
-          complete: true,
-          replaced: true,
-          ...(kept ? { kept: kept.to } : {}),
-        };
-      }
+      if (replaced.has(path)) return keep(path, at, true);
       try {
         mkdirSync(dirname(path), { recursive: true });
         renameSync(at, path);
         return { path, found: at, restored: true, complete: true };
       } catch {
-        // Not left where the next command, masked by path, would read it.
-        const [kept] = this.quarantine([at]);
-        return {
-          path,
-          found: at,
-          restored: false,
-          complete: true,
-          ...(kept ? { kept: kept.to } : {}),
-        };
+        return keep(path, at, false);
       }
     });
   }

@@ -103,4 +103,20 @@ describe('the workspace and the config an agent starts with', () => {
     );
     expect(guardedPaths).toContain(join(dir, 'sheri.config.json'));
   });
+
+  it("watches after each command none of the data directory's own files: the credential store sheri rewrites is no task's doing", () => {
+    const dataDir = join(dir, '.sheri');
+    const config = loadConfig({ dataDir }, { PATH: noBwrapPath });
+    const { protectedPaths, guardedPaths } = prepareSurroundings({
+      config,
+      role: 'testing',
+      workspace: dir,
+      dataDir,
+      cwd: dir,
+    });
+    const store = join(dataDir, 'credentials.json');
+    expect(protectedPaths).toContain(store);
+    expect(guardedPaths).toContain(dataDir);
+    expect(guardedPaths).not.toContain(store);
+  });
 });

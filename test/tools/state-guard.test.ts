@@ -49,6 +49,18 @@ describe("the guard of sheri's own files (StateGuard)", () => {
     return { workspace, dataDir, key };
   }
 
+  /** Two agents' guards on one workspace's `secrets/api.key`; what the second put back. */
+  function twoAgentsOneWorkspace() {
+    const { workspace, dataDir, key } = keyInSubfolder();
+    const recovered: Displaced[] = [];
+    const first = new StateGuard([key], dataDir, 'agent-1', { workspace });
+    const second = new StateGuard([key], dataDir, 'agent-2', {
+      workspace,
+      onRecovered: (_created, displaced) => recovered.push(...displaced),
+    });
+    return { workspace, key, first, second, recovered };
+  }
+
   it('moves a planted config file aside when the data directory is on another filesystem (rename: EXDEV), leaving nothing a next start would read', async () => {
     const { workspace, dataDir } = folders(dataDirElsewhere);
     expect(statSync(workspace).dev).not.toBe(statSync(dataDir).dev);
@@ -224,13 +236,7 @@ describe("the guard of sheri's own files (StateGuard)", () => {
   });
 
   it("puts back, before its own command starts, a protected file another agent's command moved and is still running", async () => {
-    const { workspace, dataDir, key } = keyInSubfolder();
-    const recovered: Displaced[] = [];
-    const first = new StateGuard([key], dataDir, 'agent-1', { workspace });
-    const second = new StateGuard([key], dataDir, 'agent-2', {
-      workspace,
-      onRecovered: (_created, displaced) => recovered.push(...displaced),
-    });
+    const { workspace, key, first, second, recovered } = twoAgentsOneWorkspace();
 
     let seenBySecond = '';
     await first.around(async () => {
@@ -281,13 +287,7 @@ describe("the guard of sheri's own files (StateGuard)", () => {
   });
 
   it("takes out of another agent's reach, before its command, a protected file a running command moved and replaced", async () => {
-    const { workspace, dataDir, key } = keyInSubfolder();
-    const recovered: Displaced[] = [];
-    const first = new StateGuard([key], dataDir, 'agent-1', { workspace });
-    const second = new StateGuard([key], dataDir, 'agent-2', {
-      workspace,
-      onRecovered: (_created, displaced) => recovered.push(...displaced),
-    });
+    const { workspace, key, first, second, recovered } = twoAgentsOneWorkspace();
 
     const { created } = await first.around(async () => {
       renameSync(join(workspace, 'secrets'), join(workspace, 's'));
