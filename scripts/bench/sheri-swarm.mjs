@@ -264,10 +264,12 @@ export class Watcher {
         'tasks/complete',
         'tasks/dead',
         'agents/register',
-        // Each agent's retained presence too: agents that `sheri up` starts with its hub may
-        // register before this client has subscribed (seen: 2 or 3 of 4 registrations, and a
-        // bench stuck for 60 s); their retained "online" still reaches it.
-        'agents/+',
+        // Each agent's retained presence too (`agents/<id>/status`): agents started with their
+        // hub (`sheri up`, swarm-process.mjs) may register before this client has subscribed
+        // (seen: 0, 2 or 3 of 4 registrations, and a bench stuck for 60 s); their retained
+        // "online" still reaches it. (This read `agents/+` until 2026-12-02, which matches no
+        // status topic: a 0/4 failure of case 2 that day was that.)
+        'agents/+/status',
         'agents/heartbeat',
         'hub/status',
       ].map((topic) => `${swarm}/${topic}`),
@@ -318,7 +320,7 @@ export class Watcher {
         if (!this.registers.has(message.agent_id)) this.registers.set(message.agent_id, at);
       } else if (local === 'agents/heartbeat') {
         this.beats.add(message.agent_id);
-      } else if (/^agents\/[^/]+$/.test(local) && message?.payload?.state === 'online') {
+      } else if (/^agents\/[^/]+\/status$/.test(local) && message?.payload?.state === 'online') {
         if (!this.registers.has(message.agent_id)) this.registers.set(message.agent_id, at);
       } else if (local === 'hub/status') {
         this.online = message.payload?.state === 'online';
