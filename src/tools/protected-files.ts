@@ -94,7 +94,12 @@ export class StateGuard {
     private readonly options: GuardOptions = {},
   ) {
     this.markerFile = join(dataDir, 'guard', `${agentId}.json`);
-    this.expect(paths);
+    this.expect(
+      paths.flatMap((path) => {
+        const id = identityOf(path);
+        return id === undefined ? [] : [{ path, id }];
+      }),
+    );
   }
 
   /**
@@ -117,7 +122,7 @@ export class StateGuard {
       if (id === undefined) absent.push(path);
       else present.push({ path, id });
     });
-    for (const { path, id } of present) if (!this.expected.has(path)) this.expected.set(path, id);
+    this.expect(present);
     this.running++;
     this.writeMarker(absent, present);
     try {
@@ -193,12 +198,8 @@ export class StateGuard {
   }
 
   /** Record which file each existing path is, the first time it is seen. */
-  private expect(paths: readonly string[]): void {
-    for (const path of paths) {
-      if (this.expected.has(path)) continue;
-      const id = identityOf(path);
-      if (id !== undefined) this.expected.set(path, id);
-    }
+  private expect(present: readonly Present[]): void {
+    for (const { path, id } of present) if (!this.expected.has(path)) this.expected.set(path, id);
   }
 
   /** Deleted (a complete search found it nowhere): not looked for again before each command. */

@@ -196,6 +196,21 @@ describe("the guard of sheri's own files (StateGuard)", () => {
     expect(readFileSync(profile, 'utf8')).toBe('# general\nYou are careful.\n');
   });
 
+  it("searches for a moved protected file without holding the agent's event loop: what waits meanwhile runs", async () => {
+    const { workspace, dataDir, key } = keyInSubfolder();
+    for (let i = 0; i < 200; i++) writeFileSync(join(workspace, `f${i}`), '');
+    const guard = new StateGuard([key], dataDir, 'agent-1', { workspace });
+    let ranDuringSearch = false;
+    const { displaced } = await guard.around(async () => {
+      renameSync(join(workspace, 'secrets'), join(workspace, 's'));
+      // Queued as the command ends: a search done in one synchronous stretch would let it run
+      // only after around() had answered.
+      setImmediate(() => (ranDuringSearch = true));
+    });
+    expect(ranDuringSearch).toBe(true);
+    expect(displaced).toMatchObject([{ path: key, restored: true }]);
+  });
+
   it('says a protected file was deleted when a complete search does not find it, and when the search was cut short, that it did not reach', async () => {
     const { workspace, dataDir } = folders(dataDirHere);
     mkdirSync(join(workspace, 'flows'));
